@@ -1,0 +1,60 @@
+"""The ``attanet`` command: a thin dispatcher to subcommands.
+
+This is the one place that knows every package. Each subcommand's module is imported only when
+that subcommand runs, so ``attanet info`` never loads rclpy or Qt. A subcommand is a function
+``main(argv: list[str]) -> int`` with its own argparse parser (``prog="attanet <name>"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name: (module, function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "info": ("attanet_model.cli", "info_main", "parameters and multiply-adds per module (paper Table 3)"),
+    "export": ("attanet_model.cli", "export_main", "export a checkpoint to ONNX (dynamic H/W, metadata)"),
+    "bench": ("attanet_model.cli", "bench_main", "latency/FPS of torch and ONNX Runtime backends"),
+    "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),
+    "train": ("attanet_training.cli", "train_main", "train AttaNet (single process or torchrun/DDP)"),
+    "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
+    "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
+    "bag-make": ("attanet_ros.bag_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
+    "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
+    "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
+    "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
+    "demo": ("attanet_gui.cli", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: attanet <command> [options]   (attanet <command> --help for each)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"attanet: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, function, _ = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        print(f"attanet {name}: cannot import {module_name} ({exc}); run `make install`", file=sys.stderr)
+        return 2
+    try:
+        return int(getattr(module, function)(rest) or 0)
+    except KeyboardInterrupt:
+        print(f"attanet {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

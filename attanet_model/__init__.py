@@ -1,0 +1,30 @@
+"""AttaNet: the network, checkpoints and the inference engine. Knows nothing of ROS or Qt."""
+
+from .classes import CITYSCAPES_CLASSES, IGNORE_INDEX, ClassInfo, labels_to_color, overlay
+from .network import ARCHS, ArchConfig, AttaNet, build_model
+
+__all__ = [
+    "ARCHS",
+    "CITYSCAPES_CLASSES",
+    "IGNORE_INDEX",
+    "ArchConfig",
+    "AttaNet",
+    "ClassInfo",
+    "build_model",
+    "labels_to_color",
+    "overlay",
+]
+
+from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, save_checkpoint  # noqa: E402
+from .segmenter import AttentionQuery, Result, Segmenter, default_model_path  # noqa: E402
+
+__all__ += [
+    "AttentionQuery",
+    "CheckpointError",
+    "ModelMeta",
+    "Result",
+    "Segmenter",
+    "default_model_path",
+    "load_checkpoint",
+    "save_checkpoint",
+]

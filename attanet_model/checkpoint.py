@@ -1,0 +1,183 @@
+"""Self-describing checkpoints.
+
+A checkpoint is a ``torch.save`` archive holding plain data only (loadable with
+``weights_only=True``)::
+
+    {"format": "attanet-checkpoint", "version": 1,
+     "meta": ModelMeta.to_dict(),      # arch, classes, input size, mean/std, provenance
+     "state_dict": {...},              # the network's weights
+     "extra": {...}}                   # training state (optimizer, iteration, RNG), optional
+
+``load_checkpoint`` checks every part and raises ``CheckpointError`` with a sentence that says
+what is wrong, so a bad file stops a node or a tool at start-up, not at the first frame.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .classes import CITYSCAPES_CLASSES, ClassInfo
+from .network import ARCHS, ArchConfig, AttaNet
+
+FORMAT = "attanet-checkpoint"
+VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be used; the message says why."""
+
+
+@dataclass
+class ModelMeta:
+    """What a deployed model needs besides its weights.
+
+    ``input_scale`` is the paper's inference setting: the camera frame is resized by this
+    factor for the network (0.5: 1024x2048 -> 512x1024). ``input_size`` (H, W), when set, fixes
+    the network size instead. ``mean``/``std`` are RGB in [0, 1] units.
+    """
+
+    arch: str = "attanet_r18"
+    arch_config: dict = field(default_factory=lambda: ARCHS["attanet_r18"].to_dict())
+    classes: tuple[ClassInfo, ...] = CITYSCAPES_CLASSES
+    input_scale: float = 0.5
+    input_size: tuple[int, int] | None = None
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    training: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = [c.to_dict() for c in self.classes]
+        d["input_size"] = list(self.input_size) if self.input_size else None
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> ModelMeta:
+        try:
+            return ModelMeta(
+                arch=str(d["arch"]),
+                arch_config=dict(d["arch_config"]),
+                classes=tuple(ClassInfo.from_dict(c) for c in d["classes"]),
+                input_scale=float(d.get("input_scale", 0.5)),
+                input_size=tuple(int(v) for v in d["input_size"]) if d.get("input_size") else None,
+                mean=tuple(float(v) for v in d["mean"]),
+                std=tuple(float(v) for v in d["std"]),
+                training=dict(d.get("training") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint metadata is incomplete or malformed ({exc!r})") from exc
+
+    @staticmethod
+    def for_model(model: AttaNet, arch: str, classes=None, **kwargs) -> ModelMeta:
+        classes = tuple(classes) if classes is not None else CITYSCAPES_CLASSES
+        if len(classes) != model.num_classes:
+            raise ValueError(f"{len(classes)} class names given for a model with {model.num_classes} outputs")
+        return ModelMeta(arch=arch, arch_config=model.config.to_dict(), classes=classes, **kwargs)
+
+
+def save_checkpoint(path: str | Path, model: AttaNet, meta: ModelMeta, extra: dict[str, Any] | None = None,
+                    half: bool = False) -> Path:
+    """Write atomically (temp file + rename): a crash mid-write never leaves a truncated file.
+
+    ``half`` stores floating-point weights as fp16 (half the size, for bundling); they are
+    restored to fp32 on load.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(), "state_dict": state, "extra": extra or {}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw checkpoint dict, validated for format; raises CheckpointError in words."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model file not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"model path is a directory, expected a checkpoint file: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"model file is empty: {path}")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head == b"PK\x03\x04":
+            raise CheckpointError(f"model file {path} is truncated or corrupt (a damaged zip archive)")
+        raise CheckpointError(f"{path} is not a checkpoint (not a torch.save archive); "
+                              "for an .onnx file use backend='onnxruntime'")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"model file {path} is truncated or corrupt: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        keys = list(payload)[:6] if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} is not an attanet checkpoint (found {keys}); a bare state dict or another "
+            "project's checkpoint needs converting: load it into build_model(...) and save_checkpoint()"
+        )
+    if payload.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {payload['version']}; this attanet reads up to {VERSION}")
+    return payload
+
+
+def load_checkpoint(path: str | Path, *, arch: str | None = None, num_classes: int | None = None
+                    ) -> tuple[AttaNet, ModelMeta, dict]:
+    """Load (model in eval mode, meta, extra). ``arch``/``num_classes``, when given, must match."""
+    payload = read_checkpoint(path)
+    meta = ModelMeta.from_dict(payload["meta"])
+    if meta.arch not in ARCHS:
+        raise CheckpointError(f"{path}: unknown arch {meta.arch!r}; this attanet knows {', '.join(ARCHS)}")
+    if arch is not None and arch != meta.arch:
+        raise CheckpointError(f"{path} holds a {meta.arch} model, but {arch} was asked for")
+    if num_classes is not None and num_classes != meta.num_classes:
+        raise CheckpointError(f"{path} has {meta.num_classes} classes, but {num_classes} were asked for")
+    try:
+        config = ArchConfig(**meta.arch_config)
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: arch_config {meta.arch_config} is not valid ({exc})") from exc
+    model = AttaNet(config, meta.num_classes)
+    state = payload["state_dict"]
+    classifier = state.get("head.2.weight")
+    if classifier is not None and classifier.shape[0] != meta.num_classes:
+        raise CheckpointError(
+            f"{path}: class count mismatch: the metadata lists {meta.num_classes} classes but the "
+            f"classifier has {classifier.shape[0]} outputs"
+        )
+    reference = model.state_dict()
+    missing = [k for k in reference if k not in state]
+    unexpected = [k for k in state if k not in reference]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in reference.items()
+             if k in state and state[k].shape != v.shape]
+    # Aux heads are training-only; a deployment checkpoint may leave them out.
+    missing = [k for k in missing if not k.startswith("aux_head")]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{path}: weights do not fit {meta.arch} ({config.backbone}, fusion={config.fusion}, "
+            f"sam={config.use_sam}): missing {missing[:4]}, unexpected {unexpected[:4]}, wrong shape {wrong[:4]}"
+        )
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    model.eval()
+    return model, meta, payload.get("extra") or {}

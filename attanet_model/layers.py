@@ -1,0 +1,18 @@
+"""Small building blocks shared by the backbones, AttaNet's modules and the heads."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv (no bias) -> BatchNorm -> ReLU, the unit every AttaNet module is made of."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )

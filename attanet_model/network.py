@@ -1,0 +1,147 @@
+"""AttaNet (Song, Mei, Huang, AAAI 2021), paper Figure 2, and the architecture registry.
+
+Decoder, following the official code: the fine level (res4) and the coarse level (res5) are
+projected by 3x3 ConvBNReLUs to ``head_channels``; AFM fuses them; a 3x3 ConvBNReLU smooths the
+sum; SAM adds column context; the result is upsampled (nearest) to 1/8, refined by a 3x3
+ConvBNReLU and classified. In training two auxiliary heads supervise res3 and the alpha-weighted
+res5 branch (the paper's deep supervision, K = 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import StripAttention
+from .backbones import LightBackbone, load_imagenet_weights, resnet18, resnet50, resnet101
+from .fusion import build_fusion
+from .layers import ConvBNReLU
+
+
+class SegmentationHead(nn.Sequential):
+    """3x3 ConvBNReLU -> Dropout2d(0.1) -> 1x1 classifier (official ``AttaNetOutput``)."""
+
+    def __init__(self, in_channels: int, mid_channels: int, num_classes: int) -> None:
+        super().__init__(
+            ConvBNReLU(in_channels, mid_channels, 3),
+            nn.Dropout2d(0.1),
+            nn.Conv2d(mid_channels, num_classes, kernel_size=1, bias=False),
+        )
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Everything that decides the network's shape; stored in checkpoints."""
+
+    backbone: str = "resnet18"
+    head_channels: int = 128
+    sam_key_channels: int = 64
+    aux_channels: int = 64
+    use_sam: bool = True
+    sam_direction: str = "vertical"
+    fusion: str = "attention"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BACKBONES: dict[str, Callable[[], nn.Module]] = {
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "resnet101": resnet101,
+    "light": LightBackbone,
+}
+
+ARCHS: dict[str, ArchConfig] = {
+    "attanet_r18": ArchConfig("resnet18"),
+    "attanet_r50": ArchConfig("resnet50"),
+    "attanet_r101": ArchConfig("resnet101"),
+    "attanet_light": ArchConfig("light", head_channels=64),
+}
+
+
+class AttaNet(nn.Module):
+    def __init__(self, config: ArchConfig, num_classes: int = 19) -> None:
+        super().__init__()
+        if config.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {config.backbone!r}; known: {', '.join(BACKBONES)}")
+        self.config = config
+        self.num_classes = num_classes
+        c = config.head_channels
+        self.backbone = BACKBONES[config.backbone]()
+        aux_ch, low_ch, high_ch = self.backbone.channels
+        self.out_level = self.backbone.strides.index(8)  # the 1/8 feature sets the output grid
+        self.conv_low = ConvBNReLU(low_ch, c, 3)
+        self.conv_high = ConvBNReLU(high_ch, c, 3)
+        self.afm = build_fusion(config.fusion, c, high_ch)
+        self.smooth = ConvBNReLU(c, c, 3)
+        self.sam = StripAttention(c, config.sam_key_channels, config.sam_direction) if config.use_sam else None
+        self.refine = ConvBNReLU(c, c, 3)
+        self.head = SegmentationHead(c, c, num_classes)
+        self.aux_head_res3 = SegmentationHead(aux_ch, config.aux_channels, num_classes)
+        self.aux_head_afm = SegmentationHead(c, config.aux_channels, num_classes)
+
+    def forward(self, x: Tensor, return_attention: bool = False):
+        """Eval: logits (B x K x H x W), or (logits, attention) with ``return_attention``.
+
+        Train: (logits, aux_res3_logits, aux_afm_logits), all at the input's size.
+        ``attention`` is SAM's B x N x S map at 1/16 (None when SAM is switched off).
+        """
+        size = x.shape[2:]
+        feats = self.backbone(x)
+        aux, low_raw, high_raw = feats
+        low = self.conv_low(low_raw)
+        high = self.conv_high(high_raw)
+        fused, high_weighted = self.afm(low, high_raw, high)
+        fused = self.smooth(fused)
+        attention = None
+        if self.sam is not None:
+            fused, attention = self.sam(fused)
+        fused = F.interpolate(fused, size=feats[self.out_level].shape[2:], mode="nearest")
+        logits = _upsample(self.head(self.refine(fused)), size)
+        if self.training:
+            return logits, _upsample(self.aux_head_res3(aux), size), _upsample(self.aux_head_afm(high_weighted), size)
+        if return_attention:
+            return logits, attention
+        return logits
+
+
+def _upsample(x: Tensor, size) -> Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+def build_model(
+    arch: str = "attanet_r18",
+    num_classes: int = 19,
+    *,
+    pretrained_backbone: str | Path | None = None,
+    use_sam: bool | None = None,
+    sam_direction: str | None = None,
+    fusion: str | None = None,
+) -> AttaNet:
+    """Build an AttaNet by registry name; keyword switches override the arch's defaults.
+
+    ``pretrained_backbone`` is a local torchvision ResNet ImageNet state dict (nothing is
+    downloaded).
+    """
+    config = arch_config(arch, use_sam=use_sam, sam_direction=sam_direction, fusion=fusion)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    model = AttaNet(config, num_classes)
+    if pretrained_backbone is not None:
+        if config.backbone == "light":
+            raise ValueError("the light backbone has no ImageNet weights; drop --pretrained for attanet_light")
+        load_imagenet_weights(model.backbone, pretrained_backbone)
+    return model
+
+
+def arch_config(arch: str, **overrides) -> ArchConfig:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
+    base = ARCHS[arch].to_dict()
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return ArchConfig(**base)

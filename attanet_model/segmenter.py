@@ -1,0 +1,241 @@
+"""``Segmenter``: load a model once, then turn BGR camera frames into label images.
+
+One frame: check -> resize to the network size (the paper's 0.5 scale by default) ->
+normalize -> network -> argmax + max-softmax at network size -> labels (nearest) and
+confidence (bilinear) resized back to the frame's own size. Every backend shares the
+pre- and post-processing, so torch and ONNX Runtime differ only in the network call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
+from .onnx_export import labels_and_confidence, read_onnx_meta
+from .preprocess import check_image, network_size, normalize_bgr
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnxruntime")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
+
+
+def default_model_path() -> Path:
+    """The bundled model (trained by ``attanet train`` on synthetic city scenes; see its card)."""
+    return DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class AttentionQuery:
+    """Which SAM attention to return, in image pixel coordinates.
+
+    ``y`` given: the attention of pixel (x, y) over all strips, painted on the strips it looks
+    at (paper Figure 9). ``y`` None: for the strip through column ``x``, how strongly every pixel
+    attends to it (the strip's reach across the image).
+    """
+
+    x: int
+    y: int | None = None
+
+
+@dataclass
+class Result:
+    labels: np.ndarray  # HxW uint8 trainIds
+    confidence: np.ndarray  # HxW float32, max softmax probability
+    attention: np.ndarray | None = None  # HxW float32 in [0, 1] when asked for
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Segmenter:
+    """Runs one model on BGR uint8 frames at their own size.
+
+    Args:
+        model_path: an attanet checkpoint (.pt) or an exported .onnx; None = the bundled model.
+        backend: "torch" or "onnxruntime" (an .onnx path implies onnxruntime).
+        device: "cpu" or "cuda".
+        precision: "fp32", "fp16" or "bf16" (half precisions need device="cuda" on torch).
+        input_scale / input_size: override the model's network-size setting.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, backend: str = "torch", device: str = "cpu",
+                 precision: str = "fp32", input_scale: float | None = None,
+                 input_size: tuple[int, int] | None = None) -> None:
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if path.suffix == ".onnx" and backend == "torch":
+            backend = "onnxruntime"
+        _check_choice("backend", backend, BACKENDS)
+        _check_choice("device", device, DEVICES)
+        _check_choice("precision", precision, PRECISIONS)
+        if device == "cuda" and not torch.cuda.is_available() and backend == "torch":
+            raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu'")
+        if backend == "torch" and device == "cpu" and precision == "fp16":
+            raise ValueError("precision 'fp16' on the CPU is not supported by torch kernels; use fp32 or bf16")
+        self.model_path, self.backend, self.device, self.precision = path, backend, device, precision
+        if backend == "torch":
+            self._engine = _TorchEngine(path, device, precision)
+        else:
+            self._engine = _OrtEngine(path, device, precision)
+        self.meta: ModelMeta = self._engine.meta
+        self.input_scale = input_scale if input_scale is not None else self.meta.input_scale
+        self.input_size = input_size if input_size is not None else self.meta.input_size
+        network_size(64, 64, self.input_scale, self.input_size)  # validates the scale now
+
+    @property
+    def classes(self):
+        return self.meta.classes
+
+    @property
+    def provider(self) -> str:
+        """What actually runs the network, e.g. 'torch cpu fp32' or 'CPUExecutionProvider'."""
+        return self._engine.provider
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        return network_size(height, width, self.input_scale, self.input_size)
+
+    def segment(self, image_bgr: np.ndarray, attention: AttentionQuery | None = None) -> Result:
+        image = check_image(image_bgr)
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        net_h, net_w = self.network_size(h, w)
+        resized = image if (net_h, net_w) == (h, w) else cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        x = normalize_bgr(resized, self.meta.mean, self.meta.std)
+        t1 = time.perf_counter()
+        labels, confidence, attn = self._engine.run(x, attention is not None)
+        t2 = time.perf_counter()
+        if (net_h, net_w) != (h, w):
+            labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+            confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        attention_map = None
+        if attention is not None:
+            attention_map = attention_image(attn, attention, (h, w), (net_h, net_w), self._engine.sam_direction)
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        return Result(labels, confidence, attention_map, timings)
+
+    def class_scores(self, image_bgr: np.ndarray, scale: float | None = None, flip: bool = False) -> np.ndarray:
+        """KxHxW float32 softmax probabilities at the image's size (for multi-scale/flip eval)."""
+        image = check_image(image_bgr)
+        h, w = image.shape[:2]
+        net_h, net_w = network_size(h, w, scale if scale is not None else self.input_scale,
+                                    None if scale is not None else self.input_size)
+        resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        x = normalize_bgr(resized, self.meta.mean, self.meta.std)
+        logits = self._engine.logits(x)
+        if flip:
+            logits = logits + self._engine.logits(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]
+        t = torch.from_numpy(np.ascontiguousarray(logits))
+        probs = torch.softmax(torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False), 1)
+        return probs[0].numpy()
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is not supported; choose one of {', '.join(choices)}")
+
+
+def attention_image(attention: np.ndarray, query: AttentionQuery, image_hw: tuple[int, int],
+                    net_hw: tuple[int, int], direction: str) -> np.ndarray:
+    """Turn SAM's N x S attention (at 1/16 of the network size) into an HxW map in [0, 1].
+
+    In vertical mode pixel j = fy * fw + fx and strips are columns; in horizontal mode SAM ran
+    on the transposed map, so j = fx * fh + fy and strips are rows.
+    """
+    if attention is None:
+        raise ValueError("this model has no attention to show (SAM is switched off)")
+    h, w = image_hw
+    n, strips = attention.shape
+    if direction == "vertical":
+        fw = strips
+        fh = n // fw
+    else:
+        fh = strips
+        fw = n // fh
+    fx = min(max(int(query.x * fw / w), 0), fw - 1)
+    if query.y is None:
+        strip = fx if direction == "vertical" else min(max(int(query.x * fh / h), 0), fh - 1)
+        grid = attention[:, strip]
+        grid = grid.reshape(fh, fw) if direction == "vertical" else grid.reshape(fw, fh).T
+    else:
+        fy = min(max(int(query.y * fh / h), 0), fh - 1)
+        j = fy * fw + fx if direction == "vertical" else fx * fh + fy
+        row = attention[j]
+        grid = np.tile(row[None, :], (fh, 1)) if direction == "vertical" else np.tile(row[:, None], (1, fw))
+    peak = float(grid.max())
+    grid = (grid / peak if peak > 0 else grid).astype(np.float32)
+    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST if query.y is not None else cv2.INTER_LINEAR)
+
+
+class _TorchEngine:
+    def __init__(self, path: Path, device: str, precision: str) -> None:
+        self.model, self.meta, _ = load_checkpoint(path)
+        self.device = torch.device(device)
+        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self.model.to(self.device)
+        if device == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        self.sam_direction = self.model.config.sam_direction
+        self.provider = f"torch {device} {precision}"
+
+    @torch.inference_mode()
+    def _forward(self, x: np.ndarray, with_attention: bool):
+        t = torch.from_numpy(x).to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self.model(t, return_attention=True) if with_attention else (self.model(t), None)
+
+    def run(self, x: np.ndarray, with_attention: bool):
+        logits, attention = self._forward(x, with_attention)
+        labels, confidence = labels_and_confidence(logits.float())
+        attn = attention[0].float().cpu().numpy() if attention is not None else None
+        return labels[0].cpu().numpy(), confidence[0].cpu().numpy(), attn
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self._forward(x, False)[0].float().cpu().numpy()
+
+
+class _OrtEngine:
+    """ONNX Runtime: TensorRT, then CUDA, then CPU execution providers, whichever are present."""
+
+    def __init__(self, path: Path, device: str, precision: str) -> None:
+        import onnxruntime as ort
+
+        self.meta, info = read_onnx_meta(path)
+        self.argmax = bool(info.get("argmax"))
+        self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
+        available = ort.get_available_providers()
+        wanted = ["CPUExecutionProvider"]
+        if device == "cuda":
+            wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + wanted
+            if len(wanted) == 1:
+                log.warning("onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU",
+                            ", ".join(available))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+        except Exception as exc:
+            raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        self.provider = self.session.get_providers()[0]
+        log.info("onnxruntime using %s", self.provider)
+
+    def run(self, x: np.ndarray, with_attention: bool):
+        if with_attention:
+            raise ValueError("SAM attention maps need the torch backend (the ONNX graph does not output them)")
+        out = self.session.run(None, {"input": x})
+        if self.argmax:
+            return out[0][0], out[1][0], None
+        labels, confidence = labels_and_confidence(torch.from_numpy(out[0]))
+        return labels[0].numpy(), confidence[0].numpy(), None
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        if self.argmax:
+            raise ValueError("this ONNX file was exported with --argmax and has no logits; export without it")
+        return self.session.run(None, {"input": x})[0]

@@ -1,0 +1,1 @@
+"""attanet_ros."""

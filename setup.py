@@ -1,0 +1,43 @@
+"""attanet_ros: one package that is both an ament_python ROS 2 package and a plain pip package."""
+
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = "attanet_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="AttaNet real-time semantic segmentation for ROS 2: node, training, ONNX deployment, "
+    "rosbag evaluation and a PyQt5 viewer",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=[
+        "attanet_model",
+        "attanet_ros",
+        "attanet_training",
+        "attanet_gui",
+    ],
+    # training/ and gui/ are generic folder names; they install under project-specific names.
+    package_dir={"attanet_training": "training", "attanet_gui": "gui"},
+    py_modules=["attanet_cli"],
+    package_data={
+        "attanet_model": ["weights/*.pt", "weights/*.md"],
+        "attanet_training": ["configs/*.yaml"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+        ("share/" + PACKAGE + "/config", glob("config/*")),
+    ],
+    install_requires=["numpy", "opencv-python-headless", "pyyaml", "tqdm"],
+    zip_safe=False,
+    entry_points={
+        "console_scripts": [
+            "attanet = attanet_cli:main",
+            "attanet_node = attanet_ros.node:main",
+        ],
+    },
+)
