@@ -15,8 +15,8 @@ __all__ = [
     "overlay",
 ]
 
-from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, save_checkpoint  # noqa: E402
-from .segmenter import AttentionQuery, Result, Segmenter, default_model_path  # noqa: E402
+from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, save_checkpoint
+from .segmenter import AttentionQuery, Result, Segmenter, default_model_path
 
 __all__ += [
     "AttentionQuery",

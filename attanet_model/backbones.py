@@ -162,10 +162,18 @@ def load_imagenet_weights(backbone: nn.Module, path: str | Path) -> None:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
-    result = backbone.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    reference = backbone.state_dict()
+    missing = [k for k in reference if k not in state]
+    unexpected = [k for k in state if k not in reference]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in reference.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
         raise ValueError(
-            f"pretrained weights {path} do not fit the backbone: "
-            f"missing {result.missing_keys[:5]}{'...' if len(result.missing_keys) > 5 else ''}, "
-            f"unexpected {result.unexpected_keys[:5]}{'...' if len(result.unexpected_keys) > 5 else ''}"
+            f"pretrained weights {path} do not fit the backbone ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(wrong)} of the wrong shape; e.g. "
+            f"{(missing + unexpected + wrong)[:3]}); is it a torchvision ResNet of the same depth?"
         )
+    backbone.load_state_dict(state)

@@ -89,8 +89,9 @@ class ModelMeta:
         return ModelMeta(arch=arch, arch_config=model.config.to_dict(), classes=classes, **kwargs)
 
 
-def save_checkpoint(path: str | Path, model: AttaNet, meta: ModelMeta, extra: dict[str, Any] | None = None,
-                    half: bool = False) -> Path:
+def save_checkpoint(
+    path: str | Path, model: AttaNet, meta: ModelMeta, extra: dict[str, Any] | None = None, half: bool = False
+) -> Path:
     """Write atomically (temp file + rename): a crash mid-write never leaves a truncated file.
 
     ``half`` stores floating-point weights as fp16 (half the size, for bundling); they are
@@ -98,7 +99,9 @@ def save_checkpoint(path: str | Path, model: AttaNet, meta: ModelMeta, extra: di
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()
+    }
     payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(), "state_dict": state, "extra": extra or {}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -126,8 +129,9 @@ def read_checkpoint(path: str | Path) -> dict:
             head = f.read(4)
         if head == b"PK\x03\x04":
             raise CheckpointError(f"model file {path} is truncated or corrupt (a damaged zip archive)")
-        raise CheckpointError(f"{path} is not a checkpoint (not a torch.save archive); "
-                              "for an .onnx file use backend='onnxruntime'")
+        raise CheckpointError(
+            f"{path} is not a checkpoint (not a torch.save archive); for an .onnx file use backend='onnxruntime'"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -143,8 +147,9 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def load_checkpoint(path: str | Path, *, arch: str | None = None, num_classes: int | None = None
-                    ) -> tuple[AttaNet, ModelMeta, dict]:
+def load_checkpoint(
+    path: str | Path, *, arch: str | None = None, num_classes: int | None = None
+) -> tuple[AttaNet, ModelMeta, dict]:
     """Load (model in eval mode, meta, extra). ``arch``/``num_classes``, when given, must match."""
     payload = read_checkpoint(path)
     meta = ModelMeta.from_dict(payload["meta"])
@@ -169,8 +174,11 @@ def load_checkpoint(path: str | Path, *, arch: str | None = None, num_classes: i
     reference = model.state_dict()
     missing = [k for k in reference if k not in state]
     unexpected = [k for k in state if k not in reference]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in reference.items()
-             if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in reference.items()
+        if k in state and state[k].shape != v.shape
+    ]
     # Aux heads are training-only; a deployment checkpoint may leave them out.
     missing = [k for k in missing if not k.startswith("aux_head")]
     if missing or unexpected or wrong:

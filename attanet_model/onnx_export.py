@@ -11,6 +11,7 @@ as a checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -50,14 +51,23 @@ def labels_and_confidence(logits: Tensor) -> tuple[Tensor, Tensor]:
     return labels.to(torch.uint8), confidence
 
 
-def export_onnx(model: AttaNet, meta: ModelMeta, out: str | Path, *, argmax: bool = False, opset: int = 18,
-                sample_size: tuple[int, int] = (256, 512)) -> Path:
+def export_onnx(
+    model: AttaNet,
+    meta: ModelMeta,
+    out: str | Path,
+    *,
+    argmax: bool = False,
+    opset: int = 18,
+    sample_size: tuple[int, int] = (256, 512),
+) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = ExportGraph(model.eval().float(), argmax).eval()
     sample = torch.randn(1, 3, *sample_size)
     batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim.DYNAMIC, torch.export.Dim.DYNAMIC
     outputs = ["labels", "confidence"] if argmax else ["logits"]
+    # The exporter logs a warning per missing torchvision op; this network uses none of them.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

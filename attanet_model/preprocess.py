@@ -16,7 +16,11 @@ def check_image(image: object) -> np.ndarray:
     if image.dtype != np.uint8:
         raise ValueError(f"image dtype must be uint8, got {image.dtype}; scale float images to 0..255 first")
     if image.ndim != 3 or image.shape[2] != 3:
-        hint = " (convert BGRA with cv2.cvtColor(img, cv2.COLOR_BGRA2BGR))" if image.ndim == 3 and image.shape[2] == 4 else ""
+        hint = (
+            " (convert BGRA with cv2.cvtColor(img, cv2.COLOR_BGRA2BGR))"
+            if image.ndim == 3 and image.shape[2] == 4
+            else ""
+        )
         hint = hint or (" (convert mono with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))" if image.ndim == 2 else "")
         raise ValueError(f"image must be HxWx3 BGR, got shape {image.shape}{hint}")
     h, w = image.shape[:2]

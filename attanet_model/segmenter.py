@@ -66,9 +66,15 @@ class Segmenter:
         input_scale / input_size: override the model's network-size setting.
     """
 
-    def __init__(self, model_path: str | Path | None = None, backend: str = "torch", device: str = "cpu",
-                 precision: str = "fp32", input_scale: float | None = None,
-                 input_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        backend: str = "torch",
+        device: str = "cpu",
+        precision: str = "fp32",
+        input_scale: float | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if path.suffix == ".onnx" and backend == "torch":
             backend = "onnxruntime"
@@ -106,7 +112,9 @@ class Segmenter:
         h, w = image.shape[:2]
         t0 = time.perf_counter()
         net_h, net_w = self.network_size(h, w)
-        resized = image if (net_h, net_w) == (h, w) else cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        resized = (
+            image if (net_h, net_w) == (h, w) else cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        )
         x = normalize_bgr(resized, self.meta.mean, self.meta.std)
         t1 = time.perf_counter()
         labels, confidence, attn = self._engine.run(x, attention is not None)
@@ -125,8 +133,9 @@ class Segmenter:
         """KxHxW float32 softmax probabilities at the image's size (for multi-scale/flip eval)."""
         image = check_image(image_bgr)
         h, w = image.shape[:2]
-        net_h, net_w = network_size(h, w, scale if scale is not None else self.input_scale,
-                                    None if scale is not None else self.input_size)
+        net_h, net_w = network_size(
+            h, w, scale if scale is not None else self.input_scale, None if scale is not None else self.input_size
+        )
         resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
         x = normalize_bgr(resized, self.meta.mean, self.meta.std)
         logits = self._engine.logits(x)
@@ -142,8 +151,9 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} {value!r} is not supported; choose one of {', '.join(choices)}")
 
 
-def attention_image(attention: np.ndarray, query: AttentionQuery, image_hw: tuple[int, int],
-                    net_hw: tuple[int, int], direction: str) -> np.ndarray:
+def attention_image(
+    attention: np.ndarray, query: AttentionQuery, image_hw: tuple[int, int], net_hw: tuple[int, int], direction: str
+) -> np.ndarray:
     """Turn SAM's N x S attention (at 1/16 of the network size) into an HxW map in [0, 1].
 
     In vertical mode pixel j = fy * fw + fx and strips are columns; in horizontal mode SAM ran
@@ -215,8 +225,10 @@ class _OrtEngine:
         if device == "cuda":
             wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + wanted
             if len(wanted) == 1:
-                log.warning("onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU",
-                            ", ".join(available))
+                log.warning(
+                    "onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU",
+                    ", ".join(available),
+                )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:

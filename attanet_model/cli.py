@@ -1,0 +1,132 @@
+"""``attanet info | export | bench``: the model-level subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .network import ARCHS
+
+
+def _arch_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch", default="attanet_r18", choices=list(ARCHS), help="architecture (default: %(default)s)"
+    )
+    parser.add_argument("--num-classes", type=int, default=19, help="output classes (default: %(default)s)")
+    parser.add_argument("--no-sam", action="store_true", help="ablation: switch the Strip Attention Module off")
+    parser.add_argument("--sam-direction", choices=["vertical", "horizontal"], help="SAM striping direction")
+    parser.add_argument("--fusion", choices=["attention", "add", "concat"], help="feature fusion (ablation)")
+
+
+def _fail(cmd: str, message: str) -> int:
+    print(f"attanet {cmd}: {message}", file=sys.stderr)
+    return 2
+
+
+def info_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet info",
+        description="Parameters and multiply-adds (GMACs, convs and matmuls) per module. At 1024x1024 SAM and AFM "
+        "reproduce the paper's Table 3 (0.185 and 0.336 G).",
+    )
+    _arch_args(parser)
+    parser.add_argument("--height", type=int, default=1024, help="input height (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=1024, help="input width (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.height < 32 or args.width < 32:
+        return _fail("info", f"input size {args.width}x{args.height} is too small; at least 32x32")
+    from .complexity import count_macs, count_params
+    from .network import build_model
+
+    model = build_model(
+        args.arch,
+        args.num_classes,
+        use_sam=False if args.no_sam else None,
+        sam_direction=args.sam_direction,
+        fusion=args.fusion,
+    )
+    report = {
+        "arch": args.arch,
+        "input": [1, 3, args.height, args.width],
+        "config": model.config.to_dict(),
+        "params": count_params(model),
+        "gmacs": count_macs(model, args.height, args.width),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.arch}  input 1x3x{args.height}x{args.width}")
+    params = report["params"]
+    print(f"  params  {params['total'] / 1e6:8.3f} M (deployed; {params['total_with_aux'] / 1e6:.3f} M with aux heads)")
+    for name, value in report["params"].items():
+        if name not in ("total", "total_with_aux"):
+            print(f"    {name:<14} {value / 1e6:8.3f} M")
+    print(f"  GMACs   {report['gmacs']['total']:8.3f}")
+    for name, value in report["gmacs"].items():
+        if name != "total":
+            print(f"    {name:<14} {value:8.3f}")
+    return 0
+
+
+def export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet export",
+        description="Export a checkpoint to ONNX with dynamic batch/height/width (padded to multiples of 32 inside "
+        "the graph) and the model's metadata (classes, mean/std, input scale) embedded.",
+    )
+    parser.add_argument("--checkpoint", type=Path, help="attanet checkpoint (default: the bundled model)")
+    parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    parser.add_argument("--argmax", action="store_true", help="end the graph with labels (uint8) + confidence")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx",
+    )
+    parser.add_argument("--check", action="store_true", help="compare ONNX Runtime with torch at three sizes")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .onnx_export import export_onnx
+    from .segmenter import default_model_path
+
+    ckpt = args.checkpoint or default_model_path()
+    try:
+        model, meta, _ = load_checkpoint(ckpt)
+    except CheckpointError as exc:
+        return _fail("export", str(exc))
+    if args.out.suffix != ".onnx":
+        return _fail("export", f"--out should end in .onnx, got {args.out}")
+    out = export_onnx(model, meta, args.out, argmax=args.argmax, opset=args.opset)
+    summary = {
+        "onnx": str(out),
+        "checkpoint": str(ckpt),
+        "argmax": args.argmax,
+        "opset": args.opset,
+        "bytes": out.stat().st_size,
+    }
+    if args.int8:
+        from .quantize import quantize_int8
+
+        int8_path = out.with_suffix(".int8.onnx")
+        quantize_int8(out, int8_path, meta)
+        summary["int8"] = str(int8_path)
+    if args.check:
+        from .parity import onnx_parity
+
+        summary["parity"] = onnx_parity(model, out)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def bench_main(argv: list[str]) -> int:
+    from .bench import bench_cli
+
+    return bench_cli(argv)

@@ -1,0 +1,36 @@
+"""Torch vs ONNX Runtime agreement of an exported model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .network import AttaNet
+from .onnx_export import ExportGraph
+
+# Sizes other than the export sample (256x512), two of them not multiples of 32.
+PARITY_SIZES = ((192, 384), (300, 500), (512, 1024))
+
+
+@torch.inference_mode()
+def onnx_parity(model: AttaNet, onnx_path: str | Path, sizes=PARITY_SIZES, seed: int = 0) -> dict:
+    """Fraction of pixels whose labels agree, and the largest logit difference, per size."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    argmax = [o.name for o in session.get_outputs()][0] == "labels"
+    graph = ExportGraph(model.eval().float(), argmax=False)
+    rng = np.random.default_rng(seed)
+    report = {}
+    for h, w in sizes:
+        x = rng.standard_normal((1, 3, h, w)).astype(np.float32)
+        reference = graph(torch.from_numpy(x)).numpy()
+        out = session.run(None, {"input": x})
+        labels = out[0] if argmax else out[0].argmax(1)
+        entry = {"label_agreement": float((labels == reference.argmax(1)).mean())}
+        if not argmax:
+            entry["max_abs_logit_diff"] = float(np.abs(out[0] - reference).max())
+        report[f"{h}x{w}"] = entry
+    return report

@@ -1,0 +1,104 @@
+"""Checkpoint round trip and a readable error for each way a model file can be wrong."""
+
+import pytest
+import torch
+
+from attanet_model import CheckpointError, ClassInfo, ModelMeta, build_model, load_checkpoint, save_checkpoint
+from attanet_model.checkpoint import read_checkpoint
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = build_model("attanet_light", num_classes=3).eval()
+    classes = [
+        ClassInfo(0, "road", (128, 64, 128)),
+        ClassInfo(1, "car", (0, 0, 142)),
+        ClassInfo(2, "sky", (70, 130, 180)),
+    ]
+    meta = ModelMeta.for_model(model, "attanet_light", classes, input_scale=0.25, training={"iterations": 10})
+    path = save_checkpoint(tmp_path / "m.pt", model, meta, extra={"iteration": 10})
+    return model, meta, path
+
+
+def test_round_trip_restores_weights_and_metadata(saved):
+    model, meta, path = saved
+    loaded, loaded_meta, extra = load_checkpoint(path)
+    assert not loaded.training
+    assert loaded_meta == meta
+    assert extra == {"iteration": 10}
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x))
+
+
+def test_half_storage_is_smaller_and_loads_as_fp32(saved, tmp_path):
+    model, meta, path = saved
+    half = save_checkpoint(tmp_path / "half.pt", model, meta, half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    loaded, _, _ = load_checkpoint(half)
+    assert loaded.head[2].weight.dtype == torch.float32
+    assert torch.allclose(loaded.head[2].weight, model.head[2].weight, atol=1e-3)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(tmp_path / "empty.pt")
+    with pytest.raises(CheckpointError, match="directory"):
+        load_checkpoint(tmp_path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_checkpoint(tmp_path / "notes.txt")
+    torch.save(build_model("attanet_light").state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="not an attanet checkpoint"):
+        load_checkpoint(tmp_path / "bare.pt")
+
+
+def test_truncated_file(saved, tmp_path):
+    _, _, path = saved
+    data = path.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(cut)
+
+
+def test_wrong_arch_and_class_count(saved, tmp_path):
+    model, meta, path = saved
+    with pytest.raises(CheckpointError, match="holds a attanet_light model, but attanet_r18 was asked for"):
+        load_checkpoint(path, arch="attanet_r18")
+    with pytest.raises(CheckpointError, match="has 3 classes, but 19 were asked for"):
+        load_checkpoint(path, num_classes=19)
+    payload = read_checkpoint(path)
+    payload["meta"]["classes"] = payload["meta"]["classes"][:2]
+    torch.save(payload, tmp_path / "classes.pt")
+    with pytest.raises(
+        CheckpointError, match="class count mismatch: the metadata lists 2 classes but the classifier has 3"
+    ):
+        load_checkpoint(tmp_path / "classes.pt")
+    payload = read_checkpoint(path)
+    payload["meta"]["arch"] = "attanet_vit"
+    torch.save(payload, tmp_path / "arch.pt")
+    with pytest.raises(CheckpointError, match="unknown arch 'attanet_vit'"):
+        load_checkpoint(tmp_path / "arch.pt")
+    payload = read_checkpoint(path)
+    payload["meta"]["arch_config"]["head_channels"] = 128  # weights are for 64
+    torch.save(payload, tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_checkpoint(tmp_path / "shape.pt")
+
+
+def test_incomplete_metadata(saved, tmp_path):
+    _, _, path = saved
+    payload = read_checkpoint(path)
+    del payload["meta"]["classes"]
+    torch.save(payload, tmp_path / "meta.pt")
+    with pytest.raises(CheckpointError, match="metadata is incomplete"):
+        load_checkpoint(tmp_path / "meta.pt")

@@ -1,0 +1,103 @@
+"""The `attanet` dispatcher and the model subcommands, run as a user runs them."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def attanet(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "attanet_cli", *args], capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"attanet {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def test_help_lists_every_subcommand():
+    out = attanet("--help").stdout
+    for name in (
+        "info",
+        "train",
+        "eval",
+        "predict",
+        "export",
+        "bench",
+        "synth",
+        "bag-make",
+        "bag-eval",
+        "viewer",
+        "demo",
+    ):
+        assert f"  {name} " in out
+
+
+def test_unknown_subcommand_is_a_usage_error():
+    proc = attanet("frobnicate", check=False)
+    assert proc.returncode == 2 and "unknown command 'frobnicate'" in proc.stderr
+
+
+def test_info_json_reproduces_table3_and_does_not_load_ros_or_qt():
+    code = (
+        "import sys, attanet_cli; attanet_cli.main(['info', '--json']); "
+        "print(json.dumps(sorted(m for m in ('rclpy', 'PyQt5') if m in sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
+    info_line, loaded = proc.stdout.strip().splitlines()
+    info = json.loads(info_line)
+    assert json.loads(loaded) == []
+    assert info["arch"] == "attanet_r18"
+    assert info["params"]["total"] == pytest.approx(12.6e6, rel=0.01)
+    assert set(info["gmacs"]) >= {"total", "backbone", "afm", "sam", "head"}
+    assert info["gmacs"]["sam"] == pytest.approx(0.185, abs=0.0015)
+    assert info["gmacs"]["afm"] == pytest.approx(0.336, abs=0.0015)
+
+
+def test_export_reports_a_bad_checkpoint_in_one_line(tmp_path):
+    (tmp_path / "bad.pt").write_text("nope")
+    proc = attanet("export", "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "m.onnx"), check=False)
+    assert proc.returncode == 2
+    assert "is not a checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_export_and_bench_the_bundled_model(tmp_path):
+    out = tmp_path / "m.onnx"
+    summary = json.loads(attanet("export", "--out", str(out), "--argmax", "--json").stdout)
+    assert out.is_file() and summary["argmax"] is True
+    rows = [
+        json.loads(line)
+        for line in attanet(
+            "bench",
+            "--arch",
+            "attanet_light",
+            "--height",
+            "64",
+            "--width",
+            "128",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--json",
+        ).stdout.splitlines()
+    ]
+    assert [(r["backend"], r["precision"]) for r in rows] == [("torch", "fp32"), ("onnxruntime", "fp32")]
+    for r in rows:
+        assert set(r) >= {
+            "backend",
+            "device",
+            "precision",
+            "height",
+            "width",
+            "batch",
+            "latency_ms_median",
+            "fps",
+            "e2e_ms_median",
+        }
+        assert r["latency_ms_median"] > 0 and r["fps"] == pytest.approx(1000 / r["latency_ms_median"], rel=0.01)
+        assert r["e2e_ms_median"] > 0
+
+
+def test_bench_rejects_fp16_on_cpu():
+    proc = attanet("bench", "--precision", "fp16", check=False)
+    assert proc.returncode == 2 and "fp16 needs --device cuda" in proc.stderr
