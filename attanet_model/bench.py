@@ -72,6 +72,10 @@ def _torch_forward(model, device: str, precision: str, batch: int, height: int, 
     return run
 
 
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+CALIBRATION_DIR = Path(__file__).parent / "assets" / "calibration"
+
+
 def _ort_forward(onnx_path: Path, device: str, batch: int, height: int, width: int):
     import onnxruntime as ort
 
@@ -96,6 +100,7 @@ def run_bench(
     checkpoint: Path | None = None,
     e2e: bool = True,
     workdir: Path | None = None,
+    calibration: list[np.ndarray] | None = None,
     progress: Callable[[str], None] = lambda s: None,
 ) -> list[BenchRow]:
     """Measure every (backend, precision) on the same weights; ``e2e`` adds Segmenter timing from
@@ -121,7 +126,7 @@ def run_bench(
         camera = np.random.randint(0, 256, (height * 2, width * 2, 3), np.uint8)
         for backend in backends:
             for precision in precisions:
-                if backend == "onnxruntime" and precision != "fp32":
+                if backend != "torch" and precision != "fp32":
                     continue  # half precision through ORT needs the CUDA/TensorRT providers (issue 7)
                 progress(f"{arch} {backend} {device} {precision} {batch}x{height}x{width}")
                 if backend == "torch":
@@ -131,8 +136,14 @@ def run_bench(
                     if onnx_path is None:
                         progress(f"exporting {arch} to ONNX")
                         onnx_path = export_onnx(model.cpu(), meta, tmp / f"{arch}.onnx", argmax=True)
-                    fn = _ort_forward(onnx_path, device, batch, height, width)
                     seg_path = onnx_path
+                    if backend == "onnxruntime-int8":
+                        from .quantize import quantize_int8
+
+                        progress(f"quantizing {arch} to int8")
+                        frames = calibration if calibration is not None else [camera]
+                        seg_path = quantize_int8(onnx_path, tmp / f"{arch}.int8.onnx", meta, frames, (height, width))
+                    fn = _ort_forward(seg_path, device, batch, height, width)
                 latency = time_ms(fn, warmup, repeats, sync) / batch
                 e2e_ms = None
                 if e2e and batch == 1:
@@ -205,16 +216,28 @@ def bench_cli(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end Segmenter rows")
     parser.add_argument("--markdown", type=Path, help="also write the table (with versions) to this file")
+    parser.add_argument(
+        "--suite",
+        choices=["cpu", "gpu"],
+        help="run every variant of that suite (ignores --arch/--backends/--precision/sizes)",
+    )
+    parser.add_argument(
+        "--calib",
+        type=Path,
+        help="folder of frames for int8 calibration and agreement (default: the bundled synthetic frames)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON row per line")
     args = parser.parse_args(argv)
+    if args.suite:
+        return _suite_cli(args, argv)
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     for arch in archs:
         if arch not in ARCHS:
             print(f"attanet bench: unknown arch {arch!r}; known: {', '.join(ARCHS)}", file=sys.stderr)
             return 2
     backends = [b.strip() for b in args.backends.split(",")]
-    if bad := [b for b in backends if b not in ("torch", "onnxruntime")]:
-        print(f"attanet bench: unknown backend(s) {bad}; use torch, onnxruntime", file=sys.stderr)
+    if bad := [b for b in backends if b not in BACKENDS]:
+        print(f"attanet bench: unknown backend(s) {bad}; use {', '.join(BACKENDS)}", file=sys.stderr)
         return 2
     precisions = [p.strip() for p in args.precision.split(",")]
     if bad := [p for p in precisions if p not in ("fp32", "fp16", "bf16")]:
@@ -248,17 +271,52 @@ def bench_cli(argv: list[str]) -> int:
     else:
         print(rows_markdown(rows))
     if args.markdown:
-        env = environment()
-        text = [
-            "# Benchmark results",
-            "",
-            "Measured by `attanet bench " + " ".join(argv) + "`, all rows in one run.",
-            "",
-            "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
-            "",
-            rows_markdown(rows),
-            "",
-        ]
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(text))
+        write_markdown(args.markdown, rows, [], argv)
+    return 0
+
+
+def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str]) -> None:
+    from .bench_suite import PAPER
+
+    env = environment()
+    text = [
+        "# Benchmark results",
+        "",
+        "Measured by `attanet bench " + " ".join(argv) + "`, all rows in one run "
+        "(compare rows with each other; absolute times move with machine load).",
+        "",
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "",
+        rows_markdown(rows),
+        "",
+    ]
+    text += [f"- {n}" for n in notes]
+    text += ["", "Published figures, for context (other hardware):", ""]
+    text += [f"- {what}: {value}" for what, value in PAPER]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text) + "\n")
+
+
+def _suite_cli(args, argv: list[str]) -> int:
+    from . import bench_suite
+
+    def progress(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    try:
+        if args.suite == "cpu":
+            rows, notes = bench_suite.cpu_suite(args.checkpoint, args.calib, args.repeats, progress)
+        else:
+            rows, notes = bench_suite.gpu_suite(args.checkpoint, args.repeats, progress)
+    except (RuntimeError, ValueError) as exc:
+        print(f"attanet bench: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(rows_markdown(rows))
+        print("\n".join(notes))
+    if args.markdown:
+        write_markdown(args.markdown, rows, notes, argv)
     return 0

@@ -1,0 +1,42 @@
+# attanet_ros developer commands. Everything installs into .venv, idempotently.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: install test lint format pytest demo bench bench-gpu clean
+
+install: $(STAMP)
+
+# Re-runs only when the requirements or setup.py change.
+$(STAMP): requirements.txt setup.py setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: install lint pytest
+
+demo: install
+	$(VENV)/bin/attanet demo
+
+bench: install
+	$(VENV)/bin/attanet bench --suite cpu --markdown bench/RESULTS.md
+
+bench-gpu: install
+	$(VENV)/bin/attanet bench --suite gpu --markdown bench/RESULTS-gpu.md
+
+clean:
+	rm -rf build install log .pytest_cache

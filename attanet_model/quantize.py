@@ -1,0 +1,96 @@
+"""Static int8 quantization of an exported model for ONNX Runtime on the CPU.
+
+QDQ format, per-channel int8 weights, uint8 activations calibrated (MinMax) on a handful of
+real frames pre-processed exactly as the Segmenter does. SAM's affinity (the MatMul/Softmax
+pair) and the final logits stay in fp32: quantizing the softmax inputs flips labels for
+little gain, since the convolutions hold almost all the multiply-adds.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .checkpoint import ModelMeta
+from .preprocess import check_image, network_size, normalize_bgr
+
+log = logging.getLogger(__name__)
+
+
+def calibration_inputs(
+    images: Iterable[np.ndarray], meta: ModelMeta, size: tuple[int, int] | None = None
+) -> list[np.ndarray]:
+    """Network inputs (1x3xHxW float32) for calibration frames, resized as at inference."""
+    inputs = []
+    for image in images:
+        image = check_image(image)
+        h, w = size or network_size(image.shape[0], image.shape[1], meta.input_scale, meta.input_size)
+        resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        inputs.append(normalize_bgr(resized, meta.mean, meta.std))
+    if not inputs:
+        raise ValueError("int8 calibration needs at least one frame")
+    return inputs
+
+
+def read_images(folder: str | Path, limit: int = 16) -> list[np.ndarray]:
+    """Up to ``limit`` images (png/jpg) from a folder tree, sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"calibration folder not found: {folder}")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    paths = [p for p in paths if "gtFine" not in p.parts][:limit]
+    if not paths:
+        raise ValueError(f"no .png/.jpg images under {folder} to calibrate int8 with")
+    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+
+
+def quantize_int8(
+    fp32_onnx: str | Path,
+    out: str | Path,
+    meta: ModelMeta,
+    images: Iterable[np.ndarray],
+    size: tuple[int, int] | None = None,
+) -> Path:
+    """Write a QDQ int8 copy of ``fp32_onnx`` calibrated on ``images``; metadata is kept."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    inputs = calibration_inputs(images, meta, size)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(inputs)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {"input": x}
+
+    out = Path(out)
+    model = onnx.load(str(fp32_onnx))
+    keep_fp32 = [n.name for n in model.graph.node if n.op_type in ("Softmax", "MatMul", "Resize")]
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=keep_fp32,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    quantized = onnx.load(str(out))
+    del quantized.metadata_props[:]
+    quantized.metadata_props.extend(model.metadata_props)
+    onnx.save(quantized, str(out))
+    log.info("int8 model written to %s (calibrated on %d frames)", out, len(inputs))
+    return out
