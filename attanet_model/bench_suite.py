@@ -96,9 +96,89 @@ def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progres
     return rows, notes
 
 
+class NonLocalBlock(torch.nn.Module):
+    """Embedded-Gaussian non-local block (Wang et al. 2018), Table 3's first comparison."""
+
+    def __init__(self, channels: int, key_channels: int = 64) -> None:
+        super().__init__()
+        self.query = torch.nn.Conv2d(channels, key_channels, 1)
+        self.key = torch.nn.Conv2d(channels, key_channels, 1)
+        self.value = torch.nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)
+        k = self.key(x).flatten(2)
+        attention = torch.softmax(torch.bmm(q, k), dim=-1)  # N x N
+        return x + torch.bmm(self.value(x).flatten(2), attention.transpose(1, 2)).view(b, c, h, w)
+
+
+def attention_memory_and_time(device: str, repeats: int) -> list[str]:
+    """Peak extra memory and time of SAM vs a non-local block on the 1/16 feature of a 1x3x1024x1024
+    input (1x128x64x64), the setting of paper Table 3 (SAM 8 MB, NL 334 MB there)."""
+    from .attention import StripAttention
+    from .bench import time_ms
+
+    x = torch.randn(1, 128, 64, 64, device=device)
+    notes = []
+    for name, module in (("SAM", StripAttention(128, 64)), ("non-local", NonLocalBlock(128, 64))):
+        module = module.to(device).eval()
+        with torch.inference_mode():
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            module(x)
+            torch.cuda.synchronize()
+            peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+            ms = time_ms(lambda m=module: m(x), 3, repeats, torch.cuda.synchronize)
+        notes.append(f"{name} on 1x128x64x64: peak extra memory {peak:.1f} MiB, {ms:.3f} ms")
+    return notes
+
+
+def pipeline_rows(model, precision: str, batches, graphs: bool, repeats: int, progress) -> list[BenchRow]:
+    """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
+    from .bench import time_ms
+    from .device_pipeline import DevicePipeline
+    from .preprocess import network_size
+
+    pipeline = DevicePipeline(
+        model,
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        lambda h, w: network_size(h, w, 0.5),
+        "cuda",
+        precision,
+        cuda_graphs=graphs,
+    )
+    rows = []
+    for batch in batches:
+        progress(f"pipeline {precision} graphs={graphs} batch {batch}")
+        frames = np.random.randint(0, 256, (batch, 1024, 2048, 3), np.uint8)
+        ms = time_ms(lambda f=frames: pipeline(f), 5, repeats) / batch
+        rows.append(
+            BenchRow(
+                "attanet_r18",
+                "torch-pipeline" + ("+graphs" if graphs else ""),
+                "cuda",
+                precision,
+                512,
+                1024,
+                batch,
+                round(ms, 3),
+                round(1e3 / ms, 1),
+                round(ms, 3),
+            )
+        )
+    return rows
+
+
 def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
     if not torch.cuda.is_available():
         raise RuntimeError("the GPU suite needs a CUDA GPU; torch sees none (run `attanet bench --suite cpu`)")
+    from .network import build_model
+    from .preprocess import network_size
+
+    repeats = max(repeats, 50)
     rows = run_bench(
         "attanet_r18", ("torch",), "cuda", ("fp32", "fp16", "bf16"), 512, 1024, repeats=repeats, progress=progress
     )
@@ -106,15 +186,20 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
         "attanet_r18", ("torch",), "cuda", ("fp16",), 512, 1024, batch=4, repeats=repeats, e2e=False, progress=progress
     )
     rows += run_bench(
-        "attanet_light",
-        ("torch",),
-        "cuda",
-        ("fp32", "fp16"),
-        512,
-        1024,
-        repeats=repeats,
-        checkpoint=checkpoint,
-        progress=progress,
+        "attanet_light", ("torch",), "cuda", ("fp32", "fp16"), 512, 1024, repeats=repeats, progress=progress
     )
     rows += run_bench("attanet_r18", ("onnxruntime",), "cuda", ("fp32",), 512, 1024, repeats=repeats, progress=progress)
-    return rows, []
+    torch.manual_seed(0)
+    for graphs in (False, True):
+        rows += pipeline_rows(build_model("attanet_r18"), "fp16", (1, 4), graphs, repeats, progress)
+    from .device_pipeline import DevicePipeline
+
+    frames = np.random.default_rng(0).integers(0, 256, (4, 1024, 2048, 3), dtype=np.uint8)
+    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    torch.manual_seed(0)
+    model = build_model("attanet_r18")
+    fp32, _ = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp32")(frames)
+    fp16, _ = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16")(frames)
+    notes = [f"fp16 vs fp32 labels agree on {(fp32 == fp16).mean():.4%} of pixels (random-init r18, 4 frames)"]
+    notes += attention_memory_and_time("cuda", repeats)
+    return rows, notes

@@ -1,0 +1,157 @@
+"""The whole frame path as torch ops on one device: the GPU fast path (issue 7).
+
+uint8 BGR frames on the host -> pinned staging buffer -> asynchronous upload -> resize and
+normalize on the device -> network (fp16/bf16, channels_last) -> argmax + confidence ->
+nearest resize of the labels to the camera size on the device -> uint8 download. On CUDA the
+fixed-shape part can be captured once per input shape as a CUDA graph and replayed, which
+removes the per-kernel launch cost that dominates a ~1 ms network.
+
+Everything but the graph capture runs on the CPU as well, so the logic is tested there; the
+CPU Segmenter keeps its OpenCV path, which is faster on a CPU.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .network import AttaNet
+from .onnx_export import labels_and_confidence
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class ShapeCache:
+    """A small LRU of per-shape state (CUDA graphs, pinned buffers): a camera rarely changes size,
+    but a multi-camera node sees a few, and a stream of odd sizes must not grow memory."""
+
+    def __init__(self, build: Callable[[Hashable], Any], capacity: int = 4) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self._build, self.capacity = build, capacity
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.builds = 0
+
+    def get(self, key: Hashable) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._build(key)
+        self.builds += 1
+        self._items[key] = value
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+
+class DevicePipeline:
+    """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x H x W uint8) and confidence on ``device``.
+
+    ``net_size``: (H, W) -> network (h, w). ``cuda_graphs`` replays a captured graph per input
+    shape (CUDA only; ignored elsewhere).
+    """
+
+    def __init__(
+        self,
+        model: AttaNet,
+        mean,
+        std,
+        net_size: Callable[[int, int], tuple[int, int]],
+        device: str = "cpu",
+        precision: str = "fp32",
+        cuda_graphs: bool = False,
+    ) -> None:
+        if precision not in DTYPES:
+            raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(DTYPES)}")
+        self.device = torch.device(device)
+        self.dtype = DTYPES[precision]
+        if self.device.type == "cpu" and self.dtype == torch.float16:
+            raise ValueError("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
+        self.cuda = self.device.type == "cuda"
+        self.model = model.eval().to(self.device, self.dtype)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once
+        std_t = torch.tensor(std, dtype=torch.float32)
+        # RGB order; the BGR->RGB flip happens by indexing before the affine normalize.
+        self.scale = (1.0 / (255.0 * std_t)).view(1, 3, 1, 1).to(self.device)
+        self.shift = (torch.tensor(mean, dtype=torch.float32) / std_t).view(1, 3, 1, 1).to(self.device)
+        self.net_size = net_size
+        self.use_graphs = cuda_graphs and self.cuda
+        self.staging = ShapeCache(self._make_staging)
+        self.graphs = ShapeCache(self._capture) if self.use_graphs else None
+
+    # -- per-shape state ---------------------------------------------------------------------
+    def _make_staging(self, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        b, h, w, _ = shape
+        pin = self.cuda
+        return {
+            "frames": torch.empty(shape, dtype=torch.uint8, pin_memory=pin),
+            "labels": torch.empty((b, h, w), dtype=torch.uint8, pin_memory=pin),
+            "confidence": torch.empty((b, h, w), dtype=torch.float32, pin_memory=pin),
+        }
+
+    def _capture(self, shape: tuple[int, ...]):
+        static_in = torch.zeros(shape, dtype=torch.uint8, device=self.device)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.inference_mode():
+            for _ in range(3):  # warm-up runs cudnn autotuning outside the capture
+                self.forward(static_in)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.inference_mode():
+            static_out = self.forward(static_in)
+        return graph, static_in, static_out
+
+    # -- the device-side computation ----------------------------------------------------------
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """B x H x W x 3 uint8 BGR on the device -> (B x H x W uint8 labels, float32 confidence)."""
+        b, h, w, _ = frames.shape
+        nh, nw = self.net_size(h, w)
+        x = frames.permute(0, 3, 1, 2)[:, [2, 1, 0]].float()  # BGR -> RGB, NCHW
+        if (nh, nw) != (h, w):
+            x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
+        x = (x * self.scale - self.shift).to(self.dtype)
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        labels, confidence = labels_and_confidence(self.model(x).float())
+        if (nh, nw) != (h, w):
+            labels = F.interpolate(labels[:, None], size=(h, w), mode="nearest")[:, 0]
+            confidence = F.interpolate(confidence[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        return labels, confidence
+
+    @torch.inference_mode()
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if frames.ndim == 3:
+            labels, confidence = self(frames[None])
+            return labels[0], confidence[0]
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+            raise ValueError(f"frames must be B x H x W x 3 uint8 BGR, got {frames.dtype} {frames.shape}")
+        shape = tuple(frames.shape)
+        staging = self.staging.get(shape)
+        staging["frames"].numpy()[...] = frames
+        device_frames = staging["frames"].to(self.device, non_blocking=True)
+        if self.graphs is not None:
+            graph, static_in, (static_labels, static_conf) = self.graphs.get(shape)
+            static_in.copy_(device_frames)
+            graph.replay()
+            labels, confidence = static_labels, static_conf
+        else:
+            labels, confidence = self.forward(device_frames)
+        staging["labels"].copy_(labels, non_blocking=True)
+        staging["confidence"].copy_(confidence, non_blocking=True)
+        if self.cuda:
+            torch.cuda.current_stream().synchronize()
+        return staging["labels"].numpy().copy(), staging["confidence"].numpy().copy()

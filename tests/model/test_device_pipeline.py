@@ -1,0 +1,97 @@
+"""The GPU fast path's logic, run on the CPU: same labels as the OpenCV path, batching, caches."""
+
+import numpy as np
+import pytest
+import torch
+
+from attanet_model import ModelMeta, Segmenter, build_model, save_checkpoint
+from attanet_model.device_pipeline import DevicePipeline, ShapeCache
+from attanet_model.preprocess import network_size
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("attanet_light").eval()
+    meta = ModelMeta.for_model(model, "attanet_light")
+    path = save_checkpoint(tmp_path_factory.mktemp("dp") / "m.pt", model, meta)
+    pipeline = DevicePipeline(model, meta.mean, meta.std, lambda h, w: network_size(h, w, 0.5))
+    return pipeline, Segmenter(path)
+
+
+def frames(b, h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (b, h, w, 3), dtype=np.uint8)
+
+
+def test_device_path_matches_the_opencv_path(setup):
+    pipeline, segmenter = setup
+    batch = frames(2, 256, 512)
+    labels, confidence = pipeline(batch)
+    assert labels.shape == (2, 256, 512) and labels.dtype == np.uint8
+    assert confidence.shape == (2, 256, 512) and confidence.dtype == np.float32
+    for i in range(2):
+        reference = segmenter.segment(batch[i])
+        assert (labels[i] == reference.labels).mean() > 0.99
+        np.testing.assert_allclose(confidence[i], reference.confidence, atol=0.02)
+
+
+def test_single_frame_and_bad_input(setup):
+    pipeline, _ = setup
+    labels, confidence = pipeline(frames(1, 128, 256)[0])
+    assert labels.shape == (128, 256)
+    with pytest.raises(ValueError, match="B x H x W x 3 uint8"):
+        pipeline(np.zeros((1, 64, 64, 3), np.float32))
+
+
+def test_staging_buffers_are_reused_per_shape(setup):
+    pipeline, _ = setup
+    before = pipeline.staging.builds
+    pipeline(frames(1, 64, 128))
+    pipeline(frames(1, 64, 128, seed=1))
+    assert pipeline.staging.builds == before + 1
+    first, _ = pipeline(frames(1, 64, 128, seed=2))
+    second, _ = pipeline(frames(1, 64, 128, seed=3))
+    assert first is not second  # results are copies, not views of the reused buffer
+
+
+def test_shape_cache_is_a_bounded_lru():
+    built = []
+    cache = ShapeCache(lambda key: built.append(key) or f"state{key}", capacity=2)
+    assert cache.get(1) == "state1" and cache.get(2) == "state2" and cache.get(1) == "state1"
+    cache.get(3)  # evicts 2, the least recently used
+    assert 2 not in cache and 1 in cache and len(cache) == 2
+    cache.get(2)
+    assert built == [1, 2, 3, 2] and cache.builds == 4
+    with pytest.raises(ValueError):
+        ShapeCache(lambda k: k, capacity=0)
+
+
+def test_precision_handling_on_cpu():
+    model = build_model("attanet_light")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        DevicePipeline(model, (0, 0, 0), (1, 1, 1), lambda h, w: (h, w), precision="fp16")
+    with pytest.raises(ValueError, match="precision 'int4'"):
+        DevicePipeline(model, (0, 0, 0), (1, 1, 1), lambda h, w: (h, w), precision="int4")
+    pipeline = DevicePipeline(
+        model, (0.5, 0.5, 0.5), (0.2, 0.2, 0.2), lambda h, w: (h, w), precision="bf16", cuda_graphs=True
+    )
+    assert pipeline.graphs is None  # graphs are CUDA-only; the CPU runs eagerly
+    labels, _ = pipeline(frames(1, 64, 64))
+    assert labels.shape == (1, 64, 64)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here); CPU logic tested above")
+def test_cuda_graph_replay_matches_eager():
+    torch.manual_seed(0)
+    model = build_model("attanet_r18").eval()
+    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    eager = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16")
+    graphed = DevicePipeline(
+        model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16", cuda_graphs=True
+    )
+    batch = frames(1, 1024, 2048)
+    a, _ = eager(batch)
+    b, _ = graphed(batch)
+    b2, _ = graphed(frames(1, 1024, 2048, seed=5))
+    assert (a == b).mean() > 0.999 and graphed.graphs.builds == 1
+    assert not np.array_equal(b, b2)
