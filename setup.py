@@ -23,7 +23,7 @@ setup(
     package_dir={"attanet_training": "training", "attanet_gui": "gui"},
     py_modules=["attanet_cli"],
     package_data={
-        "attanet_model": ["weights/*.pt", "weights/*.md"],
+        "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
         "attanet_training": ["configs/*.yaml"],
     },
     data_files=[

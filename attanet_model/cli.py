@@ -86,6 +86,11 @@ def export_main(argv: list[str]) -> int:
         action="store_true",
         help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx",
     )
+    parser.add_argument(
+        "--calib",
+        type=Path,
+        help="folder of the camera's own frames to calibrate int8 on (default: six bundled synthetic street frames)",
+    )
     parser.add_argument("--check", action="store_true", help="compare ONNX Runtime with torch at three sizes")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     args = parser.parse_args(argv)
@@ -109,11 +114,17 @@ def export_main(argv: list[str]) -> int:
         "bytes": out.stat().st_size,
     }
     if args.int8:
-        from .quantize import quantize_int8
+        from .bench import CALIBRATION_DIR
+        from .quantize import quantize_int8, read_images
 
         int8_path = out.with_suffix(".int8.onnx")
-        quantize_int8(out, int8_path, meta)
+        try:
+            frames = read_images(args.calib or CALIBRATION_DIR)
+        except ValueError as exc:
+            return _fail("export", str(exc))
+        quantize_int8(out, int8_path, meta, frames)
         summary["int8"] = str(int8_path)
+        summary["calibration_frames"] = len(frames)
     if args.check:
         from .parity import onnx_parity
 

@@ -235,6 +235,34 @@ class _TorchEngine:
         return self._forward(x, False)[0].float().cpu().numpy()
 
 
+def execution_providers(available: list[str], device: str, precision: str, model_path: Path) -> list:
+    """ONNX Runtime providers in order of preference: TensorRT (fp16 and a persistent engine
+    cache beside the model, so only the first start pays for the engine build), CUDA, CPU."""
+    providers: list = []
+    if device == "cuda":
+        if "TensorrtExecutionProvider" in available:
+            cache = model_path.parent / f".{model_path.stem}.trt-cache"
+            providers.append(
+                (
+                    "TensorrtExecutionProvider",
+                    {
+                        "trt_fp16_enable": precision == "fp16",
+                        "trt_engine_cache_enable": True,
+                        "trt_engine_cache_path": str(cache),
+                    },
+                )
+            )
+        if "CUDAExecutionProvider" in available:
+            providers.append(("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"}))
+        if not providers:
+            log.warning(
+                "onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU. "
+                "Install onnxruntime-gpu for the GPU.",
+                ", ".join(available),
+            )
+    return [*providers, "CPUExecutionProvider"]
+
+
 class _OrtEngine:
     """ONNX Runtime: TensorRT, then CUDA, then CPU execution providers, whichever are present."""
 
@@ -244,19 +272,11 @@ class _OrtEngine:
         self.meta, info = read_onnx_meta(path)
         self.argmax = bool(info.get("argmax"))
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
-        available = ort.get_available_providers()
-        wanted = ["CPUExecutionProvider"]
-        if device == "cuda":
-            wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + wanted
-            if len(wanted) == 1:
-                log.warning(
-                    "onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU",
-                    ", ".join(available),
-                )
+        providers = execution_providers(ort.get_available_providers(), device, precision, path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
             raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
