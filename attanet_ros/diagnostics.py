@@ -1,0 +1,59 @@
+"""What the node reports on /diagnostics, as plain (level, message, key/values); ROS-free.
+
+The node wraps this in diagnostic_msgs; keeping the wording here lets tests read it without DDS.
+"""
+
+from __future__ import annotations
+
+import math
+
+OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+
+
+def _ms(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.1f}"
+
+
+def diagnostic_report(snapshot: dict, previous: dict | None, info: dict[str, str], period_s: float):
+    """(level, message, [(key, value), ...]) for one diagnostics period.
+
+    ``snapshot``/``previous`` are ``FrameStats.snapshot()`` now and one period ago; rates and
+    the level use the difference, so an error long ago does not keep the status at WARN.
+    ``info`` is static context: backend, device, precision, mode, model, input topic.
+    """
+    previous = previous or {"received": 0, "processed": 0, "dropped": 0, "errors": {}}
+    new_errors = sum(snapshot["errors"].values()) - sum(previous["errors"].values())
+    new_processed = snapshot["processed"] - previous["processed"]
+    new_received = snapshot["received"] - previous["received"]
+    fps = new_processed / period_s if period_s > 0 else 0.0
+    if snapshot["errors"].get("internal", 0) > previous["errors"].get("internal", 0):
+        level, message = ERROR, "inference failed; see the node's log"
+    elif new_errors:
+        level = WARN
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(snapshot["errors"].items()))
+        message = f"{new_errors} bad input frame(s) in the last {period_s:g} s (so far: {kinds})"
+    elif new_received == 0:
+        level, message = OK, "waiting for images"
+    elif new_processed == 0 and snapshot["skipped_no_subscribers"] > 0:
+        level, message = OK, "idle: no subscriber to any output"
+    else:
+        level = OK
+        message = f"{fps:.1f} fps, latency p50 {_ms(snapshot['latency_p50_ms'])} ms"
+    values = [
+        ("frames_received", str(snapshot["received"])),
+        ("frames_processed", str(snapshot["processed"])),
+        ("frames_dropped", str(snapshot["dropped"])),
+        ("frames_skipped_no_subscribers", str(snapshot["skipped_no_subscribers"])),
+        ("frames_bad_input", str(sum(snapshot["errors"].values()))),
+    ]
+    values += [(f"errors.{kind}", str(count)) for kind, count in sorted(snapshot["errors"].items())]
+    values += [
+        ("processed_fps", f"{fps:.2f}"),
+        ("latency_p50_ms", _ms(snapshot["latency_p50_ms"])),
+        ("latency_p95_ms", _ms(snapshot["latency_p95_ms"])),
+        ("node_latency_p50_ms", _ms(snapshot["node_latency_p50_ms"])),
+        ("node_latency_p95_ms", _ms(snapshot["node_latency_p95_ms"])),
+    ]
+    values += [(f"stage_{name}_p50_ms", _ms(value)) for name, value in snapshot["stages_p50_ms"].items()]
+    values += list(info.items())
+    return level, message, values

@@ -1,0 +1,221 @@
+"""End-to-end latency of the node: camera stamp -> ~/labels received, next to the model's own time.
+
+Not a test: a measurement to report. The node runs in its own process (as deployed, with the
+shipped shared-memory DDS profile); this process publishes frames stamped "now", one at a time,
+waits for their labels and records the difference. The same frame then goes through a
+``Segmenter`` in this process, so the node's overhead (decode, resize, encode, publish, DDS)
+reads as the difference.
+
+    python -m attanet_ros.latency_bench --sizes 512x1024 1024x2048 --frames 20 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"size {text!r} must look like HEIGHTxWIDTH, e.g. 512x1024") from exc
+    if h < 32 or w < 32:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small; at least 32x32")
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attanet ros-bench",
+        description="Camera stamp -> ~/labels latency of the attanet node over Fast DDS, next to the "
+        "Segmenter's own time on the same frames.",
+    )
+    parser.add_argument("--sizes", type=_size, nargs="+", default=[(512, 1024), (1024, 2048)], help="HxW frames")
+    parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
+    parser.add_argument("--model", default="", help="checkpoint or .onnx; default: the bundled model")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
+    parser.add_argument("--domain", type=int, default=88, help="ROS domain id for the run (default 88)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def _street(height: int, width: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = np.zeros((height, width, 3), np.uint8)
+    img[: height // 3] = (180, 130, 70)
+    img[height // 3 : 2 * height // 3] = (70, 70, 70)
+    img[2 * height // 3 :] = (128, 64, 128)
+    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def measure_node(size, args, env) -> dict:
+    """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
+    import rclpy
+    import rclpy.executors
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from tqdm import tqdm
+
+    from .image_codec import array_to_image_msg
+
+    outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "attanet_ros.node",
+        "--ros-args",
+        "-r",
+        "__ns:=/bench",
+        "-r",
+        "image:=/bench/camera",
+        "-p",
+        f"backend:={args.backend}",
+        "-p",
+        f"device:={args.device}",
+        "-p",
+        f"outputs:=[{','.join(outputs)}]",
+    ]
+    if args.model:
+        cmd += ["-p", f"model_path:={args.model}"]
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
+    node = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=args.domain)
+    client = rclpy.create_node("attanet_latency_bench", context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(client)
+    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    received: dict[int, float] = {}
+
+    def on_labels(msg):
+        received[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = time.time_ns()
+
+    subs = [client.create_subscription(Image, f"/bench/attanet/{outputs[0]}", on_labels, reliable)]
+    subs += [client.create_subscription(Image, f"/bench/attanet/{o}", lambda m: None, reliable) for o in outputs[1:]]
+    diagnostics: list = []
+    client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+    pub = client.create_publisher(Image, "/bench/camera", reliable)
+    try:
+        deadline = time.monotonic() + 120
+        while pub.get_subscription_count() == 0 or client.count_publishers(f"/bench/attanet/{outputs[0]}") == 0:
+            executor.spin_once(timeout_sec=0.05)
+            if node.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"the node did not come up:\n{log.read()}")
+        executor.spin_once(timeout_sec=1.0)  # let the node see our subscription too
+        frame = _street(*size)
+        latencies = []
+        for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
+            msg = array_to_image_msg(Image(), frame, "bgr8")
+            stamp = time.time_ns()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            msg.header.frame_id = "bench"
+            pub.publish(msg)
+            end = time.monotonic() + 60
+            while stamp not in received and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.01)
+            if stamp not in received:
+                raise RuntimeError(f"frame {i} got no {outputs[0]} within 60 s")
+            if i >= 3:
+                latencies.append((received[stamp] - stamp) / 1e6)
+        start = len(diagnostics)
+        while len(diagnostics) == start:
+            executor.spin_once(timeout_sec=0.1)
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+    finally:
+        executor.shutdown()
+        client.destroy_node()
+        rclpy.try_shutdown(context=context)
+        node.terminate()
+        node.wait(30)
+        log.close()
+    return {
+        "e2e_p50_ms": _pct(latencies, 50),
+        "e2e_p95_ms": _pct(latencies, 95),
+        "node_stamp_to_publish_p50_ms": float(values.get("latency_p50_ms", "nan")),
+        "node_stages_p50_ms": {
+            k[len("stage_") : -len("_p50_ms")]: float(v) for k, v in values.items() if k.startswith("stage_")
+        },
+        "provider": values.get("provider", ""),
+    }
+
+
+def measure_segmenter(size, args) -> dict:
+    from tqdm import tqdm
+
+    from attanet_model import Segmenter
+
+    segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device)
+    frame = _street(*size)
+    totals = []
+    for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
+        t = time.perf_counter()
+        segmenter.segment(frame)
+        if i >= 3:
+            totals.append((time.perf_counter() - t) * 1e3)
+    return {"segmenter_p50_ms": _pct(totals, 50), "segmenter_p95_ms": _pct(totals, 95)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.frames < 1:
+        print(f"attanet ros-bench: --frames must be >= 1, got {args.frames}", file=sys.stderr)
+        return 2
+    if not 0 <= args.domain <= 232:
+        print(f"attanet ros-bench: --domain must be in 0..232, got {args.domain}", file=sys.stderr)
+        return 2
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(args.domain),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    )
+    os.environ.update({k: env[k] for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    results = []
+    for size in args.sizes:
+        row = {"size": f"{size[0]}x{size[1]}"}
+        try:
+            row.update(measure_node(size, args, env))
+        except RuntimeError as exc:
+            print(f"attanet ros-bench: {exc}", file=sys.stderr)
+            return 1
+        row.update(measure_segmenter(size, args))
+        # the node's own Segmenter stages ran under the same load as e2e: the fairest overhead figure
+        model_ms = sum(row["node_stages_p50_ms"].get(k, 0.0) for k in ("preprocess", "inference", "postprocess"))
+        row["node_model_p50_ms"] = model_ms
+        row["node_overhead_ms"] = row["e2e_p50_ms"] - model_ms
+        results.append(row)
+    if args.json:
+        print(json.dumps({"frames": args.frames, "results": results}, indent=2))
+    else:
+        head = ("frame", "e2e p50", "e2e p95", "model in node", "overhead", "Segmenter alone")
+        print("{:>10} {:>9} {:>9} {:>14} {:>9} {:>16}  node stages p50 (ms)".format(*head))
+        for r in results:
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in r["node_stages_p50_ms"].items())
+            print(
+                f"{r['size']:>10} {r['e2e_p50_ms']:>9.1f} {r['e2e_p95_ms']:>9.1f} {r['node_model_p50_ms']:>14.1f} "
+                f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f}  {stages}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

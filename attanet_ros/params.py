@@ -1,0 +1,179 @@
+"""Every parameter of the ``attanet`` node in one table: name, default, meaning, and its check.
+
+ROS-free on purpose: the node declares parameters from ``PARAMETERS`` and turns their values into
+``NodeSettings`` with ``settings_from_values``; tests and ``config/attanet.yaml`` read the same
+table, so a parameter cannot exist in one place and not the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+OUTPUTS = ("labels", "color", "overlay", "confidence", "attention")
+MODES = ("live", "replay")
+
+
+class ParamError(ValueError):
+    """A parameter value the node cannot run with; the message names it, the value and what is allowed."""
+
+
+def _range(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if lo <= value <= hi else f"must be in [{lo}, {hi}]"
+
+    return check
+
+
+def _at_least(lo: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value >= lo else f"must be >= {lo}"
+
+    return check
+
+
+def _outputs(value: Any) -> str | None:
+    unknown = [v for v in value if v not in OUTPUTS]
+    return f"has unknown output(s) {unknown}; choose from {list(OUTPUTS)}" if unknown else None
+
+
+def _network_side(value: Any) -> str | None:
+    return (
+        None if value == 0 or (value > 0 and value % 32 == 0) else "must be 0 (by scale) or a positive multiple of 32"
+    )
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any  # its Python type is the ROS parameter type (bool, int, float, str, list[str])
+    description: str
+    choices: tuple[str, ...] = ()
+    check: Callable[[Any], str | None] | None = None  # returns why a value is wrong, None if fine
+    dynamic: bool = False  # may change while the node runs
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for this parameter, or None."""
+        if self.choices and value not in self.choices:
+            return f"must be one of {list(self.choices)}"
+        return self.check(value) if self.check else None
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("model_path", "", "attanet checkpoint (.pt) or exported .onnx; empty = the bundled model"),
+    ParamSpec("backend", "torch", "inference backend", choices=("torch", "onnxruntime")),
+    ParamSpec("device", "cpu", "where the network runs", choices=("cpu", "cuda")),
+    ParamSpec("precision", "fp32", "network precision (fp16 needs cuda)", choices=("fp32", "fp16", "bf16")),
+    ParamSpec("network_scale", 0.0, "frame -> network size factor; 0 = the model's (0.5)", check=_range(0, 4)),
+    ParamSpec("network_height", 0, "fixed network input height (multiple of 32); 0 = by scale", check=_network_side),
+    ParamSpec("network_width", 0, "fixed network input width (multiple of 32); 0 = by scale", check=_network_side),
+    ParamSpec("output_resolution", "input", "labels at camera or network size", choices=("input", "network")),
+    ParamSpec("outputs", ["labels", "color", "overlay", "confidence"], "outputs to advertise", check=_outputs),
+    ParamSpec("overlay_alpha", 0.5, "weight of the class colours in ~/overlay", check=_range(0, 1), dynamic=True),
+    ParamSpec("confidence_threshold", 0.0, "max softmax below this -> label 255", check=_range(0, 1), dynamic=True),
+    ParamSpec("attention_column", -1, "~/attention: image column x; -1 = centre", check=_at_least(-1), dynamic=True),
+    ParamSpec("attention_row", -1, "~/attention: pixel row y; -1 = the whole strip", check=_at_least(-1), dynamic=True),
+    ParamSpec("mode", "live", "live: newest frame only; replay: every frame in order", choices=MODES),
+    ParamSpec("replay_queue", 8, "replay: frames buffered before the input callback blocks", check=_at_least(1)),
+    ParamSpec("input_reliability", "best_effort", "live input QoS reliability", choices=("best_effort", "reliable")),
+    ParamSpec("input_depth", 5, "live input QoS history depth", check=_range(1, 1000)),
+    ParamSpec("subscribe_compressed", False, "also subscribe to image/compressed (jpeg/png)"),
+    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", check=_range(0.05, 3600)),
+    ParamSpec("log_throttle_period", 5.0, "seconds between repeated bad-input log lines", check=_range(0, 3600)),
+    ParamSpec("warmup", True, "run one frame through the network at start-up so the first camera frame is not slow"),
+)
+
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The node's parameters, checked; dynamic ones are replaced by ``with_update``."""
+
+    model_path: str
+    backend: str
+    device: str
+    precision: str
+    network_scale: float
+    network_height: int
+    network_width: int
+    output_resolution: str
+    outputs: tuple[str, ...]
+    overlay_alpha: float
+    confidence_threshold: float
+    attention_column: int
+    attention_row: int
+    mode: str
+    replay_queue: int
+    input_reliability: str
+    input_depth: int
+    subscribe_compressed: bool
+    diagnostics_period: float
+    log_throttle_period: float
+    warmup: bool
+
+    @property
+    def network_size(self) -> tuple[int, int] | None:
+        return (self.network_height, self.network_width) if self.network_height else None
+
+    def with_update(self, name: str, value: Any) -> NodeSettings:
+        """A copy with one dynamic parameter changed; ParamError says why a value is refused."""
+        reason = update_problem(name, value)
+        if reason:
+            raise ParamError(reason)
+        return NodeSettings(**{**self.__dict__, name: _coerce(SPECS[name], value)})
+
+
+def _coerce(spec: ParamSpec, value: Any) -> Any:
+    if isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(spec.default, list):
+        return tuple(value)
+    return value
+
+
+def _type_problem(spec: ParamSpec, value: Any) -> str | None:
+    want = type(spec.default)
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if want is list:
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    return None if ok else f"must be a {want.__name__ if want is not list else 'list of strings'}, got {value!r}"
+
+
+def update_problem(name: str, value: Any) -> str | None:
+    """Why the node refuses to set ``name`` to ``value`` at run time, or None if it accepts it."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}"
+    if not spec.dynamic:
+        return f"{name} is fixed at start-up; restart the node (with --params-file) to change it"
+    reason = _type_problem(spec, value) or spec.problem(value)
+    return f"{name}={value!r} {reason}" if reason else None
+
+
+def settings_from_values(values: dict[str, Any]) -> NodeSettings:
+    """Check every parameter value (missing ones take their defaults) and build ``NodeSettings``.
+
+    All problems are reported together, so a user fixes their YAML once rather than once per key.
+    """
+    problems = []
+    merged = {}
+    for spec in PARAMETERS:
+        value = values.get(spec.name, spec.default)
+        reason = _type_problem(spec, value) or spec.problem(value)
+        if reason:
+            problems.append(f"parameter {spec.name}={value!r} {reason}")
+        merged[spec.name] = _coerce(spec, value)
+    if not problems and bool(merged["network_height"]) != bool(merged["network_width"]):
+        problems.append(
+            f"network_height={merged['network_height']} and network_width={merged['network_width']}: "
+            "set both (fixed network size) or neither (size by network_scale)"
+        )
+    if not problems and "attention" in merged["outputs"] and merged["backend"] != "torch":
+        problems.append("output 'attention' needs backend 'torch' (the ONNX graph has no attention output)")
+    if problems:
+        raise ParamError("; ".join(problems))
+    return NodeSettings(**merged)

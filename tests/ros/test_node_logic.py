@@ -1,0 +1,193 @@
+"""The node's ROS-free parts: parameters, the frame queue, statistics, diagnostics, the pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from ros_harness import PARAMS_FILE, street_image
+
+from attanet_model import IGNORE_INDEX, labels_to_color, overlay
+from attanet_ros.diagnostics import OK, WARN, diagnostic_report
+from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, make_segmenter, scale_camera_info
+from attanet_ros.frame_queue import FrameQueue
+from attanet_ros.params import PARAMETERS, ParamError, settings_from_values, update_problem
+from attanet_ros.stats import FrameStats, RateLimitedLog
+
+
+def test_config_yaml_lists_every_parameter_with_its_default():
+    values = yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"]
+    assert list(values) == [spec.name for spec in PARAMETERS]
+    for spec in PARAMETERS:
+        assert values[spec.name] == spec.default, spec.name
+    assert settings_from_values(values).mode == "live"
+
+
+def test_settings_report_every_problem_at_once():
+    with pytest.raises(ParamError) as info:
+        settings_from_values({"overlay_alpha": 1.5, "backend": "tensorrt", "outputs": ["labels", "depth"]})
+    text = str(info.value)
+    assert "overlay_alpha=1.5 must be in [0, 1]" in text
+    assert "backend='tensorrt' must be one of ['torch', 'onnxruntime']" in text
+    assert "unknown output(s) ['depth']" in text
+    with pytest.raises(ParamError, match="set both"):
+        settings_from_values({"network_height": 256})
+    with pytest.raises(ParamError, match="'attention' needs backend 'torch'"):
+        settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
+    with pytest.raises(ParamError, match="must be a float"):
+        settings_from_values({"overlay_alpha": "half"})
+
+
+def test_run_time_updates():
+    settings = settings_from_values({})
+    assert update_problem("overlay_alpha", 0.3) is None
+    assert settings.with_update("overlay_alpha", 1).overlay_alpha == 1.0  # an integer is fine for a float
+    assert "must be in [0, 1]" in update_problem("confidence_threshold", 2.0)
+    assert "fixed at start-up" in update_problem("mode", "replay")
+    assert "unknown parameter" in update_problem("nope", 1)
+    with pytest.raises(ParamError):
+        settings.with_update("overlay_alpha", -1.0)
+
+
+def test_live_queue_keeps_only_the_newest_and_counts_drops():
+    q = FrameQueue("live")
+    assert [q.put(i) for i in range(5)] == [0, 1, 1, 1, 1]
+    assert q.get(0) == 4 and q.get(0.01) is None
+
+
+def test_replay_queue_blocks_when_full_and_keeps_order():
+    q = FrameQueue("replay", capacity=2)
+    q.put(0)
+    q.put(1)
+    done = threading.Event()
+    threading.Thread(target=lambda: (q.put(2), done.set()), daemon=True).start()
+    assert not done.wait(0.3)  # back-pressure: the producer waits for room
+    assert q.get(1) == 0
+    assert done.wait(2)
+    assert [q.get(1), q.get(1)] == [1, 2]
+    q.close()
+    assert q.get(1) is None
+
+
+def test_stats_percentiles_and_counters():
+    stats = FrameStats(window=100)
+    for i in range(1, 101):
+        stats.on_received()
+        stats.on_processed(float(i), float(i) / 2, {"inference": 10.0, "decode": 1.0})
+    stats.on_dropped(3)
+    stats.on_error("short_data")
+    snap = stats.snapshot()
+    assert (snap["received"], snap["processed"], snap["dropped"]) == (100, 100, 3)
+    assert snap["errors"] == {"short_data": 1}
+    assert snap["latency_p50_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 50))
+    assert snap["latency_p95_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 95))
+    assert snap["stages_p50_ms"]["inference"] == 10.0
+    assert np.isnan(snap["stages_p50_ms"]["publish"])
+
+
+def test_diagnostics_report_levels_and_keys():
+    stats = FrameStats()
+    first = stats.snapshot()
+    level, message, _ = diagnostic_report(first, None, {"backend": "torch"}, 1.0)
+    assert (level, message) == (OK, "waiting for images")
+    stats.on_received()
+    stats.on_error("bad_step")
+    level, message, values = diagnostic_report(stats.snapshot(), first, {"backend": "torch"}, 1.0)
+    keys = dict(values)
+    assert level == WARN and "1 bad input frame(s)" in message and "bad_step=1" in message
+    assert keys["errors.bad_step"] == "1" and keys["backend"] == "torch"
+    second = stats.snapshot()
+    stats.on_received()
+    stats.on_processed(20.0, 15.0, {"inference": 12.0})
+    level, message, values = diagnostic_report(stats.snapshot(), second, {}, 1.0)
+    assert level == OK and message.startswith("1.0 fps")  # an old error no longer warns
+
+
+def test_rate_limited_log():
+    now = [0.0]
+    lines: list[str] = []
+    log = RateLimitedLog(lines.append, period=5.0, clock=lambda: now[0])
+    assert log("a", "first")
+    assert not log("a", "again") and not log("a", "again")
+    assert log("b", "other kind")
+    now[0] = 6.0
+    assert log("a", "later")
+    assert lines == ["first", "other kind", "later (2 more like this since the last message)"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_input():
+    return make_segmenter("", "torch", "cpu", "fp32", "input"), street_image(96, 160, seed=1)
+
+
+def test_pipeline_outputs_match_the_segmenter(pipeline_input):
+    segmenter, bgr = pipeline_input
+    pipeline = FramePipeline(segmenter)
+    reference = segmenter.segment(bgr)
+    out = pipeline.run(bgr, {"labels", "color", "overlay", "confidence"}, FrameOptions(overlay_alpha=0.7))
+    np.testing.assert_array_equal(out.labels, reference.labels)
+    np.testing.assert_array_equal(out.color, labels_to_color(reference.labels, segmenter.classes))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(out.overlay, overlay(rgb, reference.labels, 0.7, segmenter.classes))
+    np.testing.assert_array_equal(out.confidence, np.round(reference.confidence * 255).astype(np.uint8))
+    assert out.attention is None and set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
+
+
+def test_pipeline_computes_only_what_is_wanted_and_applies_the_threshold(pipeline_input):
+    segmenter, bgr = pipeline_input
+    reference = segmenter.segment(bgr)
+    threshold = float(np.median(reference.confidence))
+    out = FramePipeline(segmenter).run(bgr, {"labels"}, FrameOptions(confidence_threshold=threshold))
+    assert out.color is None and out.overlay is None and out.confidence is None
+    low = reference.confidence < threshold
+    assert (out.labels[low] == IGNORE_INDEX).all()
+    np.testing.assert_array_equal(out.labels[~low], reference.labels[~low])
+    attention = FramePipeline(segmenter).run(bgr, {"attention"}, FrameOptions(attention_column=10)).attention
+    assert attention.shape == bgr.shape[:2] and attention.max() == 255
+
+
+def test_pipeline_at_network_resolution():
+    segmenter = make_segmenter("", "torch", "cpu", "fp32", "network")
+    pipeline = FramePipeline(segmenter, "network")
+    bgr = street_image(256, 512)
+    assert pipeline.output_size(256, 512) == (128, 256)
+    out = pipeline.run(bgr, {"labels", "overlay"}, FrameOptions())
+    assert out.labels.shape == (128, 256) and out.overlay.shape == (128, 256, 3)
+    # the same as segmenting the frame the pipeline resized, at scale 1
+    small = cv2.resize(bgr, (256, 128), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(out.labels, segmenter.segment(small).labels)
+
+
+def test_scale_camera_info():
+    fields = {"k": [400, 0, 256, 0, 410, 128, 0, 0, 1], "p": [400, 0, 256, 5, 0, 410, 128, 0, 0, 0, 1, 0]}
+    out = scale_camera_info(fields, (256, 512), (128, 256))
+    assert out["k"] == [200, 0, 128, 0, 205, 64, 0, 0, 1]
+    assert out["p"] == [200, 0, 128, 2.5, 0, 205, 64, 0, 0, 0, 1, 0]
+    assert (out["height"], out["width"]) == (128, 256)
+
+
+def test_rate_of_queue_under_threads_is_consistent():
+    """A producer outpacing the consumer: every frame is either consumed or reported dropped."""
+    q = FrameQueue("live")
+    dropped, consumed = [0], []
+    stop = threading.Event()
+
+    def consume():
+        while not stop.is_set() or len(q):
+            item = q.get(0.01)
+            if item is not None:
+                consumed.append(item)
+                time.sleep(0.002)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    for i in range(300):
+        dropped[0] += q.put(i)
+    stop.set()
+    worker.join(5)
+    assert len(consumed) + dropped[0] == 300
+    assert consumed == sorted(consumed) and consumed[-1] == 299

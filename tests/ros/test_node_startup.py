@@ -1,0 +1,33 @@
+"""A node that cannot run must say why in one line and exit non-zero, not hang or traceback."""
+
+from __future__ import annotations
+
+import pytest
+from ros_harness import NodeProcess, domain_for
+
+
+@pytest.mark.parametrize(
+    "params, params_text, expected",
+    [
+        ({"overlay_alpha": 2.0}, None, "parameter overlay_alpha=2.0 must be in [0, 1]"),
+        ({"model_path": "/no/such/model.pt"}, None, "cannot load the model: model file not found: /no/such/model.pt"),
+        (None, "mode: fast\n    network_height: 100\n", "parameter mode='fast' must be one of ['live', 'replay']"),
+    ],
+    ids=["bad-value", "missing-model", "bad-params-file"],
+)
+def test_startup_failure_exits_2_with_a_clear_message(tmp_path, params, params_text, expected):
+    params_file = None
+    if params_text:
+        params_file = tmp_path / "bad.yaml"
+        params_file.write_text("/**:\n  ros__parameters:\n    " + params_text)
+    node = NodeProcess(domain_for(2), params=params, params_file=params_file)
+    try:
+        rc = node.wait(90)
+    finally:
+        node.stop()
+    output = node.output()
+    assert rc == 2, output
+    assert expected in output
+    assert "Traceback" not in output
+    if params_text:
+        assert "network_height=100 must be 0 (by scale) or a positive multiple of 32" in output  # all problems at once

@@ -1,0 +1,332 @@
+"""The node in its own process over real Fast DDS, replay mode (every frame processed, in order).
+
+One node for the module, started from a parameter file (a copy of config/attanet.yaml with a
+few values changed), so the tests also prove that file is loaded through rclpy.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import (
+    LATCHED,
+    NODE,
+    PARAMS_FILE,
+    NodeProcess,
+    RosClient,
+    class_info,
+    diagnostics_values,
+    domain_for,
+    stamp_ns,
+    street_image,
+    to_array,
+)
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+
+from attanet_model import default_model_path, labels_to_color, overlay
+from attanet_model.checkpoint import read_checkpoint
+from attanet_model.classes import ClassInfo
+from attanet_ros.image_codec import decode_image, fill_image_msg
+
+OUTPUTS = ("labels", "color", "overlay", "confidence", "attention")
+ALPHA = 0.25
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    config = yaml.safe_load(PARAMS_FILE.read_text())
+    params = config["/**"]["ros__parameters"]
+    params.update(
+        mode="replay", subscribe_compressed=True, overlay_alpha=ALPHA, outputs=list(OUTPUTS), diagnostics_period=0.5
+    )
+    params_file = tmp_path_factory.mktemp("params") / "attanet.yaml"
+    params_file.write_text(yaml.safe_dump(config))
+    domain = domain_for(0)
+    node = NodeProcess(domain, params_file=params_file)
+    client = RosClient(domain)
+    info = client.subscribe(String, f"{NODE}/class_info", LATCHED)
+    try:
+        client.wait_for(lambda: info or node.proc.poll() is not None, 90, "the node to publish class_info")
+        assert node.proc.poll() is None, f"node exited:\n{node.output()}"
+        client.outputs = {name: client.subscribe(Image, f"{NODE}/{name}") for name in OUTPUTS}
+        client.pub = client.publisher(Image)
+        client.compressed_pub = client.publisher(CompressedImage, "/cam/image/compressed")
+        client.info_pub = client.publisher(CameraInfo, "/cam/camera_info")
+        client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
+        client.camera_info = client.subscribe(CameraInfo, f"{NODE}/camera_info")
+        for name in OUTPUTS:
+            client.wait_for_node_subscribers(f"{NODE}/{name}", 1)
+        client.wait_for_match(client.pub)
+        client.wait_for_match(client.compressed_pub)
+        yield client, node
+    finally:
+        client.close()
+        rc = node.stop()
+        print(node.output())
+        assert rc == 0, f"node exited with {rc}"
+
+
+def send(client, msg, wait_for=("labels",), publisher=None, timeout: float = 30.0) -> dict[str, Image]:
+    """Publish ``msg`` and return the outputs (by name) that carry its stamp."""
+    stamp = stamp_ns(msg.header)
+    (publisher or client.pub).publish(msg)
+
+    def found(name):
+        return next((m for m in client.outputs[name] if stamp_ns(m.header) == stamp), None)
+
+    client.wait_for(lambda: all(found(n) is not None for n in wait_for), timeout, f"{wait_for} for stamp {stamp}")
+    return {name: found(name) for name in wait_for}
+
+
+def latest_diagnostics(client, condition=lambda v: True, timeout: float = 10.0) -> dict[str, str]:
+    start = len(client.diagnostics)
+
+    def match():
+        return any(condition(diagnostics_values(d)) for d in client.diagnostics[start:])
+
+    client.wait_for(match, timeout, "a matching /diagnostics message")
+    return next(diagnostics_values(d) for d in reversed(client.diagnostics[start:]) if condition(diagnostics_values(d)))
+
+
+def test_class_info_is_latched_json_of_the_model_classes(ros):
+    client, _ = ros
+    late = client.subscribe(String, f"{NODE}/class_info", LATCHED)  # subscribes long after it was published
+    client.wait_for(lambda: late, 10, "class_info for a late subscriber")
+    payload = class_info(late[0])
+    expected = read_checkpoint(default_model_path())["meta"]["classes"]
+    assert [(c["id"], c["name"], list(c["color"])) for c in payload["classes"]] == [
+        (c["id"], c["name"], list(c["color"])) for c in expected
+    ]
+    assert payload["ignore_index"] == 255
+
+
+@pytest.mark.parametrize("height, width", [(64, 128), (128, 256), (96, 200)])
+def test_outputs_match_input_size_and_header(ros, height, width):
+    client, _ = ros
+    bgr = street_image(height, width, seed=height)
+    msg = client.image(bgr, frame_id=f"cam_{width}")
+    out = send(client, msg, wait_for=OUTPUTS)
+    for name, m in out.items():
+        assert (m.height, m.width) == (height, width), name
+        assert m.header.frame_id == f"cam_{width}" and stamp_ns(m.header) == stamp_ns(msg.header), name
+    assert [out[n].encoding for n in OUTPUTS] == ["mono8", "rgb8", "rgb8", "mono8", "mono8"]
+    classes = tuple(ClassInfo.from_dict(c) for c in class_info(_latched(client))["classes"])
+    labels = to_array(out["labels"])
+    assert set(np.unique(labels)) <= set(range(19)) | {255}
+    np.testing.assert_array_equal(to_array(out["color"]), labels_to_color(labels, classes))
+    expected_overlay = overlay(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), labels, ALPHA, classes)
+    np.testing.assert_array_equal(to_array(out["overlay"]), expected_overlay)  # alpha from the params file
+    confidence = to_array(out["confidence"])
+    assert confidence.min() >= 255 // 19  # a max softmax over 19 classes is at least 1/19
+    assert to_array(out["attention"]).max() == 255  # normalised by its peak
+
+
+def _latched(client):
+    late = client.subscribe(String, f"{NODE}/class_info", LATCHED)
+    client.wait_for(lambda: late, 10, "class_info")
+    return late[0]
+
+
+def _encoded(bgr: np.ndarray, encoding: str, pad: int = 0) -> dict:
+    """Image fields of ``bgr`` in ``encoding``, rows padded by ``pad`` bytes."""
+    convert = {
+        "bgr8": None,
+        "rgb8": cv2.COLOR_BGR2RGB,
+        "bgra8": cv2.COLOR_BGR2BGRA,
+        "rgba8": cv2.COLOR_BGR2RGBA,
+        "mono8": cv2.COLOR_BGR2GRAY,
+        "yuv422": cv2.COLOR_BGR2YUV_UYVY,
+        "yuv422_yuy2": cv2.COLOR_BGR2YUV_YUY2,
+    }
+    if encoding == "mono16":
+        wire = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(">u2") * 257
+    else:
+        wire = bgr if convert[encoding] is None else cv2.cvtColor(bgr, convert[encoding])
+    rows = np.ascontiguousarray(wire).reshape(wire.shape[0], -1).view(np.uint8)
+    rows = np.concatenate([rows, np.full((rows.shape[0], pad), 7, np.uint8)], axis=1)
+    h, w = bgr.shape[:2]
+    return dict(
+        height=h,
+        width=w,
+        encoding=encoding,
+        step=rows.shape[1],
+        data=rows.tobytes(),
+        is_bigendian=int(encoding == "mono16"),
+    )
+
+
+@pytest.mark.parametrize(
+    "encoding, pad",
+    [
+        ("rgb8", 0),
+        ("rgb8", 6),
+        ("bgra8", 0),
+        ("rgba8", 4),
+        ("mono8", 3),
+        ("mono16", 2),
+        ("yuv422", 0),
+        ("yuv422_yuy2", 8),
+        ("bgr8", 5),
+    ],
+)
+def test_every_encoding_is_segmented_like_its_bgr_pixels(ros, encoding, pad):
+    """The node must see exactly the pixels the codec decodes (the codec is checked against
+    cv2/BT.601 in test_image_codec): same labels as for those pixels sent as bgr8."""
+    client, _ = ros
+    bgr = street_image(64, 128, seed=5)
+    fields = _encoded(bgr, encoding, pad)
+    msg = fill_image_msg(Image(), fields)
+    reference = client.image(decode_image(**fields))
+    msg.header = client.image(bgr).header
+    expected = to_array(send(client, reference)["labels"])
+    got = to_array(send(client, msg)["labels"])
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_compressed_input(ros, ext):
+    client, _ = ros
+    bgr = street_image(64, 128, seed=9)
+    ok, blob = cv2.imencode(ext, bgr)
+    assert ok
+    msg = CompressedImage(format="jpeg" if ext == ".jpg" else "png")
+    msg.data = blob.tobytes()
+    msg.header = client.image(bgr, frame_id="compressed_cam").header
+    reference = client.image(cv2.imdecode(blob, cv2.IMREAD_COLOR))
+    expected = to_array(send(client, reference)["labels"])
+    out = send(client, msg, publisher=client.compressed_pub)["labels"]
+    assert out.header.frame_id == "compressed_cam"
+    np.testing.assert_array_equal(to_array(out), expected)
+
+
+BAD_INPUTS = {
+    "short_data": dict(height=64, width=128, encoding="bgr8", step=384, data=b"\0" * 1000),
+    "bad_step": dict(height=64, width=128, encoding="bgr8", step=100, data=b"\0" * 6400),
+    "unsupported_encoding": dict(height=64, width=128, encoding="32FC1", step=512, data=b"\0" * 512 * 64),
+    "empty": dict(height=0, width=0, encoding="bgr8", step=0, data=b""),
+    "too_large": dict(height=100_000, width=100_000, encoding="bgr8", step=300_000, data=b"\0" * 16),
+    "bad_size": dict(height=4, width=4, encoding="bgr8", step=12, data=b"\0" * 48),
+}
+
+
+def test_bad_inputs_are_counted_and_the_next_good_frame_is_processed(ros):
+    client, node = ros
+    before = latest_diagnostics(client)
+    for kind, fields in BAD_INPUTS.items():
+        bad = fill_image_msg(Image(), fields)
+        bad.header = client.image(street_image(8, 8)).header
+        client.pub.publish(bad)
+        good = client.image(street_image(64, 128, seed=1))
+        assert send(client, good)["labels"].height == 64, kind
+        assert not any(stamp_ns(m.header) == stamp_ns(bad.header) for m in client.outputs["labels"]), kind
+    garbage = CompressedImage(format="jpeg")
+    garbage.data = b"definitely not a jpeg"
+    garbage.header = client.image(street_image(8, 8)).header
+    client.compressed_pub.publish(garbage)
+    send(client, client.image(street_image(64, 128, seed=2)))
+    expected = {f"errors.{kind}": 1 for kind in [*BAD_INPUTS, "bad_compressed"]}
+
+    def counted(values):
+        return all(int(values.get(k, 0)) - int(before.get(k, 0)) == n for k, n in expected.items())
+
+    values = latest_diagnostics(client, counted)
+    assert values["_level"] in (0, 1)
+    assert node.proc.poll() is None
+    log = node.output()
+    assert "data has 1000 bytes but step x height = 384 x 64 = 24576" in log
+    assert "'32FC1' is not supported" in log
+    assert "could not be decoded as jpeg/png" in log
+
+
+def test_bad_input_log_lines_are_rate_limited(ros):
+    client, node = ros
+    before = int(latest_diagnostics(client).get("errors.bad_step", 0))
+    for _ in range(4):
+        bad = fill_image_msg(Image(), dict(BAD_INPUTS["bad_step"], step=101))
+        bad.header = client.image(street_image(8, 8)).header
+        client.pub.publish(bad)
+    send(client, client.image(street_image(64, 128, seed=3)))
+    latest_diagnostics(client, lambda v: int(v.get("errors.bad_step", 0)) == before + 4)
+    # 5+ bad_step frames within a few seconds (log_throttle_period 5 s): at most 2 lines, not one per frame
+    assert node.output().count("is smaller than width x bytes per pixel") <= 2
+
+
+def test_replay_processes_every_frame_in_order(ros):
+    client, _ = ros
+    n = 20
+    start = len(client.outputs["labels"])
+    stamps = []
+    for i in range(n):
+        msg = client.image(street_image(64, 128, seed=i), frame_id="replay")
+        stamps.append(stamp_ns(msg.header))
+        client.pub.publish(msg)  # as fast as rclpy publishes: the node must keep every one
+    client.wait_for(
+        lambda: len([m for m in client.outputs["labels"][start:] if m.header.frame_id == "replay"]) >= n,
+        60,
+        f"{n} labels",
+    )
+    got = [stamp_ns(m.header) for m in client.outputs["labels"][start:] if m.header.frame_id == "replay"]
+    assert got == stamps
+
+
+def test_camera_info_is_republished_with_the_image_header(ros):
+    client, _ = ros
+    info = CameraInfo(height=64, width=128, distortion_model="plumb_bob")
+    info.k = [100.0, 0.0, 64.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
+    info.p = [100.0, 0.0, 64.0, 0.0, 0.0, 100.0, 32.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    client.info_pub.publish(info)
+    client.spin(0.5)
+    msg = client.image(street_image(64, 128), frame_id="with_info")
+    send(client, msg)
+    client.wait_for(lambda: any(m.header.frame_id == "with_info" for m in client.camera_info), 10, "camera_info")
+    out = next(m for m in client.camera_info if m.header.frame_id == "with_info")
+    assert stamp_ns(out.header) == stamp_ns(msg.header)
+    assert (out.height, out.width) == (64, 128) and list(out.k) == list(info.k)  # input resolution: unscaled
+
+
+def test_parameter_callbacks_accept_valid_and_reject_invalid_values(ros):
+    client, _ = ros
+    results = client.set_parameters(overlay_alpha=0.0)
+    assert results[0].successful, results[0].reason
+    bgr = street_image(64, 128, seed=4)
+    out = send(client, client.image(bgr), wait_for=("overlay",))["overlay"]
+    np.testing.assert_array_equal(to_array(out), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # alpha 0: the image itself
+
+    bad = client.set_parameters(overlay_alpha=1.5)[0]
+    assert not bad.successful and "overlay_alpha=1.5 must be in [0, 1]" in bad.reason
+    bad = client.set_parameters(confidence_threshold=-0.1)[0]
+    assert not bad.successful and "confidence_threshold" in bad.reason
+    fixed = client.set_parameters(mode="live")[0]
+    assert not fixed.successful and "mode" in fixed.reason
+
+    assert client.set_parameters(confidence_threshold=1.0)[0].successful
+    out = send(client, client.image(bgr), wait_for=("labels", "confidence"))
+    labels, confidence = to_array(out["labels"]), to_array(out["confidence"])
+    assert (labels[confidence < 255] == 255).all()  # below the threshold -> unlabeled
+    assert client.set_parameters(confidence_threshold=0.0, overlay_alpha=ALPHA)[0].successful
+    labels = to_array(send(client, client.image(bgr))["labels"])
+    assert (labels != 255).all()
+
+
+def test_outputs_nobody_subscribes_to_are_not_computed(ros):
+    client, _ = ros
+    client.unsubscribe_all()
+    client.outputs = {"labels": client.subscribe(Image, f"{NODE}/labels")}
+    client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
+    client.wait_for(lambda: client.node.count_subscribers(f"{NODE}/color") == 0, 10, "color unsubscribed")
+    client.spin(1.0)  # the node's view of the graph catches up
+    send(client, client.image(street_image(64, 128)))
+    values = latest_diagnostics(client, lambda v: v.get("outputs_active") == "labels")
+    assert values["outputs_active"] == "labels"
+
+    client.unsubscribe_all()
+    client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
+    client.spin(1.5)
+    before = int(latest_diagnostics(client)["frames_skipped_no_subscribers"])
+    client.pub.publish(client.image(street_image(64, 128)))
+    values = latest_diagnostics(client, lambda v: int(v["frames_skipped_no_subscribers"]) > before)
+    assert values["outputs_active"] == ""
