@@ -32,7 +32,20 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*")),
     ],
-    install_requires=["numpy", "opencv-python-headless", "pyyaml", "tqdm"],
+    # rclpy and the message packages come from ROS 2 (or the ros-kilted-* pip wheels, see
+    # requirements.txt); the rest is plain PyPI.
+    install_requires=[
+        "numpy",
+        "opencv-python-headless",
+        "pyyaml",
+        "tqdm",
+        "torch>=2.4",
+        "onnx",
+        "onnxscript",
+        "onnxruntime",
+        "rosbags",
+    ],
+    extras_require={"gui": ["PyQt5"], "plots": ["matplotlib"], "cityscapes": ["cityscapesScripts"]},
     zip_safe=False,
     entry_points={
         "console_scripts": [

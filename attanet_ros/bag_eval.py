@@ -1,0 +1,408 @@
+"""mIoU, per-class IoU and latency of a segmentation model over a rosbag2.
+
+Two modes share one scoring loop:
+
+- model: every camera frame goes through ``attanet_model.Segmenter`` (no drops, unlike the
+  live node), predictions are scored against ground-truth label images paired by header stamp;
+  optionally the predictions are written to a new bag for playback.
+- recorded (``pred_topic``): the label images the live node published during the recording are
+  scored instead, and camera frames the node never answered are reported as dropped. That is
+  what the robot actually saw.
+
+Scores come from ``attanet_training.metrics.ConfusionMatrix``, the same accumulator as
+``attanet eval``, so a bag made from a dataset split scores exactly like the split.
+
+The bag is read twice: once for header stamps only (cheap, from the CDR bytes), to pair frames
+with ground truth before any pixels are decoded; then for pixels, holding a ground-truth image
+only until every frame paired with it has been scored, so memory stays small on long bags.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attanet_model import IGNORE_INDEX, ClassInfo, labels_to_color, overlay
+
+from .bag_io import (
+    IMAGE_TYPES,
+    BagMessage,
+    BagReader,
+    BagWriter,
+    deserialize,
+    header_stamp_ns,
+    image_from_bag_msg,
+    image_msg,
+    labels_from_bag_msg,
+)
+from .bag_match import describe_span, duplicates, match_stamps
+
+MAX_EXAMPLES = 3  # how many stamps an aggregated warning quotes
+
+
+@dataclass
+class EvalConfig:
+    """What to score. ``image_topic`` is required in model mode, optional with ``pred_topic``."""
+
+    label_topic: str
+    image_topic: str | None = None
+    pred_topic: str | None = None
+    tolerance_ns: int = 0
+    out_bag: Path | None = None
+    out_prefix: str = "/attanet"
+    overlay_alpha: float = 0.5
+    progress: bool = True
+
+
+@dataclass
+class EvalReport:
+    """Counts, scores and problems of one bag evaluation; ``to_dict()`` is the JSON summary."""
+
+    bag: str
+    storage: str
+    mode: str  # "model" or "recorded"
+    config: EvalConfig
+    frames: int = 0  # model mode: camera frames run through the model; recorded: node outputs read
+    matched: int = 0  # frames scored against ground truth
+    unmatched: int = 0  # frames with no ground truth within the tolerance
+    size_mismatch: int = 0  # frames whose ground truth has another size (not scored)
+    undecodable: int = 0  # frames that could not be decoded (not scored)
+    bad_ground_truth: int = 0  # ground-truth messages that could not be decoded
+    input_frames: int | None = None  # recorded mode: camera frames in the bag
+    dropped: int | None = None  # recorded mode: camera frames the node did not answer
+    latencies_ms: list[float] = field(default_factory=list)
+    scores: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    partial: bool = False  # the bag was damaged: scores cover what was readable
+    model: str | None = None
+    provider: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        lat = np.asarray(self.latencies_ms, np.float64)
+        latency = None
+        if lat.size:
+            latency = {
+                "p50": float(np.percentile(lat, 50)),
+                "p95": float(np.percentile(lat, 95)),
+                "max": float(lat.max()),
+                "mean": float(lat.mean()),
+                "count": int(lat.size),
+                "source": "model (Segmenter.segment wall time)"
+                if self.mode == "model"
+                else "recorded (output log time - input log time)",
+            }
+        scores = self.scores or {"miou": None, "iou": None, "pixel_acc": None}
+        out: dict[str, Any] = {
+            "bag": self.bag,
+            "storage": self.storage,
+            "mode": self.mode,
+            "image_topic": self.config.image_topic,
+            "label_topic": self.config.label_topic,
+            "pred_topic": self.config.pred_topic,
+            "tolerance_s": self.config.tolerance_ns / 1e9,
+            "model": self.model,
+            "provider": self.provider,
+            "miou": scores["miou"],
+            "iou": scores["iou"],
+            "pixel_acc": scores["pixel_acc"],
+            "frames": self.frames,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+            "size_mismatch": self.size_mismatch,
+            "undecodable": self.undecodable,
+            "bad_ground_truth": self.bad_ground_truth,
+            "latency_ms": latency,
+            "partial": self.partial,
+            "warnings": self.warnings,
+            "errors": self.errors,
+        }
+        if self.mode == "recorded":
+            out["input_frames"] = self.input_frames
+            out["dropped"] = self.dropped
+            out["drop_rate"] = (
+                self.dropped / self.input_frames if self.input_frames and self.dropped is not None else None
+            )
+        if self.config.out_bag is not None:
+            out["out_bag"] = str(self.config.out_bag)
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when every readable frame was accounted for and something was scored."""
+        return not self.errors and not self.partial and self.matched > 0
+
+
+class _Problems:
+    """Collects per-frame problems of one kind into one warning with a count and a few examples."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[str]] = defaultdict(list)
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def add(self, what: str, example: str) -> None:
+        self._counts[what] += 1
+        if len(self._seen[what]) < MAX_EXAMPLES:
+            self._seen[what].append(example)
+
+    def messages(self) -> list[str]:
+        return [f"{n} {what}; e.g. {'; '.join(self._seen[what])}" for what, n in self._counts.items()]
+
+
+def _stamp_text(stamp: int) -> str:
+    return f"stamp {stamp / 1e9:.6f}"
+
+
+def _scan_stamps(reader: BagReader, topics: list[str]) -> tuple[dict[str, list[tuple[int, int]]], list[str]]:
+    """(header stamp, log time) of every message on ``topics``; messages without a parsable header are skipped."""
+    stamps: dict[str, list[tuple[int, int]]] = {t: [] for t in topics}
+    bad: list[str] = []
+    for msg in reader.messages(topics):
+        try:
+            stamps[msg.topic].append((header_stamp_ns(msg.raw), msg.log_time))
+        except Exception as exc:  # a corrupt message: counted when the second pass reaches it
+            bad.append(f"{msg.topic} at log time {msg.log_time / 1e9:.3f}: {exc}")
+    return stamps, bad
+
+
+def evaluate_bag(
+    reader: BagReader,
+    config: EvalConfig,
+    classes: tuple[ClassInfo, ...],
+    segment: Callable[[np.ndarray], np.ndarray] | None = None,
+    confusion: Any = None,
+) -> EvalReport:
+    """Score ``reader``'s frames against its ground truth.
+
+    Args:
+        reader: the open bag.
+        config: topics, tolerance, output bag.
+        classes: the label set (names for per-class IoU, colours for the output bag).
+        segment: BGR image -> HxW uint8 labels; None selects recorded mode (``config.pred_topic``).
+        confusion: a fresh ``ConfusionMatrix``; default one for ``classes``.
+    """
+    mode = "model" if segment is not None else "recorded"
+    report = EvalReport(str(reader.path), reader.storage, mode, config)
+    if confusion is None:
+        from attanet_training.metrics import ConfusionMatrix
+
+        confusion = ConfusionMatrix(len(classes), ignore_index=IGNORE_INDEX)
+
+    frame_topic = config.image_topic if mode == "model" else config.pred_topic
+    if frame_topic is None:
+        raise ValueError("evaluate_bag needs config.image_topic (model mode) or config.pred_topic (recorded mode)")
+    reader.require_topic(frame_topic, IMAGE_TYPES, "--image-topic" if mode == "model" else "--pred-topic")
+    reader.require_topic(config.label_topic, IMAGE_TYPES, "--label-topic")
+    camera_topic = config.image_topic if mode == "recorded" else None
+    if camera_topic is not None:
+        reader.require_topic(camera_topic, IMAGE_TYPES, "--image-topic")
+
+    # Pass 1: stamps only. Pair frames with ground truth (and, recorded, camera frames with outputs).
+    scan_topics = [frame_topic, config.label_topic] + ([camera_topic] if camera_topic else [])
+    stamps, bad_headers = _scan_stamps(reader, scan_topics)
+    report.warnings += [f"message without a readable header stamp: {b}" for b in bad_headers[:MAX_EXAMPLES]]
+    frame_stamps = [s for s, _ in stamps[frame_topic]]
+    gt_stamps = [s for s, _ in stamps[config.label_topic]]
+    if dup := duplicates(gt_stamps):
+        report.warnings.append(
+            f"{len(dup)} ground-truth stamps occur more than once on {config.label_topic} "
+            f"(e.g. {_stamp_text(dup[0])}); the first message with each stamp is used"
+        )
+    pairing = dict(zip(frame_stamps, match_stamps(frame_stamps, gt_stamps, config.tolerance_ns), strict=True))
+    uses: dict[int, int] = defaultdict(int)  # ground-truth stamp -> frames still to score against it
+    for s in frame_stamps:
+        if pairing[s] is not None:
+            uses[pairing[s]] += 1
+    if camera_topic is not None:
+        _count_dropped(report, stamps[camera_topic], stamps[frame_topic], config.tolerance_ns)
+
+    # Pass 2: pixels.
+    problems = _Problems()
+    pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)  # gt stamp -> (frame stamp, prediction)
+    held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
+    gt_done: set[int] = set()
+    writer = _OutputBag(config, reader, classes) if config.out_bag is not None and mode == "model" else None
+    progress = _progress(config.progress, reader.topics[frame_topic].count, frame_topic)
+    try:
+        for msg in reader.messages([frame_topic, config.label_topic]):
+            if msg.topic == frame_topic:
+                progress.update(1)
+                prediction = _frame(report, msg, segment, writer, problems)
+                if prediction is None:
+                    continue
+                stamp, labels = prediction
+                gt_stamp = pairing.get(stamp)
+                if gt_stamp is None:
+                    report.unmatched += 1
+                    continue
+                if gt_stamp in held:
+                    _score(report, confusion, labels, held[gt_stamp], stamp, problems)
+                    _release(gt_stamp, uses, held)
+                elif gt_stamp in gt_done:  # ground truth was unreadable
+                    report.unmatched += 1
+                else:
+                    pending[gt_stamp].append((stamp, labels))
+            else:
+                _ground_truth(report, confusion, msg, uses, pending, held, gt_done, problems)
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.close()
+    # Frames whose ground truth never arrived (damaged bag, unreadable message).
+    report.unmatched += sum(len(v) for v in pending.values())
+
+    _finish(report, reader, confusion, classes, frame_stamps, gt_stamps, problems)
+    return report
+
+
+def _count_dropped(report: EvalReport, camera: list[tuple[int, int]], outputs: list[tuple[int, int]], tol: int) -> None:
+    """Recorded mode: camera frames with no node output, and output latency from log times."""
+    out_stamps = [s for s, _ in outputs]
+    answered = match_stamps([s for s, _ in camera], out_stamps, tol)
+    report.input_frames = len(camera)
+    report.dropped = sum(1 for a in answered if a is None)
+    output_log: dict[int, int] = {}
+    for stamp, log_time in outputs:
+        output_log.setdefault(stamp, log_time)
+    for (_, camera_log), a in zip(camera, answered, strict=True):
+        if a is not None:
+            report.latencies_ms.append((output_log[a] - camera_log) / 1e6)
+
+
+def _progress(enabled: bool, total: int, topic: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=topic, disable=not enabled, leave=False)
+
+
+def _frame(report: EvalReport, msg: BagMessage, segment, writer, problems: _Problems) -> tuple[int, np.ndarray] | None:
+    """(stamp, predicted labels) of one frame message, or None when it cannot be decoded."""
+    report.frames += 1
+    try:
+        data = deserialize(msg)
+        stamp = header_stamp_ns(msg.raw)
+        if segment is None:
+            return stamp, labels_from_bag_msg(data, msg.msgtype)
+        image = image_from_bag_msg(data, msg.msgtype)
+    except Exception as exc:  # ImageDecodeError says what; a corrupt CDR blob raises assorted errors
+        report.undecodable += 1
+        problems.add(
+            f"frames on {msg.topic} could not be decoded and were not scored",
+            f"log time {msg.log_time / 1e9:.3f}: {exc}",
+        )
+        return None
+    t0 = time.perf_counter()
+    labels = segment(image)
+    report.latencies_ms.append((time.perf_counter() - t0) * 1e3)
+    if writer is not None:
+        writer.write(msg, data, image, labels)
+    return stamp, labels
+
+
+def _ground_truth(
+    report, confusion, msg: BagMessage, uses, pending, held, gt_done: set[int], problems: _Problems
+) -> None:
+    try:
+        stamp = header_stamp_ns(msg.raw)
+    except ValueError:
+        return  # already reported by the stamp scan
+    if stamp in gt_done or stamp in held or uses.get(stamp, 0) == 0:
+        return  # a duplicate, or no frame needs it
+    try:
+        gt = labels_from_bag_msg(deserialize(msg), msg.msgtype)
+    except Exception as exc:
+        report.bad_ground_truth += 1
+        problems.add(f"ground-truth messages on {msg.topic} could not be decoded", f"{_stamp_text(stamp)}: {exc}")
+        gt_done.add(stamp)
+        report.unmatched += len(pending.pop(stamp, []))
+        return
+    held[stamp] = gt
+    for frame_stamp, labels in pending.pop(stamp, []):
+        _score(report, confusion, labels, gt, frame_stamp, problems)
+        _release(stamp, uses, held)
+    if stamp not in held:
+        gt_done.add(stamp)
+
+
+def _release(gt_stamp: int, uses: dict[int, int], held: dict[int, np.ndarray]) -> None:
+    uses[gt_stamp] -= 1
+    if uses[gt_stamp] <= 0:
+        held.pop(gt_stamp, None)
+
+
+def _score(report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, stamp: int, problems: _Problems) -> None:
+    if labels.shape != gt.shape:
+        report.size_mismatch += 1
+        (ph, pw), (gh, gw) = labels.shape, gt.shape
+        problems.add(
+            "frames have ground truth of another size and were not scored",
+            f"{_stamp_text(stamp)}: frame {pw}x{ph}, ground truth {gw}x{gh}",
+        )
+        return
+    confusion.update(labels, gt)
+    report.matched += 1
+
+
+def _finish(report: EvalReport, reader: BagReader, confusion, classes, frame_stamps, gt_stamps, problems) -> None:
+    report.warnings = reader.warnings + report.warnings + problems.messages()
+    if reader.damage:
+        report.partial = True
+        report.errors.append(f"{reader.damage}; the scores cover the {report.frames} frames read before it")
+    if report.unmatched:
+        report.warnings.append(_unmatched_text(report, frame_stamps, gt_stamps))
+    if report.matched == 0:
+        reason = _unmatched_text(report, frame_stamps, gt_stamps) if report.unmatched else "see the warnings"
+        report.errors.append(f"no frame could be scored ({report.frames} frames read): {reason}")
+        return
+    report.scores = _scores(confusion, classes)
+
+
+def _unmatched_text(report: EvalReport, frame_stamps: list[int], gt_stamps: list[int]) -> str:
+    """Why frames found no ground truth, with the nearest miss as a hint for --tolerance."""
+    tol = report.config.tolerance_ns
+    text = (
+        f"{report.unmatched} of {report.frames} frames have no ground truth on {report.config.label_topic} "
+        f"within {tol / 1e9:g} s and were not scored (frames: {describe_span(frame_stamps)}; "
+        f"ground truth: {describe_span(gt_stamps)})"
+    )
+    nearest = match_stamps(frame_stamps, gt_stamps, 2**62)
+    gaps = [abs(n - s) for s, n in zip(frame_stamps, nearest, strict=True) if n is not None and abs(n - s) > tol]
+    if gaps:
+        text += f"; the nearest unmatched ground truth is {min(gaps) / 1e9:.6f} s away (see --tolerance)"
+    return text
+
+
+def _scores(confusion, classes: tuple[ClassInfo, ...]) -> dict[str, Any]:
+    """The same summary ``attanet eval`` prints: {"miou", "iou": {name: value or None}, "pixel_acc"}."""
+    return confusion.summary([c.name for c in sorted(classes, key=lambda c: c.id)])
+
+
+class _OutputBag:
+    """Model mode ``--out-bag``: the camera frames plus labels / colour / overlay, with their stamps."""
+
+    def __init__(self, config: EvalConfig, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
+        self.writer = BagWriter(config.out_bag, reader.storage, origin="attanet bag-eval --out-bag")
+        self.prefix = config.out_prefix.rstrip("/")
+        self.classes = classes
+        self.alpha = config.overlay_alpha
+
+    def write(self, msg: BagMessage, data: Any, image_bgr: np.ndarray, labels: np.ndarray) -> None:
+        stamp, frame_id = header_stamp_ns(msg.raw), data.header.frame_id
+        color = labels_to_color(labels, self.classes)
+        blended = overlay(np.ascontiguousarray(image_bgr[:, :, ::-1]), labels, self.alpha, self.classes)
+        self.writer.write_raw(msg.topic, msg.log_time, msg.raw, msg.msgtype)
+        self.writer.write(f"{self.prefix}/labels", msg.log_time, image_msg(labels, "mono8", stamp, frame_id))
+        self.writer.write(f"{self.prefix}/color", msg.log_time, image_msg(color, "rgb8", stamp, frame_id))
+        self.writer.write(f"{self.prefix}/overlay", msg.log_time, image_msg(blended, "rgb8", stamp, frame_id))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+__all__ = ["EvalConfig", "EvalReport", "evaluate_bag"]

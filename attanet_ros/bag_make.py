@@ -1,0 +1,148 @@
+"""Writing a dataset split as a rosbag2: camera frames, ground-truth labels and camera_info.
+
+A bag made this way is the bridge between ``attanet eval`` (files on disk) and everything that
+runs on topics: ``attanet bag-eval`` scores it, ``attanet bag-play`` feeds it to the live node,
+and the demo replays it. Frames are stamped ``start + i / rate``; the ground-truth label image
+and camera_info of a frame carry exactly the frame's stamp, so pairing them needs no tolerance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .bag_io import BagWriter, camera_info_msg, compressed_msg, image_msg
+
+ENCODINGS = ("bgr8", "rgb8", "mono8")
+COMPRESSIONS = ("none", "png", "jpeg")
+# Cityscapes' camera (fx, fy, cx, cy at 2048x1024); scaled to each frame's size for camera_info.
+CITYSCAPES_INTRINSICS = (2262.52, 2265.30, 1096.98, 513.137)
+CITYSCAPES_SIZE = (1024, 2048)
+
+
+def image_topic(prefix: str, compress: str = "none") -> str:
+    base = f"{prefix.rstrip('/')}/image_raw"
+    return base if compress == "none" else f"{base}/compressed"
+
+
+def label_topic(prefix: str) -> str:
+    return f"{prefix.rstrip('/')}/gt_labels"
+
+
+def camera_info_topic(prefix: str) -> str:
+    return f"{prefix.rstrip('/')}/camera_info"
+
+
+@dataclass
+class MakeConfig:
+    out: Path
+    storage: str = "mcap"
+    rate_hz: float = 10.0
+    topic_prefix: str = "/camera"
+    frame_id: str = "camera"
+    encoding: str = "bgr8"
+    compress: str = "none"
+    start_ns: int | None = None  # first stamp; None = now
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.rate_hz > 0:
+            raise ValueError(f"rate must be > 0 Hz, got {self.rate_hz}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(
+                f"image encoding {self.encoding!r} is not supported here; choose one of {', '.join(ENCODINGS)}"
+            )
+        if self.compress not in COMPRESSIONS:
+            raise ValueError(f"compression {self.compress!r} is not supported; choose one of {', '.join(COMPRESSIONS)}")
+        if not self.topic_prefix.startswith("/"):
+            raise ValueError(f"topic prefix must be absolute (start with '/'), got {self.topic_prefix!r}")
+
+
+def _camera_image(image_bgr: np.ndarray, config: MakeConfig, stamp: int) -> Any:
+    if config.compress != "none":
+        pixels = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if config.encoding == "mono8" else image_bgr
+        return compressed_msg(pixels, config.compress, stamp, config.frame_id)
+    if config.encoding == "rgb8":
+        return image_msg(np.ascontiguousarray(image_bgr[:, :, ::-1]), "rgb8", stamp, config.frame_id)
+    if config.encoding == "mono8":
+        return image_msg(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), "mono8", stamp, config.frame_id)
+    return image_msg(image_bgr, "bgr8", stamp, config.frame_id)
+
+
+def _camera_info(height: int, width: int, stamp: int, frame_id: str) -> Any:
+    fx, fy, cx, cy = CITYSCAPES_INTRINSICS
+    sy, sx = height / CITYSCAPES_SIZE[0], width / CITYSCAPES_SIZE[1]
+    return camera_info_msg(height, width, fx * sx, fy * sy, cx * sx, cy * sy, stamp, frame_id)
+
+
+def _write_frame(
+    writer: BagWriter,
+    topics: dict[str, str],
+    image_path: Path,
+    label_path: Path | None,
+    read_labels: Callable[[Path], np.ndarray],
+    stamp: int,
+    config: MakeConfig,
+) -> None:
+    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {image_path} (missing, empty or not an image file)")
+    h, w = image.shape[:2]
+    writer.write(topics["image"], stamp, _camera_image(image, config, stamp))
+    writer.write(topics["camera_info"], stamp, _camera_info(h, w, stamp, config.frame_id))
+    if label_path is not None:
+        labels = read_labels(label_path)
+        if labels.shape != (h, w):
+            raise ValueError(
+                f"label {label_path} is {labels.shape[1]}x{labels.shape[0]} but image {image_path} is {w}x{h}"
+            )
+        writer.write(topics["labels"], stamp, image_msg(labels, "mono8", stamp, config.frame_id))
+
+
+def make_bag(
+    samples: Sequence[tuple[Path, Path | None]],
+    read_labels: Callable[[Path], np.ndarray],
+    config: MakeConfig,
+) -> dict[str, Any]:
+    """Write ``samples`` (image path, label path or None) to a new bag; returns a summary dict.
+
+    ``read_labels`` turns a label file into HxW uint8 trainIds (the dataset's own reader, so the
+    bag's ground truth is exactly what ``attanet eval`` scores against).
+    """
+    from tqdm import tqdm
+
+    start = config.start_ns if config.start_ns is not None else time.time_ns()
+    period = 1e9 / config.rate_hz
+    topics = {
+        "image": image_topic(config.topic_prefix, config.compress),
+        "labels": label_topic(config.topic_prefix),
+        "camera_info": camera_info_topic(config.topic_prefix),
+    }
+    frames = 0
+    with BagWriter(config.out, config.storage, origin="attanet bag-make") as writer:
+        try:
+            for i, (image_path, label_path) in enumerate(
+                tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
+            ):
+                stamp = start + round(i * period)
+                _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+                frames += 1
+        except ValueError as exc:
+            # metadata.yaml is still written on the way out, so the frames before the failure form a valid bag
+            raise ValueError(f"{exc}; {config.out} holds only the {frames} frames written before it") from exc
+        counts = dict(writer.counts)
+    return {
+        "bag": str(config.out),
+        "storage": config.storage,
+        "frames": frames,
+        "topics": counts,
+        "start_s": start / 1e9,
+        "duration_s": (frames - 1) * period / 1e9 if frames else 0.0,
+        "rate_hz": config.rate_hz,
+    }

@@ -1,0 +1,67 @@
+"""Helpers shared by the bag-tool tests (constants, running the CLI in-process, child-process env)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from attanet_cli import main as attanet
+
+REPO = Path(__file__).resolve().parents[3]
+FRAMES, HEIGHT, WIDTH = 6, 128, 256
+START_S = 1_700_000_000  # first stamp of the bags made here
+RATE_HZ = 10.0
+IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC = "/camera/image_raw", "/camera/gt_labels", "/camera/camera_info"
+
+
+def stamp_of(i: int) -> int:
+    return START_S * 1_000_000_000 + round(i * 1e9 / RATE_HZ)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``attanet <argv>`` in this process; (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = attanet([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv) -> tuple[int, dict, str]:
+    code, out, err = run_cli(capsys, *argv, "--json")
+    try:
+        return code, json.loads(out), err
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"not JSON (exit {code}):\n{out}\nstderr:\n{err}") from exc
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    """Environment for a child process on its own ROS domain with the shipped shared-memory profile."""
+    env = dict(os.environ)
+    env.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+    )
+    profile = REPO / "config" / "fastdds_shm.xml"
+    if profile.is_file():
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    return env
+
+
+def attanet_command(*argv) -> list[str]:
+    """The ``attanet`` command line for a child process (the venv's Python, no installed script needed)."""
+    return [sys.executable, "-c", "import sys, attanet_cli; sys.exit(attanet_cli.main())", *map(str, argv)]
+
+
+def assert_same_scores(got: dict, want: dict) -> None:
+    """Scores equal to the last bit: same frames, same model, same accumulator."""
+    assert got["miou"] == want["miou"], (got["miou"], want["miou"])
+    assert got["pixel_acc"] == want["pixel_acc"]
+    assert got["iou"] == want["iou"]
+    assert np.isfinite(got["miou"])

@@ -1,0 +1,137 @@
+"""attanet bag-make: what lands in the bag is the dataset, pixel for pixel, with shared stamps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from bag_helpers import (
+    FRAMES,
+    HEIGHT,
+    IMAGE_TOPIC,
+    INFO_TOPIC,
+    LABEL_TOPIC,
+    START_S,
+    WIDTH,
+    run_cli,
+    run_json,
+    stamp_of,
+)
+
+from attanet_ros.bag_io import COMPRESSED_IMAGE, BagReader, deserialize, header_stamp_ns, image_from_bag_msg
+from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+
+
+def _by_topic(bag: Path) -> dict[str, list]:
+    out: dict[str, list] = {}
+    with BagReader(bag) as reader:
+        for msg in reader.messages():
+            out.setdefault(msg.topic, []).append(msg)
+        assert reader.damage is None
+    return out
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_frames_labels_and_camera_info_match_the_dataset(made_bags, dataset, storage: str) -> None:
+    msgs = _by_topic(made_bags[storage])
+    assert sorted(msgs) == [INFO_TOPIC, LABEL_TOPIC, IMAGE_TOPIC]
+    for i, (image_path, label_path) in enumerate(dataset.samples):
+        image, labels, info = (msgs[t][i] for t in (IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC))
+        for m in (image, labels, info):
+            assert header_stamp_ns(m.raw) == m.log_time == stamp_of(i)
+        decoded = deserialize(image)
+        assert (decoded.encoding, decoded.header.frame_id) == ("bgr8", "camera")
+        np.testing.assert_array_equal(image_from_bag_msg(decoded, image.msgtype), cv2.imread(str(image_path)))
+        np.testing.assert_array_equal(labels_of(deserialize(labels), labels.msgtype), dataset.read_labels(label_path))
+        cam = deserialize(info)
+        assert (cam.height, cam.width) == (HEIGHT, WIDTH)
+        # Cityscapes' intrinsics scaled from 2048x1024 to the frame: fx 2262.52 * 256/2048
+        np.testing.assert_allclose(cam.k[[0, 2, 4, 5]], [282.815, 137.1225, 283.1625, 64.142125])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"), [("rgb8", "none"), ("mono8", "none"), ("bgr8", "png"), ("bgr8", "jpeg")]
+)
+def test_encodings_and_compression(tmp_path: Path, capsys, dataset_root, dataset, encoding, compress) -> None:
+    bag = tmp_path / "bag"
+    code, summary, err = run_json(
+        capsys,
+        "bag-make",
+        "--data-root",
+        dataset_root,
+        "--split",
+        "val",
+        "--out",
+        bag,
+        "--encoding",
+        encoding,
+        "--compress",
+        compress,
+        "--limit",
+        2,
+        "--start-time",
+        START_S,
+        "--no-progress",
+    )
+    assert code == 0, err
+    topic = IMAGE_TOPIC if compress == "none" else f"{IMAGE_TOPIC}/compressed"
+    assert summary["frames"] == 2 and summary["topics"][topic] == 2
+    msg = _by_topic(bag)[topic][1]
+    decoded = deserialize(msg)
+    assert msg.msgtype == (COMPRESSED_IMAGE if compress != "none" else "sensor_msgs/msg/Image")
+    if compress != "none":
+        assert decoded.format == f"bgr8; {compress} compressed bgr8"
+    else:
+        assert decoded.encoding == encoding
+    original = cv2.imread(str(dataset.samples[1][0]))
+    if encoding == "mono8":
+        original = cv2.cvtColor(cv2.cvtColor(original, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    got = image_from_bag_msg(decoded, msg.msgtype)
+    if compress == "jpeg":
+        assert np.abs(got.astype(int) - original).mean() < 6  # lossy, but the same picture
+    else:
+        np.testing.assert_array_equal(got, original)
+
+
+def test_summary_and_metadata_agree(made_bags, capsys, tmp_path: Path, dataset_root) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "bag-make",
+        "--data-root",
+        dataset_root,
+        "--split",
+        "val",
+        "--out",
+        tmp_path / "b",
+        "--rate",
+        20,
+        "--no-progress",
+    )
+    assert code == 0
+    assert out.startswith(f"wrote {FRAMES} frames to {tmp_path / 'b'} [mcap], 0.2 s at 20 Hz")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data-root", "{tmp}/nowhere"], "dataset root {tmp}/nowhere does not exist"),
+        (["--split", "train"], "missing folder"),
+        (["--rate", "0"], "rate must be > 0 Hz, got 0.0"),
+        (["--limit", "0"], "--limit must be >= 1, got 0"),
+        (["--topic-prefix", "camera"], "topic prefix must be absolute"),
+        (["--out", "{tmp}/no/such/dir/bag"], "folder {tmp}/no/such/dir does not exist"),
+        (["--out", "{existing}"], "exists already"),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(capsys, tmp_path, dataset_root, made_bags, args, message) -> None:
+    fill = {"tmp": tmp_path, "existing": made_bags["mcap"]}
+    argv = {"--data-root": str(dataset_root), "--split": "val", "--out": str(tmp_path / "out")}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        argv[flag] = value.format(**fill)
+    flat = [x for kv in argv.items() for x in kv]
+    code, out, err = run_cli(capsys, "bag-make", *flat, "--no-progress")
+    assert code == 2
+    assert err.startswith("attanet bag-make: ") and message.format(**fill) in err
+    assert "Traceback" not in err and err.count("\n") <= 2
