@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .layers import ConvBNReLU
+from .layers import ConvBNReLU, state_dict_mismatch
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -162,14 +162,7 @@ def load_imagenet_weights(backbone: nn.Module, path: str | Path) -> None:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
-    reference = backbone.state_dict()
-    missing = [k for k in reference if k not in state]
-    unexpected = [k for k in state if k not in reference]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in reference.items()
-        if k in state and state[k].shape != v.shape
-    ]
+    missing, unexpected, wrong = state_dict_mismatch(backbone.state_dict(), state)
     if missing or unexpected or wrong:
         raise ValueError(
             f"pretrained weights {path} do not fit the backbone ({len(missing)} missing, "

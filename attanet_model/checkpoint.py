@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .classes import CITYSCAPES_CLASSES, ClassInfo
+from .layers import state_dict_mismatch
 from .network import ARCHS, ArchConfig, AttaNet
 
 FORMAT = "attanet-checkpoint"
@@ -171,14 +172,7 @@ def load_checkpoint(
             f"{path}: class count mismatch: the metadata lists {meta.num_classes} classes but the "
             f"classifier has {classifier.shape[0]} outputs"
         )
-    reference = model.state_dict()
-    missing = [k for k in reference if k not in state]
-    unexpected = [k for k in state if k not in reference]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in reference.items()
-        if k in state and state[k].shape != v.shape
-    ]
+    missing, unexpected, wrong = state_dict_mismatch(model.state_dict(), state)
     # Aux heads are training-only; a deployment checkpoint may leave them out.
     missing = [k for k in missing if not k.startswith("aux_head")]
     if missing or unexpected or wrong:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 
 class ConvBNReLU(nn.Sequential):
@@ -14,3 +14,15 @@ class ConvBNReLU(nn.Sequential):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
+
+
+def state_dict_mismatch(reference: dict[str, Tensor], state: dict[str, Tensor]) -> tuple[list, list, list]:
+    """(missing keys, unexpected keys, "key (shape) vs (shape)" for wrong shapes) of ``state``."""
+    missing = [k for k in reference if k not in state]
+    unexpected = [k for k in state if k not in reference]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in reference.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    return missing, unexpected, wrong
