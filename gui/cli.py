@@ -1,0 +1,187 @@
+"""``attanet viewer`` and ``attanet demo``: argument parsing and user-facing errors, nothing else.
+
+Environment decisions (offscreen Qt, the DDS profile, torch threads) are made here, at the
+top, before Qt or rclpy start; the modules below take them as arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .render import VIEWS, ViewSettings
+
+
+def has_display() -> bool:
+    """Whether a window can be shown: X11 or Wayland, or a Qt platform chosen explicitly."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _parse_click(text: str) -> tuple[int, int | None]:
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"--click wants X,Y (a pixel) or X (a column) in image pixels, got {text!r}")
+    return (parts[0], parts[1]) if len(parts) == 2 else (parts[0], None)
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--alpha must be in [0, 1], got {text}")
+    return value
+
+
+def viewer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="attanet viewer",
+        description="Watch AttaNet segment a folder of images, a video, a rosbag2 or a live ROS camera topic; "
+        "hover for class and confidence, click for SAM's attention (paper Fig. 9).",
+        epilog="examples:\n"
+        "  attanet viewer --source demo_out/data/leftImg8bit/val\n"
+        "  attanet viewer --source drive.mp4 --view attention --click 512,300\n"
+        "  attanet viewer --source /camera/image_raw          (node running: attanet_node)\n"
+        "  attanet viewer --source bag_dir --screenshot shot.png   (offscreen, exits after one frame)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        help="image folder, video file, rosbag2 (dir/.mcap/.db3), or a ROS "
+        "camera topic such as /camera/image_raw (the node's outputs are read from --outputs)",
+    )
+    p.add_argument("--view", choices=VIEWS, default="overlay", help="initial view (default: overlay)")
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="overlay opacity in [0, 1] (default 0.5)")
+    p.add_argument(
+        "--click",
+        type=_parse_click,
+        metavar="X[,Y]",
+        help="start with SAM's attention at pixel X,Y (or column X) in image pixels",
+    )
+    p.add_argument(
+        "--attention-mode",
+        choices=("pixel", "column"),
+        default="pixel",
+        help="what a click shows: the pixel's attention over strips, or a column strip's reach",
+    )
+    p.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="OUT.png",
+        help="render the first processed frame offscreen, save the window to OUT.png and exit",
+    )
+    p.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlay of every frame shown")
+    p.add_argument("--output-dir", type=Path, default=Path("."), help="where the Screenshot/Record buttons write")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or .onnx (default: the bundled model)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="in-process model backend (attention maps need torch)",
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="in-process model device")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="in-process model precision (fp16 needs cuda)",
+    )
+    p.add_argument("--topic", help="for a rosbag2 source: the camera topic (default: the first image topic)")
+    p.add_argument("--outputs", default="/attanet", help="for a ROS topic source: the node's output namespace")
+    p.add_argument("--domain-id", type=int, help="for a ROS topic source: ROS domain id (default: ROS_DOMAIN_ID)")
+    p.add_argument("--loop", action="store_true", help="start a folder/video/bag over at its end")
+    p.add_argument("--max-fps", type=float, help="process at most this many frames per second (video: its own rate)")
+    p.add_argument("--threads", type=int, help="torch CPU threads for the in-process model")
+    p.add_argument("--timeout", type=float, default=120.0, help="--screenshot gives up after this many seconds")
+    return p
+
+
+def is_topic(source: str) -> bool:
+    """A ROS topic name: starts with '/', has no '.' (topic names cannot), and is not a path on disk.
+
+    /camera/image_raw is a topic; /tmp/x is a path because /tmp exists, so a missing file there is
+    reported as missing instead of being waited for as a topic.
+    """
+    if not source.startswith("/") or "." in source:
+        return False
+    path = Path(source)
+    return not path.exists() and (path.parent == Path("/") or not path.parent.exists())
+
+
+def make_source(args: argparse.Namespace):
+    """The FrameSource for ``--source`` (raises ValueError with a sentence for a bad path or topic)."""
+    from attanet_model import Segmenter
+
+    def segmenter() -> Segmenter:
+        return Segmenter(args.model, backend=args.backend, device=args.device, precision=args.precision)
+
+    if is_topic(args.source):
+        from .ros_env import use_shipped_dds_profile
+        from .ros_source import RosTopicSource
+
+        use_shipped_dds_profile()
+        torch_segmenter = (lambda: Segmenter(args.model, device=args.device)) if args.backend == "torch" else None
+        return RosTopicSource(args.source, args.outputs, attention_factory=torch_segmenter, domain_id=args.domain_id)
+    from .readers import open_reader
+    from .sources import SegmentingSource
+
+    if args.model is not None and not args.model.exists():
+        raise ValueError(f"model file {args.model} does not exist")
+    reader = open_reader(Path(args.source), args.topic)
+    return SegmentingSource(reader, segmenter, max_fps=args.max_fps, loop=args.loop)
+
+
+def viewer_main(argv: list[str]) -> int:
+    args = viewer_parser().parse_args(argv)
+    if args.screenshot is not None and not has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.screenshot is not None and args.screenshot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        print(f"attanet viewer: --screenshot {args.screenshot} must end in .png, .jpg or .bmp", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        source = make_source(args)
+    except ValueError as exc:
+        print(f"attanet viewer: {exc}", file=sys.stderr)
+        return 2
+    if args.screenshot is None and not has_display() and not os.environ.get("QT_QPA_PLATFORM"):
+        print(
+            "attanet viewer: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it on a desktop, or "
+            "use --screenshot OUT.png to render one frame offscreen",
+            file=sys.stderr,
+        )
+        return 2
+    from .app import ScreenshotRequest, run_viewer
+
+    if args.click is not None:
+        source.set_attention_query(_query(args.click))
+    screenshot = ScreenshotRequest(args.screenshot, args.click, args.timeout) if args.screenshot else None
+    settings = ViewSettings("attention" if args.click is not None else args.view, args.alpha)
+    return run_viewer(
+        source,
+        settings,
+        title=f"AttaNet viewer: {args.source}",
+        output_dir=args.output_dir,
+        attention_mode="column" if args.click and args.click[1] is None else args.attention_mode,
+        screenshot=screenshot,
+        record=args.record,
+    )
+
+
+def _query(click: tuple[int, int | None]):
+    from attanet_model import AttentionQuery
+
+    return AttentionQuery(click[0], click[1])
+
+
+def demo_main(argv: list[str]) -> int:
+    from .demo import demo_main as run
+
+    return run(argv)

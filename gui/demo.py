@@ -1,0 +1,511 @@
+"""``attanet demo``: a synthetic drive through the real node, shown in the viewer or written headless.
+
+Steps, each reusing what a previous run left in ``--out`` when it matches:
+1. a short synthetic driving sequence (``attanet_training.synth``) in the Cityscapes layout;
+2. a rosbag2 of it with ground truth (``attanet bag-make``);
+3. the node (``python -m attanet_ros.node``) in its own process with the shipped parameter file
+   and DDS profile;
+4. the bag's camera frames published to the node's camera topic like a live camera, fresh stamps
+   at the bag's rate (``camera_player.py``; it waits for the node and the demo's subscriber to
+   match first, which ``attanet bag-play --wait-subscribers`` cannot: it starts on the first);
+5. with a display: the viewer on the node's outputs (the bag loops until the window closes);
+   headless: every frame from the node is scored against ground truth and drawn as an overlay,
+   and overlay PNGs, a video and ``summary.json`` are written.
+Every process and thread started is stopped at the end, on errors and on Ctrl-C/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import queue
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .camera_player import CameraPlayer
+from .frames import Frame
+from .processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, python_module, wait_for
+from .recorder import VideoRecorder
+from .render import ViewSettings, render_view
+from .ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+
+CAMERA_PREFIX = "/camera"
+CAMERA_TOPIC = "/camera/image_raw"
+GT_TOPIC = "/camera/gt_labels"
+NODE_OUTPUTS = "/attanet"
+DATA_MARKER = "attanet_demo_data.json"
+BAG_MARKER = "attanet_demo_bag.json"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says which step failed and where its log is."""
+
+
+@dataclass
+class DemoConfig:
+    out: Path
+    frames: int = 24
+    height: int = 512
+    width: int = 1024
+    seed: int = 7
+    rate_hz: float = 10.0
+    model: Path | None = None
+    headless: bool = False
+    domain_id: int | None = None
+    node_timeout_s: float = 120.0
+    timeout_s: float = 300.0
+    alpha: float = 0.5
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.frames <= 10_000:
+            raise ValueError(f"--frames must be in 1..10000, got {self.frames}")
+        if self.height < 64 or self.width < 64 or self.height % 32 or self.width % 32:
+            raise ValueError(
+                f"--height/--width must be multiples of 32 and at least 64, got {self.width}x{self.height}"
+            )
+        if not self.rate_hz > 0:
+            raise ValueError(f"--rate must be > 0 Hz, got {self.rate_hz}")
+        if self.model is not None and not self.model.is_file():
+            raise ValueError(f"--model {self.model} does not exist")
+        if self.domain_id is not None and not 0 <= self.domain_id <= 232:
+            raise ValueError(f"--domain-id must be in 0..232, got {self.domain_id}")
+
+
+# ---------------------------------------------------------------- data and bag (cached)
+
+
+def prepare_data(config: DemoConfig, log=print) -> Path:
+    """The synthetic sequence under ``out/data`` (generated unless a matching one is there)."""
+    root = config.out / "data"
+    wanted = {"frames": config.frames, "height": config.height, "width": config.width, "seed": config.seed}
+    if _marker_matches(root / DATA_MARKER, wanted):
+        log(f"reusing the synthetic sequence in {root}")
+        return root
+    _clear_owned(root, DATA_MARKER)
+    from attanet_training.synth import generate_dataset
+
+    log(f"generating {config.frames} synthetic frames at {config.width}x{config.height} in {root}")
+    generate_dataset(
+        root,
+        config.frames,
+        config.height,
+        config.width,
+        seed=config.seed,
+        split="val",
+        sequence=True,
+        progress=config.progress,
+    )
+    (root / DATA_MARKER).write_text(json.dumps(wanted))
+    return root
+
+
+def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
+    """A rosbag2 of the sequence with ground truth under ``out/bag`` (written unless a matching one is there)."""
+    from attanet_ros.bag_cli import bag_make_main
+
+    bag = config.out / "bag"
+    marker = config.out / BAG_MARKER
+    wanted = {"data": json.loads((data_root / DATA_MARKER).read_text()), "rate_hz": config.rate_hz}
+    if bag.is_dir() and _marker_matches(marker, wanted):
+        log(f"reusing the bag {bag}")
+        return bag
+    if bag.exists():
+        if not marker.exists():
+            raise DemoError(f"{bag} exists and was not written by the demo; remove it or choose another --out")
+        shutil.rmtree(bag)
+    argv = [
+        "--data-root",
+        str(data_root),
+        "--split",
+        "val",
+        "--out",
+        str(bag),
+        "--rate",
+        str(config.rate_hz),
+        "--topic-prefix",
+        CAMERA_PREFIX,
+    ]
+    if not config.progress:
+        argv.append("--no-progress")
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):  # keep stdout for the demo's own result (--json)
+        code = bag_make_main([*argv, "--json"])
+    if code != 0:
+        raise DemoError(f"attanet bag-make could not write {bag} from {data_root} (its message is above)")
+    made = json.loads(report.getvalue())
+    log(f"wrote a {made['storage']} bag of {made['frames']} frames with ground truth to {bag}")
+    marker.write_text(json.dumps(wanted))
+    return bag
+
+
+def ground_truth(bag: Path) -> dict[int, np.ndarray]:
+    """{header stamp: HxW uint8 trainIds} of the bag's ground-truth topic."""
+    from attanet_ros.bag_io import BagReader, deserialize, labels_from_bag_msg
+
+    out = {}
+    with BagReader(bag) as reader:
+        for message in reader.messages([GT_TOPIC]):
+            msg = deserialize(message)
+            out[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = labels_from_bag_msg(
+                msg, message.msgtype
+            )
+    return out
+
+
+def _marker_matches(marker: Path, wanted: dict) -> bool:
+    try:
+        return json.loads(marker.read_text()) == wanted
+    except (OSError, ValueError):
+        return False
+
+
+def _clear_owned(folder: Path, marker_name: str) -> None:
+    """Remove a previous demo's folder; refuse to touch a non-empty folder the demo did not write."""
+    if not folder.exists():
+        return
+    if not (folder / marker_name).exists() and any(folder.iterdir()):
+        raise DemoError(f"{folder} exists and was not written by the demo; remove it or choose another --out")
+    shutil.rmtree(folder)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def ros_environment(config: DemoConfig) -> dict[str, str]:
+    """This process's environment plus the DDS profile (and domain) every demo process shares."""
+    env = dict(os.environ)
+    profile = shipped_dds_profile()
+    if profile is None:
+        raise DemoError("the Fast DDS profile config/fastdds_shm.xml is missing from this installation")
+    env.setdefault(PROFILE_VARIABLE, str(profile))
+    if config.domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(config.domain_id)
+    return env
+
+
+def node_command(config: DemoConfig, mode: str) -> list[str]:
+    params = shipped_config(PARAMS_NAME)
+    if params is None:
+        raise DemoError("the node's parameter file config/attanet.yaml is missing from this installation")
+    ros_args = ["--ros-args", "--params-file", str(params), "-p", f"mode:={mode}", "-r", f"image:={CAMERA_TOPIC}"]
+    if config.model is not None:
+        ros_args += ["-p", f"model_path:={config.model.resolve()}"]
+    return python_module("attanet_ros.node", *ros_args)
+
+
+def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, source, log=print) -> ManagedProcess:
+    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info arrives."""
+    node = group.start("node", node_command(config, mode))
+    source.start()
+    log(f"waiting for the node (pid {node.pid}; log {node.log_path}) ...")
+    ok = wait_for(lambda: source.class_info_received or not node.running() or source.error, config.node_timeout_s)
+    if source.error:
+        raise DemoError(f"the demo's subscriber failed: {source.error}")
+    if not node.running():
+        raise DemoError(
+            f"the node exited with code {node.popen.returncode}; its log {node.log_path} ends:\n{node.log_tail()}"
+        )
+    if not ok:
+        raise DemoError(
+            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info); "
+            f"its log {node.log_path} ends:\n{node.log_tail()}"
+        )
+    return node
+
+
+# ---------------------------------------------------------------- headless
+
+
+@dataclass
+class HeadlessOutputs:
+    overlays: Path
+    video: Path
+    summary: Path
+    logs: Path
+
+
+class FrameScorer:
+    """Scores each frame the node sends back against ground truth, and writes its overlay (PNG + video)."""
+
+    def __init__(self, outputs: HeadlessOutputs, truth: dict[int, np.ndarray], rate_hz: float, alpha: float) -> None:
+        from attanet_training.metrics import ConfusionMatrix
+
+        self._matrix_type = ConfusionMatrix
+        self.outputs, self.truth, self.alpha = outputs, truth, alpha
+        if outputs.overlays.exists():
+            shutil.rmtree(outputs.overlays)
+        outputs.overlays.mkdir(parents=True)
+        self.recorder = VideoRecorder(outputs.video, fps=min(rate_hz, 30.0))
+        self.matrix = None
+        self.latencies: list[float] = []
+        self.frames = 0
+        self.unmatched = 0
+        self.classes: tuple = ()
+
+    def add(self, frame: Frame, bag_stamp: int | None) -> None:
+        if self.matrix is None:
+            self.matrix, self.classes = self._matrix_type(len(frame.classes)), frame.classes
+        gt = self.truth.get(bag_stamp) if bag_stamp is not None else None
+        if gt is None or gt.shape != frame.labels.shape:
+            self.unmatched += 1
+        else:
+            self.matrix.update(frame.labels, gt)
+        self.latencies.append(frame.latency_ms)
+        overlay = render_view(frame, ViewSettings("overlay", self.alpha))
+        cv2.imwrite(str(self.outputs.overlays / f"frame_{self.frames:04d}.png"), overlay[:, :, ::-1])
+        self.recorder.write(overlay)
+        self.frames += 1
+
+    def close(self) -> None:
+        self.recorder.close()
+        self.outputs.video = self.recorder.path  # .avi when the MP4 codec was missing
+
+    def scores(self) -> dict:
+        if self.matrix is None or self.frames == self.unmatched:
+            return {"miou": None, "iou": {}, "pixel_acc": None}
+        return self.matrix.summary([c.name for c in self.classes])
+
+
+def run_headless(config: DemoConfig, bag: Path, env: dict[str, str], log=print) -> dict:
+    """Node in replay mode, bag played once; score, draw and write every frame. Returns the summary."""
+    from tqdm import tqdm
+
+    from .ros_source import RosTopicSource
+
+    outputs = HeadlessOutputs(
+        config.out / "overlays", config.out / "demo_overlay.mp4", config.out / "summary.json", config.out / "logs"
+    )
+    truth = ground_truth(bag)
+    frames: queue.Queue[Frame] = queue.Queue()
+    source = RosTopicSource(CAMERA_TOPIC, NODE_OUTPUTS, domain_id=config.domain_id, every_frame=True, sink=frames.put)
+    # Two subscribers on the camera topic (the node and this process's source), and lock step (one
+    # frame in flight) so that latency is each frame's, not a growing queue's, on a slow CPU.
+    player = CameraPlayer(
+        bag, CAMERA_TOPIC, CAMERA_TOPIC, config.rate_hz, domain_id=config.domain_id, min_subscribers=2, max_in_flight=1
+    )
+    scorer = FrameScorer(outputs, truth, config.rate_hz, config.alpha)
+    start = last_frame_at = time.monotonic()
+    with ProcessGroup(outputs.logs, env) as group:
+        try:
+            node = start_node_and_source(config, group, "replay", source, log)
+            player.start()
+            log(f"publishing {len(player)} frames from {bag} to {CAMERA_TOPIC} at {config.rate_hz:g} Hz")
+            with tqdm(total=len(player), unit="frame", desc="demo", disable=not config.progress) as bar:
+                while scorer.frames < len(player) and time.monotonic() < start + config.timeout_s:
+                    try:
+                        frame = frames.get(timeout=0.2)
+                    except queue.Empty:
+                        if source.error or player.error:
+                            raise DemoError(source.error or player.error) from None
+                        if not node.running():
+                            raise DemoError(
+                                f"the node died; its log {node.log_path} ends:\n{node.log_tail()}"
+                            ) from None
+                        if player.done.is_set() and time.monotonic() - last_frame_at > 5.0:
+                            break  # everything was published and nothing more is coming
+                        continue
+                    last_frame_at = time.monotonic()
+                    player.acknowledge()
+                    scorer.add(frame, player.published.get(frame.stamp_ns))
+                    bar.update(1)
+        finally:
+            player.stop()
+            scorer.close()
+            source.stop()
+    if scorer.frames == 0:
+        raise DemoError(f"no segmented frame came back from the node; logs in {outputs.logs}")
+    span = last_frame_at - player.first_publish if player.first_publish else 0.0
+    fps = (scorer.frames - 1) / span if scorer.frames > 1 and span > 0 else None
+    summary = _summary(config, bag, len(player), scorer, outputs, time.monotonic() - start, fps)
+    outputs.summary.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _summary(
+    config: DemoConfig,
+    bag: Path,
+    played: int,
+    scorer: FrameScorer,
+    outputs: HeadlessOutputs,
+    wall_s: float,
+    fps: float | None,
+) -> dict:
+    from attanet_model import default_model_path
+
+    scores = scorer.scores()
+    lat = np.asarray(scorer.latencies, np.float64)
+    return {
+        "frames": scorer.frames,
+        "frames_played": played,
+        "unmatched": scorer.unmatched,
+        "miou": scores["miou"],
+        "pixel_acc": scores["pixel_acc"],
+        "iou": scores["iou"],
+        "latency_ms": {
+            "p50": float(np.percentile(lat, 50)),
+            "p95": float(np.percentile(lat, 95)),
+            "max": float(lat.max()),
+            "measured": "camera stamp (set when the demo published the frame) -> labels received by the demo's "
+            "subscriber: DDS to the node, decode, inference, publish, DDS back; node in replay mode, one frame "
+            "in flight",
+        },
+        "fps": fps,
+        "image_size": [config.height, config.width],
+        "rate_hz": config.rate_hz,
+        "model": str(config.model or default_model_path()),
+        "bag": str(bag),
+        "wall_s": round(wall_s, 2),
+        "outputs": {k: str(v) for k, v in asdict(outputs).items()},
+    }
+
+
+# ---------------------------------------------------------------- with the viewer
+
+
+def run_with_viewer(
+    config: DemoConfig, bag: Path, env: dict[str, str], log=print, screenshot: Path | None = None
+) -> int:
+    """Node in live mode, the bag looping, the viewer on the node's outputs until its window closes
+    (or, with ``screenshot``, until the first frame is saved there)."""
+    from attanet_model import Segmenter
+
+    from .app import ScreenshotRequest, run_viewer
+    from .ros_source import RosTopicSource
+
+    model = config.model
+    source = RosTopicSource(
+        CAMERA_TOPIC, NODE_OUTPUTS, attention_factory=lambda: Segmenter(model), domain_id=config.domain_id
+    )
+    # Two subscribers on the camera topic: the node and the viewer's source.
+    player = CameraPlayer(
+        bag, CAMERA_TOPIC, CAMERA_TOPIC, config.rate_hz, loop=True, domain_id=config.domain_id, min_subscribers=2
+    )
+    with ProcessGroup(config.out / "logs", env) as group:
+        try:
+            start_node_and_source(config, group, "live", source, log)
+            player.start()
+            log("the viewer is open; click a pixel for SAM's attention, close the window to stop the demo")
+            return run_viewer(
+                source,
+                ViewSettings("overlay", config.alpha),
+                title="AttaNet demo: live node output",
+                output_dir=config.out,
+                screenshot=ScreenshotRequest(screenshot, timeout_s=config.timeout_s) if screenshot else None,
+            )
+        finally:
+            player.stop()
+            source.stop()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def demo_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="attanet demo",
+        description="End to end in one command: a synthetic drive -> rosbag2 -> the AttaNet node (own process, "
+        "shipped DDS profile) -> the viewer. Without a display (or with --headless) it writes overlay PNGs, a "
+        "video and summary.json (frames, mIoU against ground truth, latency p50/p95) instead.",
+        epilog="The sequence and bag are cached in --out and reused when the settings match. "
+        "Example: attanet demo --headless --frames 24 --out demo_out",
+    )
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    p.add_argument("--frames", type=int, default=24, help="frames in the sequence (default: 24)")
+    p.add_argument("--height", type=int, default=512, help="frame height (default: 512)")
+    p.add_argument("--width", type=int, default=1024, help="frame width (default: 1024)")
+    p.add_argument("--seed", type=int, default=7, help="synthetic scene seed (default: 7)")
+    p.add_argument("--rate", type=float, default=10.0, help="camera rate of the bag in Hz (default: 10)")
+    p.add_argument("--model", type=Path, help="checkpoint or .onnx for the node (default: the bundled model)")
+    p.add_argument("--headless", action="store_true", help="no window even if a display is available")
+    p.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="OUT.png",
+        help="open the viewer (offscreen without a display), save its first frame to OUT.png and stop",
+    )
+    p.add_argument("--domain-id", type=int, help="ROS domain for the demo's processes (default: ROS_DOMAIN_ID)")
+    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default: 300)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (headless)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def demo_main(argv: list[str]) -> int:
+    args = demo_parser().parse_args(argv)
+    from .cli import has_display
+
+    try:
+        config = DemoConfig(
+            out=args.out,
+            frames=args.frames,
+            height=args.height,
+            width=args.width,
+            seed=args.seed,
+            rate_hz=args.rate,
+            model=args.model,
+            headless=args.headless or (not has_display() and args.screenshot is None),
+            domain_id=args.domain_id,
+            timeout_s=args.timeout,
+            progress=not args.no_progress,
+        )
+    except ValueError as exc:
+        print(f"attanet demo: {exc}", file=sys.stderr)
+        return 2
+    log = (
+        (lambda text: print(f"attanet demo: {text}", file=sys.stderr))
+        if args.json
+        else (lambda text: print(f"attanet demo: {text}"))
+    )
+    try:
+        with TerminateAsInterrupt():
+            config.out.mkdir(parents=True, exist_ok=True)
+            data_root = prepare_data(config, log)
+            bag = prepare_bag(config, data_root, log)
+            env = ros_environment(config)
+            os.environ[PROFILE_VARIABLE] = env[PROFILE_VARIABLE]  # for this process's own subscriber
+            if not config.headless:
+                if args.screenshot is not None and not has_display():
+                    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+                code = run_with_viewer(config, bag, env, log, args.screenshot)
+                if code == 130:
+                    raise KeyboardInterrupt
+                return code
+            if not has_display() and not args.headless:
+                log("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
+            summary = run_headless(config, bag, env, log)
+    except DemoError as exc:
+        print(f"attanet demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("attanet demo: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    miou = "n/a" if summary["miou"] is None else f"{100 * summary['miou']:.1f} %"
+    lat = summary["latency_ms"]
+    out = summary["outputs"]
+    print(
+        f"frames: {summary['frames']} of {summary['frames_played']}   mIoU vs ground truth: {miou}   "
+        f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms (camera -> labels)"
+        + (f"   {summary['fps']:.1f} FPS in lock step" if summary["fps"] else "")
+    )
+    print(f"overlay images: {out['overlays']}")
+    print(f"overlay video:  {out['video']}")
+    print(f"summary:        {out['summary']}")
+    print(f"process logs:   {out['logs']}")

@@ -1,0 +1,158 @@
+"""Camera frames from files: a folder of images, a video file, or a rosbag2 (sqlite3 or MCAP).
+
+Each reader is an iterable of ``SourceImage`` (BGR uint8) that the in-process source pulls on
+its worker thread. ``open_reader`` picks one from a path and says what it expected when the
+path is none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
+BAG_SUFFIXES = (".mcap", ".db3")
+
+
+@dataclass
+class SourceImage:
+    image_bgr: np.ndarray
+    stamp_ns: int
+    name: str
+
+
+class FolderReader:
+    """Images under a folder (recursively, sorted by path, so Cityscapes' city folders work)."""
+
+    def __init__(self, folder: Path, pattern: str = "*") -> None:
+        self.folder = folder
+        self.paths = sorted(p for p in folder.rglob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder} matching {pattern!r}")
+        self.fps: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[SourceImage]:
+        for i, path in enumerate(self.paths):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("skipping %s: OpenCV cannot decode it as an image", path)
+                continue
+            yield SourceImage(image, i, str(path.relative_to(self.folder)))
+
+
+class VideoReader:
+    """Frames of a video file through OpenCV; its frame rate paces playback."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise ValueError(f"OpenCV cannot open the video {path} (is it a video file it has a codec for?)")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else None
+        self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        capture.release()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[SourceImage]:
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            index = 0
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    return
+                stamp = int(index * 1e9 / self.fps) if self.fps else index
+                yield SourceImage(image, stamp, f"{self.path.name}#{index}")
+                index += 1
+        finally:
+            capture.release()
+
+
+class BagReader:
+    """Camera images of one topic of a rosbag2, decoded by the node's own decoder.
+
+    Reading goes through ``attanet_ros.bag_io`` (tolerant of bags a killed recorder left
+    behind); a damaged bag plays up to the damage and the reader logs where it stopped.
+    """
+
+    def __init__(self, path: Path, topic: str | None = None) -> None:
+        from attanet_ros.bag_io import IMAGE_TYPES
+        from attanet_ros.bag_io import BagReader as RosBagReader
+
+        self.path = path
+        with RosBagReader(path) as bag:
+            image_topics = {t.name: t.msgtype for t in bag.topics.values() if t.msgtype in IMAGE_TYPES}
+            if topic is None:
+                topic = _pick_camera_topic(image_topics)
+                if topic is None:
+                    raise ValueError(f"the bag {path} has no image topics; its topics:\n{bag.describe_topics()}")
+            else:
+                bag.require_topic(topic, IMAGE_TYPES, "--topic")
+            self._count = bag.topics[topic].count
+        self.topic = topic
+        self.fps: float | None = None  # bags play as fast as the model goes; stamps keep the timing
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[SourceImage]:
+        from attanet_ros.bag_io import BagReader as RosBagReader
+        from attanet_ros.bag_io import deserialize, image_from_bag_msg
+        from attanet_ros.image_codec import ImageDecodeError
+
+        with RosBagReader(self.path) as bag:
+            for index, message in enumerate(bag.messages([self.topic])):
+                msg = deserialize(message)
+                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                try:
+                    image = image_from_bag_msg(msg, message.msgtype)
+                except ImageDecodeError as exc:
+                    log.warning("skipping message %d of %s: %s", index, self.topic, exc)
+                    continue
+                yield SourceImage(image, stamp, f"{self.topic}@{stamp}")
+            if bag.damage:
+                log.warning("%s", bag.damage)
+
+
+def _pick_camera_topic(image_topics: dict[str, str]) -> str | None:
+    """The camera among a bag's image topics: not a label/prediction topic, raw before compressed."""
+    skip = ("label", "gt", "pred", "color", "overlay", "confidence", "attention")
+    cameras = [t for t in image_topics if not any(s in t.rsplit("/", 1)[-1] for s in skip)]
+    cameras.sort(key=lambda t: (not image_topics[t].endswith("/Image"), t))
+    return cameras[0] if cameras else None
+
+
+def is_bag(path: Path) -> bool:
+    return (path.is_dir() and (path / "metadata.yaml").is_file()) or path.suffix.lower() in BAG_SUFFIXES
+
+
+def open_reader(path: Path, topic: str | None = None) -> FolderReader | VideoReader | BagReader:
+    """The reader for ``path``: a rosbag2 folder or file, a video file, or a folder of images."""
+    if not path.exists():
+        raise ValueError(f"source {path} does not exist (expected an image folder, a video file or a rosbag2)")
+    if is_bag(path):
+        return BagReader(path, topic)
+    if path.is_dir():
+        return FolderReader(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoReader(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return FolderReader(path.parent, path.name)
+    raise ValueError(
+        f"source {path} is not a folder, a rosbag2 or a video file ({', '.join(VIDEO_SUFFIXES)}); "
+        "for a ROS topic give its name starting with '/'"
+    )
