@@ -45,7 +45,11 @@ setup(
         "onnxruntime",
         "rosbags",
     ],
-    extras_require={"gui": ["PyQt5"], "plots": ["matplotlib"], "cityscapes": ["cityscapesScripts"]},
+    extras_require={
+        "gui": ["PyQt5"],
+        "plots": ["matplotlib"],
+        "train": ["cityscapesScripts", "matplotlib", "tensorboard"],
+    },
     zip_safe=False,
     entry_points={
         "console_scripts": [

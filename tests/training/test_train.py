@@ -1,0 +1,183 @@
+"""End-to-end training on tiny synthetic frames: learning, interrupt + resume equivalence, bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from attanet_model import load_checkpoint
+from attanet_model.checkpoint import read_checkpoint
+from attanet_training.cli import train_main
+from attanet_training.config import TrainConfig
+from attanet_training.datasets import CityscapesDataset
+from attanet_training.evaluate import evaluate_model
+from attanet_training.metrics import ConfusionMatrix
+from attanet_training.trainer import StreamSampler, Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_config(root, out_dir, **overrides) -> TrainConfig:
+    base = dict(
+        arch="attanet_light",
+        data_root=str(root),
+        crop_size=(64, 64),
+        base_scale=1.0,
+        scales=(0.75, 1.0, 1.25),
+        batch_size=4,
+        iterations=20,
+        lr=0.05,
+        head_lr_mult=1.0,
+        warmup_iters=2,
+        val_split="",
+        val_interval=0,
+        input_scale=1.0,
+        log_interval=1,
+        ckpt_interval=1000,
+        workers=0,
+        threads=1,
+        out_dir=str(out_dir),
+        seed=0,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def test_short_run_loss_falls_and_miou_beats_the_trivial_baseline(learnable_cityscapes, tmp_path):
+    cfg = tiny_config(
+        learnable_cityscapes, tmp_path / "run", iterations=80, val_split="val", val_interval=80, val_max_images=4
+    )
+    result = Trainer(cfg, device="cpu", progress=False, log_stdout=False).run()
+    assert result.exit_code == 0 and result.iteration == 80
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5]), (losses[:5], losses[-10:])
+    # trivial baseline: the most frequent training class everywhere
+    val = CityscapesDataset(learnable_cityscapes, "val")
+    train = CityscapesDataset(learnable_cityscapes, "train")
+    counts = sum(np.bincount(train[i][1].ravel(), minlength=256) for i in range(len(train)))
+    majority = int(np.argmax(counts[:19]))
+    trivial = ConfusionMatrix(19)
+    for i in range(len(val)):
+        labels = val[i][1]
+        trivial.update(np.full_like(labels, majority), labels)
+    model, meta, extra = load_checkpoint(result.best_checkpoint)
+    ours = evaluate_model(model, val, input_scale=1.0).miou()
+    assert ours > trivial.miou() + 0.05, (ours, trivial.miou())
+    assert ours == pytest.approx(result.best_miou)
+    # the checkpoint describes how it was made
+    assert meta.arch == "attanet_light" and meta.input_scale == 1.0
+    assert meta.training["iterations"] == 80 and meta.training["val_miou"] == pytest.approx(ours)
+    assert extra["iteration"] == 80 and "optimizer" in extra
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {"iter", "loss", "lr", "img_s", "eta_s"} <= set(log[0])
+    assert any("val_miou" in r for r in log)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_interrupted_run_resumes_on_the_same_loss_curve(mini_cityscapes, tmp_path):
+    iterations = 24
+    reference = Trainer(
+        tiny_config(mini_cityscapes, tmp_path / "ref", iterations=iterations),
+        device="cpu",
+        progress=False,
+        log_stdout=False,
+    ).run()
+    ref_losses = {r["iter"]: r["loss"] for r in reference.history if "loss" in r}
+
+    cfg = tiny_config(mini_cityscapes, tmp_path / "cut", iterations=iterations)
+    cfg_file = tmp_path / "cut.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
+    cmd = [sys.executable, "-m", "attanet_cli", "train", "--config", str(cfg_file), "--no-progress", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "cut" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 3:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "continue with --resume" in err and "Traceback" not in err
+    stopped_at = read_checkpoint(tmp_path / "cut" / "last.pt")["extra"]["iteration"]
+    assert 3 <= stopped_at < iterations
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(r.get("stopped") == "signal SIGINT" for r in records)
+    cut_losses = {r["iter"]: r["loss"] for r in records if "loss" in r}
+    assert sorted(cut_losses) == list(range(1, iterations + 1))
+    for it in range(1, iterations + 1):
+        assert cut_losses[it] == pytest.approx(ref_losses[it], rel=1e-5, abs=1e-6), it
+    a = read_checkpoint(tmp_path / "ref" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "cut" / "last.pt")["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_corrupt_or_wrong_resume_checkpoint_is_reported(mini_cityscapes, tmp_path, capsys):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not a whole zip archive")
+    argv = [
+        "--config",
+        "synthetic_light",
+        "--data-root",
+        str(mini_cityscapes),
+        "--out-dir",
+        str(tmp_path),
+        "--iterations",
+        "2",
+        "--set",
+        "val_interval=0",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
+    assert train_main(argv + ["--resume", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "truncated or corrupt" in err[0], err
+    assert train_main(argv + ["--set", "no_such_field=1"]) == 2
+    assert "unknown field(s) no_such_field" in capsys.readouterr().err
+    assert train_main(["--config", "synthetic_light", "--data-root", str(tmp_path / "missing"), "--device", "cpu"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ranks_draw_disjoint_samples():
+    world = [list(StreamSampler(0, 5, 3, rank, 2)) for rank in range(2)]
+    assert not set(world[0]) & set(world[1])
+    assert sorted(world[0] + world[1]) == list(range(5 * 3 * 2))
+    resumed = list(StreamSampler(2, 5, 3, 0, 2))
+    assert resumed == world[0][2 * 3 :]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_sigterm_saves_and_exits_143(mini_cityscapes, tmp_path):
+    cfg = tiny_config(mini_cityscapes, tmp_path / "term", iterations=500)
+    cfg_file = tmp_path / "term.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attanet_cli", "train", "--config", str(cfg_file), "--no-progress", "--device", "cpu"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = tmp_path / "term" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().strip()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert read_checkpoint(tmp_path / "term" / "last.pt")["extra"]["iteration"] >= 1

@@ -1,0 +1,305 @@
+"""``attanet synth | train | eval | predict``: argument parsing and exit codes; the work lives in
+the modules named for it. User mistakes print one line to stderr and return 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from attanet_model import CheckpointError
+
+from .datasets import DATASETS, DatasetLayoutError
+
+USER_ERRORS = (DatasetLayoutError, CheckpointError, ValueError, FileNotFoundError)
+
+
+def _fail(name: str, exc: BaseException) -> int:
+    print(f"attanet {name}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+# ---- synth ------------------------------------------------------------------------------------
+
+
+def synth_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet synth",
+        description="Write a synthetic street-scene dataset in the Cityscapes layout (images, labelIds, "
+        "labelTrainIds and colour masks), deterministic for a seed. All 19 Cityscapes classes appear.",
+    )
+    parser.add_argument("--out", required=True, help="dataset root to write (leftImg8bit/ and gtFine/ go inside)")
+    parser.add_argument("--num", type=int, default=100, help="number of frames (default 100)")
+    parser.add_argument("--height", type=int, default=512, help="image height in pixels (default 512)")
+    parser.add_argument("--width", type=int, default=1024, help="image width in pixels (default 1024)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; use different seeds for train and val")
+    parser.add_argument("--split", default="train", choices=["train", "val", "test"], help="split folder name")
+    parser.add_argument(
+        "--sequence",
+        action="store_true",
+        help="one temporally coherent drive (a camera moving forward) instead of independent scenes",
+    )
+    parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
+    args = parser.parse_args(argv)
+    from .synth import generate_dataset
+
+    try:
+        paths = generate_dataset(
+            args.out, args.num, args.height, args.width, args.seed, args.split, args.sequence, progress=not args.json
+        )
+    except USER_ERRORS as exc:
+        return _fail("synth", exc)
+    if args.json:
+        print(json.dumps({"root": str(args.out), "split": args.split, "images": [str(p) for p in paths]}))
+    else:
+        print(f"wrote {len(paths)} frames to {Path(args.out) / 'leftImg8bit' / args.split}")
+    return 0
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+
+def train_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet train",
+        description="Train AttaNet with the paper's recipe (OHEM CE + 2 aux losses, SGD, warm-up + poly lr). "
+        "Single process, or one process per GPU under torchrun: "
+        "`torchrun --nproc_per_node 8 -m attanet_cli train --config cityscapes_r18 ...`.",
+        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light. Any field can be overridden "
+        "with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0).",
+    )
+    parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
+    parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
+    parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
+    parser.add_argument("--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light")
+    parser.add_argument("--pretrained", help="local torchvision ResNet ImageNet state dict (.pth) for the backbone")
+    parser.add_argument("--out-dir", help="run folder: last.pt, best.pt, log.jsonl, tensorboard/")
+    parser.add_argument("--iterations", type=int, help="total iterations (paper: 200000 on Cityscapes)")
+    parser.add_argument("--batch-size", type=int, help="total batch over all processes (paper: 16)")
+    parser.add_argument("--lr", type=float, help="base learning rate (paper: 0.01)")
+    parser.add_argument("--crop-size", help="H,W crop (paper: 1024,1024)")
+    parser.add_argument("--seed", type=int, help="seed for weights init, data order and augmentation")
+    parser.add_argument("--workers", type=int, help="data-loading worker processes per training process")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--max-minutes", type=float, help="stop cleanly (and save) after this many minutes")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override any config field")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda if available")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        help="continue from a checkpoint with training state (no value: OUT_DIR/last.pt if present)",
+    )
+    parser.add_argument(
+        "--release",
+        help="after training, write the best (else last) checkpoint here as a "
+        "half-precision deployment model without training state",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
+    args = parser.parse_args(argv)
+
+    from .config import load_config, parse_set
+    from .trainer import Trainer, release_checkpoint
+
+    flags = {
+        "data_root": args.data_root,
+        "dataset": args.dataset,
+        "arch": args.arch,
+        "pretrained": args.pretrained,
+        "out_dir": args.out_dir,
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "crop_size": args.crop_size,
+        "seed": args.seed,
+        "workers": args.workers,
+        "threads": args.threads,
+        "max_minutes": args.max_minutes,
+    }
+    try:
+        overrides = {k: v for k, v in flags.items() if v is not None}
+        overrides.update(parse_set(args.set))
+        cfg = load_config(args.config, overrides)
+        if not cfg.data_root:
+            raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
+        resume = args.resume
+        if resume == "auto":
+            candidate = Path(cfg.out_dir) / "last.pt"
+            resume = str(candidate) if candidate.exists() else None
+            if resume is None:
+                print(f"attanet train: --resume: no {candidate} yet; starting from iteration 0", file=sys.stderr)
+        command = "attanet train " + shlex.join(argv)
+        trainer = Trainer(cfg, device=args.device, resume=resume, command=command, progress=not args.no_progress)
+        result = trainer.run()
+    except USER_ERRORS as exc:
+        return _fail("train", exc)
+    except FloatingPointError as exc:
+        return _fail("train", exc)
+    if result.exit_code:
+        print(
+            f"attanet train: stopped at iteration {result.iteration}; saved {result.last_checkpoint}; "
+            f"continue with --resume",
+            file=sys.stderr,
+        )
+        return result.exit_code
+    if args.release and trainer.info.is_main:
+        source = result.best_checkpoint or result.last_checkpoint
+        path = release_checkpoint(source, args.release, half=True, notes={"released_from": str(source)})
+        print(f"released {source} -> {path}", file=sys.stderr)
+    return 0
+
+
+# ---- eval / predict -----------------------------------------------------------------------------
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="model file (.pt checkpoint or .onnx); default: the bundled model")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference backend")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="inference device")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"], help="inference precision")
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        help="override the model's input scale (default: the checkpoint's, 0.5 for 1024x2048 frames)",
+    )
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        help="multi-scale: average softmax over these frame scales (e.g. 0.5 0.75 1.0)",
+    )
+    parser.add_argument("--flip", action="store_true", help="also average the horizontally mirrored frame")
+
+
+def _segmenter(args):
+    from attanet_model import Segmenter
+
+    return Segmenter(
+        args.checkpoint,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        input_scale=args.input_scale,
+    )
+
+
+def eval_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet eval",
+        description="mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same "
+        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip).",
+    )
+    _add_model_args(parser)
+    parser.add_argument("--data-root", required=True, help="dataset root (Cityscapes layout for the synthetic set)")
+    parser.add_argument("--dataset", default="cityscapes", choices=DATASETS, help="dataset kind")
+    parser.add_argument("--classes-file", help="classes YAML for --dataset custom")
+    parser.add_argument("--split", default="val", help="split to evaluate (default val)")
+    parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0 = all)")
+    parser.add_argument("--plots", help="folder for iou_bar.png and confusion_matrix.png")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (fractions in [0, 1])")
+    args = parser.parse_args(argv)
+    from .datasets import build_dataset
+    from .evaluate import evaluate_segmenter
+
+    try:
+        segmenter = _segmenter(args)
+        dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+        cm, stats = evaluate_segmenter(
+            segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
+        )
+    except USER_ERRORS as exc:
+        return _fail("eval", exc)
+    names = [c.name for c in dataset.classes]
+    result = cm.summary(names)
+    result.update(
+        {
+            "frames": stats["frames"],
+            "split": args.split,
+            "data_root": str(args.data_root),
+            "checkpoint": str(segmenter.model_path),
+            "provider": segmenter.provider,
+            "input_scale": segmenter.input_scale,
+            "scales": args.scales or [segmenter.input_scale],
+            "flip": args.flip,
+            "ms_per_frame": round(stats["ms_per_frame"], 2),
+        }
+    )
+    if args.plots:
+        from .plots import confusion_matrix_image, iou_bar_chart
+
+        result["plots"] = [
+            str(
+                iou_bar_chart(
+                    cm, names, Path(args.plots) / "iou_bar.png", f"{Path(segmenter.model_path).name} on {args.split}"
+                )
+            ),
+            str(confusion_matrix_image(cm, names, Path(args.plots) / "confusion_matrix.png")),
+        ]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{result['frames']} frames of {args.data_root} {args.split}, {segmenter.provider}, "
+        f"scales {result['scales']}{' + flip' if args.flip else ''}"
+    )
+    for name, value in result["iou"].items():
+        print(f"  {name:<15} {'   n/a' if value is None else f'{value * 100:6.2f}'}")
+    miou, acc = result["miou"], result["pixel_acc"]
+    print(f"mIoU {miou * 100:.2f}%   pixel accuracy {acc * 100:.2f}%" if miou is not None else "mIoU n/a (no labels)")
+    return 0
+
+
+def predict_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet predict",
+        description="Write label images for a dataset split (--data-root/--split) or a plain image folder "
+        "(--input). Cityscapes outputs keep the frame stem: OUT/<city>/<stem>_<format>.png.",
+    )
+    _add_model_args(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data-root", help="dataset root (Cityscapes layout)")
+    source.add_argument("--input", help="a folder of images (searched recursively)")
+    parser.add_argument("--dataset", default="cityscapes", choices=DATASETS, help="dataset kind for --data-root")
+    parser.add_argument("--classes-file", help="classes YAML for --dataset custom")
+    parser.add_argument("--split", default="val", help="split for --data-root (default val)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--label-format",
+        default="trainIds",
+        choices=["trainIds", "labelIds", "color"],
+        help="trainIds (default), labelIds (official evaluation) or color",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    args = parser.parse_args(argv)
+    from .datasets import CityscapesDataset, build_dataset
+    from .predict import predict_to_folder, prediction_jobs
+
+    try:
+        segmenter = _segmenter(args)
+        dataset = None
+        if args.data_root:
+            if args.dataset == "cityscapes":  # test splits have no labels; predictions need none
+                dataset = CityscapesDataset(args.data_root, args.split, require_labels=False)
+            else:
+                dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+        jobs = list(prediction_jobs(Path(args.out), args.label_format, dataset, args.input))
+        count = predict_to_folder(segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json)
+    except USER_ERRORS as exc:
+        return _fail("predict", exc)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "written": count,
+                    "out": str(args.out),
+                    "label_format": args.label_format,
+                    "checkpoint": str(segmenter.model_path),
+                    "files": [str(o) for _, o in jobs],
+                }
+            )
+        )
+    else:
+        print(f"wrote {count} {args.label_format} predictions to {args.out}")
+    return 0

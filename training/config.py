@@ -1,0 +1,153 @@
+"""Training configuration: one dataclass holds every hyper-parameter; YAML files and CLI flags set it.
+
+The shipped YAML files (``configs/``) are the paper's Cityscapes and ADE20K recipes and a small
+CPU recipe for the synthetic set. ``load_config`` reads a YAML file and applies ``--set``-style
+overrides; the resolved config is stored in every checkpoint so a run can be reproduced and
+resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainConfig:
+    # model
+    arch: str = "attanet_r18"
+    pretrained: str | None = None  # local torchvision ResNet ImageNet state dict
+    # data
+    dataset: str = "cityscapes"  # cityscapes | ade20k | custom (the synthetic set is "cityscapes")
+    data_root: str = ""
+    train_split: str = "train"
+    val_split: str = "val"
+    classes_file: str | None = None  # custom datasets: classes YAML
+    crop_size: tuple[int, int] = (1024, 1024)  # paper: 1024x1024 Cityscapes, 512x512 ADE20K
+    base_scale: float = 1.0  # resize applied before the random scale
+    scales: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    flip: bool = True
+    color_jitter: float = 0.4
+    # optimisation (paper "Training Settings")
+    batch_size: int = 16  # total over all processes
+    iterations: int = 200_000
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    head_lr_mult: float = 10.0
+    warmup_iters: int = 1000
+    warmup_ratio: float = 0.1
+    poly_power: float = 0.9
+    ohem_thresh: float = 0.7
+    ohem_min_kept: float = 1 / 16
+    aux_weight: float = 1.0  # paper Eq. (6): lambda = 1, K = 2
+    amp: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+    sync_bn: bool = True  # under DDP on CUDA
+    # evaluation during training (the deployment setting: frame scaled by input_scale)
+    input_scale: float = 0.5
+    val_interval: int = 5000
+    val_max_images: int = 0  # 0 = the whole split
+    # bookkeeping
+    out_dir: str = "runs/attanet"
+    log_interval: int = 50
+    ckpt_interval: int = 1000
+    workers: int = 4
+    seed: int = 0
+    threads: int = 0  # torch CPU threads per process, 0 = torch's default
+    max_minutes: float = 0.0  # stop (and save) after this wall time, 0 = no limit
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["crop_size"] = list(self.crop_size)
+        d["scales"] = list(self.scales)
+        return d
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """YAML/CLI value -> the field's type, with a message that names the field on failure."""
+    default = getattr(TrainConfig(), name)
+    try:
+        if name == "crop_size":
+            v = [
+                int(x) for x in (value if isinstance(value, (list, tuple)) else str(value).replace("x", ",").split(","))
+            ]
+            if len(v) == 1:
+                v = v * 2
+            if len(v) != 2 or min(v) < 32:
+                raise ValueError("expected H,W of at least 32")
+            return tuple(v)
+        if name == "scales":
+            seq = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            return tuple(float(x) for x in seq)
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError("expected true or false")
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if default is None or isinstance(default, str):
+            return (
+                None if value in (None, "", "none", "None") and name in ("pretrained", "classes_file") else str(value)
+            )
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config field {name!r}: cannot use {value!r} ({exc})") from exc
+
+
+def config_from_dict(data: dict, source: str = "config") -> TrainConfig:
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(FIELDS)}")
+    return TrainConfig(**{k: _coerce(k, v) for k, v in data.items()})
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A YAML path, or the name of a shipped config (``cityscapes_r18``, ``synthetic_light``, ...)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise ValueError(f"config {name_or_path!r} is neither a file nor a shipped config; shipped: {names}")
+
+
+def load_config(name_or_path: str | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if name_or_path:
+        path = resolve_config_path(name_or_path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"config {path} must be a mapping of field: value, got {type(data).__name__}")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_dict(data, str(name_or_path or "flags"))
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["lr=0.01", "crop_size=512,1024"]`` -> dict (values parsed as YAML scalars)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects field=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out

@@ -1,0 +1,115 @@
+"""Evaluation: mIoU of a model on a dataset split, at the deployment setting by default.
+
+``evaluate_segmenter`` runs ``attanet_model.Segmenter`` itself, so ``attanet eval`` measures
+exactly what the ROS node publishes (frame resized by the model's ``input_scale``, argmax at
+network size, labels resized back with nearest neighbour). ``--scales``/``--flip`` average the
+softmax over scaled and mirrored copies instead. ``evaluate_model`` is the same single-scale
+computation on an in-memory network, for validation during training (sharded over DDP ranks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from attanet_model.onnx_export import labels_and_confidence
+from attanet_model.preprocess import network_size, normalize_bgr
+
+from .datasets import SegmentationDataset
+from .distributed import all_reduce_sum
+from .metrics import ConfusionMatrix
+
+
+@torch.inference_mode()
+def predict_labels(
+    model: torch.nn.Module, image_rgb: np.ndarray, input_scale: float, mean, std, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """Segmenter's single-scale path on an nn.Module: HxW uint8 trainIds at the image's size."""
+    h, w = image_rgb.shape[:2]
+    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    net_h, net_w = network_size(h, w, input_scale)
+    resized = bgr if (net_h, net_w) == (h, w) else cv2.resize(bgr, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+    x = torch.from_numpy(normalize_bgr(resized, mean, std)).to(device)
+    labels, _ = labels_and_confidence(model(x).float())
+    labels = labels[0].cpu().numpy()
+    if (net_h, net_w) != (h, w):
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return labels
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset: SegmentationDataset,
+    input_scale: float,
+    device: torch.device | str = "cpu",
+    max_images: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+) -> ConfusionMatrix:
+    """Confusion matrix over the split (or its first ``max_images``); ranks take every W-th image
+    and the counts are summed across ranks."""
+    was_training = model.training
+    model.eval()
+    cm = ConfusionMatrix(len(dataset.classes))
+    count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
+    for i in range(rank, count, world_size):
+        image, labels = dataset[i]
+        cm.update(predict_labels(model, image, input_scale, mean, std, device), labels)
+    counts = torch.from_numpy(np.concatenate([cm.counts.ravel(), cm.missed])).to(device)
+    counts = all_reduce_sum(counts).cpu().numpy()
+    k = cm.num_classes
+    cm.counts, cm.missed = counts[: k * k].reshape(k, k).copy(), counts[k * k :].copy()
+    model.train(was_training)
+    return cm
+
+
+def segmenter_labels(
+    segmenter, image_bgr: np.ndarray, scales: Sequence[float] | None = None, flip: bool = False
+) -> np.ndarray:
+    """Labels from a Segmenter: its own ``segment`` (deployment path) unless scales/flip ask for
+    softmax averaging over ``scales`` (fractions of the frame) and mirrored copies."""
+    if not scales and not flip:
+        return segmenter.segment(image_bgr).labels
+    probs = None
+    for scale in scales or [segmenter.input_scale]:
+        p = segmenter.class_scores(image_bgr, scale=scale, flip=flip)
+        probs = p if probs is None else probs + p
+    return probs.argmax(0).astype(np.uint8)
+
+
+def evaluate_segmenter(
+    segmenter,
+    dataset: SegmentationDataset,
+    scales: Sequence[float] | None = None,
+    flip: bool = False,
+    max_images: int = 0,
+    progress: bool = False,
+) -> tuple[ConfusionMatrix, dict]:
+    """(confusion matrix, stats) for ``segmenter`` over ``dataset``; stats has frames and ms per frame."""
+    if len(segmenter.classes) != len(dataset.classes):
+        raise ValueError(
+            f"the model has {len(segmenter.classes)} classes but the dataset has "
+            f"{len(dataset.classes)}; evaluate a model trained on this dataset"
+        )
+    cm = ConfusionMatrix(len(dataset.classes))
+    count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
+    indices = range(count)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc="eval", unit="img")
+    total_ms = 0.0
+    for i in indices:
+        image, labels = dataset[i]
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        t0 = time.perf_counter()
+        pred = segmenter_labels(segmenter, bgr, scales, flip)
+        total_ms += (time.perf_counter() - t0) * 1e3
+        cm.update(pred, labels)
+    return cm, {"frames": count, "ms_per_frame": total_ms / max(count, 1)}

@@ -1,0 +1,53 @@
+"""Online hard example mining cross-entropy (official AttaNet/BiSeNet ``OhemCELoss``).
+
+Average the per-pixel cross-entropy over the pixels whose loss exceeds -log(0.7) (predicted
+probability of the true class below 0.7); if fewer than ``min_kept`` = 1/16 of the valid
+pixels are that hard, average the ``min_kept`` largest losses instead. Easy pixels (most of
+the road and sky) then stop dominating the gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class OhemCrossEntropy(nn.Module):
+    def __init__(self, thresh: float = 0.7, min_kept_fraction: float = 1 / 16, ignore_index: int = 255) -> None:
+        super().__init__()
+        if not 0 < thresh < 1:
+            raise ValueError(f"OHEM threshold is a probability in (0, 1), got {thresh}")
+        self.loss_thresh = -math.log(thresh)
+        self.min_kept_fraction = min_kept_fraction
+        self.ignore_index = ignore_index
+
+    def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
+        n_min = int((labels != self.ignore_index).sum().item() * self.min_kept_fraction)
+        loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction="none").view(-1)
+        hard = loss[loss > self.loss_thresh]
+        if hard.numel() < n_min:
+            hard, _ = loss.topk(n_min)
+        if hard.numel() == 0:  # nothing valid in the batch: a zero that still has a graph
+            return loss.sum() * 0.0
+        return hard.mean()
+
+
+class DeepSupervisionLoss(nn.Module):
+    """Paper Eq. (6): L = l_p + lambda * sum_{i=1..K} l_i, K = 2 aux outputs, lambda = 1."""
+
+    def __init__(self, criterion: nn.Module, aux_weight: float = 1.0) -> None:
+        super().__init__()
+        self.criterion = criterion
+        self.aux_weight = aux_weight
+
+    def forward(self, outputs, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+        if isinstance(outputs, Tensor):
+            outputs = (outputs,)
+        principal = self.criterion(outputs[0], labels)
+        aux = [self.criterion(o, labels) for o in outputs[1:]]
+        total = principal + self.aux_weight * sum(aux) if aux else principal
+        parts = {"loss_principal": float(principal.detach())}
+        parts.update({f"loss_aux{i + 1}": float(a.detach()) for i, a in enumerate(aux)})
+        return total, parts

@@ -1,0 +1,402 @@
+"""The training loop: one process or torchrun/DDP, resumable, interruptible, observable.
+
+Data order and augmentation are pure functions of (seed, position in the sample stream), and
+the torch RNG (dropout) is checkpointed, so ``--resume`` continues the same loss curve. Rank 0
+alone writes checkpoints (atomically, via ``attanet_model.save_checkpoint``), the JSON log, the
+TensorBoard scalars and the progress bar. SIGINT/SIGTERM set a flag that all ranks agree on at
+the next step; the run then saves ``last.pt`` and returns 130/143.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from attanet_model import ModelMeta, build_model, save_checkpoint
+from attanet_model.checkpoint import CheckpointError, read_checkpoint
+
+from . import distributed as dist_utils
+from .config import TrainConfig
+from .datasets import SegmentationDataset, build_dataset
+from .evaluate import evaluate_model
+from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
+from .optim import build_sgd
+from .schedule import warmup_poly_scheduler
+from .transforms import TrainTransform
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class SampleStream(Dataset):
+    """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
+    dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p)."""
+
+    def __init__(self, dataset: SegmentationDataset, transform: TrainTransform, seed: int) -> None:
+        self.dataset, self.transform, self.seed = dataset, transform, seed
+        self._perm_epoch, self._perm = -1, np.arange(0)
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def index_at(self, position: int) -> int:
+        epoch, k = divmod(position, len(self.dataset))
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+            self._perm_epoch = epoch
+        return int(self._perm[k])
+
+    def __getitem__(self, position: int):
+        image, labels = self.dataset[self.index_at(position)]
+        return self.transform(image, labels, np.random.default_rng([self.seed, position]))
+
+
+class StreamSampler(Sampler):
+    """This rank's stream positions from ``start_iteration``: rank r of W takes slots
+    [r*b, (r+1)*b) of every global batch of W*b, so ranks never see the same sample."""
+
+    def __init__(self, start_iteration: int, iterations: int, per_rank_batch: int, rank: int, world_size: int) -> None:
+        self.start, self.end = start_iteration, iterations
+        self.b, self.rank, self.world = per_rank_batch, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        for it in range(self.start, self.end):
+            base = it * self.b * self.world + self.rank * self.b
+            yield from range(base, base + self.b)
+
+    def __len__(self) -> int:
+        return max(self.end - self.start, 0) * self.b
+
+
+def hardware_description(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} torch threads"
+
+
+@dataclass
+class TrainResult:
+    exit_code: int
+    iteration: int
+    best_miou: float | None
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        device: str = "auto",
+        resume: str | None = None,
+        command: str = "",
+        progress: bool = True,
+        log_stdout: bool = True,
+    ) -> None:
+        self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
+        self.info = dist_utils.init_distributed(device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.batch_size % self.info.world_size:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} is the total over {self.info.world_size} processes "
+                f"and must be divisible by it"
+            )
+        self.per_rank_batch = cfg.batch_size // self.info.world_size
+        self.out_dir = Path(cfg.out_dir)
+        self.device = torch.device(self.info.device)
+        self.cuda = self.device.type == "cuda"
+
+        self.train_set = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split, None, cfg.classes_file)
+        self.classes = self.train_set.classes
+        self.val_set = None
+        if cfg.val_split and cfg.val_interval > 0:
+            self.val_set = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, None, cfg.classes_file)
+
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.arch, len(self.classes), pretrained_backbone=cfg.pretrained)
+        self.start_iteration, self.best_miou, extra = 0, None, {}
+        if resume:
+            extra = self._load_weights(resume)
+        self.model.to(self.device)
+        if self.cuda and cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.net: nn.Module = self.model
+        if self.info.distributed:
+            if self.cuda and cfg.sync_bn:
+                self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+                self.model = self.net
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.info.local_rank] if self.cuda else None
+            )
+        self.optimizer = build_sgd(self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult)
+        self.scheduler = warmup_poly_scheduler(
+            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio
+        )
+        self.criterion = DeepSupervisionLoss(OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept), cfg.aux_weight)
+        self.amp = self.cuda and cfg.amp
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        if extra:
+            self._restore_state(extra)
+        self.transform = TrainTransform(
+            cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
+        )
+        self.stop_signal: int | None = None
+        self.history: list[dict] = []
+        self.writer = None
+        self.wall_start = time.time()
+        self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
+
+    # ---- checkpoint state ---------------------------------------------------------------------
+
+    def _load_weights(self, path: str) -> dict:
+        payload = read_checkpoint(path)
+        meta = payload["meta"]
+        if meta.get("arch") != self.cfg.arch:
+            raise CheckpointError(
+                f"--resume {path} holds a {meta.get('arch')} model but the config trains {self.cfg.arch}"
+            )
+        extra = payload.get("extra") or {}
+        if "iteration" not in extra or "optimizer" not in extra:
+            raise CheckpointError(
+                f"--resume {path} has no training state (a deployment/--release checkpoint?); "
+                "resume from last.pt in the run folder"
+            )
+        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"--resume {path}: weights do not fit {self.cfg.arch}: {exc}") from exc
+        return extra
+
+    def _restore_state(self, extra: dict) -> None:
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.scheduler.load_state_dict(extra["scheduler"])
+        if extra.get("scaler") and self.amp:
+            self.scaler.load_state_dict(extra["scaler"])
+        self.start_iteration = int(extra["iteration"])
+        self.best_miou = extra.get("best_miou")
+        if extra.get("torch_rng") is not None:
+            torch.set_rng_state(extra["torch_rng"])
+        if self.cuda and extra.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(extra["cuda_rng"], self.device)
+
+    def _meta(self, iteration: int, val_miou: float | None) -> ModelMeta:
+        training = {
+            "command": self.command,
+            "iterations": iteration,
+            "wall_time_s": round(self.wall_before + time.time() - self.wall_start, 1),
+            "hardware": hardware_description(self.info.device),
+            "world_size": self.info.world_size,
+            "dataset": f"{self.cfg.dataset}:{self.cfg.data_root}",
+            "seed": self.cfg.seed,
+            "val_miou": val_miou,
+            "best_miou": self.best_miou,
+            "torch": str(torch.__version__),
+            "config": self.cfg.to_dict(),
+        }
+        return ModelMeta.for_model(
+            self.model, self.cfg.arch, self.classes, input_scale=self.cfg.input_scale, training=training
+        )
+
+    def save(self, name: str, iteration: int, val_miou: float | None = None) -> Path | None:
+        """Rank 0 writes ``out_dir/name`` atomically with the full training state in ``extra``."""
+        if not self.info.is_main:
+            return None
+        extra = {
+            "iteration": iteration,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.cuda else None,
+            "best_miou": self.best_miou,
+            "wall_time_s": self.wall_before + time.time() - self.wall_start,
+            "config": self.cfg.to_dict(),
+        }
+        return save_checkpoint(self.out_dir / name, self.model, self._meta(iteration, val_miou), extra)
+
+    # ---- logging ------------------------------------------------------------------------------
+
+    def log(self, record: dict) -> None:
+        if not self.info.is_main:
+            return
+        self.history.append(record)
+        line = json.dumps(record)
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(line + "\n")
+        if self.log_stdout:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "iter" and isinstance(value, (int, float)) and value is not None:
+                    self.writer.add_scalar(key, value, record["iter"])
+
+    def _open_writer(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard not installed: JSON log only
+            return
+        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        del frame
+        self.stop_signal = signum
+
+    def validate(self, iteration: int) -> float | None:
+        if self.val_set is None:
+            return None
+        cm = evaluate_model(
+            self.model,
+            self.val_set,
+            self.cfg.input_scale,
+            self.device,
+            max_images=self.cfg.val_max_images,
+            rank=self.info.rank,
+            world_size=self.info.world_size,
+        )
+        summary = cm.summary([c.name for c in self.classes])
+        miou = summary["miou"]
+        self.log({"iter": iteration, "val_miou": miou, "val_pixel_acc": summary["pixel_acc"]})
+        return miou
+
+    def run(self) -> TrainResult:
+        cfg, info = self.cfg, self.info
+        if info.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            self._open_writer()
+        loader = DataLoader(
+            SampleStream(self.train_set, self.transform, cfg.seed),
+            batch_size=self.per_rank_batch,
+            sampler=StreamSampler(
+                self.start_iteration, cfg.iterations, self.per_rank_batch, info.rank, info.world_size
+            ),
+            num_workers=cfg.workers,
+            pin_memory=self.cuda,
+            drop_last=True,
+            persistent_workers=False,
+            # its own generator: drawing the loader's base seed from the global RNG would shift the
+            # dropout stream between a fresh and a resumed run
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
+        bar = None
+        if info.is_main and self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
+        iteration, exit_code, last_path, best_path = self.start_iteration, 0, None, None
+        window_loss, window_n, window_t = 0.0, 0, time.time()
+        deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+        self.net.train()
+        try:
+            for images, labels in loader:
+                images = images.to(self.device, non_blocking=True)
+                labels = labels.to(self.device, non_blocking=True)
+                if self.cuda and cfg.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                    outputs = self.net(images)
+                loss, parts = self.criterion(tuple(o.float() for o in outputs), labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.scheduler.step()
+                iteration += 1
+                if not math.isfinite(float(loss.detach())):
+                    raise FloatingPointError(
+                        f"loss became {float(loss)} at iteration {iteration}; lower --lr "
+                        f"(now {cfg.lr}) or check the labels"
+                    )
+                window_loss += float(loss.detach())
+                window_n += 1
+                if bar is not None:
+                    bar.update(1)
+                if iteration % cfg.log_interval == 0 or iteration == cfg.iterations:
+                    elapsed = time.time() - window_t
+                    img_s = window_n * cfg.batch_size / max(elapsed, 1e-9)
+                    record = {
+                        "iter": iteration,
+                        "loss": window_loss / window_n,
+                        **parts,
+                        "lr": lr,
+                        "img_s": round(img_s, 2),
+                        "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
+                    }
+                    self.log(record)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
+                    window_loss, window_n, window_t = 0.0, 0, time.time()
+                val_due = cfg.val_interval > 0 and (iteration % cfg.val_interval == 0 or iteration == cfg.iterations)
+                if val_due:
+                    miou = self.validate(iteration)
+                    self.net.train()
+                    if miou is not None and (self.best_miou is None or miou > self.best_miou):
+                        self.best_miou = miou
+                        best_path = self.save("best.pt", iteration, miou) or best_path
+                if iteration % cfg.ckpt_interval == 0 or iteration == cfg.iterations:
+                    last_path = self.save("last.pt", iteration) or last_path
+                stop = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
+                if stop and iteration < cfg.iterations:
+                    last_path = self.save("last.pt", iteration) or last_path
+                    code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
+                    why = f"signal {signal.Signals(self.stop_signal).name}" if self.stop_signal else "time limit"
+                    self.log({"iter": iteration, "stopped": why, "checkpoint": str(self.out_dir / "last.pt")})
+                    exit_code = code
+                    break
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if bar is not None:
+                bar.close()
+            if self.writer is not None:
+                self.writer.close()
+        dist_utils.barrier()
+        best = self.out_dir / "best.pt"
+        return TrainResult(
+            exit_code,
+            iteration,
+            self.best_miou,
+            last_path or (self.out_dir / "last.pt"),
+            best if best.exists() else best_path,
+            self.history,
+        )
+
+
+def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
+    """A deployment copy of a training checkpoint: fp16 weights, no optimizer state, no aux heads."""
+    from attanet_model import load_checkpoint
+
+    model, meta, _ = load_checkpoint(source)
+    if notes:
+        meta.training.update(notes)
+    for name in ("aux_head_res3", "aux_head_afm"):  # training-only; load_checkpoint allows them absent
+        setattr(model, name, nn.Identity())
+    return save_checkpoint(target, model, meta, extra=None, half=half)
