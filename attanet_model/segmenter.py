@@ -203,9 +203,10 @@ def attention_image(
         j = fy * fw + fx if direction == "vertical" else fx * fh + fy
         row = attention[j]
         grid = np.tile(row[None, :], (fh, 1)) if direction == "vertical" else np.tile(row[:, None], (1, fw))
-    peak = float(grid.max())
-    grid = (grid / peak if peak > 0 else grid).astype(np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST if query.y is not None else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_NEAREST if query.y is not None else cv2.INTER_LINEAR
+    image = cv2.resize(grid.astype(np.float32), (w, h), interpolation=interpolation)
+    peak = float(image.max())  # normalise after resizing so the strongest pixel is exactly 1
+    return image / peak if peak > 0 else image
 
 
 class _TorchEngine:
