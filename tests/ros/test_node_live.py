@@ -73,6 +73,7 @@ def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros
         client.wait_for(lambda i=i: any(m.header.frame_id == f"probe{i}" for m in client.labels), 30, "probe")
         single.append(time.monotonic() - sent)
     frame_s = min(single)
+    _next_diagnostics(client)  # the one after it was certainly taken after the probes were counted
     before = diagnostics_values(_next_diagnostics(client))
     n = 40
     period = frame_s / 4
@@ -85,14 +86,22 @@ def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros
     order = [int(m.header.frame_id[5:]) for m in got]
     assert order == sorted(order) and order[-1] >= n - 3  # in order, and the newest frames did get through
 
+    def delta(values, key):
+        return int(values[key]) - int(before[key])
+
     def settled(values):
-        return int(values["frames_received"]) - int(before["frames_received"]) == n and int(
-            values["frames_processed"]
-        ) - int(before["frames_processed"]) == len(got)
+        # Best-effort DDS may lose a message or two of the burst on a loaded machine; what must hold is
+        # that every frame the node received was either segmented or counted as dropped.
+        received = delta(values, "frames_received")
+        return n - 2 <= received <= n and received == delta(values, "frames_processed") + delta(
+            values, "frames_dropped"
+        )
 
     after = _diagnostics_where(client, settled)
-    dropped = int(after["frames_dropped"]) - int(before["frames_dropped"])
-    assert dropped == n - len(got)  # every frame is either processed or counted as dropped
+    got = [m for m in client.labels if m.header.frame_id.startswith("burst")]
+    processed, dropped = delta(after, "frames_processed"), delta(after, "frames_dropped")
+    assert dropped > 0 and processed < n  # skipped to the newest instead of queueing
+    assert len(got) >= processed - 2  # what was segmented was published (allowing best-effort losses)
     # camera stamp -> publish: bounded by a few frame times, not by the n-frame backlog a queue would build
     assert float(after["latency_p95_ms"]) < 1000 * (3 * frame_s + 0.5), after
     assert float(after["stage_inference_p50_ms"]) > 0
