@@ -147,8 +147,9 @@ def run_bench(
                 latency = time_ms(fn, warmup, repeats, sync) / batch
                 e2e_ms = None
                 if e2e and batch == 1:
+                    engine = "torch" if backend == "torch" else "onnxruntime"
                     seg = Segmenter(
-                        seg_path, backend=backend, device=device, precision=precision, input_size=(height, width)
+                        seg_path, backend=engine, device=device, precision=precision, input_size=(height, width)
                     )
                     e2e_ms = time_ms(lambda s=seg: s.segment(camera), warmup, repeats, sync)
                 rows.append(

@@ -70,6 +70,8 @@ def test_export_and_bench_the_bundled_model(tmp_path):
             "bench",
             "--arch",
             "attanet_light",
+            "--backends",
+            "torch,onnxruntime,onnxruntime-int8",
             "--height",
             "64",
             "--width",
@@ -81,7 +83,8 @@ def test_export_and_bench_the_bundled_model(tmp_path):
             "--json",
         ).stdout.splitlines()
     ]
-    assert [(r["backend"], r["precision"]) for r in rows] == [("torch", "fp32"), ("onnxruntime", "fp32")]
+    backends = [(r["backend"], r["precision"]) for r in rows]
+    assert backends == [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime-int8", "fp32")]
     for r in rows:
         assert set(r) >= {
             "backend",
