@@ -127,10 +127,7 @@ class Segmenter:
             labels, confidence = self._pipeline(image)
             return Result(labels, confidence, None, {"pipeline": (time.perf_counter() - t0) * 1e3})
         net_h, net_w = self.network_size(h, w)
-        resized = (
-            image if (net_h, net_w) == (h, w) else cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
-        )
-        x = normalize_bgr(resized, self.meta.mean, self.meta.std)
+        x = self._network_input(image, net_h, net_w)
         t1 = time.perf_counter()
         labels, confidence, attn = self._engine.run(x, attention is not None)
         t2 = time.perf_counter()
@@ -143,6 +140,12 @@ class Segmenter:
         t3 = time.perf_counter()
         timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
         return Result(labels, confidence, attention_map, timings)
+
+    def _network_input(self, image: np.ndarray, net_h: int, net_w: int) -> np.ndarray:
+        """The frame resized to the network size (OpenCV bilinear) and normalized, 1x3xHxW."""
+        if image.shape[:2] != (net_h, net_w):
+            image = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        return normalize_bgr(image, self.meta.mean, self.meta.std)
 
     def segment_batch(self, images: list[np.ndarray]) -> list[Result]:
         """Several frames at once (e.g. four cameras); one batched forward on the GPU path."""
@@ -160,8 +163,7 @@ class Segmenter:
         net_h, net_w = network_size(
             h, w, scale if scale is not None else self.input_scale, None if scale is not None else self.input_size
         )
-        resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
-        x = normalize_bgr(resized, self.meta.mean, self.meta.std)
+        x = self._network_input(image, net_h, net_w)
         logits = self._engine.logits(x)
         if flip:
             logits = logits + self._engine.logits(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]

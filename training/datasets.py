@@ -328,21 +328,25 @@ class ADE20KDataset(SegmentationDataset):
         image_dir, label_dir = self.root / "images" / self.split, self.root / "annotations" / self.split
         _require_dir(image_dir, f"ADE20K {self.split} images (*.jpg)")
         _require_dir(label_dir, f"ADE20K {self.split} annotations (*.png)")
-        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise DatasetLayoutError(f"no images in {image_dir}; expected files like ADE_train_00000001.jpg")
-        self.samples, missing = [], []
-        for image in images:
-            label = label_dir / f"{image.stem}.png"
-            (self.samples.append((image, label)) if label.is_file() else missing.append(label))
-        if missing:
-            raise DatasetLayoutError(
-                f"{len(missing)} of {len(images)} ADE20K images have no annotation; first missing: {missing[0]}"
-            )
+        self.samples = _pair_by_stem(
+            image_dir, label_dir, "; expected files like ADE_train_00000001.jpg", "ADE20K images have no annotation"
+        )
 
     def read_labels(self, label_path: Path) -> np.ndarray:
         raw = read_label(label_path)
         return (raw.astype(np.int16) - 1).astype(np.uint8)  # 0 -> 255 (ignore), k -> k-1
+
+
+def _pair_by_stem(image_dir: Path, label_dir: Path, empty_hint: str, missing_what: str) -> list[tuple[Path, Path]]:
+    """(image, label) pairs for every image with a same-stem ``.png`` label; a missing label is an error."""
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DatasetLayoutError(f"no images in {image_dir}{empty_hint}")
+    pairs = [(image, label_dir / f"{image.stem}.png") for image in images]
+    missing = [label for _, label in pairs if not label.is_file()]
+    if missing:
+        raise DatasetLayoutError(f"{len(missing)} of {len(images)} {missing_what}; first missing: {missing[0]}")
+    return pairs
 
 
 def load_classes_yaml(path: str | Path) -> tuple[tuple[ClassInfo, ...], dict[int, int]]:
@@ -396,17 +400,7 @@ class CustomDataset(SegmentationDataset):
         label_dir = self.root / "labels" / split if split else self.root / "labels"
         _require_dir(image_dir, "the images (any of " + ", ".join(IMAGE_SUFFIXES) + ")")
         _require_dir(label_dir, "the label images (single-channel PNG, same file stem as each image)")
-        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise DatasetLayoutError(f"no images in {image_dir}")
-        self.samples, missing = [], []
-        for image in images:
-            label = label_dir / f"{image.stem}.png"
-            (self.samples.append((image, label)) if label.is_file() else missing.append(label))
-        if missing:
-            raise DatasetLayoutError(
-                f"{len(missing)} of {len(images)} images have no label; first missing: {missing[0]}"
-            )
+        self.samples = _pair_by_stem(image_dir, label_dir, "", "images have no label")
 
     def read_labels(self, label_path: Path) -> np.ndarray:
         return self._lut[read_label(label_path)]
