@@ -41,13 +41,27 @@ def synth_main(argv: list[str]) -> int:
         action="store_true",
         help="one temporally coherent drive (a camera moving forward) instead of independent scenes",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes rendering independent scenes in parallel (same files as --jobs 1; default 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
     args = parser.parse_args(argv)
     from .synth import generate_dataset
 
     try:
         paths = generate_dataset(
-            args.out, args.num, args.height, args.width, args.seed, args.split, args.sequence, progress=not args.json
+            args.out,
+            args.num,
+            args.height,
+            args.width,
+            args.seed,
+            args.split,
+            args.sequence,
+            progress=not args.json,
+            jobs=args.jobs,
         )
     except USER_ERRORS as exc:
         return _fail("synth", exc)
@@ -67,8 +81,8 @@ def train_main(argv: list[str]) -> int:
         description="Train AttaNet with the paper's recipe (OHEM CE + 2 aux losses, SGD, warm-up + poly lr). "
         "Single process, or one process per GPU under torchrun: "
         "`torchrun --nproc_per_node 8 -m attanet_cli train --config cityscapes_r18 ...`.",
-        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light. Any field can be overridden "
-        "with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0).",
+        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light (CPU), synthetic_light_gpu. "
+        "Any field can be overridden with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0).",
     )
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
@@ -84,6 +98,12 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, help="data-loading worker processes per training process")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
     parser.add_argument("--max-minutes", type=float, help="stop cleanly (and save) after this many minutes")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        help="fit a whole schedule into this wall time: a short probe measures the speed, then the "
+        "iteration count is chosen so the poly lr reaches zero in time (replaces --iterations; one process)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override any config field")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda if available")
     parser.add_argument(
@@ -101,7 +121,7 @@ def train_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from .config import load_config, parse_set
-    from .trainer import Trainer, release_checkpoint
+    from .trainer import Trainer, release_checkpoint, train_for_minutes
 
     flags = {
         "data_root": args.data_root,
@@ -131,8 +151,15 @@ def train_main(argv: list[str]) -> int:
             if resume is None:
                 print(f"attanet train: --resume: no {candidate} yet; starting from iteration 0", file=sys.stderr)
         command = "attanet train " + shlex.join(argv)
-        trainer = Trainer(cfg, device=args.device, resume=resume, command=command, progress=not args.no_progress)
-        result = trainer.run()
+        if args.budget_minutes is not None:
+            if args.resume:
+                raise ValueError("--budget-minutes starts a new run; to continue one use --resume with --iterations")
+            trainer, result = train_for_minutes(
+                cfg, args.budget_minutes, device=args.device, command=command, progress=not args.no_progress
+            )
+        else:
+            trainer = Trainer(cfg, device=args.device, resume=resume, command=command, progress=not args.no_progress)
+            result = trainer.run()
     except USER_ERRORS as exc:
         return _fail("train", exc)
     except FloatingPointError as exc:

@@ -54,3 +54,13 @@ def test_bad_arguments_say_what_was_expected(tmp_path):
         generate_dataset(tmp_path, 0)
     with pytest.raises(ValueError, match="split must be train, val or test, got 'dev'"):
         generate_dataset(tmp_path, 1, 64, 128, split="dev")
+
+
+def test_parallel_jobs_write_the_same_files_as_one_process(tmp_path):
+    serial = generate_dataset(tmp_path / "one", 3, 64, 128, seed=7, split="train", jobs=1)
+    parallel = generate_dataset(tmp_path / "two", 3, 64, 128, seed=7, split="train", jobs=2)
+    assert [p.name for p in parallel] == [p.name for p in serial]  # in index order
+    for one in (tmp_path / "one").rglob("*.png"):
+        assert one.read_bytes() == (tmp_path / "two" / one.relative_to(tmp_path / "one")).read_bytes(), one.name
+    with pytest.raises(ValueError, match="jobs must be >= 1, got 0"):
+        generate_dataset(tmp_path, 1, 64, 128, jobs=0)

@@ -22,7 +22,7 @@ from attanet_training.config import TrainConfig
 from attanet_training.datasets import CityscapesDataset
 from attanet_training.evaluate import evaluate_model
 from attanet_training.metrics import ConfusionMatrix
-from attanet_training.trainer import StreamSampler, Trainer
+from attanet_training.trainer import StreamSampler, Trainer, fit_iterations, train_for_minutes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,3 +181,37 @@ def test_sigterm_saves_and_exits_143(mini_cityscapes, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert read_checkpoint(tmp_path / "term" / "last.pt")["extra"]["iteration"] >= 1
+
+
+def test_fit_iterations_uses_the_time_left():
+    assert fit_iterations(done=100, seconds_per_iteration=0.5, seconds_left=100, safety=0.9) == 100 + 180
+    assert fit_iterations(done=10, seconds_per_iteration=2.0, seconds_left=0) == 11  # at least one more
+    with pytest.raises(ValueError, match="seconds per iteration must be positive"):
+        fit_iterations(1, 0.0, 10)
+
+
+def test_budget_run_probes_then_finishes_a_whole_schedule(mini_cityscapes, tmp_path):
+    cfg = tiny_config(mini_cityscapes, tmp_path / "run", iterations=5)
+    trainer, result = train_for_minutes(cfg, minutes=0.4, device="cpu", progress=False, probe_fraction=0.25)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    fitted = [r for r in records if "fitted_iterations" in r]
+    assert len(fitted) == 1, records
+    probe_iters, total = fitted[0]["iter"], fitted[0]["fitted_iterations"]
+    assert probe_iters >= 1 and total > probe_iters and total != cfg.iterations  # cfg.iterations is replaced
+    assert trainer.cfg.iterations == total
+    stopped = [r for r in records if r.get("stopped") == "time limit"]
+    assert stopped and stopped[0]["iter"] == probe_iters  # the probe stopped on its share of the budget
+    # the main run resumed the probe and, unless the machine slowed down a lot, ran its schedule out
+    assert result.exit_code == 0 and probe_iters < result.iteration <= total
+    meta = read_checkpoint(result.last_checkpoint)["meta"]
+    assert meta["training"]["iterations"] == result.iteration
+    if result.iteration == total:
+        assert records[-1]["lr"] < 0.1 * cfg.lr  # the poly decay reached (close to) zero
+
+
+def test_budget_cli_refuses_resume(mini_cityscapes, tmp_path, capsys):
+    code = train_main(
+        ["--data-root", str(mini_cityscapes), "--out-dir", str(tmp_path), "--budget-minutes", "1", "--resume"]
+    )
+    assert code == 2
+    assert "--budget-minutes starts a new run" in capsys.readouterr().err
