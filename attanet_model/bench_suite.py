@@ -6,6 +6,8 @@ meaningful; absolute numbers move with machine load.
 
 from __future__ import annotations
 
+import copy
+import json
 import tempfile
 from pathlib import Path
 
@@ -135,7 +137,9 @@ def attention_memory_and_time(device: str, repeats: int) -> list[str]:
     return notes
 
 
-def pipeline_rows(model, precision: str, batches, graphs: bool, repeats: int, progress) -> list[BenchRow]:
+def pipeline_rows(
+    model, precision: str, batches, graphs: bool, repeats: int, progress, confidence: bool = True
+) -> list[BenchRow]:
     """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
     from .bench import time_ms
     from .device_pipeline import DevicePipeline
@@ -149,6 +153,7 @@ def pipeline_rows(model, precision: str, batches, graphs: bool, repeats: int, pr
         "cuda",
         precision,
         cuda_graphs=graphs,
+        confidence=confidence,
     )
     rows = []
     for batch in batches:
@@ -158,7 +163,7 @@ def pipeline_rows(model, precision: str, batches, graphs: bool, repeats: int, pr
         rows.append(
             BenchRow(
                 "attanet_r18",
-                "torch-pipeline" + ("+graphs" if graphs else ""),
+                "pipeline" + ("+graphs" if graphs else "") + ("" if confidence else " labels"),
                 "cuda",
                 precision,
                 512,
@@ -172,34 +177,159 @@ def pipeline_rows(model, precision: str, batches, graphs: bool, repeats: int, pr
     return rows
 
 
-def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
-    if not torch.cuda.is_available():
-        raise RuntimeError("the GPU suite needs a CUDA GPU; torch sees none (run `attanet bench --suite cpu`)")
+def graphed_net_rows(arch: str, precision: str, batches, repeats: int, progress) -> list[BenchRow]:
+    """Network + argmax alone, weights in ``precision``, channels_last, replayed as one CUDA graph
+    on a static 512x1024 input: the number to put next to the paper's network FPS."""
+    from .bench import time_ms
+    from .network import build_model
+
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    torch.manual_seed(0)
+    model = build_model(arch).eval().to("cuda", dtype).to(memory_format=torch.channels_last)
+    rows = []
+    for batch in batches:
+        progress(f"{arch} net+argmax {precision} CUDA graph batch {batch}")
+        x = torch.randn(batch, 3, 512, 1024, device="cuda").to(dtype).contiguous(memory_format=torch.channels_last)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.inference_mode():
+            for _ in range(3):
+                model(x).argmax(1)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.inference_mode():
+            model(x).argmax(1).to(torch.uint8)
+        ms = time_ms(graph.replay, 10, repeats, torch.cuda.synchronize) / batch
+        rows.append(
+            BenchRow(arch, "torch+graphs", "cuda", precision, 512, 1024, batch, round(ms, 4), round(1e3 / ms, 1), None)
+        )
+    return rows
+
+
+def fp16_agreement(checkpoint: Path | None, frames: list[np.ndarray]) -> list[str]:
+    """fp16 vs true fp32 (TF32 off) labels through the device pipeline: a random-init ResNet-18 on
+    random 1024x2048 frames, and the bundled (or given) trained model on street frames."""
+    from .checkpoint import load_checkpoint
+    from .device_pipeline import DevicePipeline
     from .network import build_model
     from .preprocess import network_size
+    from .segmenter import default_model_path
+
+    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    torch.manual_seed(0)
+    cases = [
+        (
+            "random-init attanet_r18, 4 random 1024x2048 frames",
+            build_model("attanet_r18"),
+            np.random.default_rng(0).integers(0, 256, (4, 1024, 2048, 3), dtype=np.uint8),
+        ),
+    ]
+    path = checkpoint or default_model_path()
+    if frames:
+        trained, _, _ = load_checkpoint(path)
+        cases.append((f"{path.name} on {len(frames)} calibration street frames", trained, np.stack(frames)))
+    notes = []
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    for what, model, batch in cases:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        # DevicePipeline casts the model it is given in place: each precision gets its own copy
+        reference, _ = DevicePipeline(copy.deepcopy(model), mean, std, size, "cuda", "fp32", confidence=False)(batch)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+        for precision in ("fp16", "bf16"):
+            labels, _ = DevicePipeline(copy.deepcopy(model), mean, std, size, "cuda", precision, confidence=False)(
+                batch
+            )
+            notes.append(
+                f"{precision} vs fp32 (TF32 off) labels agree on {(labels == reference).mean():.4%} of pixels: {what}"
+            )
+    return notes
+
+
+def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
+    """Every GPU variant of issue 7, step by step; a step that fails is reported in the notes and
+    the rest still run. Each step's rows are printed through ``progress`` as they are measured."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("the GPU suite needs a CUDA GPU; torch sees none (run `attanet bench --suite cpu`)")
+    import onnxruntime as ort
+
+    from .network import build_model
 
     repeats = max(repeats, 50)
-    rows = run_bench(
-        "attanet_r18", ("torch",), "cuda", ("fp32", "fp16", "bf16"), 512, 1024, repeats=repeats, progress=progress
-    )
-    rows += run_bench(
-        "attanet_r18", ("torch",), "cuda", ("fp16",), 512, 1024, batch=4, repeats=repeats, e2e=False, progress=progress
-    )
-    rows += run_bench(
-        "attanet_light", ("torch",), "cuda", ("fp32", "fp16"), 512, 1024, repeats=repeats, progress=progress
-    )
-    rows += run_bench("attanet_r18", ("onnxruntime",), "cuda", ("fp32",), 512, 1024, repeats=repeats, progress=progress)
-    torch.manual_seed(0)
-    for graphs in (False, True):
-        rows += pipeline_rows(build_model("attanet_r18"), "fp16", (1, 4), graphs, repeats, progress)
-    from .device_pipeline import DevicePipeline
+    torch.backends.cudnn.benchmark = True
+    rows: list[BenchRow] = []
+    notes: list[str] = []
 
-    frames = np.random.default_rng(0).integers(0, 256, (4, 1024, 2048, 3), dtype=np.uint8)
-    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
-    torch.manual_seed(0)
-    model = build_model("attanet_r18")
-    fp32, _ = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp32")(frames)
-    fp16, _ = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16")(frames)
-    notes = [f"fp16 vs fp32 labels agree on {(fp32 == fp16).mean():.4%} of pixels (random-init r18, 4 frames)"]
-    notes += attention_memory_and_time("cuda", repeats)
+    def r18_pipeline(graphs: bool, confidence: bool):
+        torch.manual_seed(0)
+        return pipeline_rows(build_model("attanet_r18"), "fp16", (1, 4), graphs, repeats, progress, confidence)
+
+    steps = [
+        (
+            "r18 net+argmax, CUDA graphs",
+            lambda: (
+                graphed_net_rows("attanet_r18", "fp16", (1, 4), repeats, progress)
+                + graphed_net_rows("attanet_r18", "bf16", (1,), repeats, progress)
+                + graphed_net_rows("attanet_r18", "fp32", (1,), repeats, progress)
+            ),
+        ),
+        ("light net+argmax, CUDA graphs", lambda: graphed_net_rows("attanet_light", "fp16", (1,), repeats, progress)),
+        ("e2e labels only, CUDA graphs", lambda: r18_pipeline(True, False)),
+        ("e2e labels + confidence, CUDA graphs", lambda: r18_pipeline(True, True)),
+        ("e2e labels only, eager", lambda: r18_pipeline(False, False)),
+        (
+            "r18 eager autocast + Segmenter",
+            lambda: run_bench(
+                "attanet_r18",
+                ("torch",),
+                "cuda",
+                ("fp32", "fp16", "bf16"),
+                512,
+                1024,
+                repeats=repeats,
+                progress=progress,
+            ),
+        ),
+        (
+            "light eager autocast + Segmenter",
+            lambda: run_bench(
+                "attanet_light", ("torch",), "cuda", ("fp32", "fp16"), 512, 1024, repeats=repeats, progress=progress
+            ),
+        ),
+    ]
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        steps.append(
+            (
+                "ONNX Runtime CUDA",
+                lambda: run_bench(
+                    "attanet_r18", ("onnxruntime",), "cuda", ("fp32",), 512, 1024, repeats=repeats, progress=progress
+                ),
+            )
+        )
+    else:
+        notes.append(
+            f"ONNX Runtime {ort.__version__} here has no CUDA provider (providers: "
+            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for its rows"
+        )
+    for name, step in steps:
+        try:
+            new = step()
+        except Exception as exc:  # one broken variant must not lose the others
+            notes.append(f"step '{name}' failed: {type(exc).__name__}: {exc}")
+            progress(f"FAILED {name}: {exc}")
+            continue
+        for row in new:
+            progress("row " + json.dumps(row.to_dict()))
+        rows += new
+    for name, step in (
+        ("fp16/bf16 agreement", lambda: fp16_agreement(checkpoint, calibration_frames())),
+        ("SAM vs non-local memory", lambda: attention_memory_and_time("cuda", repeats)),
+    ):
+        try:
+            new_notes = step()
+        except Exception as exc:
+            new_notes = [f"step '{name}' failed: {type(exc).__name__}: {exc}"]
+        for note in new_notes:
+            progress(note)
+        notes += new_notes
     return rows, notes

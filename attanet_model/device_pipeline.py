@@ -59,7 +59,8 @@ class DevicePipeline:
     """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x H x W uint8) and confidence on ``device``.
 
     ``net_size``: (H, W) -> network (h, w). ``cuda_graphs`` replays a captured graph per input
-    shape (CUDA only; ignored elsewhere).
+    shape (CUDA only; ignored elsewhere). ``confidence=False`` skips the softmax confidence (its
+    computation, resize and 4-byte-per-pixel download): labels only, the fastest path.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class DevicePipeline:
         device: str = "cpu",
         precision: str = "fp32",
         cuda_graphs: bool = False,
+        confidence: bool = True,
     ) -> None:
         if precision not in DTYPES:
             raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(DTYPES)}")
@@ -89,6 +91,7 @@ class DevicePipeline:
         self.shift = (torch.tensor(mean, dtype=torch.float32) / std_t).view(1, 3, 1, 1).to(self.device)
         self.net_size = net_size
         self.use_graphs = cuda_graphs and self.cuda
+        self.with_confidence = confidence
         self.staging = ShapeCache(self._make_staging)
         self.graphs = ShapeCache(self._capture) if self.use_graphs else None
 
@@ -96,11 +99,13 @@ class DevicePipeline:
     def _make_staging(self, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
         b, h, w, _ = shape
         pin = self.cuda
-        return {
+        staging = {
             "frames": torch.empty(shape, dtype=torch.uint8, pin_memory=pin),
             "labels": torch.empty((b, h, w), dtype=torch.uint8, pin_memory=pin),
-            "confidence": torch.empty((b, h, w), dtype=torch.float32, pin_memory=pin),
         }
+        if self.with_confidence:
+            staging["confidence"] = torch.empty((b, h, w), dtype=torch.float32, pin_memory=pin)
+        return staging
 
     def _capture(self, shape: tuple[int, ...]):
         static_in = torch.zeros(shape, dtype=torch.uint8, device=self.device)
@@ -116,8 +121,9 @@ class DevicePipeline:
         return graph, static_in, static_out
 
     # -- the device-side computation ----------------------------------------------------------
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """B x H x W x 3 uint8 BGR on the device -> (B x H x W uint8 labels, float32 confidence)."""
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """B x H x W x 3 uint8 BGR on the device -> (B x H x W uint8 labels, float32 confidence or
+        None when the pipeline was made with ``confidence=False``)."""
         b, h, w, _ = frames.shape
         nh, nw = self.net_size(h, w)
         x = frames.permute(0, 3, 1, 2)[:, [2, 1, 0]].float()  # BGR -> RGB, NCHW
@@ -126,17 +132,23 @@ class DevicePipeline:
         x = (x * self.scale - self.shift).to(self.dtype)
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        labels, confidence = labels_and_confidence(self.model(x).float())
+        logits = self.model(x)
+        if self.with_confidence:
+            labels, confidence = labels_and_confidence(logits.float())
+        else:  # argmax straight on the half-precision logits: the cast is monotonic
+            labels, confidence = logits.argmax(1).to(torch.uint8), None
         if (nh, nw) != (h, w):
             labels = F.interpolate(labels[:, None], size=(h, w), mode="nearest")[:, 0]
-            confidence = F.interpolate(confidence[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+            if confidence is not None:
+                confidence = F.interpolate(confidence[:, None], size=(h, w), mode="bilinear", align_corners=False)
+                confidence = confidence[:, 0]
         return labels, confidence
 
     @torch.inference_mode()
-    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if frames.ndim == 3:
             labels, confidence = self(frames[None])
-            return labels[0], confidence[0]
+            return labels[0], None if confidence is None else confidence[0]
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
             raise ValueError(f"frames must be B x H x W x 3 uint8 BGR, got {frames.dtype} {frames.shape}")
         shape = tuple(frames.shape)
@@ -151,7 +163,9 @@ class DevicePipeline:
         else:
             labels, confidence = self.forward(device_frames)
         staging["labels"].copy_(labels, non_blocking=True)
-        staging["confidence"].copy_(confidence, non_blocking=True)
+        if confidence is not None:
+            staging["confidence"].copy_(confidence, non_blocking=True)
         if self.cuda:
             torch.cuda.current_stream().synchronize()
-        return staging["labels"].numpy().copy(), staging["confidence"].numpy().copy()
+        labels_out = staging["labels"].numpy().copy()
+        return labels_out, None if confidence is None else staging["confidence"].numpy().copy()

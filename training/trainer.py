@@ -63,6 +63,16 @@ class SampleStream(Dataset):
         return self.transform(image, labels, np.random.default_rng([self.seed, position]))
 
 
+def _single_threaded_worker(worker_id: int) -> None:
+    """Data-loading workers each use one thread: N workers with OpenCV's and torch's default pools
+    would oversubscribe the cores the training process needs."""
+    del worker_id
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 class StreamSampler(Sampler):
     """This rank's stream positions from ``start_iteration``: rank r of W takes slots
     [r*b, (r+1)*b) of every global batch of W*b, so ranks never see the same sample."""
@@ -301,6 +311,7 @@ class Trainer:
             pin_memory=self.cuda,
             drop_last=True,
             persistent_workers=False,
+            worker_init_fn=_single_threaded_worker,
             # its own generator: drawing the loader's base seed from the global RNG would shift the
             # dropout stream between a fresh and a resumed run
             generator=torch.Generator().manual_seed(cfg.seed),

@@ -35,6 +35,19 @@ def test_device_path_matches_the_opencv_path(setup):
         np.testing.assert_allclose(confidence[i], reference.confidence, atol=0.02)
 
 
+def test_labels_only_pipeline_gives_the_same_labels(setup):
+    pipeline, _ = setup
+    labels_only = DevicePipeline(
+        pipeline.model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), pipeline.net_size, confidence=False
+    )
+    batch = frames(2, 256, 512, seed=4)
+    labels, confidence = labels_only(batch)
+    assert confidence is None and "confidence" not in labels_only.staging.get(batch.shape)
+    np.testing.assert_array_equal(labels, pipeline(batch)[0])
+    single, none = labels_only(batch[0])
+    assert none is None and np.array_equal(single, labels[0])
+
+
 def test_single_frame_and_bad_input(setup):
     pipeline, _ = setup
     labels, confidence = pipeline(frames(1, 128, 256)[0])

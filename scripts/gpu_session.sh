@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One GPU session (what produced the GPU figures in bench/RESULTS-gpu.md and the bundled model):
+#   1. synthetic data rendered on the CPUs while the GPU tests and the GPU bench suite run;
+#   2. attanet_light trained twice at once on the GPU, within the time left (--budget-minutes):
+#      A at the deployment scale 0.5 (256x512 network input for 512x1024 frames), B at scale 1.0;
+#   3. both evaluated on 40 unseen 512x1024 frames (seed 1000) at input scales 0.5 / 0.75 / 1.0.
+# Writes OUT/summary.txt, OUT/logs.tgz and the released models OUT/light_s05.pt, OUT/light_s10.pt.
+#   usage: bash scripts/gpu_session.sh OUT [TOTAL_SECONDS]     (default 540: the whole session)
+#   NTRAIN / NVAL / NTEST frames (1600 / 20 / 40), BENCH_TIMEOUT seconds (170), RESERVE (75)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=$(realpath -m "${1:?usage: gpu_session.sh OUT [TOTAL_SECONDS]}")
+TOTAL=${2:-540}
+T0=$(date +%s)
+WORK=${WORK:-/tmp/attanet-gpu-session}
+LOG=$WORK/logs
+rm -rf "$WORK"
+mkdir -p "$OUT" "$LOG"
+source bench/gpu_env.sh
+J=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
+elapsed() { echo $(( $(date +%s) - T0 )); }
+say() { echo "[$(elapsed)s] $*" | tee -a "$LOG/session.log"; }
+
+say "rendering data with $J jobs (background)"
+(
+  $PY -m attanet_cli synth --out "$WORK/data" --num "${NTRAIN:-1600}" --seed 0 --split train --jobs "$J" --json >/dev/null &&
+  $PY -m attanet_cli synth --out "$WORK/data" --num "${NVAL:-20}" --seed 2000 --split val --jobs "$J" --json >/dev/null &&
+  $PY -m attanet_cli synth --out "$WORK/test" --num "${NTEST:-40}" --seed 1000 --split val --jobs "$J" --json >/dev/null
+) >"$LOG/synth.log" 2>&1 &
+SYNTH=$!
+
+say "GPU tests + bench suite"
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-170} bash bench/run_gpu.sh "$LOG/bench" >"$LOG/run_gpu.out" 2>&1
+say "$(head -2 "$LOG/run_gpu.out" | tr '\n' ' ')"
+wait $SYNTH || say "synth FAILED: $(tail -3 "$LOG/synth.log")"
+say "data ready: $(find "$WORK/data/leftImg8bit/train" -name '*.png' | wc -l) train frames"
+
+LEFT=$(( TOTAL - $(elapsed) - ${RESERVE:-75} ))
+if [ "$LEFT" -gt 60 ]; then
+  MIN=$(python3 -c "print(round($LEFT / 60, 2))")
+  say "training two models for $MIN minutes each, concurrently"
+  common=(--config synthetic_light_gpu --data-root "$WORK/data" --budget-minutes "$MIN" --no-progress)
+  $PY -m attanet_cli train "${common[@]}" --out-dir "$WORK/run_s05" --workers 7 \
+    --release "$OUT/light_s05.pt" >"$LOG/train_s05.log" 2>&1 &
+  A=$!
+  $PY -m attanet_cli train "${common[@]}" --out-dir "$WORK/run_s10" --workers 6 --crop-size 512,512 \
+    --set input_scale=1.0 --set base_scale=1.0 --set scales=0.5,0.75,1.0,1.25,1.5,1.75 \
+    --release "$OUT/light_s10.pt" >"$LOG/train_s10.log" 2>&1 &
+  B=$!
+  wait $A; say "train s05 exit $?: $(grep -c '"iter"' "$WORK/run_s05/log.jsonl" 2>/dev/null) log lines"
+  wait $B; say "train s10 exit $?: $(grep -c '"iter"' "$WORK/run_s10/log.jsonl" 2>/dev/null) log lines"
+  cp "$WORK"/run_s05/log.jsonl "$LOG/train_s05.jsonl" 2>/dev/null
+  cp "$WORK"/run_s10/log.jsonl "$LOG/train_s10.jsonl" 2>/dev/null
+else
+  say "no time left to train ($LEFT s)"
+fi
+
+for model in light_s05 light_s10; do
+  [ -f "$OUT/$model.pt" ] || continue
+  for scale in 0.5 0.75 1.0; do
+    $PY -m attanet_cli eval --checkpoint "$OUT/$model.pt" --data-root "$WORK/test" --split val \
+      --input-scale "$scale" --json >"$LOG/eval_${model}_$scale.json" 2>"$LOG/eval_${model}_$scale.err" &
+  done
+done
+wait
+{
+  echo "session on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null), $(elapsed) s"
+  cat "$LOG/session.log"
+  echo "--- bench"
+  cat "$LOG/bench/bench.log" 2>/dev/null
+  grep -h "agree\|MiB\|failed\|no CUDA provider" "$LOG/bench/bench.err" 2>/dev/null
+  echo "--- gpu tests: $(tail -1 "$LOG/bench/gpu-tests.log" 2>/dev/null)"
+  echo "--- eval (mIoU on 40 unseen 512x1024 frames)"
+  for f in "$LOG"/eval_*.json; do
+    [ -s "$f" ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1].split('/')[-1], round(100*d['miou'],2))" "$f"
+  done
+} >"$OUT/summary.txt" 2>&1
+tar -czf "$OUT/logs.tgz" -C "$WORK" logs
+cat "$OUT/summary.txt"
