@@ -126,7 +126,7 @@ class DevicePipeline:
         None when the pipeline was made with ``confidence=False``)."""
         b, h, w, _ = frames.shape
         nh, nw = self.net_size(h, w)
-        x = frames.permute(0, 3, 1, 2)[:, [2, 1, 0]].float()  # BGR -> RGB, NCHW
+        x = frames.permute(0, 3, 1, 2).flip(1).float()  # BGR -> RGB, NCHW (no index tensor: graph-safe)
         if (nh, nw) != (h, w):
             x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
         x = (x * self.scale - self.shift).to(self.dtype)

@@ -123,8 +123,10 @@ class Trainer:
         command: str = "",
         progress: bool = True,
         log_stdout: bool = True,
+        worker_start: str | None = None,
     ) -> None:
         self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
+        self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
         self.info = dist_utils.init_distributed(device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -312,6 +314,7 @@ class Trainer:
             drop_last=True,
             persistent_workers=False,
             worker_init_fn=_single_threaded_worker,
+            multiprocessing_context=self.worker_start if cfg.workers > 0 else None,
             # its own generator: drawing the loader's base seed from the global RNG would shift the
             # dropout stream between a fresh and a resumed run
             generator=torch.Generator().manual_seed(cfg.seed),
@@ -456,7 +459,9 @@ def train_for_minutes(
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("--budget-minutes works in one process; under torchrun give --iterations instead")
     start = time.time()
-    probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction)
+    # no validation in the probe: it would use OpenCV's thread pool in this process before the
+    # main phase forks its data workers, and a fork of a process with a live pool can deadlock
+    probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
     probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
     probe_result = probe.run()
     if probe_result.exit_code:  # interrupted by a signal: report it like any run
@@ -476,7 +481,14 @@ def train_for_minutes(
         }
     )
     main_cfg = dataclasses.replace(cfg, iterations=total, max_minutes=max(seconds_left, 1.0) / 60)
+    # the main phase's workers start fresh (spawn) rather than as forks of a process that has
+    # already run a training loop, its threads and (on CUDA) a driver context included
     trainer = Trainer(
-        main_cfg, device=device, resume=str(probe_result.last_checkpoint), command=command, progress=progress
+        main_cfg,
+        device=device,
+        resume=str(probe_result.last_checkpoint),
+        command=command,
+        progress=progress,
+        worker_start="spawn",
     )
     return trainer, trainer.run()
