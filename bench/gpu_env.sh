@@ -10,7 +10,7 @@ export PYTHONPATH="$PWD:$ATTANET_SHIM${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 QT_QPA_PLATFORM=offscreen
 missing=$($PY - <<'PY'
 import importlib.util
-need = ["torch", "numpy", "cv2", "yaml", "tqdm", "onnx", "onnxruntime", "onnxscript", "pytest"]
+need = ["torch", "numpy", "cv2", "yaml", "tqdm", "onnx", "onnxruntime", "onnxscript", "pytest", "cityscapesscripts"]
 print(" ".join(n for n in need if importlib.util.find_spec(n) is None))
 PY
 )
