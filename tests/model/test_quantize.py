@@ -9,7 +9,7 @@ import pytest
 
 from attanet_model import Segmenter, default_model_path, load_checkpoint
 from attanet_model.bench import CALIBRATION_DIR
-from attanet_model.bench_suite import label_agreement
+from attanet_model.bench_suite import interleaved_speedup, label_agreement
 from attanet_model.onnx_export import export_onnx, read_onnx_meta
 from attanet_model.quantize import quantize_int8, read_images
 
@@ -75,3 +75,11 @@ def test_export_cli_writes_int8_with_bundled_calibration(tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["calibration_frames"] == 6
     assert Segmenter(summary["int8"]).meta.arch == "attanet_light"
+
+
+def test_interleaved_speedup_times_both_models(models):
+    fp32, int8, _ = models
+    slow_ms, fast_ms = interleaved_speedup(fp32, int8, 128, 256, repeats=3)
+    assert slow_ms > 0 and fast_ms > 0
+    with pytest.raises(Exception, match="NO_SUCHFILE|No such file|doesn't exist|Load model"):
+        interleaved_speedup(fp32.with_name("missing.onnx"), int8, 128, 256, repeats=1)
