@@ -89,6 +89,11 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
     parser.add_argument("--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light")
     parser.add_argument("--pretrained", help="local torchvision ResNet ImageNet state dict (.pth) for the backbone")
+    parser.add_argument(
+        "--init-from",
+        help="start from this AttaNet checkpoint's weights (fine-tuning, e.g. a Cityscapes model on your own "
+        "data): tensors that fit are copied, a classifier for another class count starts fresh",
+    )
     parser.add_argument("--out-dir", help="run folder: last.pt, best.pt, log.jsonl, tensorboard/")
     parser.add_argument("--iterations", type=int, help="total iterations (paper: 200000 on Cityscapes)")
     parser.add_argument("--batch-size", type=int, help="total batch over all processes (paper: 16)")
@@ -128,6 +133,7 @@ def train_main(argv: list[str]) -> int:
         "dataset": args.dataset,
         "arch": args.arch,
         "pretrained": args.pretrained,
+        "init_from": args.init_from,
         "out_dir": args.out_dir,
         "iterations": args.iterations,
         "batch_size": args.batch_size,

@@ -23,6 +23,7 @@ class TrainConfig:
     # model
     arch: str = "attanet_r18"
     pretrained: str | None = None  # local torchvision ResNet ImageNet state dict
+    init_from: str | None = None  # an AttaNet checkpoint to start from (fine-tuning); not with resume
     # data
     dataset: str = "cityscapes"  # cityscapes | ade20k | custom (the synthetic set is "cityscapes")
     data_root: str = ""
@@ -102,7 +103,9 @@ def _coerce(name: str, value: Any) -> Any:
             return float(value)
         if default is None or isinstance(default, str):
             return (
-                None if value in (None, "", "none", "None") and name in ("pretrained", "classes_file") else str(value)
+                None
+                if value in (None, "", "none", "None") and name in ("pretrained", "init_from", "classes_file")
+                else str(value)
             )
         return value
     except (TypeError, ValueError) as exc:

@@ -126,6 +126,7 @@ class Trainer:
         worker_start: str | None = None,
     ) -> None:
         self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
+        self.init_report: dict | None = None
         self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
         self.info = dist_utils.init_distributed(device)
         if cfg.threads:
@@ -151,6 +152,8 @@ class Trainer:
         self.start_iteration, self.best_miou, extra = 0, None, {}
         if resume:
             extra = self._load_weights(resume)
+        elif cfg.init_from:
+            self._init_from(cfg.init_from)
         self.model.to(self.device)
         if self.cuda and cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -201,6 +204,30 @@ class Trainer:
         except RuntimeError as exc:
             raise CheckpointError(f"--resume {path}: weights do not fit {self.cfg.arch}: {exc}") from exc
         return extra
+
+    def _init_from(self, path: str) -> None:
+        """Start from another AttaNet checkpoint's weights (fine-tuning): every tensor whose name
+        and shape fit is copied; the rest (a classifier for another class count, aux heads that a
+        --release file dropped) keeps its fresh initialisation, and the log says which."""
+        payload = read_checkpoint(path)
+        arch = payload["meta"].get("arch")
+        if arch != self.cfg.arch:
+            raise CheckpointError(f"--init-from {path} holds a {arch} model but the config trains {self.cfg.arch}")
+        own = self.model.state_dict()
+        fits = {
+            k: v.float() if v.is_floating_point() else v
+            for k, v in payload["state_dict"].items()
+            if k in own and own[k].shape == v.shape
+        }
+        if not fits:
+            raise CheckpointError(f"--init-from {path}: none of its weights fit {self.cfg.arch}")
+        self.model.load_state_dict(fits, strict=False)
+        fresh = sorted({k.split(".")[0] for k in own if k not in fits})
+        self.init_report = {"init_from": str(path), "tensors_loaded": len(fits), "tensors_total": len(own)}
+        self.init_report["fresh_modules"] = fresh
+        if self.info.is_main:
+            kept = f"; fresh: {', '.join(fresh)}" if fresh else ""
+            print(f"attanet train: initialised {len(fits)}/{len(own)} tensors from {path}{kept}", file=sys.stderr)
 
     def _restore_state(self, extra: dict) -> None:
         self.optimizer.load_state_dict(extra["optimizer"])

@@ -218,3 +218,42 @@ def test_budget_cli_refuses_resume(mini_cityscapes, tmp_path, capsys):
     )
     assert code == 2
     assert "--budget-minutes starts a new run" in capsys.readouterr().err
+
+
+def test_init_from_copies_the_weights_that_fit(mini_cityscapes, tmp_path):
+    from attanet_model import CITYSCAPES_CLASSES, ModelMeta, build_model, default_model_path, save_checkpoint
+
+    bundled = read_checkpoint(default_model_path())["state_dict"]  # a --release file: fp16, no aux heads
+    trainer = Trainer(tiny_config(mini_cityscapes, tmp_path / "a", init_from=str(default_model_path())), device="cpu")
+    own = trainer.model.state_dict()
+    for name, tensor in bundled.items():
+        torch.testing.assert_close(own[name], tensor.float() if tensor.is_floating_point() else tensor, msg=name)
+    assert trainer.init_report["fresh_modules"] == ["aux_head_afm", "aux_head_res3"]
+
+    # another class count: the classifiers start fresh, everything else is copied
+    torch.manual_seed(5)
+    five = build_model("attanet_light", 5)
+    path = save_checkpoint(
+        tmp_path / "five.pt", five, ModelMeta.for_model(five, "attanet_light", CITYSCAPES_CLASSES[:5])
+    )
+    trainer = Trainer(tiny_config(mini_cityscapes, tmp_path / "b", init_from=str(path)), device="cpu")
+    assert set(trainer.init_report["fresh_modules"]) == {"head", "aux_head_afm", "aux_head_res3"}
+    torch.testing.assert_close(trainer.model.state_dict()["head.0.0.weight"], five.state_dict()["head.0.0.weight"])
+
+    code = train_main(
+        [
+            "--config",
+            "synthetic_light",
+            "--data-root",
+            str(mini_cityscapes),
+            "--arch",
+            "attanet_r18",
+            "--init-from",
+            str(path),
+            "--device",
+            "cpu",
+            "--out-dir",
+            str(tmp_path / "c"),
+        ]
+    )
+    assert code == 2
