@@ -6,7 +6,8 @@
 #   3. both evaluated on 40 unseen 512x1024 frames (seed 1000) at input scales 0.5 / 0.75 / 1.0.
 # Writes OUT/summary.txt, OUT/logs.tgz and the released models OUT/light_s05.pt, OUT/light_s10.pt.
 #   usage: bash scripts/gpu_session.sh OUT [TOTAL_SECONDS]     (default 540: the whole session)
-#   NTRAIN / NVAL / NTEST frames (1600 / 20 / 40), BENCH_TIMEOUT seconds (170), RESERVE (75)
+#   NTRAIN / NVAL / NTEST frames (1600 / 20 / 40), BENCH_TIMEOUT seconds (170), RESERVE (75),
+#   RUNS ("s05 s10"), SKIP_BENCH=1 (training only), INIT_FROM=checkpoint (fine-tune, e.g. the bundled model)
 # Needs the machine's CUDA torch plus cityscapesScripts (training's label table); on an offline
 # machine carry its wheel: pip install --no-index --no-deps --target /tmp/site cityscapesscripts-*.whl
 # and PYTHONPATH=/tmp/site (bench/gpu_env.sh names anything missing).
@@ -39,37 +40,49 @@ wait $SYNTH || say "synth FAILED: $(tail -3 "$LOG/synth.log")"
 say "data ready: $(find "$WORK/data/leftImg8bit/train" -name '*.png' 2>/dev/null | wc -l) train frames"
 
 # the suite alone on the machine: host-side copies in the end-to-end rows feel any CPU load
-say "GPU bench suite"
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-170} SKIP_TESTS=1 bash bench/run_gpu.sh "$LOG/bench" >"$LOG/run_gpu.out" 2>&1
-say "$(head -1 "$LOG/run_gpu.out")"
+if [ -z "${SKIP_BENCH:-}" ]; then
+  say "GPU bench suite"
+  BENCH_TIMEOUT=${BENCH_TIMEOUT:-170} SKIP_TESTS=1 bash bench/run_gpu.sh "$LOG/bench" >"$LOG/run_gpu.out" 2>&1
+  say "$(head -1 "$LOG/run_gpu.out")"
+fi
 
+# the runs: s05 = the stock config (input scale 0.5); s10 = input scale 1.0 on 512x512 crops
+RUNS=(${RUNS:-s05 s10})
+WORKERS=$(( ($(nproc) - 2) / ${#RUNS[@]} > 1 ? ($(nproc) - 2) / ${#RUNS[@]} : 1 ))
 LEFT=$(( TOTAL - $(elapsed) - ${RESERVE:-75} ))
 if [ "$LEFT" -gt 60 ]; then
   MIN=$(python3 -c "print(round($LEFT / 60, 2))")
-  say "training two models for $MIN minutes each, concurrently"
-  TRAIN="timeout $((LEFT + 60)) $PY -m attanet_cli train"
-  common=(--config synthetic_light_gpu --data-root "$WORK/data" --budget-minutes "$MIN" --no-progress)
+  say "training ${RUNS[*]} for $MIN minutes each, concurrently, $WORKERS data workers each"
   # a hung run must not eat the session: each gets its budget plus a minute
-  $TRAIN "${common[@]}" --out-dir "$WORK/run_s05" --workers 7 \
-    --release "$OUT/light_s05.pt" >"$LOG/train_s05.log" 2>&1 &
-  A=$!
-  $TRAIN "${common[@]}" --out-dir "$WORK/run_s10" --workers 6 --crop-size 512,512 \
-    --set input_scale=1.0 --set base_scale=1.0 --set scales=0.5,0.75,1.0,1.25,1.5,1.75 \
-    --release "$OUT/light_s10.pt" >"$LOG/train_s10.log" 2>&1 &
-  B=$!
-  wait $A; say "train s05 exit $?: $(grep -c '"iter"' "$WORK/run_s05/log.jsonl" 2>/dev/null) log lines"
-  wait $B; say "train s10 exit $?: $(grep -c '"iter"' "$WORK/run_s10/log.jsonl" 2>/dev/null) log lines"
-  cp "$WORK"/run_s05/log.jsonl "$LOG/train_s05.jsonl" 2>/dev/null
-  cp "$WORK"/run_s10/log.jsonl "$LOG/train_s10.jsonl" 2>/dev/null
+  TRAIN="timeout $((LEFT + 60)) $PY -m attanet_cli train"
+  common=(--config synthetic_light_gpu --data-root "$WORK/data" --budget-minutes "$MIN" --no-progress
+          --workers "$WORKERS" ${INIT_FROM:+--init-from "$INIT_FROM"})
+  declare -A PIDS
+  for run in "${RUNS[@]}"; do
+    case $run in
+      s05) extra=() ;;
+      s10) extra=(--crop-size 512,512 --set input_scale=1.0 --set base_scale=1.0
+                  --set scales=0.5,0.75,1.0,1.25,1.5,1.75) ;;
+      *) say "unknown run $run (s05 or s10)"; continue ;;
+    esac
+    $TRAIN "${common[@]}" "${extra[@]}" --out-dir "$WORK/run_$run" --release "$OUT/light_$run.pt" \
+      >"$LOG/train_$run.log" 2>&1 &
+    PIDS[$run]=$!
+  done
+  for run in "${!PIDS[@]}"; do
+    wait "${PIDS[$run]}"
+    say "train $run exit $?: $(grep -c '"iter"' "$WORK/run_$run/log.jsonl" 2>/dev/null) log lines"
+    cp "$WORK/run_$run/log.jsonl" "$LOG/train_$run.jsonl" 2>/dev/null
+  done
 else
   say "no time left to train ($LEFT s)"
 fi
 
-for model in light_s05 light_s10; do
-  [ -f "$OUT/$model.pt" ] || continue
+for run in "${RUNS[@]}"; do
+  [ -f "$OUT/light_$run.pt" ] || continue
   for scale in 0.5 0.75 1.0; do
-    $PY -m attanet_cli eval --checkpoint "$OUT/$model.pt" --data-root "$WORK/test" --split val \
-      --input-scale "$scale" --json >"$LOG/eval_${model}_$scale.json" 2>"$LOG/eval_${model}_$scale.err" &
+    $PY -m attanet_cli eval --checkpoint "$OUT/light_$run.pt" --data-root "$WORK/test" --split val \
+      --input-scale "$scale" --json >"$LOG/eval_light_${run}_$scale.json" 2>"$LOG/eval_light_${run}_$scale.err" &
   done
 done
 wait
