@@ -163,7 +163,14 @@ def attention_memory_and_time(device: str, repeats: int) -> list[str]:
 
 
 def pipeline_rows(
-    model, precision: str, batches, graphs: bool, repeats: int, progress, confidence: bool = True
+    model,
+    precision: str,
+    batches,
+    graphs: bool,
+    repeats: int,
+    progress,
+    confidence: bool = True,
+    zero_copy: bool = False,
 ) -> list[BenchRow]:
     """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
     from .bench import time_ms
@@ -184,11 +191,17 @@ def pipeline_rows(
     for batch in batches:
         progress(f"pipeline {precision} graphs={graphs} batch {batch}")
         frames = np.random.randint(0, 256, (batch, 1024, 2048, 3), np.uint8)
+        if zero_copy:  # as if the frames had been decoded straight into the pinned input buffer
+            pipeline.input_buffer(frames.shape)[...] = frames
+            frames = pipeline.input_buffer(frames.shape)
         ms = time_ms(lambda f=frames: pipeline(f), 5, repeats) / batch
         rows.append(
             BenchRow(
                 "attanet_r18",
-                "pipeline" + ("+graphs" if graphs else "") + ("" if confidence else " labels"),
+                "pipeline"
+                + ("+graphs" if graphs else "")
+                + ("" if confidence else " labels")
+                + (" zero-copy" if zero_copy else ""),
                 "cuda",
                 precision,
                 512,
@@ -285,9 +298,10 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
     rows: list[BenchRow] = []
     notes: list[str] = []
 
-    def r18_pipeline(graphs: bool, confidence: bool):
+    def r18_pipeline(graphs: bool, confidence: bool, zero_copy: bool = False):
         torch.manual_seed(0)
-        return pipeline_rows(build_model("attanet_r18"), "fp16", (1, 4), graphs, repeats, progress, confidence)
+        model = build_model("attanet_r18")
+        return pipeline_rows(model, "fp16", (1, 4), graphs, repeats, progress, confidence, zero_copy)
 
     steps = [
         (
@@ -300,6 +314,7 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
         ),
         ("light net+argmax, CUDA graphs", lambda: graphed_net_rows("attanet_light", "fp16", (1,), repeats, progress)),
         ("e2e labels only, CUDA graphs", lambda: r18_pipeline(True, False)),
+        ("e2e labels only, CUDA graphs, frames in the pinned buffer", lambda: r18_pipeline(True, False, True)),
         ("e2e labels + confidence, CUDA graphs", lambda: r18_pipeline(True, True)),
         ("e2e labels only, eager", lambda: r18_pipeline(False, False)),
         (

@@ -48,6 +48,26 @@ def test_labels_only_pipeline_gives_the_same_labels(setup):
     assert none is None and np.array_equal(single, labels[0])
 
 
+def test_frames_written_into_the_input_buffer_skip_the_host_copy(setup):
+    pipeline, _ = setup
+    frame = frames(1, 96, 192, seed=8)[0]
+    expected, _ = pipeline(frame.copy())
+    buffer = pipeline.input_buffer(frame.shape)
+    assert buffer.shape == frame.shape and buffer.dtype == np.uint8
+    buffer[...] = frame  # e.g. a decoder writing its output here
+    before = pipeline.zero_copy_calls
+    labels, _ = pipeline(buffer)
+    np.testing.assert_array_equal(labels, expected)
+    assert pipeline.zero_copy_calls == before + 1
+    pipeline(frame.copy())  # an ordinary array is copied in as before
+    assert pipeline.zero_copy_calls == before + 1
+    batch = pipeline.input_buffer((2, 96, 192, 3))
+    batch[...] = frames(2, 96, 192, seed=9)
+    assert pipeline(batch)[0].shape == (2, 96, 192) and pipeline.zero_copy_calls == before + 2
+    with pytest.raises(ValueError, match="B x H x W x 3 or H x W x 3"):
+        pipeline.input_buffer((96, 192))
+
+
 def test_single_frame_and_bad_input(setup):
     pipeline, _ = setup
     labels, confidence = pipeline(frames(1, 128, 256)[0])
