@@ -216,14 +216,15 @@ def pipeline_rows(
 
 
 def graphed_net_rows(arch: str, precision: str, batches, repeats: int, progress) -> list[BenchRow]:
-    """Network + argmax alone, weights in ``precision``, channels_last, replayed as one CUDA graph
-    on a static 512x1024 input: the number to put next to the paper's network FPS."""
+    """Network + argmax alone (BatchNorm folded), weights in ``precision``, channels_last, replayed
+    as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS."""
     from .bench import time_ms
+    from .layers import fold_batchnorm
     from .network import build_model
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     torch.manual_seed(0)
-    model = build_model(arch).eval().to("cuda", dtype).to(memory_format=torch.channels_last)
+    model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
     rows = []
     for batch in batches:
         progress(f"{arch} net+argmax {precision} CUDA graph batch {batch}")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .layers import fold_batchnorm
 from .network import AttaNet
 from .onnx_export import labels_and_confidence
 
@@ -81,7 +82,8 @@ class DevicePipeline:
         if self.device.type == "cpu" and self.dtype == torch.float16:
             raise ValueError("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
         self.cuda = self.device.type == "cuda"
-        self.model = model.eval().to(self.device, self.dtype)
+        # BatchNorm folded into the convolutions in fp32, then cast (in place: the caller's model)
+        self.model = fold_batchnorm(model.eval()).to(self.device, self.dtype)
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
+from .layers import fold_batchnorm
 from .onnx_export import labels_and_confidence, read_onnx_meta
 from .preprocess import check_image, network_size, normalize_bgr
 
@@ -214,6 +215,7 @@ def attention_image(
 class _TorchEngine:
     def __init__(self, path: Path, device: str, precision: str) -> None:
         self.model, self.meta, _ = load_checkpoint(path)
+        fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
         self.device = torch.device(device)
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         self.model.to(self.device)

@@ -122,7 +122,8 @@ def test_pixel_attention_paints_the_strips_the_pixel_looks_at(peaky_segmenter):
             torch.from_numpy(normalize_bgr(img, segmenter.meta.mean, segmenter.meta.std)), return_attention=True
         )
     weights = attention[0, (60 // 16) * 32 + 100 // 16].numpy()
-    np.testing.assert_allclose(att[0, ::16], weights / weights.max(), rtol=1e-4)
+    # (the Segmenter runs with BatchNorm folded: fp32 rounding, amplified by this peaky softmax)
+    np.testing.assert_allclose(att[0, ::16], weights / weights.max(), rtol=2e-3)
 
 
 def test_column_attention_shows_the_reach_of_a_strip(peaky_segmenter):
