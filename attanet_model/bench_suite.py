@@ -219,6 +219,7 @@ def graphed_net_rows(arch: str, precision: str, batches, repeats: int, progress)
     """Network + argmax alone (BatchNorm folded), weights in ``precision``, channels_last, replayed
     as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS."""
     from .bench import time_ms
+    from .device_pipeline import capture_cuda_graph
     from .layers import fold_batchnorm
     from .network import build_model
 
@@ -229,15 +230,7 @@ def graphed_net_rows(arch: str, precision: str, batches, repeats: int, progress)
     for batch in batches:
         progress(f"{arch} net+argmax {precision} CUDA graph batch {batch}")
         x = torch.randn(batch, 3, 512, 1024, device="cuda").to(dtype).contiguous(memory_format=torch.channels_last)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream), torch.inference_mode():
-            for _ in range(3):
-                model(x).argmax(1)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.inference_mode():
-            model(x).argmax(1).to(torch.uint8)
+        graph, _ = capture_cuda_graph(lambda x=x: model(x).argmax(1).to(torch.uint8))
         ms = time_ms(graph.replay, 10, repeats, torch.cuda.synchronize) / batch
         rows.append(
             BenchRow(arch, "torch+graphs", "cuda", precision, 512, 1024, batch, round(ms, 4), round(1e3 / ms, 1), None)

@@ -20,9 +20,10 @@ def _arch_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion", choices=["attention", "add", "concat"], help="feature fusion (ablation)")
 
 
-def _fail(cmd: str, message: str) -> int:
+def fail(cmd: str, message: str, code: int = 2) -> int:
+    """Report a user error of ``attanet <cmd>`` on stderr, one line, no traceback; return ``code``."""
     print(f"attanet {cmd}: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def info_main(argv: list[str]) -> int:
@@ -37,7 +38,7 @@ def info_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.height < 32 or args.width < 32:
-        return _fail("info", f"input size {args.width}x{args.height} is too small; at least 32x32")
+        return fail("info", f"input size {args.width}x{args.height} is too small; at least 32x32")
     from .complexity import count_macs, count_params
     from .network import build_model
 
@@ -102,9 +103,9 @@ def export_main(argv: list[str]) -> int:
     try:
         model, meta, _ = load_checkpoint(ckpt)
     except CheckpointError as exc:
-        return _fail("export", str(exc))
+        return fail("export", str(exc))
     if args.out.suffix != ".onnx":
-        return _fail("export", f"--out should end in .onnx, got {args.out}")
+        return fail("export", f"--out should end in .onnx, got {args.out}")
     out = export_onnx(model, meta, args.out, argmax=args.argmax, opset=args.opset)
     summary = {
         "onnx": str(out),
@@ -121,7 +122,7 @@ def export_main(argv: list[str]) -> int:
         try:
             frames = read_images(args.calib or CALIBRATION_DIR)
         except ValueError as exc:
-            return _fail("export", str(exc))
+            return fail("export", str(exc))
         quantize_int8(out, int8_path, meta, frames)
         summary["int8"] = str(int8_path)
         summary["calibration_frames"] = len(frames)

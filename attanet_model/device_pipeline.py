@@ -56,6 +56,22 @@ class ShapeCache:
         return key in self._items
 
 
+def capture_cuda_graph(fn: Callable[[], Any], warmup: int = 3) -> tuple[torch.cuda.CUDAGraph, Any]:
+    """(graph, outputs) of ``fn`` captured as one CUDA graph; ``graph.replay()`` reruns it on
+    whatever its input tensors then hold and refreshes ``outputs`` in place. The warm-up calls run
+    on a side stream first, so cudnn autotuning and lazy allocations stay out of the capture."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream), torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), torch.inference_mode():
+        outputs = fn()
+    return graph, outputs
+
+
 class DevicePipeline:
     """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x H x W uint8) and confidence on ``device``.
 
@@ -123,15 +139,7 @@ class DevicePipeline:
 
     def _capture(self, shape: tuple[int, ...]):
         static_in = torch.zeros(shape, dtype=torch.uint8, device=self.device)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream), torch.inference_mode():
-            for _ in range(3):  # warm-up runs cudnn autotuning outside the capture
-                self.forward(static_in)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.inference_mode():
-            static_out = self.forward(static_in)
+        graph, static_out = capture_cuda_graph(lambda: self.forward(static_in))
         return graph, static_in, static_out
 
     # -- the device-side computation ----------------------------------------------------------

@@ -2,7 +2,8 @@
 # GPU tests + the GPU benchmark suite on a fresh CUDA machine, with nothing but this repository.
 # Uses the machine's own CUDA torch; installs nothing (bench/gpu_env.sh). Logs land in one folder.
 #   usage: bash bench/run_gpu.sh [LOG_DIR]        (default: bench/gpu-logs-<date>)
-#   BENCH_TIMEOUT=seconds caps the suite (default 280); SKIP_TESTS=1 runs the suite alone
+#   BENCH_TIMEOUT=seconds caps the suite (default 280); SKIP_TESTS=1 runs the suite alone,
+#   TESTS_ONLY=1 the GPU tests alone
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(realpath -m "${1:-bench/gpu-logs-$(date +%Y%m%d-%H%M%S)}")
@@ -14,6 +15,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
     >"$LOG/gpu-tests.log" 2>&1
   echo "gpu tests: $(tail -1 "$LOG/gpu-tests.log")"
 fi
+[ -n "${TESTS_ONLY:-}" ] && exit 0
 timeout "${BENCH_TIMEOUT:-280}" $PY -m attanet_cli bench --suite gpu --markdown "$LOG/RESULTS-gpu.md" >"$LOG/bench.log" 2>"$LOG/bench.err"
 echo "bench exit $?"
 cat "$LOG/bench.log"

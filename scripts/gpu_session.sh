@@ -32,10 +32,8 @@ say "rendering data with $J jobs while the GPU tests run"
   $PY -m attanet_cli synth --out "$WORK/test" --num "${NTEST:-40}" --seed 1000 --split val --jobs "$J" --json >/dev/null
 ) >"$LOG/synth.log" 2>&1 &
 SYNTH=$!
-mkdir -p "$LOG/bench"
-timeout 120 $PY -m pytest -q -rs -p no:cacheprovider tests/model/test_segmenter.py tests/model/test_device_pipeline.py \
-  >"$LOG/bench/gpu-tests.log" 2>&1
-say "gpu tests: $(tail -1 "$LOG/bench/gpu-tests.log")"
+TESTS_ONLY=1 bash bench/run_gpu.sh "$LOG/bench" >"$LOG/run_gpu_tests.out" 2>&1
+say "$(cat "$LOG/run_gpu_tests.out")"
 wait $SYNTH || say "synth FAILED: $(tail -3 "$LOG/synth.log")"
 say "data ready: $(find "$WORK/data/leftImg8bit/train" -name '*.png' 2>/dev/null | wc -l) train frames"
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from attanet_model import CheckpointError
+from attanet_model.cli import fail
 
 from .datasets import DATASETS, DatasetLayoutError
 
@@ -17,8 +18,7 @@ USER_ERRORS = (DatasetLayoutError, CheckpointError, ValueError, FileNotFoundErro
 
 
 def _fail(name: str, exc: BaseException) -> int:
-    print(f"attanet {name}: error: {exc}", file=sys.stderr)
-    return 2
+    return fail(name, f"error: {exc}")
 
 
 # ---- synth ------------------------------------------------------------------------------------

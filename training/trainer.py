@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
 import signal
 import sys
@@ -185,20 +186,24 @@ class Trainer:
 
     # ---- checkpoint state ---------------------------------------------------------------------
 
-    def _load_weights(self, path: str) -> dict:
+    def _read_weights(self, path: str, flag: str) -> tuple[dict, dict]:
+        """(checkpoint payload, its weights as fp32) for ``flag`` (--resume / --init-from), after
+        checking that it holds the architecture this run trains."""
         payload = read_checkpoint(path)
-        meta = payload["meta"]
-        if meta.get("arch") != self.cfg.arch:
-            raise CheckpointError(
-                f"--resume {path} holds a {meta.get('arch')} model but the config trains {self.cfg.arch}"
-            )
+        arch = payload["meta"].get("arch")
+        if arch != self.cfg.arch:
+            raise CheckpointError(f"{flag} {path} holds a {arch} model but the config trains {self.cfg.arch}")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+        return payload, state
+
+    def _load_weights(self, path: str) -> dict:
+        payload, state = self._read_weights(path, "--resume")
         extra = payload.get("extra") or {}
         if "iteration" not in extra or "optimizer" not in extra:
             raise CheckpointError(
                 f"--resume {path} has no training state (a deployment/--release checkpoint?); "
                 "resume from last.pt in the run folder"
             )
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -209,16 +214,9 @@ class Trainer:
         """Start from another AttaNet checkpoint's weights (fine-tuning): every tensor whose name
         and shape fit is copied; the rest (a classifier for another class count, aux heads that a
         --release file dropped) keeps its fresh initialisation, and the log says which."""
-        payload = read_checkpoint(path)
-        arch = payload["meta"].get("arch")
-        if arch != self.cfg.arch:
-            raise CheckpointError(f"--init-from {path} holds a {arch} model but the config trains {self.cfg.arch}")
+        _, state = self._read_weights(path, "--init-from")
         own = self.model.state_dict()
-        fits = {
-            k: v.float() if v.is_floating_point() else v
-            for k, v in payload["state_dict"].items()
-            if k in own and own[k].shape == v.shape
-        }
+        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         if not fits:
             raise CheckpointError(f"--init-from {path}: none of its weights fit {self.cfg.arch}")
         self.model.load_state_dict(fits, strict=False)
@@ -479,8 +477,6 @@ def train_for_minutes(
     a time limit cutting the schedule short. ``cfg.iterations`` is ignored. One process only: ranks
     of a torchrun job would each measure a different speed.
     """
-    import os
-
     if minutes <= 0:
         raise ValueError(f"the time budget must be positive, got {minutes} minutes")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
