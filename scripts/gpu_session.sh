@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One GPU session (what produced the GPU figures in bench/RESULTS-gpu.md and the bundled model):
 #   1. synthetic data rendered on the CPUs while the GPU tests run, then the GPU bench suite alone;
-#   2. attanet_light trained twice at once on the GPU, within the time left (--budget-minutes):
-#      A at the deployment scale 0.5 (256x512 network input for 512x1024 frames), B at scale 1.0;
-#   3. both evaluated on 40 unseen 512x1024 frames (seed 1000) at input scales 0.5 / 0.75 / 1.0.
+#   2. attanet_light trained on the GPU within the time left (--budget-minutes), augmenting on the
+#      GPU from frames cached there (synthetic_light_gpu): by default one run, s10, at input scale
+#      1.0 (512x1024 network input for 512x1024 frames); RUNS="s05 s10" adds the stock config at
+#      the deployment scale 0.5, both at once;
+#   3. each evaluated on 40 unseen 512x1024 frames (seed 1000) at input scales 0.5 / 0.75 / 1.0.
 # Writes OUT/summary.txt, OUT/logs.tgz and the released models OUT/light_s05.pt, OUT/light_s10.pt.
 #   usage: bash scripts/gpu_session.sh OUT [TOTAL_SECONDS]     (default 540: the whole session)
 #   NTRAIN / NVAL / NTEST frames (1600 / 20 / 40), BENCH_TIMEOUT seconds (170), RESERVE (75),
-#   RUNS ("s05 s10"), SKIP_BENCH=1 (training only), INIT_FROM=checkpoint (fine-tune, e.g. the bundled model)
+#   RUNS ("s10"), SKIP_BENCH=1 (training only), INIT_FROM=checkpoint (fine-tune, e.g. the bundled model)
 # Needs the machine's CUDA torch plus cityscapesScripts (training's label table); on an offline
 # machine carry its wheel: pip install --no-index --no-deps --target /tmp/site cityscapesscripts-*.whl
 # and PYTHONPATH=/tmp/site (bench/gpu_env.sh names anything missing).
@@ -45,7 +47,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
 fi
 
 # the runs: s05 = the stock config (input scale 0.5); s10 = input scale 1.0 on 512x512 crops
-RUNS=(${RUNS:-s05 s10})
+RUNS=(${RUNS:-s10})
 WORKERS=$(( ($(nproc) - 2) / ${#RUNS[@]} > 1 ? ($(nproc) - 2) / ${#RUNS[@]} : 1 ))
 LEFT=$(( TOTAL - $(elapsed) - ${RESERVE:-75} ))
 if [ "$LEFT" -gt 60 ]; then

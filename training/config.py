@@ -35,6 +35,13 @@ class TrainConfig:
     scales: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     flip: bool = True
     color_jitter: float = 0.4
+    # augment on the training device (workers only decode; the batch is scaled, cropped, flipped
+    # and jittered there in one grid_sample); for fast GPUs, where OpenCV in the workers is the
+    # bottleneck. Frames of a batch must share one size.
+    device_augment: bool = False
+    # with device_augment: decode the training split once into device memory (uint8) and draw
+    # every batch there, no data-loading workers in the loop (the fastest; needs the memory)
+    cache_on_device: bool = False
     # optimisation (paper "Training Settings")
     batch_size: int = 16  # total over all processes
     iterations: int = 200_000

@@ -10,6 +10,7 @@ the next step; the run then saves ``last.pt`` and returns 130/143.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -43,10 +44,14 @@ EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 class SampleStream(Dataset):
     """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
-    dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p)."""
+    dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p).
 
-    def __init__(self, dataset: SegmentationDataset, transform: TrainTransform, seed: int) -> None:
-        self.dataset, self.transform, self.seed = dataset, transform, seed
+    ``defer=True`` (config ``device_augment``): the sample is the decoded full frame, its labels
+    and its drawn ``AugmentParams`` as a tensor row; the trainer applies them to the whole batch
+    on the training device (``TrainTransform.batch``)."""
+
+    def __init__(self, dataset: SegmentationDataset, transform: TrainTransform, seed: int, defer: bool = False) -> None:
+        self.dataset, self.transform, self.seed, self.defer = dataset, transform, seed, defer
         self._perm_epoch, self._perm = -1, np.arange(0)
 
     def __len__(self) -> int:
@@ -61,7 +66,36 @@ class SampleStream(Dataset):
 
     def __getitem__(self, position: int):
         image, labels = self.dataset[self.index_at(position)]
-        return self.transform(image, labels, np.random.default_rng([self.seed, position]))
+        rng = np.random.default_rng([self.seed, position])
+        if self.defer:
+            params = self.transform.draw(*labels.shape, rng)
+            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor()
+        return self.transform(image, labels, rng)
+
+
+def collate_frames(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Stack full frames for device-side augmentation; they must share one size."""
+    sizes = sorted({tuple(item[0].shape[:2]) for item in batch})
+    if len(sizes) > 1:
+        raise ValueError(
+            f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
+            f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
+        )
+    return tuple(torch.stack(column) for column in zip(*batch, strict=True))
+
+
+class _Frames(Dataset):
+    """Index -> (image HxWx3 uint8, labels HxW uint8) tensors, as decoded, for the device cache."""
+
+    def __init__(self, dataset: SegmentationDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, labels = self.dataset[index]
+        return index, torch.from_numpy(image), torch.from_numpy(labels)
 
 
 def _single_threaded_worker(worker_id: int) -> None:
@@ -299,6 +333,97 @@ class Trainer:
             return
         self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
 
+    # ---- data -------------------------------------------------------------------------------
+
+    def _loader_kwargs(self) -> dict:
+        workers = self.cfg.workers
+        return dict(
+            num_workers=workers,
+            pin_memory=self.cuda,
+            worker_init_fn=_single_threaded_worker,
+            multiprocessing_context=self.worker_start if workers > 0 else None,
+        )
+
+    def _worker_batches(self) -> DataLoader:
+        """Batches from data-loading workers: augmented crops, or (device_augment) whole frames
+        with their drawn parameters."""
+        cfg = self.cfg
+        return DataLoader(
+            SampleStream(self.train_set, self.transform, cfg.seed, defer=cfg.device_augment),
+            batch_size=self.per_rank_batch,
+            collate_fn=collate_frames if cfg.device_augment else None,
+            sampler=StreamSampler(
+                self.start_iteration, cfg.iterations, self.per_rank_batch, self.info.rank, self.info.world_size
+            ),
+            drop_last=True,
+            persistent_workers=False,
+            # its own generator: drawing the loader's base seed from the global RNG would shift the
+            # dropout stream between a fresh and a resumed run
+            generator=torch.Generator().manual_seed(cfg.seed),
+            **self._loader_kwargs(),
+        )
+
+    def cache_frames(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole training split decoded once into device memory: N x H x W x 3 and N x H x W uint8.
+
+        Frames are decoded by the data workers only: OpenCV used in this process before they
+        fork could leave them a thread pool without threads (a hang)."""
+        n = len(self.train_set)
+        images = labels = None
+        bar = None
+        if self.info.is_main and self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, desc="cache", unit="frame", dynamic_ncols=True)
+        # its own generator, as in _worker_batches: the global RNG (dropout) stays untouched
+        frames = DataLoader(
+            _Frames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
+        )
+        for index, image, label in frames:
+            if labels is None:
+                images, labels = self._allocate_cache(n, *label.shape)
+            if label.shape != labels.shape[1:]:
+                h, w = labels.shape[1:]
+                raise ValueError(
+                    f"cache_on_device needs frames of one size: {self.train_set.samples[index][0]} is "
+                    f"{label.shape[1]}x{label.shape[0]}, the first frame {w}x{h}; set cache_on_device: false"
+                )
+            images[index].copy_(image, non_blocking=True)
+            labels[index].copy_(label, non_blocking=True)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return images, labels
+
+    def _allocate_cache(self, n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        need = n * h * w * 4
+        if self.cuda:
+            free, _ = torch.cuda.mem_get_info(self.device)
+            if need > 0.5 * free:
+                raise ValueError(
+                    f"cache_on_device: {n} frames of {w}x{h} need {need / 2**30:.1f} GiB, more than half of "
+                    f"the {free / 2**30:.1f} GiB free on {self.device}; set cache_on_device: false"
+                )
+        images = torch.empty((n, h, w, 3), dtype=torch.uint8, device=self.device)
+        return images, torch.empty((n, h, w), dtype=torch.uint8, device=self.device)
+
+    def _cached_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The same stream as ``_worker_batches`` with device_augment (same frames, same drawn
+        parameters per position), read from ``cache_frames`` instead of files: no workers at all."""
+        cfg = self.cfg
+        images, labels = self.cache_frames()
+        h, w = labels.shape[1:]
+        stream = SampleStream(self.train_set, self.transform, cfg.seed, defer=True)
+        sampler = StreamSampler(
+            self.start_iteration, cfg.iterations, self.per_rank_batch, self.info.rank, self.info.world_size
+        )
+        positions = iter(sampler)
+        while chunk := list(itertools.islice(positions, self.per_rank_batch)):
+            index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
+            params = [self.transform.draw(h, w, np.random.default_rng([cfg.seed, p])) for p in chunk]
+            yield images[index], labels[index], torch.stack([p.as_tensor() for p in params])
+
     # ---- the loop -----------------------------------------------------------------------------
 
     def _on_signal(self, signum, frame) -> None:
@@ -328,22 +453,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             self._open_writer()
-        loader = DataLoader(
-            SampleStream(self.train_set, self.transform, cfg.seed),
-            batch_size=self.per_rank_batch,
-            sampler=StreamSampler(
-                self.start_iteration, cfg.iterations, self.per_rank_batch, info.rank, info.world_size
-            ),
-            num_workers=cfg.workers,
-            pin_memory=self.cuda,
-            drop_last=True,
-            persistent_workers=False,
-            worker_init_fn=_single_threaded_worker,
-            multiprocessing_context=self.worker_start if cfg.workers > 0 else None,
-            # its own generator: drawing the loader's base seed from the global RNG would shift the
-            # dropout stream between a fresh and a resumed run
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
+        batches = self._cached_batches() if cfg.cache_on_device else self._worker_batches()
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = None
         if info.is_main and self.progress:
@@ -351,13 +461,21 @@ class Trainer:
 
             bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
         iteration, exit_code, last_path, best_path = self.start_iteration, 0, None, None
-        window_loss, window_n, window_t = 0.0, 0, time.time()
+        window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
         deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
         self.net.train()
         try:
-            for images, labels in loader:
-                images = images.to(self.device, non_blocking=True)
-                labels = labels.to(self.device, non_blocking=True)
+            batches = iter(batches)
+            while True:
+                # the time spent waiting for data: how data-bound the run is (logged as data_wait)
+                wait_start = time.time()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                window_wait += time.time() - wait_start
+                images, labels, *params = (t.to(self.device, non_blocking=True) for t in batch)
+                if params:  # device_augment: full uint8 frames in, augmented crops out
+                    images, labels = self.transform.batch(images, labels, params[0])
                 if self.cuda and cfg.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -388,12 +506,13 @@ class Trainer:
                         **parts,
                         "lr": lr,
                         "img_s": round(img_s, 2),
+                        "data_wait": round(window_wait / max(elapsed, 1e-9), 3),
                         "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
                     }
                     self.log(record)
                     if bar is not None:
                         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
-                    window_loss, window_n, window_t = 0.0, 0, time.time()
+                    window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
                 val_due = cfg.val_interval > 0 and (iteration % cfg.val_interval == 0 or iteration == cfg.iterations)
                 if val_due:
                     miou = self.validate(iteration)

@@ -257,3 +257,66 @@ def test_init_from_copies_the_weights_that_fit(mini_cityscapes, tmp_path):
         ]
     )
     assert code == 2
+
+
+def test_device_augment_and_cache_train_on_the_same_samples_as_the_workers(mini_cityscapes, tmp_path):
+    # the same seed draws the same AugmentParams; applied in the workers (OpenCV) or to the batch
+    # (grid_sample) they give the same crops up to interpolation rounding, hence the same losses;
+    # the device cache feeds the batched path the very same frames and parameters
+    modes = {
+        "workers": {},
+        "device": {"device_augment": True},
+        "cache": {"device_augment": True, "cache_on_device": True},
+    }
+    runs = {}
+    for mode, flags in modes.items():
+        cfg = tiny_config(mini_cityscapes, tmp_path / mode, iterations=6, workers=1, **flags)
+        runs[mode] = Trainer(cfg, device="cpu", progress=False, log_stdout=False).run()
+        assert runs[mode].exit_code == 0 and runs[mode].iteration == 6, mode
+    losses = {mode: [r["loss"] for r in run.history if "loss" in r] for mode, run in runs.items()}
+    assert len(losses["workers"]) == 6
+    assert len(set(losses["workers"])) == 6  # the curve moves: equal curves below are not trivial
+    # lr 0.05 amplifies rounding differences from step to step: compare the first steps
+    np.testing.assert_allclose(losses["device"][:3], losses["workers"][:3], rtol=0.01)
+    np.testing.assert_allclose(losses["cache"], losses["device"], rtol=1e-6)
+    waits = [r["data_wait"] for r in runs["workers"].history if "data_wait" in r]
+    assert waits and all(0.0 <= w <= 1.0 for w in waits)
+
+
+def test_cache_on_device_resumes_on_the_same_curve(mini_cityscapes, tmp_path):
+    flags = {"device_augment": True, "cache_on_device": True, "ckpt_interval": 3}
+    whole = Trainer(tiny_config(mini_cityscapes, tmp_path / "whole", iterations=6, **flags), device="cpu").run()
+    first = Trainer(tiny_config(mini_cityscapes, tmp_path / "cut", iterations=6, max_minutes=1e-9, **flags), "cpu")
+    assert first.run().iteration == 1  # stopped by its time limit after one step, last.pt saved
+    rest = Trainer(
+        tiny_config(mini_cityscapes, tmp_path / "cut", iterations=6, **flags),
+        device="cpu",
+        resume=str(tmp_path / "cut" / "last.pt"),
+    ).run()
+    cut = {r["iter"]: r["loss"] for r in first.history + rest.history if "loss" in r}
+    ref = {r["iter"]: r["loss"] for r in whole.history if "loss" in r}
+    assert sorted(cut) == sorted(ref) == list(range(1, 7))
+    for it in ref:
+        assert cut[it] == pytest.approx(ref[it], rel=1e-5, abs=1e-6), it
+
+
+def test_device_augment_needs_frames_of_one_size(tmp_path):
+    # the device cache reads the whole split first and names the frame that does not fit
+    from attanet_training.synth import generate_dataset
+
+    generate_dataset(tmp_path / "mixed", 1, 64, 128, seed=0, split="train")
+    generate_dataset(tmp_path / "mixed", 1, 64, 96, seed=1, split="train")
+    cfg = tiny_config(tmp_path / "mixed", tmp_path / "run", device_augment=True, cache_on_device=True, batch_size=2)
+    expected = r"cache_on_device needs frames of one size: .* is 96x64, the first frame 128x64"
+    with pytest.raises(ValueError, match=expected):
+        Trainer(cfg, device="cpu", progress=False, log_stdout=False).run()
+
+    from attanet_training.trainer import collate_frames
+
+    def item(h, w):
+        return torch.zeros(h, w, 3, dtype=torch.uint8), torch.zeros(h, w, dtype=torch.uint8), torch.zeros(10)
+
+    images, labels, params = collate_frames([item(8, 16), item(8, 16)])
+    assert images.shape == (2, 8, 16, 3) and labels.shape == (2, 8, 16) and params.shape == (2, 10)
+    with pytest.raises(ValueError, match="frames of sizes 16x8, 20x8.*device_augment: false"):
+        collate_frames([item(8, 16), item(8, 20)])
