@@ -171,6 +171,7 @@ def pipeline_rows(
     progress,
     confidence: bool = True,
     zero_copy: bool = False,
+    compile_mode: str | None = None,
 ) -> list[BenchRow]:
     """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
     from .bench import time_ms
@@ -186,10 +187,11 @@ def pipeline_rows(
         precision,
         cuda_graphs=graphs,
         confidence=confidence,
+        compile_mode=compile_mode,
     )
     rows = []
     for batch in batches:
-        progress(f"pipeline {precision} graphs={graphs} batch {batch}")
+        progress(f"pipeline {precision} graphs={graphs} compile={compile_mode} batch {batch}")
         frames = np.random.randint(0, 256, (batch, 1024, 2048, 3), np.uint8)
         if zero_copy:  # as if the frames had been decoded straight into the pinned input buffer
             pipeline.input_buffer(frames.shape)[...] = frames
@@ -199,6 +201,7 @@ def pipeline_rows(
             BenchRow(
                 "attanet_r18",
                 "pipeline"
+                + ("+compile" if compile_mode else "")
                 + ("+graphs" if graphs else "")
                 + ("" if confidence else " labels")
                 + (" zero-copy" if zero_copy else ""),
@@ -215,26 +218,34 @@ def pipeline_rows(
     return rows
 
 
-def graphed_net_rows(arch: str, precision: str, batches, repeats: int, progress) -> list[BenchRow]:
+def graphed_net_rows(
+    arch: str, precision: str, batches, repeats: int, progress, compile_mode: str | None = None
+) -> list[BenchRow]:
     """Network + argmax alone (BatchNorm folded), weights in ``precision``, channels_last, replayed
-    as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS."""
+    as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS.
+    ``compile_mode``: the graph captures torch.compile's kernels instead of eager ones."""
     from .bench import time_ms
-    from .device_pipeline import capture_cuda_graph
+    from .device_pipeline import _inductor_mode, capture_cuda_graph
     from .layers import fold_batchnorm
     from .network import build_model
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     torch.manual_seed(0)
     model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
+
+    def net(x):
+        return model(x).argmax(1).to(torch.uint8)
+
+    if compile_mode:
+        net = torch.compile(net, mode=_inductor_mode(compile_mode, own_graphs=True), dynamic=False)
     rows = []
     for batch in batches:
-        progress(f"{arch} net+argmax {precision} CUDA graph batch {batch}")
+        progress(f"{arch} net+argmax {precision} compile={compile_mode} CUDA graph batch {batch}")
         x = torch.randn(batch, 3, 512, 1024, device="cuda").to(dtype).contiguous(memory_format=torch.channels_last)
-        graph, _ = capture_cuda_graph(lambda x=x: model(x).argmax(1).to(torch.uint8))
+        graph, _ = capture_cuda_graph(lambda x=x: net(x))
         ms = time_ms(graph.replay, 10, repeats, torch.cuda.synchronize) / batch
-        rows.append(
-            BenchRow(arch, "torch+graphs", "cuda", precision, 512, 1024, batch, round(ms, 4), round(1e3 / ms, 1), None)
-        )
+        engine = "torch.compile+graphs" if compile_mode else "torch+graphs"
+        rows.append(BenchRow(arch, engine, "cuda", precision, 512, 1024, batch, round(ms, 4), round(1e3 / ms, 1), None))
     return rows
 
 
@@ -292,10 +303,10 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
     rows: list[BenchRow] = []
     notes: list[str] = []
 
-    def r18_pipeline(graphs: bool, confidence: bool, zero_copy: bool = False):
+    def r18_pipeline(graphs: bool, confidence: bool, zero_copy: bool = False, compile_mode: str | None = None):
         torch.manual_seed(0)
         model = build_model("attanet_r18")
-        return pipeline_rows(model, "fp16", (1, 4), graphs, repeats, progress, confidence, zero_copy)
+        return pipeline_rows(model, "fp16", (1, 4), graphs, repeats, progress, confidence, zero_copy, compile_mode)
 
     steps = [
         (
@@ -345,16 +356,20 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
             f"ONNX Runtime {ort.__version__} here has no CUDA provider (providers: "
             f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for its rows"
         )
-    for name, step in steps:
-        try:
-            new = step()
-        except Exception as exc:  # one broken variant must not lose the others
-            notes.append(f"step '{name}' failed: {type(exc).__name__}: {exc}")
-            progress(f"FAILED {name}: {exc}")
-            continue
-        for row in new:
-            progress("row " + json.dumps(row.to_dict()))
-        rows += new
+
+    def run_steps(named_steps) -> None:
+        for name, step in named_steps:
+            try:
+                new = step()
+            except Exception as exc:  # one broken variant must not lose the others
+                notes.append(f"step '{name}' failed: {type(exc).__name__}: {exc}")
+                progress(f"FAILED {name}: {exc}")
+                continue
+            for row in new:
+                progress("row " + json.dumps(row.to_dict()))
+            rows.extend(new)
+
+    run_steps(steps)
     for name, step in (
         ("fp16/bf16 agreement", lambda: fp16_agreement(checkpoint, calibration_frames())),
         ("SAM vs non-local memory", lambda: attention_memory_and_time("cuda", repeats)),
@@ -366,4 +381,14 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
         for note in new_notes:
             progress(note)
         notes += new_notes
+    # last: torch.compile spends tens of seconds per variant compiling (and autotuning), so a
+    # time limit on the suite loses these rows, not the ones above
+    compiled = [
+        (
+            "r18 net+argmax, torch.compile max-autotune, CUDA graphs",
+            lambda: graphed_net_rows("attanet_r18", "fp16", (1,), repeats, progress, "max-autotune"),
+        ),
+        ("e2e labels only, torch.compile, CUDA graphs", lambda: r18_pipeline(True, False, compile_mode="default")),
+    ]
+    run_steps(compiled)
     return rows, notes

@@ -72,12 +72,30 @@ def capture_cuda_graph(fn: Callable[[], Any], warmup: int = 3) -> tuple[torch.cu
     return graph, outputs
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def _inductor_mode(mode: str, own_graphs: bool) -> str:
+    """The torch.compile mode to use: Inductor's own CUDA graphs are left out when the caller
+    captures the compiled function in its graph (graphs inside a capture cannot work)."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
+    if own_graphs and mode in ("reduce-overhead", "max-autotune"):
+        return "default" if mode == "reduce-overhead" else "max-autotune-no-cudagraphs"
+    return mode
+
+
 class DevicePipeline:
     """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x H x W uint8) and confidence on ``device``.
 
     ``net_size``: (H, W) -> network (h, w). ``cuda_graphs`` replays a captured graph per input
     shape (CUDA only; ignored elsewhere). ``confidence=False`` skips the softmax confidence (its
     computation, resize and 4-byte-per-pixel download): labels only, the fastest path.
+    ``compile_mode`` (None, "default", "max-autotune", ...) runs ``forward`` through
+    ``torch.compile`` (pre-processing, network, argmax and resize fused where Inductor can),
+    compiled once per input shape on first use; with ``cuda_graphs`` the compiled kernels are
+    what the graph captures ("max-autotune" then becomes "max-autotune-no-cudagraphs": the
+    pipeline's own graphs, not Inductor's). Compiling takes tens of seconds.
     """
 
     def __init__(
@@ -90,6 +108,7 @@ class DevicePipeline:
         precision: str = "fp32",
         cuda_graphs: bool = False,
         confidence: bool = True,
+        compile_mode: str | None = None,
     ) -> None:
         if precision not in DTYPES:
             raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(DTYPES)}")
@@ -111,6 +130,10 @@ class DevicePipeline:
         self.use_graphs = cuda_graphs and self.cuda
         self.with_confidence = confidence
         self.zero_copy_calls = 0  # calls whose frames already were the input_buffer()
+        self.compute = self.forward
+        if compile_mode is not None:
+            mode = _inductor_mode(compile_mode, self.use_graphs)
+            self.compute = torch.compile(self.forward, mode=mode, dynamic=False)
         self.staging = ShapeCache(self._make_staging)
         self.graphs = ShapeCache(self._capture) if self.use_graphs else None
 
@@ -139,7 +162,7 @@ class DevicePipeline:
 
     def _capture(self, shape: tuple[int, ...]):
         static_in = torch.zeros(shape, dtype=torch.uint8, device=self.device)
-        graph, static_out = capture_cuda_graph(lambda: self.forward(static_in))
+        graph, static_out = capture_cuda_graph(lambda: self.compute(static_in))
         return graph, static_in, static_out
 
     # -- the device-side computation ----------------------------------------------------------
@@ -186,7 +209,7 @@ class DevicePipeline:
             graph.replay()
             labels, confidence = static_labels, static_conf
         else:
-            labels, confidence = self.forward(staging["frames"].to(self.device, non_blocking=True))
+            labels, confidence = self.compute(staging["frames"].to(self.device, non_blocking=True))
         staging["labels"].copy_(labels, non_blocking=True)
         if confidence is not None:
             staging["confidence"].copy_(confidence, non_blocking=True)

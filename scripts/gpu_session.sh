@@ -91,7 +91,7 @@ wait
   cat "$LOG/session.log"
   echo "--- bench"
   cat "$LOG/bench/bench.log" 2>/dev/null
-  grep -h "agree\|MiB\|failed\|no CUDA provider" "$LOG/bench/bench.err" 2>/dev/null
+  grep -h "agree\|MiB\|failed\|no CUDA provider\|compile+graphs" "$LOG/bench/bench.err" 2>/dev/null
   echo "--- gpu tests: $(tail -1 "$LOG/bench/gpu-tests.log" 2>/dev/null)"
   echo "--- eval (mIoU on 40 unseen 512x1024 frames)"
   for f in "$LOG"/eval_*.json; do

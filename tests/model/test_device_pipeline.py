@@ -113,6 +113,38 @@ def test_precision_handling_on_cpu():
     assert labels.shape == (1, 64, 64)
 
 
+def test_compiled_pipeline_gives_the_eager_labels():
+    # a small conv + BN stand-in for the network keeps Inductor's CPU compile to seconds; the
+    # whole forward (BGR flip, resize, normalize, network, argmax, label resize) is compiled
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+    net.add_module("classifier", torch.nn.Conv2d(8, 5, 1))
+    net[1].running_mean.uniform_(-0.5, 0.5)
+    net[1].running_var.uniform_(0.5, 2.0)
+    size = lambda h, w: (h // 2, w // 2)  # noqa: E731
+    eager = DevicePipeline(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, confidence=True)
+    compiled = DevicePipeline(
+        net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, confidence=True, compile_mode="default"
+    )
+    assert compiled.compute is not compiled.forward
+    batch = frames(2, 48, 80, seed=3)
+    a, ca = eager(batch)
+    b, cb = compiled(batch)
+    assert len(np.unique(a)) > 1 and a.shape == (2, 48, 80)
+    np.testing.assert_array_equal(b, a)
+    np.testing.assert_allclose(cb, ca, atol=1e-5)
+    with pytest.raises(ValueError, match="compile mode 'fastest' is not one of"):
+        DevicePipeline(net, (0, 0, 0), (1, 1, 1), size, compile_mode="fastest")
+
+
+def test_inductor_graphs_step_aside_for_the_pipelines_own():
+    from attanet_model.device_pipeline import _inductor_mode
+
+    assert _inductor_mode("max-autotune", own_graphs=True) == "max-autotune-no-cudagraphs"
+    assert _inductor_mode("reduce-overhead", own_graphs=True) == "default"
+    assert _inductor_mode("max-autotune", own_graphs=False) == "max-autotune"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here); CPU logic tested above")
 def test_cuda_graph_replay_matches_eager():
     torch.manual_seed(0)
@@ -128,3 +160,19 @@ def test_cuda_graph_replay_matches_eager():
     b2, _ = graphed(frames(1, 1024, 2048, seed=5))
     assert (a == b).mean() > 0.999 and graphed.graphs.builds == 1
     assert not np.array_equal(b, b2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here); CPU logic tested above")
+def test_compiled_kernels_inside_the_cuda_graph_match_eager():
+    torch.manual_seed(0)
+    model = build_model("attanet_light").eval()
+    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    eager = DevicePipeline(model, mean, std, size, "cuda", "fp16", confidence=False)
+    compiled = DevicePipeline(
+        model, mean, std, size, "cuda", "fp16", cuda_graphs=True, confidence=False, compile_mode="default"
+    )
+    batch = frames(1, 512, 1024)
+    a, _ = eager(batch)
+    b, _ = compiled(batch)
+    assert (a == b).mean() > 0.999 and compiled.graphs.builds == 1
