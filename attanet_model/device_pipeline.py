@@ -131,6 +131,7 @@ class DevicePipeline:
         self.with_confidence = confidence
         self.zero_copy_calls = 0  # calls whose frames already were the input_buffer()
         self.compute = self.forward
+        self.compile_mode = compile_mode
         if compile_mode is not None:
             mode = _inductor_mode(compile_mode, self.use_graphs)
             self.compute = torch.compile(self.forward, mode=mode, dynamic=False)

@@ -66,6 +66,8 @@ class Segmenter:
         precision: "fp32", "fp16" or "bf16" (half precisions need device="cuda" on torch).
         input_scale / input_size: override the model's network-size setting.
         cuda_graphs: on torch + CUDA, replay a captured CUDA graph per frame size.
+        compile_mode: on torch + CUDA, run the frame path through ``torch.compile`` in this mode
+            ("default", "max-autotune", ...); the first frame of each size compiles (tens of seconds).
 
     On torch + CUDA the whole frame path runs on the GPU (``DevicePipeline``); elsewhere
     resizing uses OpenCV on the host, which is the faster choice on a CPU.
@@ -80,6 +82,7 @@ class Segmenter:
         input_scale: float | None = None,
         input_size: tuple[int, int] | None = None,
         cuda_graphs: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if path.suffix == ".onnx" and backend == "torch":
@@ -89,6 +92,11 @@ class Segmenter:
         _check_choice("precision", precision, PRECISIONS)
         if device == "cuda" and not torch.cuda.is_available() and backend == "torch":
             raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu'")
+        if compile_mode and (backend, device) != ("torch", "cuda"):
+            raise ValueError(
+                f"torch.compile (mode {compile_mode!r}) is for backend 'torch' on device 'cuda', not "
+                f"{backend} on {device}: the CPU path runs OpenCV pre-processing and an eager network"
+            )
         if backend == "torch" and device == "cpu" and precision == "fp16":
             raise ValueError("precision 'fp16' on the CPU is not supported by torch kernels; use fp32 or bf16")
         self.model_path, self.backend, self.device, self.precision = path, backend, device, precision
@@ -105,7 +113,14 @@ class Segmenter:
             from .device_pipeline import DevicePipeline
 
             self._pipeline = DevicePipeline(
-                self._engine.model, self.meta.mean, self.meta.std, self.network_size, device, precision, cuda_graphs
+                self._engine.model,
+                self.meta.mean,
+                self.meta.std,
+                self.network_size,
+                device,
+                precision,
+                cuda_graphs,
+                compile_mode=compile_mode,
             )
 
     @property
@@ -116,6 +131,16 @@ class Segmenter:
     def provider(self) -> str:
         """What actually runs the network, e.g. 'torch cpu fp32' or 'CPUExecutionProvider'."""
         return self._engine.provider
+
+    @property
+    def frame_path(self) -> str:
+        """Where a frame goes, for logs and diagnostics, e.g. 'device (CUDA graphs, torch.compile default)'."""
+        if self._pipeline is None:
+            return f"host: OpenCV resize + {self.backend}"
+        extras = [name for name, on in (("CUDA graphs", self._pipeline.use_graphs),) if on]
+        if self._pipeline.compile_mode:
+            extras.append(f"torch.compile {self._pipeline.compile_mode}")
+        return "device" + (f" ({', '.join(extras)})" if extras else " (eager)")
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         return network_size(height, width, self.input_scale, self.input_size)

@@ -131,14 +131,24 @@ def make_segmenter(
     output_resolution: str,
     network_scale: float = 0.0,
     network_size: tuple[int, int] | None = None,
+    cuda_graphs: bool = False,
+    compile_mode: str | None = None,
 ) -> Segmenter:
-    """The Segmenter a ``FramePipeline`` with these settings needs (scale 1.0 when the pipeline resizes)."""
+    """The Segmenter a ``FramePipeline`` with these settings needs (scale 1.0 when the pipeline resizes).
+    ``cuda_graphs`` and ``compile_mode`` act on torch + CUDA only (see ``Segmenter``)."""
     if output_resolution == "network":
         scale, size = 1.0, None
     else:
         scale, size = (network_scale or None), network_size
     return Segmenter(
-        model_path or None, backend=backend, device=device, precision=precision, input_scale=scale, input_size=size
+        model_path or None,
+        backend=backend,
+        device=device,
+        precision=precision,
+        input_scale=scale,
+        input_size=size,
+        cuda_graphs=cuda_graphs,
+        compile_mode=compile_mode or None,
     )
 
 

@@ -50,7 +50,15 @@ class AttanetNode(Node):
         s = self.settings
         try:
             segmenter = make_segmenter(
-                s.model_path, s.backend, s.device, s.precision, s.output_resolution, s.network_scale, s.network_size
+                s.model_path,
+                s.backend,
+                s.device,
+                s.precision,
+                s.output_resolution,
+                s.network_scale,
+                s.network_size,
+                cuda_graphs=s.cuda_graphs,
+                compile_mode=s.torch_compile,
             )
         except (ValueError, OSError, RuntimeError) as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
@@ -71,6 +79,7 @@ class AttanetNode(Node):
             "device": segmenter.device,
             "precision": segmenter.precision,
             "provider": segmenter.provider,
+            "frame_path": segmenter.frame_path,
             "model": str(segmenter.model_path),
             "arch": segmenter.meta.arch,
             "mode": s.mode,

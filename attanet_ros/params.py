@@ -65,6 +65,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "torch", "inference backend", choices=("torch", "onnxruntime")),
     ParamSpec("device", "cpu", "where the network runs", choices=("cpu", "cuda")),
     ParamSpec("precision", "fp32", "network precision (fp16 needs cuda)", choices=("fp32", "fp16", "bf16")),
+    ParamSpec("cuda_graphs", True, "torch + cuda: replay one captured CUDA graph per frame size (ignored elsewhere)"),
+    ParamSpec(
+        "torch_compile",
+        "",
+        "torch + cuda: torch.compile mode for the frame path; empty = eager",
+        choices=("", "default", "max-autotune"),
+    ),
     ParamSpec("network_scale", 0.0, "frame -> network size factor; 0 = the model's (0.5)", check=_range(0, 4)),
     ParamSpec("network_height", 0, "fixed network input height (multiple of 32); 0 = by scale", check=_network_side),
     ParamSpec("network_width", 0, "fixed network input width (multiple of 32); 0 = by scale", check=_network_side),
@@ -95,6 +102,8 @@ class NodeSettings:
     backend: str
     device: str
     precision: str
+    cuda_graphs: bool
+    torch_compile: str
     network_scale: float
     network_height: int
     network_width: int
@@ -171,6 +180,11 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
         problems.append(
             f"network_height={merged['network_height']} and network_width={merged['network_width']}: "
             "set both (fixed network size) or neither (size by network_scale)"
+        )
+    if not problems and merged["torch_compile"] and (merged["backend"], merged["device"]) != ("torch", "cuda"):
+        problems.append(
+            f"torch_compile={merged['torch_compile']!r} needs backend 'torch' on device 'cuda' "
+            f"(got {merged['backend']} on {merged['device']}); leave it empty"
         )
     if not problems and "attention" in merged["outputs"] and merged["backend"] != "torch":
         problems.append("output 'attention' needs backend 'torch' (the ONNX graph has no attention output)")

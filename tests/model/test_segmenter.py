@@ -92,6 +92,10 @@ def test_bad_options_fail_at_construction(model_file):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             Segmenter(model_file, device="cuda")
+    with pytest.raises(ValueError, match="torch.compile .* is for backend 'torch' on device 'cuda', not torch on cpu"):
+        Segmenter(model_file, compile_mode="default")
+    # CUDA graphs are a no-op off the GPU: the host path, said as much
+    assert Segmenter(model_file, cuda_graphs=True).frame_path == "host: OpenCV resize + torch"
 
 
 @pytest.fixture(scope="module")
