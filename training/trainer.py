@@ -614,15 +614,18 @@ def train_for_minutes(
     )
     seconds_left = minutes * 60 - spent
     total = fit_iterations(probe_result.iteration, per_iteration, seconds_left)
+    # a short budget must still decay: the warm-up may take at most a fifth of the fitted schedule
+    warmup = min(cfg.warmup_iters, max(total // 5, probe_result.iteration))
     probe.log(
         {
             "iter": probe_result.iteration,
             "budget_minutes": minutes,
             "seconds_per_iteration": round(per_iteration, 5),
             "fitted_iterations": total,
+            "warmup_iters": warmup,
         }
     )
-    main_cfg = dataclasses.replace(cfg, iterations=total, max_minutes=max(seconds_left, 1.0) / 60)
+    main_cfg = dataclasses.replace(cfg, iterations=total, warmup_iters=warmup, max_minutes=max(seconds_left, 1.0) / 60)
     # the main phase's workers start fresh (spawn) rather than as forks of a process that has
     # already run a training loop, its threads and (on CUDA) a driver context included
     trainer = Trainer(

@@ -192,7 +192,10 @@ def test_fit_iterations_uses_the_time_left():
 
 def test_budget_run_probes_then_finishes_a_whole_schedule(mini_cityscapes, tmp_path):
     # one data worker: the main phase starts its workers with spawn (they must pickle and run)
-    cfg = tiny_config(mini_cityscapes, tmp_path / "run", iterations=5, workers=1, val_split="val", val_interval=3)
+    # a warm-up far longer than the budget allows: the fitted schedule shortens it so lr still decays
+    cfg = tiny_config(
+        mini_cityscapes, tmp_path / "run", iterations=5, workers=1, val_split="val", val_interval=3, warmup_iters=10**4
+    )
     trainer, result = train_for_minutes(cfg, minutes=0.4, device="cpu", progress=False, probe_fraction=0.25)
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     fitted = [r for r in records if "fitted_iterations" in r]
@@ -200,6 +203,7 @@ def test_budget_run_probes_then_finishes_a_whole_schedule(mini_cityscapes, tmp_p
     probe_iters, total = fitted[0]["iter"], fitted[0]["fitted_iterations"]
     assert probe_iters >= 1 and total > probe_iters and total != cfg.iterations  # cfg.iterations is replaced
     assert trainer.cfg.iterations == total
+    assert trainer.cfg.warmup_iters == fitted[0]["warmup_iters"] == max(total // 5, probe_iters)
     assert trainer.worker_start == "spawn"
     assert not [r for r in records if "val_miou" in r and r["iter"] <= probe_iters]  # the probe never validates
     stopped = [r for r in records if r.get("stopped") == "time limit"]
