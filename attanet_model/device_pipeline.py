@@ -191,9 +191,13 @@ class DevicePipeline:
         return labels, confidence
 
     @torch.inference_mode()
-    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(self, frames: np.ndarray, copy: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (and confidence) of ``frames`` on the host. ``copy=False`` returns views of the
+        pipeline's own (pinned) output buffers instead of fresh arrays, saving a host copy (2 MB of
+        labels at 1024x2048): they hold this call's result until the next call with frames of the
+        same shape overwrites them."""
         if frames.ndim == 3:
-            labels, confidence = self(frames[None])
+            labels, confidence = self(frames[None], copy)
             return labels[0], None if confidence is None else confidence[0]
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
             raise ValueError(f"frames must be B x H x W x 3 uint8 BGR, got {frames.dtype} {frames.shape}")
@@ -216,5 +220,9 @@ class DevicePipeline:
             staging["confidence"].copy_(confidence, non_blocking=True)
         if self.cuda:
             torch.cuda.current_stream().synchronize()
-        labels_out = staging["labels"].numpy().copy()
-        return labels_out, None if confidence is None else staging["confidence"].numpy().copy()
+        labels_out = staging["labels"].numpy()
+        confidence_out = None if confidence is None else staging["confidence"].numpy()
+        if copy:
+            labels_out = labels_out.copy()
+            confidence_out = None if confidence_out is None else confidence_out.copy()
+        return labels_out, confidence_out

@@ -68,6 +68,23 @@ def test_frames_written_into_the_input_buffer_skip_the_host_copy(setup):
         pipeline.input_buffer((96, 192))
 
 
+def test_copy_false_returns_the_output_buffers_until_the_next_call(setup):
+    pipeline, _ = setup
+    a, b = frames(1, 96, 192, seed=10)[0], frames(1, 96, 192, seed=11)[0]
+    expected_a, conf_a = pipeline(a)
+    expected_b, _ = pipeline(b)
+    assert not np.array_equal(expected_a, expected_b)
+    view, conf_view = pipeline(a, copy=False)
+    np.testing.assert_array_equal(view, expected_a)
+    np.testing.assert_allclose(conf_view, conf_a)
+    again, _ = pipeline(a, copy=False)
+    assert np.shares_memory(view, again)  # no new array: the pipeline's own buffer
+    fresh, _ = pipeline(a)
+    assert not np.shares_memory(fresh, view)
+    pipeline(b, copy=False)  # the next call of that shape overwrites what the view shows
+    np.testing.assert_array_equal(view, expected_b)
+
+
 def test_single_frame_and_bad_input(setup):
     pipeline, _ = setup
     labels, confidence = pipeline(frames(1, 128, 256)[0])
