@@ -227,6 +227,11 @@ def bench_cli(argv: list[str]) -> int:
         type=Path,
         help="folder of frames for int8 calibration and agreement (default: the bundled synthetic frames)",
     )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="--suite gpu: start no step after this many seconds (the slow torch.compile rows run last)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON row per line")
     args = parser.parse_args(argv)
     if args.suite:
@@ -308,7 +313,13 @@ def _suite_cli(args, argv: list[str]) -> int:
         if args.suite == "cpu":
             rows, notes = bench_suite.cpu_suite(args.checkpoint, args.calib, args.repeats, progress)
         else:
-            rows, notes = bench_suite.gpu_suite(args.checkpoint, args.repeats, progress)
+            partial = None
+            if args.markdown:
+
+                def partial(rows_so_far, notes_so_far):
+                    write_markdown(args.markdown, rows_so_far, notes_so_far + ["(suite still running)"], argv)
+
+            rows, notes = bench_suite.gpu_suite(args.checkpoint, args.repeats, progress, args.time_limit, partial)
     except (RuntimeError, ValueError) as exc:
         print(f"attanet bench: {exc}", file=sys.stderr)
         return 2

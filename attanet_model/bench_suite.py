@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -290,9 +291,41 @@ def fp16_agreement(checkpoint: Path | None, frames: list[np.ndarray]) -> list[st
     return notes
 
 
-def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
+def run_suite_steps(named_steps, rows, notes, progress, started, time_limit_s=None, checkpointed=None) -> None:
+    """Run (name, step) pairs, each returning rows, into ``rows``: a step that raises is a note and
+    the rest still run; none starts once ``time_limit_s`` since ``started`` (perf_counter) has
+    passed; ``checkpointed(rows, notes)`` after each step that ran."""
+    for name, step in named_steps:
+        if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
+            notes.append(f"step '{name}' skipped: the suite's time limit of {time_limit_s:g} s had passed")
+            progress(f"SKIPPED {name} (time limit)")
+            continue
+        try:
+            new = step()
+        except Exception as exc:  # one broken variant must not lose the others
+            notes.append(f"step '{name}' failed: {type(exc).__name__}: {exc}")
+            progress(f"FAILED {name}: {exc}")
+            new = []
+        for row in new:
+            progress("row " + json.dumps(row.to_dict()))
+        rows.extend(new)
+        if checkpointed is not None:
+            checkpointed(rows, notes)
+
+
+def gpu_suite(
+    checkpoint: Path | None,
+    repeats: int,
+    progress,
+    time_limit_s: float | None = None,
+    checkpointed=None,
+) -> tuple[list[BenchRow], list[str]]:
     """Every GPU variant of issue 7, step by step; a step that fails is reported in the notes and
-    the rest still run. Each step's rows are printed through ``progress`` as they are measured."""
+    the rest still run. Each step's rows are printed through ``progress`` as they are measured.
+    ``time_limit_s``: no step starts after that many seconds (those left are named in the notes),
+    so the table and notes are written even where an outer time limit would kill the suite.
+    ``checkpointed(rows, notes)`` is called after every step with everything so far (the CLI
+    rewrites its markdown file there: a suite killed mid-step still leaves what it measured)."""
     if not torch.cuda.is_available():
         raise RuntimeError("the GPU suite needs a CUDA GPU; torch sees none (run `attanet bench --suite cpu`)")
     import onnxruntime as ort
@@ -361,17 +394,10 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
             f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for its rows"
         )
 
+    started = time.perf_counter()
+
     def run_steps(named_steps) -> None:
-        for name, step in named_steps:
-            try:
-                new = step()
-            except Exception as exc:  # one broken variant must not lose the others
-                notes.append(f"step '{name}' failed: {type(exc).__name__}: {exc}")
-                progress(f"FAILED {name}: {exc}")
-                continue
-            for row in new:
-                progress("row " + json.dumps(row.to_dict()))
-            rows.extend(new)
+        run_suite_steps(named_steps, rows, notes, progress, started, time_limit_s, checkpointed)
 
     run_steps(steps)
     for name, step in (
@@ -385,6 +411,8 @@ def gpu_suite(checkpoint: Path | None, repeats: int, progress) -> tuple[list[Ben
         for note in new_notes:
             progress(note)
         notes += new_notes
+        if checkpointed is not None:
+            checkpointed(rows, notes)
     # last: torch.compile spends tens of seconds per variant compiling (and autotuning), so a
     # time limit on the suite loses these rows, not the ones above
     compiled = [

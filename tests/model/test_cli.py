@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def attanet(*args, check=True):
@@ -104,3 +105,46 @@ def test_export_and_bench_the_bundled_model(tmp_path):
 def test_bench_rejects_fp16_on_cpu():
     proc = attanet("bench", "--precision", "fp16", check=False)
     assert proc.returncode == 2 and "fp16 needs --device cuda" in proc.stderr
+
+
+def test_gpu_suite_needs_cuda_and_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: bench/run_gpu.sh runs the real suite")
+    proc = attanet("bench", "--suite", "gpu", "--time-limit", "5", check=False)
+    assert proc.returncode == 2 and "the GPU suite needs a CUDA GPU" in proc.stderr
+
+
+def test_suite_steps_survive_failures_respect_the_time_limit_and_checkpoint():
+    import time
+
+    from attanet_model.bench import BenchRow
+    from attanet_model.bench_suite import run_suite_steps
+
+    def row(ms):
+        return BenchRow("attanet_r18", "torch+graphs", "cuda", "fp16", 512, 1024, 1, ms, 1e3 / ms, None)
+
+    def broken():
+        raise RuntimeError("CUDA graph capture failed")
+
+    def slow():
+        time.sleep(0.3)
+        return [row(2.0)]
+
+    rows, notes, messages, snapshots = [], [], [], []
+    steps = [("fast", lambda: [row(1.0)]), ("broken", broken), ("slow", slow), ("late", lambda: [row(3.0)])]
+    run_suite_steps(
+        steps,
+        rows,
+        notes,
+        messages.append,
+        time.perf_counter(),
+        time_limit_s=0.2,
+        checkpointed=lambda r, n: snapshots.append((len(r), len(n))),
+    )
+    assert [r.latency_ms_median for r in rows] == [1.0, 2.0]  # 'late' started after the limit
+    assert notes == [
+        "step 'broken' failed: RuntimeError: CUDA graph capture failed",
+        "step 'late' skipped: the suite's time limit of 0.2 s had passed",
+    ]
+    assert snapshots == [(1, 0), (1, 1), (2, 1)]  # after each step that ran, the table so far
+    assert any(m.startswith("row ") and '"latency_ms_median": 2.0' in m for m in messages)
