@@ -9,7 +9,8 @@
 # Writes OUT/summary.txt, OUT/logs.tgz and the released models OUT/light_s05.pt, OUT/light_s10.pt.
 #   usage: bash scripts/gpu_session.sh OUT [TOTAL_SECONDS]     (default 540: the whole session)
 #   NTRAIN / NVAL / NTEST frames (1600 / 20 / 40), BENCH_TIMEOUT seconds (200), RESERVE (75),
-#   RUNS ("s10"), SKIP_BENCH=1 (training only), INIT_FROM=checkpoint (fine-tune, e.g. the bundled model)
+#   RUNS ("s10"), SKIP_BENCH=1 (training only), INIT_FROM=checkpoint (fine-tune, e.g. the bundled model),
+#   LR (base learning rate; the config's 0.03 when unset, lower for fine-tuning)
 # Needs the machine's CUDA torch plus cityscapesScripts (training's label table); on an offline
 # machine carry its wheel: pip install --no-index --no-deps --target /tmp/site cityscapesscripts-*.whl
 # and PYTHONPATH=/tmp/site (bench/gpu_env.sh names anything missing).
@@ -56,7 +57,7 @@ if [ "$LEFT" -gt 60 ]; then
   # a hung run must not eat the session: each gets its budget plus a minute
   TRAIN="timeout $((LEFT + 60)) $PY -m attanet_cli train"
   common=(--config synthetic_light_gpu --data-root "$WORK/data" --budget-minutes "$MIN" --no-progress
-          --workers "$WORKERS" ${INIT_FROM:+--init-from "$INIT_FROM"})
+          --workers "$WORKERS" ${INIT_FROM:+--init-from "$INIT_FROM"} ${LR:+--set lr=$LR})
   declare -A PIDS
   for run in "${RUNS[@]}"; do
     case $run in
