@@ -66,7 +66,7 @@ class AttanetNode(Node):
         if s.warmup:
             import numpy as np
 
-            segmenter.segment(np.zeros((256, 512, 3), np.uint8))
+            segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
         self.options = self._frame_options()
         self.stats = FrameStats()
         self.queue = FrameQueue(s.mode, s.replay_queue)

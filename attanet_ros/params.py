@@ -89,6 +89,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", check=_range(0.05, 3600)),
     ParamSpec("log_throttle_period", 5.0, "seconds between repeated bad-input log lines", check=_range(0, 3600)),
     ParamSpec("warmup", True, "run one frame through the network at start-up so the first camera frame is not slow"),
+    ParamSpec(
+        "warmup_height",
+        0,
+        "warm-up frame height: the camera's, so CUDA graphs/compile happen at start; 0 = 256",
+        check=_at_least(0),
+    ),
+    ParamSpec("warmup_width", 0, "warm-up frame width; 0 = 512", check=_at_least(0)),
 )
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -121,6 +128,14 @@ class NodeSettings:
     diagnostics_period: float
     log_throttle_period: float
     warmup: bool
+    warmup_height: int
+    warmup_width: int
+
+    @property
+    def warmup_shape(self) -> tuple[int, int, int]:
+        """The start-up frame (H, W, 3): the camera's size when given (CUDA graphs and torch.compile
+        are per frame size, so the first camera frame then finds them ready), else 256 x 512."""
+        return (self.warmup_height or 256, self.warmup_width or 512, 3)
 
     @property
     def network_size(self) -> tuple[int, int] | None:
@@ -180,6 +195,11 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
         problems.append(
             f"network_height={merged['network_height']} and network_width={merged['network_width']}: "
             "set both (fixed network size) or neither (size by network_scale)"
+        )
+    if not problems and bool(merged["warmup_height"]) != bool(merged["warmup_width"]):
+        problems.append(
+            f"warmup_height={merged['warmup_height']} and warmup_width={merged['warmup_width']}: "
+            "set both (the camera's frame size) or neither"
         )
     if not problems and merged["torch_compile"] and (merged["backend"], merged["device"]) != ("torch", "cuda"):
         problems.append(

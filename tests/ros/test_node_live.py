@@ -18,7 +18,8 @@ NET_H, NET_W = 128, 256  # network size of a 256x512 frame at the model's 0.5 sc
 def ros():
     domain = domain_for(1)
     # the shipped params file (live mode), one override on the command line as a user would
-    node = NodeProcess(domain, params={"output_resolution": "network", "diagnostics_period": 0.5})
+    params = {"output_resolution": "network", "diagnostics_period": 0.5, "warmup_height": 96, "warmup_width": 160}
+    node = NodeProcess(domain, params=params)
     client = RosClient(domain)
     info = client.subscribe(String, f"{NODE}/class_info", LATCHED)
     try:

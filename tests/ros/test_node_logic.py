@@ -46,6 +46,10 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"torch_compile": "fast", "device": "cuda"})
     gpu = settings_from_values({"torch_compile": "max-autotune", "device": "cuda", "precision": "fp16"})
     assert gpu.torch_compile == "max-autotune" and gpu.cuda_graphs
+    with pytest.raises(ParamError, match="warmup_height=720 and warmup_width=0: set both"):
+        settings_from_values({"warmup_height": 720})
+    assert settings_from_values({}).warmup_shape == (256, 512, 3)
+    assert settings_from_values({"warmup_height": 720, "warmup_width": 1280}).warmup_shape == (720, 1280, 3)
 
 
 def test_run_time_updates():

@@ -12,8 +12,13 @@ from ros_harness import NodeProcess, domain_for
         ({"overlay_alpha": 2.0}, None, "parameter overlay_alpha=2.0 must be in [0, 1]"),
         ({"model_path": "/no/such/model.pt"}, None, "cannot load the model: model file not found: /no/such/model.pt"),
         (None, "mode: fast\n    network_height: 100\n", "parameter mode='fast' must be one of ['live', 'replay']"),
+        (
+            {"torch_compile": "max-autotune"},
+            None,
+            "torch_compile='max-autotune' needs backend 'torch' on device 'cuda'",
+        ),
     ],
-    ids=["bad-value", "missing-model", "bad-params-file"],
+    ids=["bad-value", "missing-model", "bad-params-file", "compile-on-cpu"],
 )
 def test_startup_failure_exits_2_with_a_clear_message(tmp_path, params, params_text, expected):
     params_file = None
