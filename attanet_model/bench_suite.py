@@ -48,7 +48,6 @@ def interleaved_speedup(slow: Path, fast: Path, height: int, width: int, repeats
     """Median ms of two ONNX models run alternately on the same input (fp32, int8, fp32, ...), so
     that load changes on a shared machine hit both alike: (slow ms, fast ms)."""
     import statistics
-    import time
 
     from .bench import _ort_forward
 
@@ -227,11 +226,11 @@ def graphed_net_rows(
     as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS.
     ``compile_mode``: the graph captures torch.compile's kernels instead of eager ones."""
     from .bench import time_ms
-    from .device_pipeline import _inductor_mode, capture_cuda_graph
+    from .device_pipeline import DTYPES, _inductor_mode, capture_cuda_graph
     from .layers import fold_batchnorm
     from .network import build_model
 
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    dtype = DTYPES[precision]
     torch.manual_seed(0)
     model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
 

@@ -137,7 +137,7 @@ class Segmenter:
         """Where a frame goes, for logs and diagnostics, e.g. 'device (CUDA graphs, torch.compile default)'."""
         if self._pipeline is None:
             return f"host: OpenCV resize + {self.backend}"
-        extras = [name for name, on in (("CUDA graphs", self._pipeline.use_graphs),) if on]
+        extras = ["CUDA graphs"] if self._pipeline.use_graphs else []
         if self._pipeline.compile_mode:
             extras.append(f"torch.compile {self._pipeline.compile_mode}")
         return "device" + (f" ({', '.join(extras)})" if extras else " (eager)")

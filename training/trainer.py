@@ -64,13 +64,15 @@ class SampleStream(Dataset):
             self._perm_epoch = epoch
         return int(self._perm[k])
 
+    def rng_at(self, position: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, position])
+
     def __getitem__(self, position: int):
         image, labels = self.dataset[self.index_at(position)]
-        rng = np.random.default_rng([self.seed, position])
         if self.defer:
-            params = self.transform.draw(*labels.shape, rng)
+            params = self.transform.draw(*labels.shape, self.rng_at(position))
             return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor()
-        return self.transform(image, labels, rng)
+        return self.transform(image, labels, self.rng_at(position))
 
 
 def collate_frames(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
@@ -344,6 +346,10 @@ class Trainer:
             multiprocessing_context=self.worker_start if workers > 0 else None,
         )
 
+    def _sampler(self) -> StreamSampler:
+        info = self.info
+        return StreamSampler(self.start_iteration, self.cfg.iterations, self.per_rank_batch, info.rank, info.world_size)
+
     def _worker_batches(self) -> DataLoader:
         """Batches from data-loading workers: augmented crops, or (device_augment) whole frames
         with their drawn parameters."""
@@ -352,9 +358,7 @@ class Trainer:
             SampleStream(self.train_set, self.transform, cfg.seed, defer=cfg.device_augment),
             batch_size=self.per_rank_batch,
             collate_fn=collate_frames if cfg.device_augment else None,
-            sampler=StreamSampler(
-                self.start_iteration, cfg.iterations, self.per_rank_batch, self.info.rank, self.info.world_size
-            ),
+            sampler=self._sampler(),
             drop_last=True,
             persistent_workers=False,
             # its own generator: drawing the loader's base seed from the global RNG would shift the
@@ -415,14 +419,11 @@ class Trainer:
         images, labels = self.cache_frames()
         h, w = labels.shape[1:]
         stream = SampleStream(self.train_set, self.transform, cfg.seed, defer=True)
-        sampler = StreamSampler(
-            self.start_iteration, cfg.iterations, self.per_rank_batch, self.info.rank, self.info.world_size
-        )
-        positions = iter(sampler)
+        positions = iter(self._sampler())
         while chunk := list(itertools.islice(positions, self.per_rank_batch)):
             index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
-            params = [self.transform.draw(h, w, np.random.default_rng([cfg.seed, p])) for p in chunk]
-            yield images[index], labels[index], torch.stack([p.as_tensor() for p in params])
+            params = torch.stack([self.transform.draw(h, w, stream.rng_at(p)).as_tensor() for p in chunk])
+            yield images[index], labels[index], params
 
     # ---- the loop -----------------------------------------------------------------------------
 

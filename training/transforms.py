@@ -115,14 +115,8 @@ def apply_jitter(image: np.ndarray, brightness: float, contrast: float, saturati
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def color_jitter(
-    image: np.ndarray, rng: np.random.Generator, brightness: float, contrast: float, saturation: float
-) -> np.ndarray:
-    """Multiply brightness, contrast and saturation by random factors in [1-j, 1+j]."""
-    return apply_jitter(image, *_draw_jitter(rng, brightness, contrast, saturation))
-
-
 def _draw_jitter(rng: np.random.Generator, *amounts: float) -> tuple[float, ...]:
+    """A factor in [1-j, 1+j] per jitter amount j (1 where j is 0, drawing nothing)."""
     return tuple(float(rng.uniform(1 - j, 1 + j)) if j > 0 else 1.0 for j in amounts)
 
 
