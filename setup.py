@@ -55,6 +55,7 @@ setup(
         "console_scripts": [
             "attanet = attanet_cli:main",
             "attanet_node = attanet_ros.node:main",
+            "attanet_lifecycle_node = attanet_ros.lifecycle_node:main",
         ],
     },
 )
