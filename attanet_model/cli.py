@@ -93,8 +93,36 @@ def export_main(argv: list[str]) -> int:
         help="folder of the camera's own frames to calibrate int8 on (default: six bundled synthetic street frames)",
     )
     parser.add_argument("--check", action="store_true", help="compare ONNX Runtime with torch at three sizes")
+    parser.add_argument(
+        "--trt-cache",
+        type=Path,
+        help="build TensorRT engines now (on the target machine, onnxruntime-gpu) into this folder; the node's "
+        "trt_cache parameter then loads them instead of building at start-up",
+    )
+    parser.add_argument("--sizes", help="with --trt-cache: camera sizes HEIGHTxWIDTH[,HEIGHTxWIDTH...], e.g. 1080x1920")
+    parser.add_argument(
+        "--trt-precision",
+        choices=["fp16", "fp32"],
+        default="fp16",
+        help="with --trt-cache: engine precision, the node's `precision` (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     args = parser.parse_args(argv)
+    trt_sizes = None
+    if args.trt_cache is not None or args.sizes is not None:
+        # checked before anything is written: no .onnx left behind for engines that cannot be built
+        from .ort_providers import ProviderError
+        from .trt_engines import parse_sizes, require_tensorrt
+
+        if args.trt_cache is None or args.sizes is None:
+            return fail("export", "--trt-cache and --sizes go together (the folder, and the camera sizes to build for)")
+        try:
+            trt_sizes = parse_sizes(args.sizes)
+            import onnxruntime
+
+            require_tensorrt(onnxruntime.get_available_providers())
+        except ValueError as exc:  # ProviderError is a ValueError
+            return fail("export", str(exc))
     from .checkpoint import CheckpointError, load_checkpoint
     from .onnx_export import export_onnx
     from .segmenter import default_model_path
@@ -126,6 +154,16 @@ def export_main(argv: list[str]) -> int:
         quantize_int8(out, int8_path, meta, frames)
         summary["int8"] = str(int8_path)
         summary["calibration_frames"] = len(frames)
+    if trt_sizes is not None:
+        from .trt_engines import build_engines
+
+        try:
+            summary["trt_engines"] = build_engines(
+                out, args.trt_cache, trt_sizes, args.trt_precision, progress=lambda line: print(line, file=sys.stderr)
+            )
+        except ProviderError as exc:
+            return fail("export", str(exc))
+        summary["trt_cache"] = str(args.trt_cache)
     if args.check:
         from .parity import onnx_parity
 

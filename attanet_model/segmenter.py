@@ -290,6 +290,19 @@ class _TorchEngine:
         return self._forward(x, False)[0].float().cpu().numpy()
 
 
+def ort_session(path: Path, providers: list):
+    """The ONNX Runtime session for ``path`` on ``providers``, with the settings every user of the
+    file shares (TensorRT's cached engines only match a session built the same way)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:
+        raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+
+
 class _OrtEngine:
     """ONNX Runtime on the providers ``ort_providers.provider_plan`` picks; GPU ones never dropped silently."""
 
@@ -309,12 +322,7 @@ class _OrtEngine:
         plan = provider_plan(available, ProviderRequest(device, precision, cache_dir, allow_fallback, shapes))
         for warning in plan.warnings:
             log.warning(warning)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=plan.providers)
-        except Exception as exc:
-            raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        self.session = ort_session(path, plan.providers)
         self.providers = self.session.get_providers()
         for warning in check_session_providers(plan.names, self.providers, allow_fallback):
             log.warning(warning)

@@ -31,6 +31,7 @@ from attanet_model.ort_providers import (
     tensorrt_options,
     write_profile,
 )
+from attanet_model.trt_engines import build_engines, parse_sizes
 
 ALL = [TENSORRT, CUDA, CPU]
 
@@ -119,23 +120,93 @@ def test_profile_record_round_trips_and_a_corrupt_one_is_named(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def light_onnx(tmp_path_factory):
-    model, meta, _ = load_checkpoint(default_model_path())
-    return export_onnx(model, meta, tmp_path_factory.mktemp("ort") / "light.onnx", argmax=True)
+def tiny_onnx(tmp_path_factory):
+    """A real ONNX file with the bundled model's metadata and a 1x1-conv "network": the provider
+    path is the same for any graph, and this one exports in milliseconds instead of half a minute."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    from attanet_model.onnx_export import META_KEY
+
+    _, meta, _ = load_checkpoint(default_model_path())
+    weight = np.random.default_rng(0).standard_normal((len(meta.classes), 3, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["logits"])],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(meta.classes), "height", "width"])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    entry = model.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps({**meta.to_dict(), "onnx": {"argmax": False}})
+    path = tmp_path_factory.mktemp("ort") / "tiny.onnx"
+    save(model, str(path))
+    return path
 
 
-def test_real_cpu_session_reports_what_runs(light_onnx):
-    seg = Segmenter(light_onnx)
+def test_real_cpu_session_reports_what_runs(tiny_onnx):
+    seg = Segmenter(tiny_onnx)
     assert seg.provider == CPU and seg.providers == [CPU]
     result = seg.segment(np.zeros((64, 128, 3), np.uint8))
     assert result.labels.shape == (64, 128)
 
 
 @pytest.mark.skipif(CUDA in onnxruntime.get_available_providers(), reason="onnxruntime-gpu is installed here")
-def test_real_session_on_cuda_without_onnxruntime_gpu_fails_or_falls_back_when_allowed(light_onnx, caplog):
+def test_real_session_on_cuda_without_onnxruntime_gpu_fails_or_falls_back_when_allowed(tiny_onnx, caplog):
     with pytest.raises(ValueError, match="are not installed .installed: .*CPUExecutionProvider.*allow_fallback"):
-        Segmenter(light_onnx, device="cuda")
+        Segmenter(tiny_onnx, device="cuda")
     with caplog.at_level(logging.WARNING, logger="attanet_model.segmenter"):
-        seg = Segmenter(light_onnx, device="cuda", allow_fallback=True)
+        seg = Segmenter(tiny_onnx, device="cuda", allow_fallback=True)
     assert seg.providers == [CPU] and "allow_fallback is set, running on CPUExecutionProvider" in caplog.text
     assert seg.segment(np.zeros((64, 128, 3), np.uint8)).labels.shape == (64, 128)
+
+
+def test_sizes_are_parsed_as_camera_height_by_width():
+    assert parse_sizes("1024x2048, 512x1024") == [(1024, 2048), (512, 1024)]
+    with pytest.raises(ValueError, match="size '1024' is not HEIGHTxWIDTH"):
+        parse_sizes("1024")
+    with pytest.raises(ValueError, match="size '4x8' is too small"):
+        parse_sizes("4x8")
+    with pytest.raises(ValueError, match="no sizes in ','"):
+        parse_sizes(",")
+
+
+def _export(capsys, *args):
+    """``attanet export ARGS`` in this process: (exit code, stderr)."""
+    from attanet_model.cli import export_main
+
+    code = export_main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.skipif(TENSORRT in onnxruntime.get_available_providers(), reason="TensorRT is installed here")
+def test_export_refuses_to_build_engines_without_tensorrt_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    code, err = _export(capsys, "--out", str(out), "--trt-cache", str(tmp_path / "trt"), "--sizes", "512x1024")
+    assert code == 2, err
+    assert "attanet export: building TensorRT engines needs onnxruntime-gpu with TensorRT" in err
+    assert "make install GPU=1" in err
+    assert not out.exists() and not (tmp_path / "trt").exists()
+    code, err = _export(capsys, "--out", str(out), "--sizes", "512x1024")
+    assert code == 2 and "--trt-cache and --sizes go together" in err
+    code, err = _export(capsys, "--out", str(out), "--trt-cache", str(tmp_path / "trt"), "--sizes", "512by1024")
+    assert code == 2 and "size '512by1024' is not HEIGHTxWIDTH" in err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(TENSORRT not in onnxruntime.get_available_providers(), reason="needs onnxruntime-gpu + TensorRT")
+def test_engines_built_ahead_of_time_are_loaded_by_the_next_session(tmp_path):
+    import time
+
+    model, meta, _ = load_checkpoint(default_model_path())
+    light_onnx = export_onnx(model, meta, tmp_path / "light.onnx", argmax=True)
+
+    rows = build_engines(light_onnx, tmp_path / "trt", [(256, 512)], "fp16")
+    assert rows[1]["network"] == "128x256" and read_profile(tmp_path / "trt") == ((1, 3, 128, 256),)
+    assert any(p.suffix == ".engine" for p in (tmp_path / "trt").iterdir())
+    t0 = time.perf_counter()
+    seg = Segmenter(light_onnx, device="cuda", precision="fp16", trt_cache=tmp_path / "trt")
+    seg.segment(np.zeros((256, 512, 3), np.uint8))
+    cached_s = time.perf_counter() - t0
+    assert seg.provider == TENSORRT
+    print(f"engine build {rows[0]['seconds'] + rows[1]['seconds']} s, cached start-up + first frame {cached_s:.2f} s")
