@@ -160,6 +160,7 @@ class SegmentationEngine:
             "device": segmenter.device,
             "precision": segmenter.precision,
             "provider": segmenter.provider,
+            "providers": ",".join(segmenter.providers),  # every ONNX Runtime provider the session runs
             "frame_path": segmenter.frame_path,
             "model": str(segmenter.model_path),
             "arch": segmenter.meta.arch,
@@ -253,7 +254,7 @@ class SegmentationEngine:
         self._worker.start()
         topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
         node.get_logger().info(
-            f"segmenting {topics} with {self.info['arch']} ({self.info['provider']}), mode {s.mode}, "
+            f"segmenting {topics} with {self.info['arch']} ({self.info['providers']}), mode {s.mode}, "
             f"outputs {', '.join(s.outputs)}"
         )
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -210,3 +213,19 @@ def test_engines_built_ahead_of_time_are_loaded_by_the_next_session(tmp_path):
     cached_s = time.perf_counter() - t0
     assert seg.provider == TENSORRT
     print(f"engine build {rows[0]['seconds'] + rows[1]['seconds']} s, cached start-up + first frame {cached_s:.2f} s")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize(
+    "gpu, wanted, removed", [("1", "onnxruntime-gpu", "onnxruntime"), ("", "onnxruntime", "onnxruntime-gpu")]
+)
+def test_make_install_gpu_swaps_onnxruntime_for_onnxruntime_gpu(gpu, wanted, removed):
+    # -n: print the recipe without running it; -B: as if nothing were installed yet
+    repo = Path(__file__).resolve().parents[2]
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "install", f"GPU={gpu}"], cwd=repo, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert f"uninstall -y {removed}\n" in recipe
+    assert f"echo '{wanted}>=1.18' >> .venv/requirements-resolved.txt" in recipe
+    assert "grep -v '^onnxruntime' requirements.txt" in recipe
+    assert ("touch .venv/.installed-gpu" in recipe) == (gpu == "1")
