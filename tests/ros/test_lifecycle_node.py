@@ -111,16 +111,40 @@ def test_labels_only_while_active_and_counters_kept_across_deactivate(started):
     assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
     assert lifecycle.state() == "unconfigured"
     client.wait_for(lambda: not client.node.count_publishers(f"{NODE}/labels"), 30, "cleanup to remove the publishers")
-    assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
-    assert lifecycle.state() == "finalized"
     assert "cleaned up: model freed" in node.output()
 
+    # configure again after cleanup: a fresh model, run-time parameters still checked and applied
+    assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+    (accepted,) = client.set_parameters(overlay_alpha=0.3)
+    (refused,) = client.set_parameters(overlay_alpha=3.0)
+    assert accepted.successful and not refused.successful and "must be in [0, 1]" in refused.reason
+    client.wait_for_match(pub)
+    pub.publish(client.image(street_image(64, 128, seed=4), frame_id="reconfigured"))
+    client.wait_for(lambda: any(m.header.frame_id == "reconfigured" for m in labels), 30, "labels after reconfigure")
+    assert node.output().count("set overlay_alpha=0.3") == 1  # one engine's callback, not one per configure
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)  # shutdown straight from active
+    assert lifecycle.state() == "finalized"
 
-def test_a_bad_model_path_fails_configure_with_its_message_and_stays_unconfigured(started):
+
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"model_path": "/no/such/model.pt"}, "cannot load the model: model file not found: /no/such/model.pt"),
+        (
+            {"overlay_alpha": 2.0, "mode": "fast"},
+            "parameter overlay_alpha=2.0 must be in [0, 1]; parameter mode='fast'",
+        ),
+    ],
+    ids=["missing-model", "bad-parameters"],
+)
+def test_configure_fails_with_the_reason_and_the_node_stays_unconfigured(started, params, reason):
     _, start = started
-    node, lifecycle = start({**PARAMS, "model_path": "/no/such/model.pt"})
+    node, lifecycle = start({**PARAMS, **params})
     assert lifecycle.state() == "unconfigured"  # the process is up; nothing loaded yet
     assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.state() == "unconfigured"
-    assert "configure failed: cannot load the model: model file not found: /no/such/model.pt" in node.output()
+    assert f"configure failed: {reason}" in node.output()
     assert "Traceback" not in node.output()
+    assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+    assert lifecycle.state() == "finalized"
