@@ -152,9 +152,14 @@ class SegmentationEngine:
             )
         except (ValueError, OSError, RuntimeError) as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
-        self.pipeline = FramePipeline(segmenter, s.output_resolution, s.network_scale or None, s.network_size)
         if s.warmup:
-            segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
+            try:
+                segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
+            except Exception as exc:  # e.g. out of GPU memory at the camera's size, a TensorRT build error
+                raise StartupError(
+                    f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
+                ) from exc
+        self.pipeline = FramePipeline(segmenter, s.output_resolution, s.network_scale or None, s.network_size)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import (
@@ -23,7 +24,7 @@ from ros_harness import (
     street_image,
     to_array,
 )
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from attanet_model import Segmenter
@@ -49,6 +50,7 @@ def ros():
         "outputs": ["labels", "color"],
         "diagnostics_period": 0.3,
         "camera_stale_after": STALE_AFTER,
+        "subscribe_compressed": True,
         "warmup_height": 96,
         "warmup_width": 160,
     }
@@ -61,11 +63,18 @@ def ros():
         client.labels = {name: client.subscribe(Image, f"{NODE}/{name}/labels") for name in CAMERAS}
         client.color = {name: client.subscribe(Image, f"{NODE}/{name}/color") for name in CAMERAS}
         client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
+        client.camera_info = {name: client.subscribe(CameraInfo, f"{NODE}/{name}/camera_info") for name in CAMERAS}
         client.pubs = {name: client.publisher(Image, image_topic(name)) for name in CAMERAS}
+        client.compressed_pubs = {
+            name: client.publisher(CompressedImage, image_topic(name) + "/compressed") for name in CAMERAS
+        }
+        client.info_pubs = {name: client.publisher(CameraInfo, f"{NAMESPACE}/{name}/camera_info") for name in CAMERAS}
         for name in CAMERAS:
             client.wait_for_node_subscribers(f"{NODE}/{name}/labels", 1)
             client.wait_for_node_subscribers(f"{NODE}/{name}/color", 1)
-            client.wait_for_match(client.pubs[name])
+            client.wait_for_node_subscribers(f"{NODE}/{name}/camera_info", 1)
+            for pub in (client.pubs[name], client.compressed_pubs[name], client.info_pubs[name]):
+                client.wait_for_match(pub)
         yield client, node
     finally:
         client.close()
@@ -134,6 +143,31 @@ def test_every_camera_on_its_own_topics_with_its_header_size_and_labels(ros):
     # CPU: one frame per forward (batches of several need the GPU frame path)
     sizes = dict(item.split(":") for item in summary["batch_sizes"].split(","))
     assert list(sizes) == ["1"] and int(sizes["1"]) == sum(len(v) for v in sent.values())
+
+
+def test_compressed_frames_and_camera_info_follow_each_cameras_topics(ros):
+    """`<name>/image/compressed` follows `<name>/image`'s remapping; `<name>/camera_info` goes out
+    as `~/<name>/camera_info` with the frame's header, and only for that camera."""
+    client, _ = ros
+    info = CameraInfo(height=128, width=256, distortion_model="plumb_bob")
+    info.k = [300.0, 0.0, 128.0, 0.0, 300.0, 64.0, 0.0, 0.0, 1.0]
+    client.info_pubs["rear"].publish(info)
+    client.spin(0.3)
+    for name in ("front", "rear"):  # front's image topic is remapped, rear's is not
+        bgr = street_image(*CAMERAS[name], seed=7)
+        msg = CompressedImage(format="png", data=cv2.imencode(".png", bgr)[1].tobytes())
+        msg.header = client.image(bgr, frame_id=f"{name}_png").header
+        client.compressed_pubs[name].publish(msg)
+        client.wait_for(
+            lambda n=name: any(m.header.frame_id == f"{n}_png" for m in client.labels[n]), 30, f"{name} png labels"
+        )
+        out = next(m for m in client.labels[name] if m.header.frame_id == f"{name}_png")
+        assert stamp_ns(out.header) == stamp_ns(msg.header) and (out.height, out.width) == CAMERAS[name]
+        assert (to_array(out) == Segmenter().segment(bgr).labels).mean() > 0.999  # png is lossless
+    client.wait_for(lambda: any(m.header.frame_id == "rear_png" for m in client.camera_info["rear"]), 10, "camera_info")
+    scaled = next(m for m in client.camera_info["rear"] if m.header.frame_id == "rear_png")
+    assert (scaled.height, scaled.width) == (128, 256) and list(scaled.k) == list(info.k)
+    assert not client.camera_info["front"]  # front never had a camera_info
 
 
 def test_a_camera_that_stops_is_stale_while_the_others_keep_going(ros):
