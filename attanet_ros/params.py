@@ -231,6 +231,12 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
             f"torch_compile={merged['torch_compile']!r} needs backend 'torch' on device 'cuda' "
             f"(got {merged['backend']} on {merged['device']}); leave it empty"
         )
+    backend = "onnxruntime" if merged["model_path"].endswith(".onnx") else merged["backend"]  # as Segmenter does
+    if not problems and merged["trt_cache"] and (backend, merged["device"]) != ("onnxruntime", "cuda"):
+        problems.append(
+            f"trt_cache={merged['trt_cache']!r} is for backend 'onnxruntime' on device 'cuda' (TensorRT engines; "
+            f"got {backend} on {merged['device']}); leave it empty"
+        )
     if not problems and "attention" in merged["outputs"] and merged["backend"] != "torch":
         problems.append("output 'attention' needs backend 'torch' (the ONNX graph has no attention output)")
     if problems:

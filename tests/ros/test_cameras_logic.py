@@ -26,6 +26,13 @@ def test_camera_names_are_checked():
         settings_from_values({"camera_stale_after": 0.0})
 
 
+def test_trt_cache_is_refused_where_tensorrt_does_not_run():
+    with pytest.raises(ParamError, match="trt_cache='/opt/trt' is for backend 'onnxruntime' on device 'cuda'"):
+        settings_from_values({"trt_cache": "/opt/trt", "backend": "onnxruntime", "device": "cpu"})
+    gpu = settings_from_values({"trt_cache": "/opt/trt", "model_path": "/opt/m.onnx", "device": "cuda"})
+    assert gpu.trt_cache == "/opt/trt" and not gpu.allow_fallback
+
+
 def test_live_queues_keep_each_cameras_newest_frame_and_take_them_together():
     queues = FrameQueues(["front", "left", "rear"], "live")
     assert queues.put("front", "f1") == 0
