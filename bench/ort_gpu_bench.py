@@ -37,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
-    from attanet_model import Segmenter, build_model, default_model_path, load_checkpoint
+    from attanet_model import build_model, default_model_path, load_checkpoint
     from attanet_model.checkpoint import ModelMeta
     from attanet_model.onnx_export import export_onnx
-    from attanet_model.ort_providers import CPU, CUDA, TENSORRT, ProviderRequest, provider_plan
+    from attanet_model.ort_providers import CPU, CUDA, TENSORRT
     from attanet_model.preprocess import network_size
     from attanet_model.segmenter import ort_session
-    from attanet_model.trt_engines import build_engines, parse_sizes
+    from attanet_model.trt_engines import parse_sizes
 
     ((height, width),) = parse_sizes(args.size)
     available = ort.get_available_providers()
@@ -78,26 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                 cache = Path(tmp) / f"{arch}-{precision}.trt"
                 if provider == TENSORRT:
                     try:
-                        built = build_engines(path, cache, [(height, width)], precision)
+                        providers = _tensorrt_rows(arch, path, cache, precision, camera, args.frames, rows, timings)
                     except Exception as exc:  # a report, not a program: say what failed and go on
-                        notes.append(f"{arch} TensorRT {precision}: engine build failed: {exc}")
+                        notes.append(f"{arch} TensorRT {precision}: {type(exc).__name__}: {exc}")
+                        write(lines, rows, timings, notes, args.out)
                         continue
-                    total = sum(r["seconds"] for r in built)
-                    timings.append(f"| {arch} | TensorRT {precision} engine build ({height}x{width}) | {total:.1f} |")
-                    t0 = time.perf_counter()
-                    seg = Segmenter(path, device="cuda", precision=precision, trt_cache=cache)
-                    seg.segment(camera)
-                    cached = time.perf_counter() - t0
-                    timings.append(f"| {arch} | TensorRT {precision} cached start-up + first frame | {cached:.1f} |")
-                    e2e_ms, e2e_fps = _fps(lambda s=seg: s.segment(camera), args.frames)
-                    rows.append(
-                        f"| {arch} | Segmenter e2e on TensorRT | {precision} | camera {height}x{width} | "
-                        f"{e2e_ms:.2f} | {e2e_fps:.1f} |"
-                    )
-                    plan = provider_plan(
-                        available, ProviderRequest("cuda", precision, cache, False, ((1, 3, net_h, net_w),))
-                    )
-                    providers = plan.providers
                 elif provider == CUDA:
                     providers = [(CUDA, {"cudnn_conv_algo_search": "EXHAUSTIVE"}), CPU]
                 else:
@@ -107,13 +92,44 @@ def main(argv: list[str] | None = None) -> int:
                 ms, fps = _fps(lambda s=session, x=x: s.run(None, {"input": x}), args.frames if provider != CPU else 5)
                 rows.append(f"| {arch} | {runs} | {precision} | {net_h}x{net_w} | {ms:.2f} | {fps:.1f} |")
                 print(rows[-1], flush=True)
+                write(lines, rows, timings, notes, args.out)  # what is done survives a timeout
     if TENSORRT not in available:
         notes.append("TensorRT rows not measured: this onnxruntime has no TensorRT provider")
-    lines += ["## forward (session.run, batch 1)", "", *rows, "", "## TensorRT engines", "", *timings, ""]
-    lines += [f"- {n}" for n in notes]
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(write(lines, rows, timings, notes, args.out))
     return 0
+
+
+def write(lines, rows, timings, notes, out: Path) -> str:
+    text = "\n".join([*lines, "## forward (session.run, batch 1)", "", *rows, "", "## TensorRT engines", "", *timings])
+    text += "\n\n" + "".join(f"- {n}\n" for n in notes)
+    out.write_text(text)
+    return text
+
+
+def _tensorrt_rows(arch, path, cache, precision, camera, frames, rows, timings) -> list:
+    """Build the engine, time a cached start-up and the Segmenter end to end; the session's providers."""
+    import onnxruntime as ort
+
+    from attanet_model import Segmenter
+    from attanet_model.ort_providers import ProviderRequest, provider_plan, read_profile
+    from attanet_model.trt_engines import build_engines
+
+    height, width = camera.shape[:2]
+    built = build_engines(path, cache, [(height, width)], precision)
+    timings.append(
+        f"| {arch} | TensorRT {precision} engine build ({height}x{width}) | {sum(r['seconds'] for r in built):.1f} |"
+    )
+    t0 = time.perf_counter()
+    seg = Segmenter(path, device="cuda", precision=precision, trt_cache=cache)
+    seg.segment(camera)
+    timings.append(f"| {arch} | TensorRT {precision} cached start-up + first frame | {time.perf_counter() - t0:.1f} |")
+    print(timings[-2], timings[-1], sep="\n", flush=True)
+    e2e_ms, e2e_fps = _fps(lambda: seg.segment(camera), frames)
+    rows.append(
+        f"| {arch} | Segmenter e2e on TensorRT | {precision} | camera {height}x{width} | {e2e_ms:.2f} | {e2e_fps:.1f} |"
+    )
+    request = ProviderRequest("cuda", precision, cache, False, read_profile(cache))
+    return provider_plan(ort.get_available_providers(), request).providers
 
 
 if __name__ == "__main__":
