@@ -75,7 +75,7 @@ def capture_cuda_graph(fn: Callable[[], Any], warmup: int = 3) -> tuple[torch.cu
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def _inductor_mode(mode: str, own_graphs: bool) -> str:
+def inductor_mode(mode: str, own_graphs: bool) -> str:
     """The torch.compile mode to use: Inductor's own CUDA graphs are left out when the caller
     captures the compiled function in its graph (graphs inside a capture cannot work)."""
     if mode not in COMPILE_MODES:
@@ -133,7 +133,7 @@ class DevicePipeline:
         self.compute = self.forward
         self.compile_mode = compile_mode
         if compile_mode is not None:
-            mode = _inductor_mode(compile_mode, self.use_graphs)
+            mode = inductor_mode(compile_mode, self.use_graphs)
             self.compute = torch.compile(self.forward, mode=mode, dynamic=False)
         self.staging = ShapeCache(self._make_staging)
         self.graphs = ShapeCache(self._capture) if self.use_graphs else None

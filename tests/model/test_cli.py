@@ -117,8 +117,8 @@ def test_gpu_suite_needs_cuda_and_says_so():
 def test_suite_steps_survive_failures_respect_the_time_limit_and_checkpoint():
     import time
 
-    from attanet_model.bench import BenchRow
-    from attanet_model.bench_suite import run_suite_steps
+    from attanet_bench.latency import BenchRow
+    from attanet_bench.suite import run_suite_steps
 
     def row(ms):
         return BenchRow("attanet_r18", "torch+graphs", "cuda", "fp16", 512, 1024, 1, ms, 1e3 / ms, None)
