@@ -1,4 +1,4 @@
-"""The whole frame path as torch ops on one device: the GPU fast path (issue 7).
+"""The whole frame path as torch ops on one device: the GPU fast path.
 
 uint8 BGR frames on the host -> pinned staging buffer -> asynchronous upload -> resize and
 normalize on the device -> network (fp16/bf16, channels_last) -> argmax + confidence ->

@@ -123,7 +123,7 @@ def run_bench(
         for backend in backends:
             for precision in precisions:
                 if backend != "torch" and precision != "fp32":
-                    continue  # half precision through ORT needs the CUDA/TensorRT providers (issue 7)
+                    continue  # half precision through ORT needs the CUDA/TensorRT providers
                 progress(f"{arch} {backend} {device} {precision} {batch}x{height}x{width}")
                 if backend == "torch":
                     fn = _torch_forward(model, device, precision, batch, height, width)

@@ -324,7 +324,7 @@ def gpu_suite(
     time_limit_s: float | None = None,
     checkpointed=None,
 ) -> tuple[list[BenchRow], list[str]]:
-    """Every GPU variant of issue 7, step by step; a step that fails is reported in the notes and
+    """Every GPU variant, step by step; a step that fails is reported in the notes and
     the rest still run. Each step's rows are printed through ``progress`` as they are measured.
     ``time_limit_s``: no step starts after that many seconds (those left are named in the notes),
     so the table and notes are written even where an outer time limit would kill the suite.
