@@ -20,11 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .engine_options import PRECISIONS, TORCH_DTYPES
 from .layers import fold_batchnorm
 from .network import AttaNet
 from .onnx_export import labels_and_confidence
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class ShapeCache:
@@ -110,10 +109,10 @@ class DevicePipeline:
         confidence: bool = True,
         compile_mode: str | None = None,
     ) -> None:
-        if precision not in DTYPES:
-            raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(DTYPES)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
         self.device = torch.device(device)
-        self.dtype = DTYPES[precision]
+        self.dtype = TORCH_DTYPES[precision]
         if self.device.type == "cpu" and self.dtype == torch.float16:
             raise ValueError("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
         self.cuda = self.device.type == "cuda"

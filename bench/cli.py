@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
+from attanet_model.engine_options import engine_problems
 from attanet_model.network import ARCHS
 
 from . import suite as bench_suite
@@ -63,14 +62,10 @@ def bench_cli(argv: list[str]) -> int:
         print(f"attanet bench: unknown backend(s) {bad}; use {', '.join(BACKENDS)}", file=sys.stderr)
         return 2
     precisions = [p.strip() for p in args.precision.split(",")]
-    if bad := [p for p in precisions if p not in ("fp32", "fp16", "bf16")]:
-        print(f"attanet bench: unknown precision(s) {bad}; use fp32, fp16, bf16", file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("attanet bench: --device cuda but torch sees no CUDA GPU", file=sys.stderr)
-        return 2
-    if args.device == "cpu" and "fp16" in precisions:
-        print("attanet bench: fp16 needs --device cuda; on the CPU use fp32 or bf16", file=sys.stderr)
+    # torch rows set the rules (ONNX Runtime rows of an unsupported precision are skipped and said)
+    problems = dict.fromkeys(msg for p in precisions for msg in engine_problems("torch", args.device, p))
+    if problems:
+        print(f"attanet bench: {'; '.join(problems)}", file=sys.stderr)
         return 2
     rows = []
     for arch in archs:
