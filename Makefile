@@ -35,9 +35,11 @@ $(STAMP): requirements.txt setup.py setup.cfg pyproject.toml
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# ruff, then the layering contracts in pyproject.toml ([tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("attanet_model.cli", "info_main", "parameters and multiply-adds per module (paper Table 3)"),
     "export": ("attanet_model.cli", "export_main", "export a checkpoint to ONNX (dynamic H/W, metadata)"),
-    "bench": ("attanet_model.cli", "bench_main", "latency/FPS of torch and ONNX Runtime backends"),
+    "bench": ("attanet_bench.cli", "bench_cli", "latency/FPS of torch and ONNX Runtime backends"),
     "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),
     "train": ("attanet_training.cli", "train_main", "train AttaNet (single process or torchrun/DDP)"),
     "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),

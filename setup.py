@@ -18,9 +18,10 @@ setup(
         "attanet_ros",
         "attanet_training",
         "attanet_gui",
+        "attanet_bench",
     ],
-    # training/ and gui/ are generic folder names; they install under project-specific names.
-    package_dir={"attanet_training": "training", "attanet_gui": "gui"},
+    # training/, gui/ and bench/ are generic folder names; they install under project-specific names.
+    package_dir={"attanet_training": "training", "attanet_gui": "gui", "attanet_bench": "bench"},
     py_modules=["attanet_cli"],
     package_data={
         "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],

@@ -1,4 +1,4 @@
-"""``attanet info | export | bench``: the model-level subcommands."""
+"""``attanet info | export``: the model-level subcommands."""
 
 from __future__ import annotations
 
@@ -143,8 +143,7 @@ def export_main(argv: list[str]) -> int:
         "bytes": out.stat().st_size,
     }
     if args.int8:
-        from .bench import CALIBRATION_DIR
-        from .quantize import quantize_int8, read_images
+        from .quantize import CALIBRATION_DIR, quantize_int8, read_images
 
         int8_path = out.with_suffix(".int8.onnx")
         try:
@@ -174,9 +173,3 @@ def export_main(argv: list[str]) -> int:
         for key, value in summary.items():
             print(f"{key}: {value}")
     return 0
-
-
-def bench_main(argv: list[str]) -> int:
-    from .bench import bench_cli
-
-    return bench_cli(argv)

@@ -1,4 +1,4 @@
-"""The whole frame path as torch ops on one device: the GPU fast path (issue 7).
+"""The whole frame path as torch ops on one device: the GPU fast path.
 
 uint8 BGR frames on the host -> pinned staging buffer -> asynchronous upload -> resize and
 normalize on the device -> network (fp16/bf16, channels_last) -> argmax + confidence ->
@@ -20,11 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .engine_options import PRECISIONS, TORCH_DTYPES
 from .layers import fold_batchnorm
 from .network import AttaNet
 from .onnx_export import labels_and_confidence
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class ShapeCache:
@@ -75,7 +74,7 @@ def capture_cuda_graph(fn: Callable[[], Any], warmup: int = 3) -> tuple[torch.cu
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def _inductor_mode(mode: str, own_graphs: bool) -> str:
+def inductor_mode(mode: str, own_graphs: bool) -> str:
     """The torch.compile mode to use: Inductor's own CUDA graphs are left out when the caller
     captures the compiled function in its graph (graphs inside a capture cannot work)."""
     if mode not in COMPILE_MODES:
@@ -110,10 +109,10 @@ class DevicePipeline:
         confidence: bool = True,
         compile_mode: str | None = None,
     ) -> None:
-        if precision not in DTYPES:
-            raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(DTYPES)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
         self.device = torch.device(device)
-        self.dtype = DTYPES[precision]
+        self.dtype = TORCH_DTYPES[precision]
         if self.device.type == "cpu" and self.dtype == torch.float16:
             raise ValueError("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
         self.cuda = self.device.type == "cuda"
@@ -133,7 +132,7 @@ class DevicePipeline:
         self.compute = self.forward
         self.compile_mode = compile_mode
         if compile_mode is not None:
-            mode = _inductor_mode(compile_mode, self.use_graphs)
+            mode = inductor_mode(compile_mode, self.use_graphs)
             self.compute = torch.compile(self.forward, mode=mode, dynamic=False)
         self.staging = ShapeCache(self._make_staging)
         self.graphs = ShapeCache(self._capture) if self.use_graphs else None

@@ -21,6 +21,9 @@ from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
 
+# Six synthetic street frames shipped for calibration when the user gives no folder of their own.
+CALIBRATION_DIR = Path(__file__).parent / "assets" / "calibration"
+
 
 def calibration_inputs(
     images: Iterable[np.ndarray], meta: ModelMeta, size: tuple[int, int] | None = None

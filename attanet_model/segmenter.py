@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
+from .engine_options import TORCH_DTYPES, check_engine
 from .layers import fold_batchnorm
 from .onnx_export import labels_and_confidence, read_onnx_meta
 from .ort_providers import (
@@ -33,9 +34,6 @@ from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnxruntime")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
 
 
@@ -102,18 +100,7 @@ class Segmenter:
         path = Path(model_path) if model_path is not None else default_model_path()
         if path.suffix == ".onnx" and backend == "torch":
             backend = "onnxruntime"
-        _check_choice("backend", backend, BACKENDS)
-        _check_choice("device", device, DEVICES)
-        _check_choice("precision", precision, PRECISIONS)
-        if device == "cuda" and not torch.cuda.is_available() and backend == "torch":
-            raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu'")
-        if compile_mode and (backend, device) != ("torch", "cuda"):
-            raise ValueError(
-                f"torch.compile (mode {compile_mode!r}) is for backend 'torch' on device 'cuda', not "
-                f"{backend} on {device}: the CPU path runs OpenCV pre-processing and an eager network"
-            )
-        if backend == "torch" and device == "cpu" and precision == "fp16":
-            raise ValueError("precision 'fp16' on the CPU is not supported by torch kernels; use fp32 or bf16")
+        check_engine(backend, device, precision, compile_mode)
         self.model_path, self.backend, self.device, self.precision = path, backend, device, precision
         if backend == "torch":
             self._engine = _TorchEngine(path, device, precision)
@@ -223,11 +210,6 @@ class Segmenter:
         return probs[0].numpy()
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} {value!r} is not supported; choose one of {', '.join(choices)}")
-
-
 def attention_image(
     attention: np.ndarray, query: AttentionQuery, image_hw: tuple[int, int], net_hw: tuple[int, int], direction: str
 ) -> np.ndarray:
@@ -267,7 +249,7 @@ class _TorchEngine:
         self.model, self.meta, _ = load_checkpoint(path)
         fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
         self.device = torch.device(device)
-        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self.dtype = TORCH_DTYPES[precision]
         self.model.to(self.device)
         if device == "cuda":
             self.model.to(memory_format=torch.channels_last)

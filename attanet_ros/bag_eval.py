@@ -9,7 +9,7 @@ Two modes share one scoring loop:
   scored instead, and camera frames the node never answered are reported as dropped. That is
   what the robot actually saw.
 
-Scores come from ``attanet_training.metrics.ConfusionMatrix``, the same accumulator as
+Scores come from ``attanet_model.metrics.ConfusionMatrix``, the same accumulator as
 ``attanet eval``, so a bag made from a dataset split scores exactly like the split.
 
 The bag is read twice: once for header stamps only (cheap, from the CDR bytes), to pair frames
@@ -190,7 +190,7 @@ def evaluate_bag(
     mode = "model" if segment is not None else "recorded"
     report = EvalReport(str(reader.path), reader.storage, mode, config)
     if confusion is None:
-        from attanet_training.metrics import ConfusionMatrix
+        from attanet_model.metrics import ConfusionMatrix
 
         confusion = ConfusionMatrix(len(classes), ignore_index=IGNORE_INDEX)
 

@@ -238,7 +238,7 @@ class FrameScorer:
     """Scores each frame the node sends back against ground truth, and writes its overlay (PNG + video)."""
 
     def __init__(self, outputs: HeadlessOutputs, truth: dict[int, np.ndarray], rate_hz: float, alpha: float) -> None:
-        from attanet_training.metrics import ConfusionMatrix
+        from attanet_model.metrics import ConfusionMatrix
 
         self._matrix_type = ConfusionMatrix
         self.outputs, self.truth, self.alpha = outputs, truth, alpha

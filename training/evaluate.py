@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import torch
 
+from attanet_model.metrics import ConfusionMatrix
 from attanet_model.onnx_export import labels_and_confidence
 from attanet_model.preprocess import network_size, normalize_bgr
 
 from .datasets import SegmentationDataset
 from .distributed import all_reduce_sum
-from .metrics import ConfusionMatrix
 
 
 @torch.inference_mode()

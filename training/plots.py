@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import ConfusionMatrix
+from attanet_model.metrics import ConfusionMatrix
 
 
 def _pyplot():

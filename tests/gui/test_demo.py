@@ -16,7 +16,7 @@ import pytest
 from gui_helpers import ros_domain_for_test
 
 from attanet_model import Segmenter
-from attanet_training.metrics import ConfusionMatrix
+from attanet_model.metrics import ConfusionMatrix
 
 pytestmark = pytest.mark.slow
 SMALL = ["--frames", "4", "--height", "128", "--width", "256", "--no-progress"]

@@ -104,7 +104,7 @@ def test_export_and_bench_the_bundled_model(tmp_path):
 
 def test_bench_rejects_fp16_on_cpu():
     proc = attanet("bench", "--precision", "fp16", check=False)
-    assert proc.returncode == 2 and "fp16 needs --device cuda" in proc.stderr
+    assert proc.returncode == 2 and "precision 'fp16' on the CPU is not supported by torch kernels" in proc.stderr
 
 
 def test_gpu_suite_needs_cuda_and_says_so():
@@ -117,8 +117,8 @@ def test_gpu_suite_needs_cuda_and_says_so():
 def test_suite_steps_survive_failures_respect_the_time_limit_and_checkpoint():
     import time
 
-    from attanet_model.bench import BenchRow
-    from attanet_model.bench_suite import run_suite_steps
+    from attanet_bench.latency import BenchRow
+    from attanet_bench.suite import run_suite_steps
 
     def row(ms):
         return BenchRow("attanet_r18", "torch+graphs", "cuda", "fp16", 512, 1024, 1, ms, 1e3 / ms, None)

@@ -155,11 +155,11 @@ def test_compiled_pipeline_gives_the_eager_labels():
 
 
 def test_inductor_graphs_step_aside_for_the_pipelines_own():
-    from attanet_model.device_pipeline import _inductor_mode
+    from attanet_model.device_pipeline import inductor_mode
 
-    assert _inductor_mode("max-autotune", own_graphs=True) == "max-autotune-no-cudagraphs"
-    assert _inductor_mode("reduce-overhead", own_graphs=True) == "default"
-    assert _inductor_mode("max-autotune", own_graphs=False) == "max-autotune"
+    assert inductor_mode("max-autotune", own_graphs=True) == "max-autotune-no-cudagraphs"
+    assert inductor_mode("reduce-overhead", own_graphs=True) == "default"
+    assert inductor_mode("max-autotune", own_graphs=False) == "max-autotune"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here); CPU logic tested above")

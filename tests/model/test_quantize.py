@@ -7,11 +7,10 @@ import sys
 import onnx
 import pytest
 
+from attanet_bench.suite import interleaved_speedup, label_agreement
 from attanet_model import Segmenter, default_model_path, load_checkpoint
-from attanet_model.bench import CALIBRATION_DIR
-from attanet_model.bench_suite import interleaved_speedup, label_agreement
 from attanet_model.onnx_export import export_onnx, read_onnx_meta
-from attanet_model.quantize import quantize_int8, read_images
+from attanet_model.quantize import CALIBRATION_DIR, quantize_int8, read_images
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ import yaml
 
 from attanet_model import load_checkpoint
 from attanet_model.checkpoint import read_checkpoint
+from attanet_model.metrics import ConfusionMatrix
 from attanet_training.cli import train_main
 from attanet_training.config import TrainConfig
 from attanet_training.datasets import CityscapesDataset
 from attanet_training.evaluate import evaluate_model
-from attanet_training.metrics import ConfusionMatrix
 from attanet_training.trainer import StreamSampler, Trainer, fit_iterations, train_for_minutes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, LABEL_TOPIC, assert_same_scores, run_cli, run_json, stamp_of
 
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color, overlay
+from attanet_model.metrics import ConfusionMatrix
 from attanet_ros.bag_eval import EvalConfig, evaluate_bag
 from attanet_ros.bag_io import BagReader, BagWriter, compressed_msg, deserialize, image_msg
 from attanet_ros.bag_io import labels_from_bag_msg as labels_of
-from attanet_training.metrics import ConfusionMatrix
 
 MS = 1_000_000
 PRED_TOPIC = "/attanet/labels"

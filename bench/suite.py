@@ -1,4 +1,4 @@
-"""``attanet bench --suite cpu|gpu``: every variant of issue 7 in one run, next to the paper.
+"""``attanet bench --suite cpu|gpu``: every CPU or GPU variant in one run, next to the paper.
 
 All rows of a suite are measured in the same process, one after another, so their ratios are
 meaningful; absolute numbers move with machine load.
@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench import CALIBRATION_DIR, BenchRow, run_bench
+from attanet_model.quantize import CALIBRATION_DIR
+
+from .latency import BenchRow, run_bench
 
 PAPER = [
     ("AttaNet ResNet-18, GTX 1080Ti fp32, 1024x2048 -> 512x1024 (paper Table 1)", "130 FPS"),
@@ -25,7 +27,7 @@ PAPER = [
 
 
 def calibration_frames(folder: Path | None = None, limit: int = 8) -> list[np.ndarray]:
-    from .quantize import read_images
+    from attanet_model.quantize import read_images
 
     folder = folder or CALIBRATION_DIR
     return read_images(folder, limit) if folder.is_dir() else []
@@ -33,7 +35,7 @@ def calibration_frames(folder: Path | None = None, limit: int = 8) -> list[np.nd
 
 def label_agreement(a: Path, b: Path, frames: list[np.ndarray], size: tuple[int, int]) -> float:
     """Fraction of pixels on which two model files give the same label, over ``frames``."""
-    from .segmenter import Segmenter
+    from attanet_model.segmenter import Segmenter
 
     seg_a, seg_b = Segmenter(a, input_size=size), Segmenter(b, input_size=size)
     same = total = 0
@@ -49,9 +51,9 @@ def interleaved_speedup(slow: Path, fast: Path, height: int, width: int, repeats
     that load changes on a shared machine hit both alike: (slow ms, fast ms)."""
     import statistics
 
-    from .bench import _ort_forward
+    from .latency import ort_forward
 
-    run_slow, run_fast = (_ort_forward(p, "cpu", 1, height, width) for p in (slow, fast))
+    run_slow, run_fast = (ort_forward(p, "cpu", 1, height, width) for p in (slow, fast))
     run_slow(), run_fast()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
@@ -65,7 +67,7 @@ def interleaved_speedup(slow: Path, fast: Path, height: int, width: int, repeats
 def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
     frames = calibration_frames(calib)
     notes = []
-    from .segmenter import default_model_path
+    from attanet_model.segmenter import default_model_path
 
     light_ckpt = checkpoint or default_model_path()
     rows: list[BenchRow] = []
@@ -107,9 +109,9 @@ def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progres
             f"torch; int8 is {fp32.latency_ms_median / int8.latency_ms_median:.2f}x ONNX Runtime fp32"
         )
     if frames:
-        from .checkpoint import load_checkpoint
-        from .onnx_export import export_onnx
-        from .quantize import quantize_int8
+        from attanet_model.checkpoint import load_checkpoint
+        from attanet_model.onnx_export import export_onnx
+        from attanet_model.quantize import quantize_int8
 
         model, meta, _ = load_checkpoint(light_ckpt)
         with tempfile.TemporaryDirectory() as tmp:
@@ -143,8 +145,9 @@ class NonLocalBlock(torch.nn.Module):
 def attention_memory_and_time(device: str, repeats: int) -> list[str]:
     """Peak extra memory and time of SAM vs a non-local block on the 1/16 feature of a 1x3x1024x1024
     input (1x128x64x64), the setting of paper Table 3 (SAM 8 MB, NL 334 MB there)."""
-    from .attention import StripAttention
-    from .bench import time_ms
+    from attanet_model.attention import StripAttention
+
+    from .latency import time_ms
 
     x = torch.randn(1, 128, 64, 64, device=device)
     notes = []
@@ -174,9 +177,10 @@ def pipeline_rows(
     compile_mode: str | None = None,
 ) -> list[BenchRow]:
     """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
-    from .bench import time_ms
-    from .device_pipeline import DevicePipeline
-    from .preprocess import network_size
+    from attanet_model.device_pipeline import DevicePipeline
+    from attanet_model.preprocess import network_size
+
+    from .latency import time_ms
 
     pipeline = DevicePipeline(
         model,
@@ -225,12 +229,14 @@ def graphed_net_rows(
     """Network + argmax alone (BatchNorm folded), weights in ``precision``, channels_last, replayed
     as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS.
     ``compile_mode``: the graph captures torch.compile's kernels instead of eager ones."""
-    from .bench import time_ms
-    from .device_pipeline import DTYPES, _inductor_mode, capture_cuda_graph
-    from .layers import fold_batchnorm
-    from .network import build_model
+    from attanet_model.device_pipeline import capture_cuda_graph, inductor_mode
+    from attanet_model.engine_options import TORCH_DTYPES
+    from attanet_model.layers import fold_batchnorm
+    from attanet_model.network import build_model
 
-    dtype = DTYPES[precision]
+    from .latency import time_ms
+
+    dtype = TORCH_DTYPES[precision]
     torch.manual_seed(0)
     model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
 
@@ -238,7 +244,7 @@ def graphed_net_rows(
         return model(x).argmax(1).to(torch.uint8)
 
     if compile_mode:
-        net = torch.compile(net, mode=_inductor_mode(compile_mode, own_graphs=True), dynamic=False)
+        net = torch.compile(net, mode=inductor_mode(compile_mode, own_graphs=True), dynamic=False)
     rows = []
     for batch in batches:
         progress(f"{arch} net+argmax {precision} compile={compile_mode} CUDA graph batch {batch}")
@@ -253,11 +259,11 @@ def graphed_net_rows(
 def fp16_agreement(checkpoint: Path | None, frames: list[np.ndarray]) -> list[str]:
     """fp16 vs true fp32 (TF32 off) labels through the device pipeline: a random-init ResNet-18 on
     random 1024x2048 frames, and the bundled (or given) trained model on street frames."""
-    from .checkpoint import load_checkpoint
-    from .device_pipeline import DevicePipeline
-    from .network import build_model
-    from .preprocess import network_size
-    from .segmenter import default_model_path
+    from attanet_model.checkpoint import load_checkpoint
+    from attanet_model.device_pipeline import DevicePipeline
+    from attanet_model.network import build_model
+    from attanet_model.preprocess import network_size
+    from attanet_model.segmenter import default_model_path
 
     size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -319,7 +325,7 @@ def gpu_suite(
     time_limit_s: float | None = None,
     checkpointed=None,
 ) -> tuple[list[BenchRow], list[str]]:
-    """Every GPU variant of issue 7, step by step; a step that fails is reported in the notes and
+    """Every GPU variant, step by step; a step that fails is reported in the notes and
     the rest still run. Each step's rows are printed through ``progress`` as they are measured.
     ``time_limit_s``: no step starts after that many seconds (those left are named in the notes),
     so the table and notes are written even where an outer time limit would kill the suite.
@@ -329,7 +335,7 @@ def gpu_suite(
         raise RuntimeError("the GPU suite needs a CUDA GPU; torch sees none (run `attanet bench --suite cpu`)")
     import onnxruntime as ort
 
-    from .network import build_model
+    from attanet_model.network import build_model
 
     repeats = max(repeats, 50)
     torch.backends.cudnn.benchmark = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attanet_training.metrics import ConfusionMatrix
+from attanet_model.metrics import ConfusionMatrix
 
 
 def _direct_iou(pred, gt, k):

@@ -1,0 +1,215 @@
+"""Tolerant reading of rosbag2 bags (a directory, or one .mcap/.db3 file).
+
+A recorder that was killed leaves a bag without ``metadata.yaml`` or an MCAP file without its
+index; ``BagReader`` still reads every intact message, says what was wrong in ``warnings``, and
+stops at the first damaged record with ``damage`` set, so the tools built on it report partial
+results instead of a traceback or a silent zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rosbags.rosbag2 import Reader, ReaderError
+
+from .errors import BagError
+from .messages import IMAGE_TYPES, BagMessage
+from .salvage import McapSalvage
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    msgtype: str
+    count: int  # as the bag's index says; a damaged bag may hold fewer
+
+
+class Connection(Protocol):
+    """What the reader needs of a connection (rosbags' ``Connection`` and the salvage ``Channel``)."""
+
+    id: int
+    topic: str
+    msgtype: str
+    msgcount: int
+
+
+class MessageSource(Protocol):
+    """One storage file (or a whole bag directory) that yields serialized messages."""
+
+    storage: str  # "mcap" or "sqlite3"
+    damage: str | None  # set when the source stopped at a damaged record
+
+    @property
+    def connections(self) -> Sequence[Connection]: ...
+
+    def messages(self, connections: Sequence[Connection]) -> Iterator[tuple[Any, int, bytes]]: ...
+
+    def close(self) -> None: ...
+
+
+class RosbagsSource:
+    """A bag directory or storage file opened by rosbags' reader (which needs an intact index)."""
+
+    damage: str | None = None
+
+    def __init__(self, path: Path) -> None:
+        self._reader = Reader(path)
+        self._reader.open()
+        files = [path] if path.is_file() else list(path.iterdir())
+        self.storage = "mcap" if any(p.suffix == ".mcap" for p in files) else "sqlite3"
+
+    @property
+    def connections(self) -> Sequence[Connection]:
+        return self._reader.connections
+
+    def messages(self, connections: Sequence[Connection]) -> Iterator[tuple[Any, int, bytes]]:
+        return self._reader.messages(connections=connections)
+
+    def close(self) -> None:
+        if self._reader.is_open:
+            self._reader.close()
+
+
+class BagReader:
+    """A rosbag2 directory, or a single .mcap/.db3 file, opened for tolerant reading.
+
+    ``topics`` lists what the bag holds, ``storage`` is "mcap" or "sqlite3". ``messages()``
+    yields in log-time order; when it hits a damaged record it stops and sets ``damage``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        self.damage: str | None = None
+        self._sources: list[MessageSource] = []  # read in order
+        if not self.path.exists():
+            raise BagError(f"bag {self.path} does not exist")
+        try:
+            self._open()
+        except BagError:
+            self.close()
+            raise
+        self.storage = self._sources[0].storage
+        self.topics = self._collect_topics()
+
+    # opening ------------------------------------------------------------
+
+    def _open(self) -> None:
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.suffix in (".mcap", ".db3"))
+            if (self.path / "metadata.yaml").exists():
+                try:
+                    self._sources.append(RosbagsSource(self.path))
+                    return
+                except (ReaderError, OSError, ValueError, KeyError) as exc:
+                    if not files:
+                        raise BagError(f"bag {self.path} cannot be read: {exc}") from exc
+                    self.warnings.append(
+                        f"{self.path}/metadata.yaml does not describe a readable bag ({exc}); "
+                        f"reading {', '.join(p.name for p in files)} directly"
+                    )
+            elif files:
+                self.warnings.append(
+                    f"{self.path} has no metadata.yaml (was the recorder stopped before it finished?); "
+                    f"reading {', '.join(p.name for p in files)} directly"
+                )
+            if not files:
+                raise BagError(
+                    f"{self.path} is not a rosbag2: it has neither metadata.yaml nor any .mcap/.db3 storage file"
+                )
+            for file in files:
+                self._sources.append(self._open_file(file))
+        elif self.path.suffix in (".mcap", ".db3"):
+            self._sources.append(self._open_file(self.path))
+        else:
+            raise BagError(
+                f"{self.path} is not a rosbag2: expected a bag directory (with metadata.yaml) or a .mcap/.db3 file"
+            )
+
+    def _open_file(self, file: Path) -> MessageSource:
+        try:
+            return RosbagsSource(file)
+        except (ReaderError, OSError, ValueError, KeyError) as exc:
+            if file.suffix != ".mcap":
+                hint = " (a truncated copy? sqlite3 storage cannot be salvaged; copy the bag again)"
+                hint = hint if "malformed" in str(exc) else ""
+                raise BagError(f"{file} cannot be read as a rosbag2 sqlite3 database: {exc}{hint}") from exc
+            # An MCAP without its summary/footer (recorder killed, copy cut short): scan what is there.
+            salvage = McapSalvage(file)
+            self.warnings.append(
+                f"{file.name} is truncated or its index is damaged ({exc}); read {salvage.message_count} intact "
+                f"messages by scanning the file" + (f", then stopped: {salvage.damage}" if salvage.damage else "")
+            )
+            return salvage
+
+    def _collect_topics(self) -> dict[str, TopicInfo]:
+        topics: dict[str, TopicInfo] = {}
+        for source in self._sources:
+            for conn in source.connections:
+                old = topics.get(conn.topic)
+                count = conn.msgcount + (old.count if old else 0)
+                topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, count)
+        return dict(sorted(topics.items()))
+
+    # queries ------------------------------------------------------------
+
+    def describe_topics(self) -> str:
+        """One line per topic: name, type and count, for error messages."""
+        if not self.topics:
+            return "  (the bag has no topics)"
+        return "\n".join(f"  {t.name}  [{t.msgtype}]  {t.count} msgs" for t in self.topics.values())
+
+    def require_topic(self, name: str, msgtypes: Iterable[str] = IMAGE_TYPES, flag: str = "topic") -> TopicInfo:
+        """The topic ``name``, or a BagError that lists the topics the bag does have."""
+        msgtypes = tuple(msgtypes)
+        info = self.topics.get(name)
+        if info is None:
+            candidates = [t.name for t in self.topics.values() if t.msgtype in msgtypes]
+            hint = f"; {flag} candidates: {', '.join(candidates)}" if candidates else ""
+            raise BagError(
+                f"topic {name!r} ({flag}) is not in bag {self.path}{hint}\ntopics in the bag:\n{self.describe_topics()}"
+            )
+        if info.msgtype not in msgtypes:
+            raise BagError(f"topic {name!r} ({flag}) has type {info.msgtype}; expected one of {', '.join(msgtypes)}")
+        return info
+
+    def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+        """Messages on ``topics`` (None: all) in log-time order; stops at damage and sets ``damage``."""
+        wanted = set(topics) if topics is not None else None
+        count = 0
+        last_time: int | None = None
+        self.damage = None
+        for source in self._sources:
+            connections = [c for c in source.connections if wanted is None or c.topic in wanted]
+            iterator = source.messages(connections=connections) if connections else iter(())
+            while True:
+                try:
+                    conn, log_time, raw = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:  # sqlite "malformed", truncated chunks, bad lengths: all mean damage
+                    where = f"after {count} messages" + (
+                        f" (last log time {last_time / 1e9:.3f} s)" if last_time else ""
+                    )
+                    self.damage = f"bag {self.path} is damaged {where}: {type(exc).__name__}: {exc}"
+                    return
+                count += 1
+                last_time = log_time
+                yield BagMessage(conn.topic, conn.msgtype, log_time, bytes(raw))
+            if source.damage:
+                self.damage = f"bag {self.path} is truncated: {source.damage}"
+                return
+
+    def close(self) -> None:
+        for source in self._sources:
+            source.close()
+        self._sources = []
+
+    def __enter__(self) -> BagReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

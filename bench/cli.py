@@ -1,0 +1,142 @@
+"""``attanet bench``: the latency table for chosen variants, or a whole suite (``--suite cpu|gpu``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from attanet_model.engine_options import engine_problems
+from attanet_model.network import ARCHS
+
+from . import suite as bench_suite
+from .latency import BACKENDS, BenchRow, environment, rows_markdown, run_bench
+
+
+def bench_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet bench",
+        description="Median latency of the network forward with argmax at HxW (latency_ms_median) and of the whole "
+        "Segmenter from a uint8 BGR frame of 2Hx2W to labels at that size (e2e_ms_median), per backend and "
+        "precision, all rows measured in one run.",
+    )
+    parser.add_argument("--arch", default="attanet_r18", help=f"one of {', '.join(ARCHS)}; comma-separated for several")
+    parser.add_argument("--checkpoint", type=Path, help="benchmark these weights instead of a random init")
+    parser.add_argument("--backends", default="torch,onnxruntime", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,bf16 (default: %(default)s)")
+    parser.add_argument("--height", type=int, default=512, help="network input height (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=1024, help="network input width (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end Segmenter rows")
+    parser.add_argument("--markdown", type=Path, help="also write the table (with versions) to this file")
+    parser.add_argument(
+        "--suite",
+        choices=["cpu", "gpu"],
+        help="run every variant of that suite (ignores --arch/--backends/--precision/sizes)",
+    )
+    parser.add_argument(
+        "--calib",
+        type=Path,
+        help="folder of frames for int8 calibration and agreement (default: the bundled synthetic frames)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="--suite gpu: start no step after this many seconds (the slow torch.compile rows run last)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON row per line")
+    args = parser.parse_args(argv)
+    if args.suite:
+        return _suite_cli(args, argv)
+    archs = [a.strip() for a in args.arch.split(",") if a.strip()]
+    for arch in archs:
+        if arch not in ARCHS:
+            print(f"attanet bench: unknown arch {arch!r}; known: {', '.join(ARCHS)}", file=sys.stderr)
+            return 2
+    backends = [b.strip() for b in args.backends.split(",")]
+    if bad := [b for b in backends if b not in BACKENDS]:
+        print(f"attanet bench: unknown backend(s) {bad}; use {', '.join(BACKENDS)}", file=sys.stderr)
+        return 2
+    precisions = [p.strip() for p in args.precision.split(",")]
+    # torch rows set the rules (ONNX Runtime rows of an unsupported precision are skipped and said)
+    problems = dict.fromkeys(msg for p in precisions for msg in engine_problems("torch", args.device, p))
+    if problems:
+        print(f"attanet bench: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    rows = []
+    for arch in archs:
+        rows += run_bench(
+            arch,
+            backends,
+            args.device,
+            precisions,
+            args.height,
+            args.width,
+            args.batch,
+            args.warmup,
+            args.repeats,
+            args.checkpoint,
+            not args.no_e2e,
+            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(rows_markdown(rows))
+    if args.markdown:
+        write_markdown(args.markdown, rows, [], argv)
+    return 0
+
+
+def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str]) -> None:
+    env = environment()
+    text = [
+        "# Benchmark results",
+        "",
+        "Measured by `attanet bench " + " ".join(argv) + "`, all rows in one run "
+        "(compare rows with each other; absolute times move with machine load).",
+        "",
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "",
+        rows_markdown(rows),
+        "",
+    ]
+    text += [f"- {n}" for n in notes]
+    text += ["", "Published figures, for context (other hardware):", ""]
+    text += [f"- {what}: {value}" for what, value in bench_suite.PAPER]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text) + "\n")
+
+
+def _suite_cli(args, argv: list[str]) -> int:
+    def progress(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    try:
+        if args.suite == "cpu":
+            rows, notes = bench_suite.cpu_suite(args.checkpoint, args.calib, args.repeats, progress)
+        else:
+            partial = None
+            if args.markdown:
+
+                def partial(rows_so_far, notes_so_far):
+                    write_markdown(args.markdown, rows_so_far, notes_so_far + ["(suite still running)"], argv)
+
+            rows, notes = bench_suite.gpu_suite(args.checkpoint, args.repeats, progress, args.time_limit, partial)
+    except (RuntimeError, ValueError) as exc:
+        print(f"attanet bench: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(rows_markdown(rows))
+        print("\n".join(notes))
+    if args.markdown:
+        write_markdown(args.markdown, rows, notes, argv)
+    return 0
