@@ -90,18 +90,9 @@ def provider_plan(available: list[str], request: ProviderRequest) -> ProviderPla
     Raises ProviderError when a GPU provider is asked for and missing, unless ``allow_fallback``.
     """
     if request.device == "cpu":
-        if request.precision != "fp32":
-            raise ProviderError(
-                f"precision {request.precision!r} with onnxruntime on the CPU is not supported (the CPU provider "
-                "runs the fp32 graph); use precision fp32, or an int8 model from `attanet export --int8`"
-            )
         return ProviderPlan([CPU])
     if request.device != "cuda":
         raise ProviderError(f"device {request.device!r} is not supported; choose cpu or cuda")
-    if request.precision not in ("fp32", "fp16"):
-        raise ProviderError(
-            f"precision {request.precision!r} with onnxruntime on cuda is not supported; use fp32 or fp16 (TensorRT)"
-        )
     missing = [p for p in GPU_PROVIDERS if p not in available]
     providers: list = []
     if TENSORRT in available:
