@@ -155,6 +155,9 @@ class SegmentationEngine:
         if s.warmup:
             try:
                 segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
+                if len(self.channels) > 1 and segmenter.batches_frames:
+                    # every camera's frame at once: the batched forward's CUDA graph is made now too
+                    segmenter.segment_batch([np.zeros(s.warmup_shape, np.uint8)] * len(self.channels))
             except Exception as exc:  # e.g. out of GPU memory at the camera's size, a TensorRT build error
                 raise StartupError(
                     f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
