@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,13 +35,14 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX
 
+from .camera_channel import CameraChannel, scaled_camera_info
 from .diagnostics import diagnostic_report, stale_report, summary_report
-from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter, scale_camera_info
+from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter
 from .frame_queue import FrameQueues
 from .image_codec import ImageDecodeError, array_to_image_msg
 from .params import PARAMETERS, NodeSettings, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
-from .stats import FrameStats, RateLimitedLog
+from .stats import RateLimitedLog
 
 ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8", "attention": "mono8"}
 
@@ -68,30 +69,6 @@ def declare_parameters(node: Node) -> NodeSettings:
         return settings_from_values(values)
     except ParamError as exc:
         raise StartupError(str(exc)) from exc
-
-
-@dataclass
-class CameraChannel:
-    """One camera's topics, frame slot/queue counters and latest CameraInfo."""
-
-    name: str  # "" = the single-camera node (today's `image` topic and ~/labels, ...)
-    stats: FrameStats = field(default_factory=FrameStats)
-    camera_info: CameraInfo | None = None
-    last_frame_at: float | None = None  # time.monotonic() of the last frame received
-    outputs_active: str = ""  # outputs that had subscribers at the last frame (shows laziness)
-    last_snapshot: dict | None = None
-    image_pubs: dict = field(default_factory=dict)
-    camera_info_pub: Any = None
-    subscriptions: list = field(default_factory=list)
-    log_bad: Any = None
-
-    @property
-    def input_prefix(self) -> str:
-        return f"{self.name}/" if self.name else ""
-
-    @property
-    def output_prefix(self) -> str:
-        return f"~/{self.name}/" if self.name else "~/"
 
 
 @dataclass
@@ -441,16 +418,3 @@ class SegmentationEngine:
         )
         array.header.stamp = self.node.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
-
-
-def scaled_camera_info(info: CameraInfo, image_hw, size, header) -> CameraInfo:
-    """``info`` for the outputs: the frame's header, K and P scaled when the outputs are resized."""
-    out = CameraInfo()
-    out.header = header
-    out.distortion_model, out.d, out.r = info.distortion_model, info.d, info.r
-    out.binning_x, out.binning_y, out.roi = info.binning_x, info.binning_y, info.roi
-    fields = {"k": list(info.k), "p": list(info.p), "height": image_hw[0], "width": image_hw[1]}
-    if tuple(size) != tuple(image_hw):
-        fields = scale_camera_info(fields, tuple(image_hw), tuple(size))
-    out.k, out.p, out.height, out.width = fields["k"], fields["p"], int(fields["height"]), int(fields["width"])
-    return out
