@@ -200,6 +200,8 @@ class SegmentationEngine:
         """Subscribe to every camera and start the worker."""
         s, node = self.settings, self.node
         self._queues = FrameQueues(list(self.channels), s.mode, s.replay_queue)
+        self._stop.clear()
+        self.active = True  # before subscribing: a frame arriving meanwhile is queued, not ignored
         qos = input_qos(s.mode, s.input_reliability, s.input_depth)
         infos = MutuallyExclusiveCallbackGroup()
         for channel in self.channels.values():
@@ -233,8 +235,6 @@ class SegmentationEngine:
                 )
             )
             channel.subscriptions = subs
-        self._stop.clear()
-        self.active = True
         self._worker = threading.Thread(target=self._work, name="attanet-worker", daemon=True)
         self._worker.start()
         topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
