@@ -28,6 +28,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -40,7 +41,7 @@ from .diagnostics import diagnostic_report, stale_report, summary_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter
 from .frame_queue import FrameQueues
 from .image_codec import ImageDecodeError, array_to_image_msg
-from .params import PARAMETERS, NodeSettings, ParamError, settings_from_values, update_problem
+from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
 from .stats import RateLimitedLog
 
@@ -51,24 +52,45 @@ class StartupError(RuntimeError):
     """The node cannot start with this configuration; the message says what to change."""
 
 
-def declare_parameters(node: Node) -> NodeSettings:
-    """Declare every parameter of ``params.PARAMETERS`` on ``node`` and check them all at once."""
-    values = {}
+def declare_parameters(node: Node) -> None:
+    """Declare every parameter of ``params.PARAMETERS`` on ``node``, and refuse bad run-time changes."""
     for spec in PARAMETERS:
-        # dynamic_typing: our own check says "overlay_alpha must be in [0, 1]", and accepts 1 for 1.0
         descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.dynamic)
         if spec.default == []:
             # an empty list has no ROS type (rclpy would take it for a byte array); declare it as a
             # string array, unset ([] in YAML and on the command line also read as unset)
-            value = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor).value
-            values[spec.name] = [] if value is None else value
+            node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
         else:
+            # dynamic_typing: our own check says "overlay_alpha must be in [0, 1]", and accepts 1 for 1.0
             descriptor.dynamic_typing = True
-            values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+            node.declare_parameter(spec.name, spec.default, descriptor)
+    node.add_on_set_parameters_callback(check_parameter_updates)
+
+
+def read_settings(node: Node) -> NodeSettings:
+    """The node's current parameter values, every one checked at once (StartupError lists the problems)."""
+    values = {spec.name: parameter_value(node, spec.name) for spec in PARAMETERS}
     try:
         return settings_from_values(values)
     except ParamError as exc:
         raise StartupError(str(exc)) from exc
+
+
+def parameter_value(node: Node, name: str) -> Any:
+    """A declared parameter's value; the table's default for a string array left unset."""
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return SPECS[name].default
+
+
+def check_parameter_updates(parameters) -> SetParametersResult:
+    """Refuse a run-time change the table does not allow (read-only, out of range), with the reason."""
+    for p in parameters:
+        reason = update_problem(p.name, p.value)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+    return SetParametersResult(successful=True)
 
 
 @dataclass
@@ -101,7 +123,7 @@ class SegmentationEngine:
         self._stop = threading.Event()
         self._publishers: list = []
         self._timer = None
-        self._params_callbacks: tuple | None = None
+        self._applying_parameters = False
 
     @property
     def executor_threads(self) -> int:
@@ -166,10 +188,9 @@ class SegmentationEngine:
         self._publishers += [class_info_pub, self.diagnostics_pub]
         class_info_pub.publish(String(data=self.class_info_json()))
         self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics)
-        if self._params_callbacks is None:
-            self._params_callbacks = (self._check_parameters, self._apply_parameters)
-            node.add_on_set_parameters_callback(self._check_parameters)
+        if not self._applying_parameters:
             node.add_post_set_parameters_callback(self._apply_parameters)
+            self._applying_parameters = True
 
     def unload(self) -> None:
         """Destroy publishers and timer and free the model (GPU memory included)."""
@@ -177,10 +198,9 @@ class SegmentationEngine:
         if self._timer is not None:
             self.node.destroy_timer(self._timer)
             self._timer = None
-        if self._params_callbacks is not None:
-            self.node.remove_on_set_parameters_callback(self._params_callbacks[0])
-            self.node.remove_post_set_parameters_callback(self._params_callbacks[1])
-            self._params_callbacks = None
+        if self._applying_parameters:
+            self.node.remove_post_set_parameters_callback(self._apply_parameters)
+            self._applying_parameters = False
         for pub in self._publishers:
             self.node.destroy_publisher(pub)
         self._publishers.clear()
@@ -260,13 +280,6 @@ class SegmentationEngine:
             self._worker = None
 
     # -- parameters ----------------------------------------------------------------------------
-
-    def _check_parameters(self, parameters) -> SetParametersResult:
-        for p in parameters:
-            reason = update_problem(p.name, p.value)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters) -> None:
         for p in parameters:

@@ -23,7 +23,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from .engine import SegmentationEngine, StartupError, declare_parameters
+from .engine import SegmentationEngine, StartupError, declare_parameters, parameter_value, read_settings
 from .node import NODE_NAME
 
 __all__ = ["AttanetLifecycleNode", "main"]
@@ -33,16 +33,14 @@ class AttanetLifecycleNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.engine: SegmentationEngine | None = None
-        self._declare_error: str | None = None
-        try:
-            self._settings = declare_parameters(self)
-        except StartupError as exc:  # reported by configure, where a managed node reports failures
-            self._settings, self._declare_error = None, str(exc)
+        declare_parameters(self)  # checked at configure, where a managed node reports failures
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._declare_error:
-            return self._fail("configure", self._declare_error)
-        engine = SegmentationEngine(self, self._settings)
+        try:
+            settings = read_settings(self)  # the values now: dynamic ones may have been set meanwhile
+        except StartupError as exc:
+            return self._fail("configure", str(exc))
+        engine = SegmentationEngine(self, settings)
         try:
             engine.load()
         except StartupError as exc:
@@ -86,8 +84,7 @@ class AttanetLifecycleNode(LifecycleNode):
 
     def executor_threads(self) -> int:
         """As ``SegmentationEngine.executor_threads``: a blocked replay callback per camera, plus three."""
-        cameras = len(self._settings.cameras) if self._settings else 0
-        return max(cameras, 1) + 3
+        return max(len(parameter_value(self, "cameras")), 1) + 3
 
 
 def main(args: list[str] | None = None) -> int:

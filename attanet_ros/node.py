@@ -18,7 +18,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
-from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters
+from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters, read_settings
 
 __all__ = ["ENCODINGS", "NODE_NAME", "AttanetNode", "StartupError", "main"]
 
@@ -30,7 +30,8 @@ class AttanetNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self.engine = SegmentationEngine(self, declare_parameters(self))
+        declare_parameters(self)
+        self.engine = SegmentationEngine(self, read_settings(self))
         self.engine.load()
         self.engine.start()
 

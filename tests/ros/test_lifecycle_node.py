@@ -141,7 +141,8 @@ def test_a_bad_model_path_fails_configure_with_the_reason_and_the_node_stays_unc
 
 def test_bad_parameters_fail_configure_naming_every_problem(domain, capfd):
     """In this process (a real rclpy lifecycle node, transitions triggered directly): the parameter
-    checks run at configure, so a managed node reports them there rather than dying at construction."""
+    checks run at configure, on the values at that moment, so a managed node reports them there
+    rather than dying at construction."""
     import rclpy
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
@@ -157,9 +158,14 @@ def test_bad_parameters_fail_configure_naming_every_problem(domain, capfd):
         assert node.engine is None
         # still unconfigured: activate is not a transition from there, configure is
         assert node.trigger_activate() == TransitionCallbackReturn.ERROR
-        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        (refused,) = node.set_parameters([Parameter("overlay_alpha", value=3.0)])
+        (accepted,) = node.set_parameters([Parameter("overlay_alpha", value=0.4)])
+        assert not refused.successful and "overlay_alpha=3.0 must be in [0, 1]" in refused.reason
+        assert accepted.successful
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE  # mode is read-only: still wrong
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
-    err = capfd.readouterr().err
-    assert "configure failed: parameter overlay_alpha=2.0 must be in [0, 1]; parameter mode='fast'" in err
+    first, second = [line for line in capfd.readouterr().err.splitlines() if "configure failed" in line]
+    assert "configure failed: parameter overlay_alpha=2.0 must be in [0, 1]; parameter mode='fast'" in first
+    assert "overlay_alpha" not in second and "parameter mode='fast' must be one of ['live', 'replay']" in second
