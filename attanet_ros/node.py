@@ -19,6 +19,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters, read_settings
+from .params import NodeSettings
 
 __all__ = ["ENCODINGS", "NODE_NAME", "AttanetNode", "StartupError", "main"]
 
@@ -36,7 +37,7 @@ class AttanetNode(Node):
         self.engine.start()
 
     @property
-    def settings(self):
+    def settings(self) -> NodeSettings:
         return self.engine.settings
 
     def stop(self) -> None:
