@@ -126,7 +126,10 @@ def train_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from .config import load_config, parse_set
+    from .console import survive_closed_pipes
     from .trainer import Trainer, release_checkpoint, train_for_minutes
+
+    survive_closed_pipes()  # `attanet train ... | tee log` must outlive tee
 
     flags = {
         "data_root": args.data_root,
@@ -151,6 +154,11 @@ def train_main(argv: list[str]) -> int:
         if not cfg.data_root:
             raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
         resume = args.resume
+        if resume and cfg.init_from:
+            raise ValueError(
+                f"--resume continues a run from its own checkpoint, --init-from {cfg.init_from} starts a new one "
+                "from another model's weights; give one of them (--set init_from=none drops a config's init_from)"
+            )
         if resume == "auto":
             candidate = Path(cfg.out_dir) / "last.pt"
             resume = str(candidate) if candidate.exists() else None
@@ -170,12 +178,7 @@ def train_main(argv: list[str]) -> int:
         return _fail("train", exc)
     except FloatingPointError as exc:
         return _fail("train", exc)
-    if result.exit_code:
-        print(
-            f"attanet train: stopped at iteration {result.iteration}; saved {result.last_checkpoint}; "
-            f"continue with --resume",
-            file=sys.stderr,
-        )
+    if result.exit_code:  # stopped by a signal; the trainer has said where it saved
         return result.exit_code
     if args.release and trainer.info.is_main:
         source = result.best_checkpoint or result.last_checkpoint

@@ -4,7 +4,10 @@ Data order and augmentation are pure functions of (seed, position in the sample 
 the torch RNG (dropout) is checkpointed, so ``--resume`` continues the same loss curve. Rank 0
 alone writes checkpoints (atomically, via ``attanet_model.save_checkpoint``), the JSON log, the
 TensorBoard scalars and the progress bar. SIGINT/SIGTERM set a flag that all ranks agree on at
-the next step; the run then saves ``last.pt`` and returns 130/143.
+the next step; the run then saves ``last.pt`` at that iteration and returns 130/143 (128 + the
+signal number, the shell's convention). Data-loading workers ignore both signals, so a signal to
+the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the trainer with its
+workers still alive, and the trainer alone decides how to stop.
 """
 
 from __future__ import annotations
@@ -102,9 +105,14 @@ class _Frames(Dataset):
 
 def _single_threaded_worker(worker_id: int) -> None:
     """Data-loading workers each use one thread: N workers with OpenCV's and torch's default pools
-    would oversubscribe the cores the training process needs."""
+    would oversubscribe the cores the training process needs. They ignore SIGINT/SIGTERM: a signal
+    to the process group would otherwise kill them first and the trainer with them, unsaved; the
+    trainer stops them itself once it has saved (and they exit with it if it dies)."""
     del worker_id
     import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -149,6 +157,7 @@ class TrainResult:
     last_checkpoint: Path | None
     best_checkpoint: Path | None
     history: list[dict] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early: "signal SIGTERM", "time limit", ...
 
 
 class Trainer:
@@ -219,6 +228,14 @@ class Trainer:
         self.writer = None
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
+        self.resumed_from = resume
+        self.announce_stop = True  # the budget run's probe stops by design and says nothing
+        self.plan_schedule: str | None = None  # replaces the plan's schedule line (the budget probe)
+
+    def say(self, message: str) -> None:
+        """One line for the user on stderr (rank 0 only)."""
+        if self.info.is_main:
+            print(f"attanet train: {message}", file=sys.stderr, flush=True)
 
     # ---- checkpoint state ---------------------------------------------------------------------
 
@@ -333,7 +350,45 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: JSON log only
             return
-        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        # a resumed run rewrites the steps after its checkpoint: purge_step hides the ones the
+        # interrupted run had already written, so no scalar appears twice
+        purge = self.start_iteration + 1 if self.start_iteration else None
+        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=purge)
+
+    # ---- a resumed run's folder ---------------------------------------------------------------
+
+    def _remove_stale_temp_files(self) -> None:
+        """``save_checkpoint`` writes ``.<name>.<random>.tmp`` and renames it; a process killed
+        mid-write leaves the temp file behind (the previous checkpoint is intact)."""
+        stale = sorted(self.out_dir.glob(".*.pt.*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            self.say(f"removed {len(stale)} temporary file(s) of an interrupted checkpoint write: {names}")
+
+    def _truncate_log(self) -> None:
+        """Drop the records an interrupted run wrote after its checkpoint (and a torn last line):
+        the resumed run writes those iterations again."""
+        path = self.out_dir / "log.jsonl"
+        if not path.exists():
+            return
+        kept, dropped = [], 0
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                keep = int(record.get("iter", 0)) <= self.start_iteration
+            except (ValueError, TypeError, AttributeError):
+                keep = False
+            if keep:
+                kept.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = path.with_name(".log.jsonl.tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, path)
+            self.say(f"{path}: dropped {dropped} record(s) written after iteration {self.start_iteration}")
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -448,12 +503,78 @@ class Trainer:
         self.log({"iter": iteration, "val_miou": miou, "val_pixel_acc": summary["pixel_acc"]})
         return miou
 
+    # ---- what the run says -------------------------------------------------------------------
+
+    def plan(self) -> list[str]:
+        """The run in a few lines, printed before the first iteration."""
+        cfg, info = self.cfg, self.info
+        names = [c.name for c in self.classes]
+        shown = ", ".join(names if len(names) <= 8 else names[:6] + ["...", names[-1]])
+        val = f", {cfg.val_split} {len(self.val_set)} images" if self.val_set is not None else ", no validation"
+        if self.resumed_from:
+            weights = f"resumed at iteration {self.start_iteration} of {cfg.iterations} from {self.resumed_from}"
+        elif cfg.init_from:
+            weights = f"initialised from {cfg.init_from}"
+        elif cfg.pretrained:
+            weights = f"ImageNet backbone from {cfg.pretrained}, the rest from scratch"
+        else:
+            weights = "from scratch (no pretrained backbone)"
+        crop_h, crop_w = cfg.crop_size
+        schedule = self.plan_schedule or (
+            f"{cfg.iterations} iterations, warm-up {cfg.warmup_iters}, lr {cfg.lr:g} (heads x{cfg.head_lr_mult:g}), "
+            f"poly {cfg.poly_power:g}"
+        )
+        lines = [
+            "plan",
+            f"  data      {cfg.dataset} {cfg.data_root}: {cfg.train_split} {len(self.train_set)} images{val}",
+            f"  classes   {len(names)}: {shown}",
+            f"  model     {cfg.arch}, {weights}",
+            f"  device    {hardware_description(info.device)}, {info.world_size} process(es), "
+            f"{cfg.workers} data worker(s) each",
+            f"  batch     {cfg.batch_size} ({self.per_rank_batch} per process), crop {crop_h}x{crop_w} (HxW), "
+            f"scales {', '.join(f'{x:g}' for x in cfg.scales)}{', AMP' if self.amp else ''}",
+            f"  schedule  {schedule}",
+            f"  output    {self.out_dir} (last.pt every {cfg.ckpt_interval} it"
+            + (f", val every {cfg.val_interval} it" if self.val_set is not None else "")
+            + ")",
+        ]
+        return lines
+
+    def _closing_line(self, iteration: int, best_path: Path | None, last_path: Path | None) -> str:
+        wall = self.wall_before + time.time() - self.wall_start
+        best = (
+            f"best {best_path} (val mIoU {self.best_miou * 100:.2f}%)"
+            if best_path is not None and self.best_miou is not None
+            else "no validation (no best.pt)"
+        )
+        return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}"
+
     def run(self) -> TrainResult:
         cfg, info = self.cfg, self.info
+        if self.start_iteration >= cfg.iterations:
+            self.say(
+                f"{self.resumed_from} already finished at iteration {self.start_iteration} of {cfg.iterations}; "
+                "nothing to train (give a larger --iterations to train on)"
+            )
+            best = self.out_dir / "best.pt"
+            last = Path(self.resumed_from) if self.resumed_from else None
+            return TrainResult(
+                0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
+            )
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._remove_stale_temp_files()
+            if self.start_iteration:
+                self._truncate_log()
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             self._open_writer()
+            for line in self.plan():
+                self.say(line)
+            if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
+                self.say(
+                    f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
+                    "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
+                )
         batches = self._cached_batches() if cfg.cache_on_device else self._worker_batches()
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = None
@@ -461,7 +582,7 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
-        iteration, exit_code, last_path, best_path = self.start_iteration, 0, None, None
+        iteration, exit_code, last_path, best_path, stopped = self.start_iteration, 0, None, None, None
         window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
         deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
         self.net.train()
@@ -527,8 +648,12 @@ class Trainer:
                 if stop and iteration < cfg.iterations:
                     last_path = self.save("last.pt", iteration) or last_path
                     code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
-                    why = f"signal {signal.Signals(self.stop_signal).name}" if self.stop_signal else "time limit"
-                    self.log({"iter": iteration, "stopped": why, "checkpoint": str(self.out_dir / "last.pt")})
+                    name = signal.Signals(self.stop_signal).name if self.stop_signal else None
+                    stopped = f"signal {name}" if name else "time limit"
+                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
+                    if self.announce_stop:
+                        by = name or f"the time limit (max_minutes {cfg.max_minutes:g})"
+                        self.say(f"stopped by {by} at iteration {iteration}; saved {last_path}; --resume continues")
                     exit_code = code
                     break
         finally:
@@ -541,14 +666,11 @@ class Trainer:
                 self.writer = None
         dist_utils.barrier()
         best = self.out_dir / "best.pt"
-        return TrainResult(
-            exit_code,
-            iteration,
-            self.best_miou,
-            last_path or (self.out_dir / "last.pt"),
-            best if best.exists() else best_path,
-            self.history,
-        )
+        best = best if best.exists() else best_path
+        last_path = last_path or (self.out_dir / "last.pt")
+        if stopped is None:
+            self.say(self._closing_line(iteration, best, last_path))
+        return TrainResult(exit_code, iteration, self.best_miou, last_path, best, self.history, stopped)
 
 
 def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
@@ -606,6 +728,11 @@ def train_for_minutes(
     # main phase forks its data workers, and a fork of a process with a live pool can deadlock
     probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
     probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
+    probe.announce_stop = False
+    probe.plan_schedule = (
+        f"budget {minutes:g} min: a probe of {minutes * probe_fraction:.2g} min measures the speed, then the "
+        f"warm-up + poly schedule is fitted to the time left (lr {cfg.lr:g})"
+    )
     probe_result = probe.run()
     if probe_result.exit_code:  # interrupted by a signal: report it like any run
         return probe, probe_result

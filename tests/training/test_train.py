@@ -108,7 +108,7 @@ def test_interrupted_run_resumes_on_the_same_loss_curve(mini_cityscapes, tmp_pat
         time.sleep(0.02)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "continue with --resume" in err and "Traceback" not in err
+    assert "--resume continues" in err and "Traceback" not in err
     stopped_at = read_checkpoint(tmp_path / "cut" / "last.pt")["extra"]["iteration"]
     assert 3 <= stopped_at < iterations
 
