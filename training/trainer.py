@@ -344,6 +344,8 @@ class Trainer:
             for key, value in record.items():
                 if key != "iter" and isinstance(value, (int, float)) and value is not None:
                     self.writer.add_scalar(key, value, record["iter"])
+            # on disk with the record (a killed run's scalars then match its log.jsonl)
+            self.writer.flush()
 
     def _open_writer(self) -> None:
         try:

@@ -16,8 +16,9 @@ import yaml
 from test_train import REPO, tiny_config
 
 from attanet_model.checkpoint import read_checkpoint
+from attanet_training.cli import train_main
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups and signals are POSIX")
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="process groups and signals are POSIX"), pytest.mark.slow]
 
 
 def _records(log: Path) -> list[dict]:
@@ -49,18 +50,24 @@ def _train_cmd(cfg_file: Path, *extra: str) -> list[str]:
 
 def _write_cfg(tmp_path: Path, root: Path, name: str, **overrides) -> tuple[Path, Path]:
     out = tmp_path / name
-    cfg = tiny_config(root, out, iterations=10**6, workers=2, **overrides)
+    cfg = tiny_config(root, out, **{"iterations": 10**6, "workers": 2, **overrides})
     cfg_file = tmp_path / f"{name}.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
     return cfg_file, out
 
 
-def _resume_to(cfg_file: Path, total: int) -> subprocess.CompletedProcess:
-    cmd = _train_cmd(cfg_file, "--no-progress", "--resume", "--iterations", str(total))
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+def _resume_to(cfg_file: Path, total: int, capsys) -> str:
+    """``attanet train --resume`` in this process (the killed run above was the real process);
+    returns its stderr."""
+    argv = ["--config", str(cfg_file), "--device", "cpu", "--no-progress", "--resume", "--iterations", str(total)]
+    capsys.readouterr()
+    code = train_main(argv)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
 
 
-def test_sigterm_to_the_process_group_saves_the_current_iteration_and_resume_continues(mini_cityscapes, tmp_path):
+def test_sigterm_to_the_group_saves_the_current_iteration_and_resume_continues(mini_cityscapes, tmp_path, capsys):
     cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "term")
     proc = _start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     log = out / "log.jsonl"
@@ -75,14 +82,13 @@ def test_sigterm_to_the_process_group_saves_the_current_iteration_and_resume_con
     assert read_checkpoint(out / "last.pt")["extra"]["iteration"] == at >= 2
     assert f"stopped by SIGTERM at iteration {at}; saved {out / 'last.pt'}; --resume continues" in err, err
 
-    resumed = _resume_to(cfg_file, at + 2)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed at iteration {at} of {at + 2}" in resumed.stderr
+    err = _resume_to(cfg_file, at + 2, capsys)
+    assert f"resumed at iteration {at} of {at + 2}" in err
     losses = [r["iter"] for r in _records(log) if "loss" in r]
     assert losses == list(range(1, at + 3)), losses
 
 
-def test_ctrl_c_after_the_output_reader_died_still_saves(mini_cityscapes, tmp_path):
+def test_ctrl_c_after_the_output_reader_died_still_saves(mini_cityscapes, tmp_path, capsys):
     # `attanet train ... 2>&1 | tee log` and Ctrl-C: tee dies with the group, so every later write
     # of the trainer (progress bar on stderr, JSON lines on stdout) meets a closed pipe
     cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "pipe")
@@ -99,6 +105,55 @@ def test_ctrl_c_after_the_output_reader_died_still_saves(mini_cityscapes, tmp_pa
     at = stopped[0]["iter"]
     assert read_checkpoint(out / "last.pt")["extra"]["iteration"] == at >= seen + 2
 
-    resumed = _resume_to(cfg_file, at + 1)
-    assert resumed.returncode == 0, resumed.stderr
+    _resume_to(cfg_file, at + 1, capsys)
     assert [r["iter"] for r in _records(log) if "loss" in r] == list(range(1, at + 2))
+
+
+def _tensorboard_steps(run: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    return [e.step for e in events.Scalars(tag)]
+
+
+def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_cityscapes, tmp_path, capsys):
+    cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "kill", ckpt_interval=2, workers=1)
+    proc = _start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "log.jsonl"
+    # freeze the group at a moment when the log is ahead of last.pt (checked while frozen), then kill it
+    while True:
+        _wait_for(lambda: len([r for r in _records(log) if "loss" in r]) >= 3, proc, "three log records")
+        os.killpg(proc.pid, signal.SIGSTOP)
+        logged = max(r["iter"] for r in _records(log) if "loss" in r)
+        if (out / "last.pt").exists() and read_checkpoint(out / "last.pt")["extra"]["iteration"] < logged:
+            break
+        os.killpg(proc.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    saved = read_checkpoint(out / "last.pt")["extra"]["iteration"]
+    assert _tensorboard_steps(out, "loss")[-1] == logged > saved  # the dead run's scalars reached the disk
+    # what a kill inside save_checkpoint leaves: its temp file (the rename never happened), and a torn log line
+    stale = out / ".last.pt.k1ll3d.tmp"
+    stale.write_bytes(b"PK\x03\x04 half a checkpoint")
+    with open(log, "a") as f:
+        f.write('{"iter": 99, "lo')
+
+    total = logged + 2
+    err = _resume_to(cfg_file, total, capsys)
+    assert not stale.exists() and "removed 1 temporary file(s)" in err and stale.name in err, err
+    assert f"dropped {logged - saved + 1} record(s) written after iteration {saved}" in err, err
+    assert f"resumed at iteration {saved} of {total}" in err
+    assert [r["iter"] for r in _records(log) if "loss" in r] == list(range(1, total + 1))
+    assert _tensorboard_steps(out, "loss") == list(range(1, total + 1))
+
+    # a finished run: said, exit 0, nothing trained or written
+    before = log.read_text()
+    err = _resume_to(cfg_file, total, capsys)
+    assert f"already finished at iteration {total} of {total}" in err, err
+    assert log.read_text() == before
+
+    code = train_main(["--config", str(cfg_file), "--device", "cpu", "--resume", "--init-from", str(out / "last.pt")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "give one of them" in lines[0], lines
