@@ -47,11 +47,30 @@ def synth_main(argv: list[str]) -> int:
         default=1,
         help="worker processes rendering independent scenes in parallel (same files as --jobs 1; default 1)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the split's existing frames (without it, frames of another size are refused)",
+    )
     parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
     args = parser.parse_args(argv)
-    from .synth import generate_dataset
+    from .synth import existing_frame_size, generate_dataset
 
     try:
+        out = Path(args.out)
+        existing = existing_frame_size(out, args.split)
+        if existing and args.overwrite:
+            import shutil
+
+            for kind in ("leftImg8bit", "gtFine"):
+                shutil.rmtree(out / kind / args.split, ignore_errors=True)
+        elif existing and existing[:2] != (args.height, args.width):
+            h, w, example = existing
+            raise ValueError(
+                f"{out / 'leftImg8bit' / args.split} already holds {h}x{w} (HxW) frames (e.g. {example.name}), "
+                f"this run would add {args.height}x{args.width}: pass --height {h} --width {w}, "
+                "another --out, or --overwrite to replace the split"
+            )
         paths = generate_dataset(
             args.out,
             args.num,
@@ -209,6 +228,28 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip", action="store_true", help="also average the horizontally mirrored frame")
 
 
+def _check_classes_file(path: str | None) -> None:
+    """Read ``--classes-file`` before any work, turning a YAML syntax error or a wrong type (a
+    colour that is not three numbers, a value that is not an integer) into one line that names the file."""
+    if not path:
+        return
+    import yaml
+
+    from .datasets import load_classes_yaml
+
+    try:
+        load_classes_yaml(path)
+    except DatasetLayoutError:
+        raise
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ValueError(f"--classes-file {path} is not valid YAML: {problem}") from exc
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ValueError(
+            f"--classes-file {path}: {exc}; expected classes: [{{name: road, color: [128, 64, 128], value: 7}}, ...]"
+        ) from exc
+
+
 def _segmenter(args):
     from attanet_model import Segmenter
 
@@ -240,6 +281,7 @@ def eval_main(argv: list[str]) -> int:
     from .evaluate import evaluate_segmenter
 
     try:
+        _check_classes_file(args.classes_file)
         segmenter = _segmenter(args)
         dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
         cm, stats = evaluate_segmenter(
@@ -313,6 +355,9 @@ def predict_main(argv: list[str]) -> int:
     from .predict import predict_to_folder, prediction_jobs
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is an existing file; predict writes a folder of label images there")
+        _check_classes_file(args.classes_file)
         segmenter = _segmenter(args)
         dataset = None
         if args.data_root:

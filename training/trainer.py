@@ -171,6 +171,7 @@ class Trainer:
         log_stdout: bool = True,
         worker_start: str | None = None,
     ) -> None:
+        cfg.check()
         self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
         self.init_report: dict | None = None
         self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
