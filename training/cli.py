@@ -141,6 +141,12 @@ def train_main(argv: list[str]) -> int:
         help="after training, write the best (else last) checkpoint here as a "
         "half-precision deployment model without training state",
     )
+    parser.add_argument(
+        "--strict-data",
+        action="store_true",
+        help="stop (saving last.pt) at the first training file that cannot be read or has label values "
+        "outside the class table; default: name it, skip it (unreadable) or ignore those pixels, and go on",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
     args = parser.parse_args(argv)
 
@@ -169,6 +175,8 @@ def train_main(argv: list[str]) -> int:
     try:
         overrides = {k: v for k, v in flags.items() if v is not None}
         overrides.update(parse_set(args.set))
+        if args.strict_data:
+            overrides["strict_data"] = True
         cfg = load_config(args.config, overrides)
         if not cfg.data_root:
             raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
@@ -262,6 +270,11 @@ def _segmenter(args):
     )
 
 
+def _say_bad_files(name: str, problems: list[dict], what: str) -> None:
+    for problem in problems:
+        print(f"attanet {name}: {problem['file']}: {problem['reason']}; {what}", file=sys.stderr)
+
+
 def eval_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="attanet eval",
@@ -294,6 +307,8 @@ def eval_main(argv: list[str]) -> int:
     result.update(
         {
             "frames": stats["frames"],
+            "skipped": stats["skipped"],
+            "out_of_range": stats["out_of_range"],
             "split": args.split,
             "data_root": str(args.data_root),
             "checkpoint": str(segmenter.model_path),
@@ -315,12 +330,21 @@ def eval_main(argv: list[str]) -> int:
             ),
             str(confusion_matrix_image(cm, names, Path(args.plots) / "confusion_matrix.png")),
         ]
+    # nothing scored is no result: exit 1, after the JSON / the named files
+    code = 0 if result["frames"] else 1
     if args.json:
         print(json.dumps(result))
-        return 0
+        if not result["frames"]:
+            fail("eval", f"none of the {len(stats['skipped'])} images could be read; nothing was scored", code)
+        return code
+    _say_bad_files("eval", stats["skipped"], "skipped (not scored)")
+    _say_bad_files("eval", stats["out_of_range"], "scored with those pixels ignored")
+    if not result["frames"]:
+        return fail("eval", f"none of the {len(stats['skipped'])} images could be read; nothing was scored", code)
     print(
         f"{result['frames']} frames of {args.data_root} {args.split}, {segmenter.provider}, "
         f"scales {result['scales']}{' + flip' if args.flip else ''}"
+        + (f"; {len(stats['skipped'])} unreadable skipped" if stats["skipped"] else "")
     )
     for name, value in result["iou"].items():
         print(f"  {name:<15} {'   n/a' if value is None else f'{value * 100:6.2f}'}")
@@ -366,9 +390,13 @@ def predict_main(argv: list[str]) -> int:
             else:
                 dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
         jobs = list(prediction_jobs(Path(args.out), args.label_format, dataset, args.input))
-        count = predict_to_folder(segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json)
+        skipped: list[dict] = []
+        count = predict_to_folder(
+            segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json, skipped=skipped
+        )
     except USER_ERRORS as exc:
         return _fail("predict", exc)
+    bad = {s["file"] for s in skipped}
     if args.json:
         print(
             json.dumps(
@@ -377,10 +405,14 @@ def predict_main(argv: list[str]) -> int:
                     "out": str(args.out),
                     "label_format": args.label_format,
                     "checkpoint": str(segmenter.model_path),
-                    "files": [str(o) for _, o in jobs],
+                    "files": [str(o) for i, o in jobs if str(i) not in bad],
+                    "skipped": skipped,
                 }
             )
         )
     else:
-        print(f"wrote {count} {args.label_format} predictions to {args.out}")
+        _say_bad_files("predict", skipped, "skipped")
+        print(f"wrote {count} {args.label_format} predictions to {args.out}" + (f"; {len(bad)} skipped" if bad else ""))
+    if not count:
+        return fail("predict", f"none of the {len(jobs)} images could be read; nothing was written", 1)
     return 0

@@ -70,6 +70,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch CPU threads per process, 0 = torch's default
     max_minutes: float = 0.0  # stop (and save) after this wall time, 0 = no limit
+    strict_data: bool = False  # stop (and save) on an unreadable training file instead of skipping it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -35,7 +35,7 @@ from attanet_model.checkpoint import CheckpointError, read_checkpoint
 
 from . import distributed as dist_utils
 from .config import TrainConfig
-from .datasets import SegmentationDataset, build_dataset
+from .datasets import BadSampleError, DatasetLayoutError, SegmentationDataset, build_dataset, describe_out_of_range
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
@@ -48,6 +48,11 @@ EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class SampleStream(Dataset):
     """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
     dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p).
+
+    A sample whose files cannot be used is replaced by the next readable one in the epoch's order
+    (a function of the data alone, so a resumed run makes the same choices). Every sample carries
+    a last element, ``problems``: a JSON list of what was skipped or read as ignore on the way (the
+    trainer reports each file once, and with ``strict_data`` stops on the first).
 
     ``defer=True`` (config ``device_augment``): the sample is the decoded full frame, its labels
     and its drawn ``AugmentParams`` as a tensor row; the trainer applies them to the whole batch
@@ -70,23 +75,47 @@ class SampleStream(Dataset):
     def rng_at(self, position: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, position])
 
+    def readable(self, position: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """(image, labels, problems) for ``position``: the sample there or the next readable one."""
+        n = len(self.dataset)
+        epoch, k = divmod(position, n)
+        problems: list[dict] = []
+        for step in range(n):
+            index = self.index_at(epoch * n + (k + step) % n)
+            try:
+                image, labels, out_of_range = self.dataset.load(index)
+            except BadSampleError as exc:
+                problems.append({**exc.as_dict(), "skipped": True})
+                continue
+            if out_of_range:
+                reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
+                problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
+            return image, labels, problems
+        raise DatasetLayoutError(
+            f"none of the {n} samples of the training split can be read; the first: {problems[0]['file']}: "
+            f"{problems[0]['reason']}"
+        )
+
     def __getitem__(self, position: int):
-        image, labels = self.dataset[self.index_at(position)]
+        image, labels, problems = self.readable(position)
+        note = json.dumps(problems)
         if self.defer:
             params = self.transform.draw(*labels.shape, self.rng_at(position))
-            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor()
-        return self.transform(image, labels, self.rng_at(position))
+            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor(), note
+        return *self.transform(image, labels, self.rng_at(position)), note
 
 
-def collate_frames(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    """Stack full frames for device-side augmentation; they must share one size."""
+def collate_frames(batch: list[tuple]) -> tuple:
+    """Stack full frames for device-side augmentation; they must share one size. Columns that are
+    not tensors (the samples' problem notes) stay lists."""
     sizes = sorted({tuple(item[0].shape[:2]) for item in batch})
     if len(sizes) > 1:
         raise ValueError(
             f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
             f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
         )
-    return tuple(torch.stack(column) for column in zip(*batch, strict=True))
+    columns = zip(*batch, strict=True)
+    return tuple(torch.stack(c) if isinstance(c[0], torch.Tensor) else list(c) for c in columns)
 
 
 class _Frames(Dataset):
@@ -99,8 +128,17 @@ class _Frames(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        image, labels = self.dataset[index]
-        return index, torch.from_numpy(image), torch.from_numpy(labels)
+        """(index, image, labels, problems as JSON): the cache needs every frame, so a bad one comes
+        back as its problem (empty tensors) for the trainer to report; no frame is made up for it."""
+        try:
+            image, labels, out_of_range = self.dataset.load(index)
+        except BadSampleError as exc:
+            return index, torch.zeros(0), torch.zeros(0), json.dumps([{**exc.as_dict(), "skipped": True}])
+        problems = []
+        if out_of_range:
+            reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
+            problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
+        return index, torch.from_numpy(image), torch.from_numpy(labels), json.dumps(problems)
 
 
 def _single_threaded_worker(worker_id: int) -> None:
@@ -226,6 +264,7 @@ class Trainer:
         )
         self.stop_signal: int | None = None
         self.history: list[dict] = []
+        self.data_problems: dict[str, dict] = {}  # file -> its problem, each reported once
         self.writer = None
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
@@ -441,7 +480,16 @@ class Trainer:
         frames = DataLoader(
             _Frames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
         )
-        for index, image, label in frames:
+        for index, image, label, note in frames:
+            for problem in json.loads(note):
+                if problem["skipped"]:
+                    raise DatasetLayoutError(
+                        f"cache_on_device needs every frame of the split: {problem['file']}: {problem['reason']}; "
+                        "fix or remove the file, or set cache_on_device: false"
+                    )
+            problem = self._report_problems([note], self.start_iteration, strict=self.cfg.strict_data)
+            if problem is not None:
+                raise DatasetLayoutError(f"--strict-data: {problem['file']}: {problem['reason']}")
             if labels is None:
                 images, labels = self._allocate_cache(n, *label.shape)
             if label.shape != labels.shape[1:]:
@@ -481,7 +529,7 @@ class Trainer:
         while chunk := list(itertools.islice(positions, self.per_rank_batch)):
             index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
             params = torch.stack([self.transform.draw(h, w, stream.rng_at(p)).as_tensor() for p in chunk])
-            yield images[index], labels[index], params
+            yield images[index], labels[index], params, []  # problems were reported while caching
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -489,9 +537,26 @@ class Trainer:
         del frame
         self.stop_signal = signum
 
+    def _report_problems(self, notes: list[str], iteration: int, strict: bool = False) -> dict | None:
+        """Say and log each problem file once (``notes``: the batch's JSON problem lists); return the
+        first problem of this batch when ``strict`` (the run then stops before training on it)."""
+        first = None
+        for note in notes:
+            for problem in json.loads(note) if note else []:
+                first = first or problem
+                if problem["file"] in self.data_problems:
+                    continue
+                self.data_problems[problem["file"]] = problem
+                if not strict:
+                    what = "skipped (the next readable sample takes its place)" if problem["skipped"] else "used"
+                    self.say(f"bad data: {problem['file']}: {problem['reason']}; {what}")
+                self.log({"iter": iteration, "bad_data": problem})
+        return first if strict else None
+
     def validate(self, iteration: int) -> float | None:
         if self.val_set is None:
             return None
+        skipped: list[dict] = []
         cm = evaluate_model(
             self.model,
             self.val_set,
@@ -500,7 +565,9 @@ class Trainer:
             max_images=self.cfg.val_max_images,
             rank=self.info.rank,
             world_size=self.info.world_size,
+            skipped=skipped,
         )
+        self._report_problems([json.dumps([{**p, "skipped": True} for p in skipped])], iteration)
         summary = cm.summary([c.name for c in self.classes])
         miou = summary["miou"]
         self.log({"iter": iteration, "val_miou": miou, "val_pixel_acc": summary["pixel_acc"]})
@@ -537,6 +604,12 @@ class Trainer:
             f"  batch     {cfg.batch_size} ({self.per_rank_batch} per process), crop {crop_h}x{crop_w} (HxW), "
             f"scales {', '.join(f'{x:g}' for x in cfg.scales)}{', AMP' if self.amp else ''}",
             f"  schedule  {schedule}",
+            "  bad data  "
+            + (
+                "stop at the first unreadable file (strict_data)"
+                if cfg.strict_data
+                else "name and skip (--strict-data stops)"
+            ),
             f"  output    {self.out_dir} (last.pt every {cfg.ckpt_interval} it"
             + (f", val every {cfg.val_interval} it" if self.val_set is not None else "")
             + ")",
@@ -550,7 +623,14 @@ class Trainer:
             if best_path is not None and self.best_miou is not None
             else "no validation (no best.pt)"
         )
-        return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}"
+        skipped = sorted(f for f, p in self.data_problems.items() if p["skipped"])
+        read_as_ignore = len(self.data_problems) - len(skipped)
+        data = f"; {len(skipped)} unreadable file(s) skipped" if skipped else ""
+        if read_as_ignore:
+            data += f"; {read_as_ignore} label file(s) with values outside the table (read as ignore)"
+        if self.data_problems:
+            data += " (bad_data in log.jsonl)"
+        return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}{data}"
 
     def run(self) -> TrainResult:
         cfg, info = self.cfg, self.info
@@ -598,7 +678,19 @@ class Trainer:
                 if batch is None:
                     break
                 window_wait += time.time() - wait_start
-                images, labels, *params = (t.to(self.device, non_blocking=True) for t in batch)
+                *tensors, notes = batch
+                problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
+                if cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device):
+                    last_path = self.save("last.pt", iteration) or last_path
+                    stopped, exit_code = "bad data", 2
+                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
+                    where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
+                    self.say(
+                        f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
+                        f"saved {last_path}; fix or remove the file, then --resume"
+                    )
+                    break
+                images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
                 if params:  # device_augment: full uint8 frames in, augmented crops out
                     images, labels = self.transform.batch(images, labels, params[0])
                 if self.cuda and cfg.channels_last:
@@ -634,6 +726,8 @@ class Trainer:
                         "data_wait": round(window_wait / max(elapsed, 1e-9), 3),
                         "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
                     }
+                    if self.data_problems:
+                        record["bad_data_files"] = len(self.data_problems)
                     self.log(record)
                     if bar is not None:
                         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
