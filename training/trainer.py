@@ -424,8 +424,13 @@ class Trainer:
                 keep = False
             if keep:
                 kept.append(line)
+                if "bad_data" in record:  # met before the checkpoint: counted, not reported again
+                    self.data_problems[record["bad_data"]["file"]] = record["bad_data"]
             else:
                 dropped += 1
+        if self.data_problems:
+            known = len(self.data_problems)
+            self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {path}")
         if dropped:
             tmp = path.with_name(".log.jsonl.tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
