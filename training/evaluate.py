@@ -12,7 +12,7 @@ dataset's table as ignore, naming the file (``out_of_range``): one bad file neve
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -54,15 +54,19 @@ def evaluate_model(
     mean=(0.485, 0.456, 0.406),
     std=(0.229, 0.224, 0.225),
     skipped: list[dict] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ConfusionMatrix:
     """Confusion matrix over the split (or its first ``max_images``); ranks take every W-th image
     and the counts are summed across ranks. Unreadable samples are left out and appended to
-    ``skipped`` as ``{file, reason}``."""
+    ``skipped`` as ``{file, reason}``. ``should_stop()`` true ends the loop early (a stopping
+    trainer's grace period is too short for a whole validation); the counts are then partial."""
     was_training = model.training
     model.eval()
     cm = ConfusionMatrix(len(dataset.classes))
     count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     for i in range(rank, count, world_size):
+        if should_stop is not None and should_stop():
+            break
         try:
             image, labels, _ = dataset.load(i)
         except BadSampleError as exc:

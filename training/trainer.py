@@ -562,6 +562,13 @@ class Trainer:
         if self.val_set is None:
             return None
         skipped: list[dict] = []
+        interrupted = False
+
+        def stop_requested() -> bool:
+            nonlocal interrupted
+            interrupted = interrupted or self.stop_signal is not None
+            return interrupted
+
         cm = evaluate_model(
             self.model,
             self.val_set,
@@ -571,7 +578,11 @@ class Trainer:
             rank=self.info.rank,
             world_size=self.info.world_size,
             skipped=skipped,
+            should_stop=stop_requested,
         )
+        if dist_utils.any_rank(interrupted, self.info.device):  # partial counts: no val_miou, no best.pt
+            self.log({"iter": iteration, "val_interrupted": True})
+            return None
         self._report_problems([json.dumps([{**p, "skipped": True} for p in skipped])], iteration)
         summary = cm.summary([c.name for c in self.classes])
         miou = summary["miou"]

@@ -44,3 +44,19 @@ def test_plan_names_the_weights_source(mini_cityscapes, tmp_path, capsys):
     argv += ["--device", "cpu", "--set", "val_interval=0", "--init-from", str(default_model_path())]
     assert train_main(argv) == 0
     assert f"model     attanet_light, initialised from {default_model_path()}" in capsys.readouterr().err
+
+
+def test_a_stop_signal_ends_validation_early_without_recording_it(mini_cityscapes, tmp_path):
+    import signal
+
+    from test_train import tiny_config
+
+    from attanet_training.trainer import Trainer
+
+    trainer = Trainer(tiny_config(mini_cityscapes, tmp_path / "run", val_split="val", val_interval=5), device="cpu")
+    (tmp_path / "run").mkdir()
+    assert trainer.validate(5) is not None
+    trainer.stop_signal = signal.SIGTERM  # what the handler sets when SIGTERM arrives mid-validation
+    assert trainer.validate(10) is None
+    assert trainer.history[-1] == {"iter": 10, "val_interrupted": True}
+    assert [r["iter"] for r in trainer.history if "val_miou" in r] == [5]
