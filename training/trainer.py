@@ -39,6 +39,7 @@ from .datasets import BadSampleError, DatasetLayoutError, SegmentationDataset, b
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
+from .run_folder import remove_stale_temp_files, truncate_log
 from .schedule import warmup_poly_scheduler
 from .transforms import TrainTransform
 
@@ -399,43 +400,23 @@ class Trainer:
 
     # ---- a resumed run's folder ---------------------------------------------------------------
 
-    def _remove_stale_temp_files(self) -> None:
-        """``save_checkpoint`` writes ``.<name>.<random>.tmp`` and renames it; a process killed
-        mid-write leaves the temp file behind (the previous checkpoint is intact)."""
-        stale = sorted(self.out_dir.glob(".*.pt.*.tmp"))
-        for path in stale:
-            path.unlink(missing_ok=True)
+    def _clean_run_folder(self) -> None:
+        """Before a resumed run writes: no temp files of a killed save, no log records after the
+        checkpoint (bad files the kept records name are counted, not reported again)."""
+        stale = remove_stale_temp_files(self.out_dir)
         if stale:
             names = ", ".join(p.name for p in stale)
             self.say(f"removed {len(stale)} temporary file(s) of an interrupted checkpoint write: {names}")
-
-    def _truncate_log(self) -> None:
-        """Drop the records an interrupted run wrote after its checkpoint (and a torn last line):
-        the resumed run writes those iterations again."""
-        path = self.out_dir / "log.jsonl"
-        if not path.exists():
+        if not self.start_iteration:
             return
-        kept, dropped = [], 0
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-                keep = int(record.get("iter", 0)) <= self.start_iteration
-            except (ValueError, TypeError, AttributeError):
-                keep = False
-            if keep:
-                kept.append(line)
-                if "bad_data" in record:  # met before the checkpoint: counted, not reported again
-                    self.data_problems[record["bad_data"]["file"]] = record["bad_data"]
-            else:
-                dropped += 1
+        log = self.out_dir / "log.jsonl"
+        dropped, kept = truncate_log(log, self.start_iteration)
+        if dropped:
+            self.say(f"{log}: dropped {dropped} record(s) written after iteration {self.start_iteration}")
+        self.data_problems.update({r["bad_data"]["file"]: r["bad_data"] for r in kept if "bad_data" in r})
         if self.data_problems:
             known = len(self.data_problems)
-            self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {path}")
-        if dropped:
-            tmp = path.with_name(".log.jsonl.tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            os.replace(tmp, path)
-            self.say(f"{path}: dropped {dropped} record(s) written after iteration {self.start_iteration}")
+            self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {log}")
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -662,9 +643,7 @@ class Trainer:
             )
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._remove_stale_temp_files()
-            if self.start_iteration:
-                self._truncate_log()
+            self._clean_run_folder()
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             self._open_writer()
             for line in self.plan():
