@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -108,7 +107,7 @@ def test_interrupted_run_resumes_on_the_same_loss_curve(mini_cityscapes, tmp_pat
         time.sleep(0.02)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "continue with --resume" in err and "Traceback" not in err
+    assert "--resume continues" in err and "Traceback" not in err
     stopped_at = read_checkpoint(tmp_path / "cut" / "last.pt")["extra"]["iteration"]
     assert 3 <= stopped_at < iterations
 
@@ -159,28 +158,6 @@ def test_ranks_draw_disjoint_samples():
     assert sorted(world[0] + world[1]) == list(range(5 * 3 * 2))
     resumed = list(StreamSampler(2, 5, 3, 0, 2))
     assert resumed == world[0][2 * 3 :]
-
-
-@pytest.mark.skipif(os.name != "posix", reason="signals")
-def test_sigterm_saves_and_exits_143(mini_cityscapes, tmp_path):
-    cfg = tiny_config(mini_cityscapes, tmp_path / "term", iterations=500)
-    cfg_file = tmp_path / "term.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attanet_cli", "train", "--config", str(cfg_file), "--no-progress", "--device", "cpu"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    log = tmp_path / "term" / "log.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().strip()):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    assert read_checkpoint(tmp_path / "term" / "last.pt")["extra"]["iteration"] >= 1
 
 
 def test_fit_iterations_uses_the_time_left():
