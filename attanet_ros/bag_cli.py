@@ -1,6 +1,6 @@
-"""``attanet bag-make``, ``bag-eval`` and ``bag-play``: argument parsing and output only.
+"""``attanet bag-make``, ``bag-eval``, ``bag-play`` and ``bag-record``: argument parsing and output only.
 
-The work is done in bag_make / bag_eval / bag_play; this module turns flags into their configs,
+The work is done in bag_make / bag_eval / bag_play / bag_record; this module turns flags into their configs,
 prints a summary (``--json`` for machines) and maps problems to exit codes: 0 done, 1 results
 are partial or nothing could be scored (a damaged bag, no matching ground truth), 2 a user
 mistake (missing file or topic, bad flag value), 130 interrupted.
@@ -336,17 +336,12 @@ def _play_parser() -> argparse.ArgumentParser:
 
 def bag_play_main(argv: list[str]) -> int:
     """``attanet bag-play``."""
-    ros_args: list[str] = []
-    if "--ros-args" in argv:
-        i = argv.index("--ros-args")
-        argv, ros_args = argv[:i], argv[i + 1 :]
+    argv, ros_args = _split_ros_args(argv)
     args = _play_parser().parse_args(argv)
     from .bag_play import PlayConfig, play
 
-    if args.dds_profile is not None:
-        if not args.dds_profile.is_file():
-            return _fail("bag-play", f"--dds-profile {args.dds_profile} does not exist")
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(args.dds_profile.resolve())
+    if (code := _use_dds_profile("bag-play", args.dds_profile)) is not None:
+        return code
     try:
         config = PlayConfig(
             bag=args.bag,
@@ -380,4 +375,86 @@ def bag_play_main(argv: list[str]) -> int:
     return 1 if summary.errors else 0
 
 
-__all__ = ["bag_eval_main", "bag_make_main", "bag_play_main", "camera_info_topic"]
+# ---------------------------------------------------------------- bag-record
+
+
+def _record_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="attanet bag-record",
+        description="Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). "
+        "The serialized bytes are written as received, so images come back bit-exact; each topic's QoS is "
+        "matched to its publishers (the node's latched ~/class_info is received even when recording starts late).",
+        epilog="Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. "
+        "Anything after --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, "
+        "2 usage error. Example: attanet bag-record run1 --topics /camera/image_raw /attanet/labels "
+        "/attanet/class_info --storage mcap",
+    )
+    p.add_argument("out", type=Path, help="bag directory to create (must not exist; parent folders are created)")
+    p.add_argument("--topics", nargs="+", required=True, metavar="TOPIC", help="topics to record")
+    p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    p.add_argument("--max-messages", type=int, metavar="N", help="stop once N messages are written (all topics)")
+    p.add_argument(
+        "--dds-profile",
+        type=Path,
+        help="Fast DDS profile XML (sets FASTDDS_DEFAULT_PROFILES_FILE), e.g. config/fastdds_shm.xml",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def bag_record_main(argv: list[str]) -> int:
+    """``attanet bag-record``."""
+    argv, ros_args = _split_ros_args(argv)
+    args = _record_parser().parse_args(argv)
+    from .bag_record import RecordConfig, record
+
+    if (code := _use_dds_profile("bag-record", args.dds_profile)) is not None:
+        return code
+    try:
+        config = RecordConfig(
+            out=args.out,
+            topics=args.topics,
+            storage=args.storage,
+            duration_s=args.duration,
+            max_messages=args.max_messages,
+            ros_args=ros_args,
+        )
+        summary = record(config, log=lambda text: print(f"attanet bag-record: {text}", file=sys.stderr))
+    except (ValueError, OSError) as exc:  # BagError, bad flag values, a folder that cannot be created
+        return _fail("bag-record", str(exc))
+    data = summary.to_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        topics = ", ".join(f"{t} ({n})" for t, n in summary.counts.items())
+        print(
+            f"recorded {data['messages']} messages in {summary.wall_s:.1f} s to {summary.bag} [{summary.storage}] "
+            f"(stopped by {summary.stopped_by}): {topics}"
+        )
+    for warning in summary.warnings:
+        print(f"attanet bag-record: warning: {warning}", file=sys.stderr)
+    for error in summary.errors:
+        print(f"attanet bag-record: error: {error}", file=sys.stderr)
+    return 1 if summary.errors else 0
+
+
+def _split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(our flags, what follows --ros-args)."""
+    if "--ros-args" not in argv:
+        return argv, []
+    i = argv.index("--ros-args")
+    return argv[:i], argv[i + 1 :]
+
+
+def _use_dds_profile(name: str, profile: Path | None) -> int | None:
+    """Point Fast DDS at ``profile`` (before rclpy starts); an exit code if the file is missing."""
+    if profile is None:
+        return None
+    if not profile.is_file():
+        return _fail(name, f"--dds-profile {profile} does not exist")
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile.resolve())
+    return None
+
+
+__all__ = ["bag_eval_main", "bag_make_main", "bag_play_main", "bag_record_main", "camera_info_topic"]

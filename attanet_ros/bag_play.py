@@ -4,7 +4,8 @@ For machines with pip-installed rclpy but no ``ros2 bag play`` (the demo uses it
 out exactly as recorded: the raw CDR bytes are published, so nothing is decoded or re-encoded
 and any message type whose Python package is importable can be played.
 
-The only module of the bag tools that imports rclpy; ``bag-make`` and ``bag-eval`` run without ROS.
+With bag_record, the only modules of the bag tools that import rclpy; ``bag-make`` and ``bag-eval``
+run without ROS.
 """
 
 from __future__ import annotations
