@@ -148,12 +148,22 @@ def _eval_parser() -> argparse.ArgumentParser:
         "the model; camera frames without an output are reported as dropped",
     )
     p.add_argument(
+        "--class-info-topic",
+        help="with --pred-topic: the node's class table (std_msgs/String JSON) recorded with the labels "
+        "(default: ~/class_info beside --pred-topic, e.g. /attanet/class_info)",
+    )
+    p.add_argument(
         "--tolerance",
         type=float,
         default=0.0,
         help="pair frames with the nearest ground truth within this many seconds (default: 0, exact stamps)",
     )
-    p.add_argument("--model", type=Path, help="checkpoint (.pt) or .onnx (default: the bundled model)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="checkpoint (.pt) or .onnx (default: the bundled model); with --pred-topic only its class table "
+        "is used, checked against the recorded one",
+    )
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
@@ -174,13 +184,13 @@ def _eval_parser() -> argparse.ArgumentParser:
 def bag_eval_main(argv: list[str]) -> int:
     """``attanet bag-eval``."""
     args = _eval_parser().parse_args(argv)
-    from attanet_model import CITYSCAPES_CLASSES
-
     from .bag_eval import EvalConfig, evaluate_bag
     from .bag_io import BagReader
 
     if args.tolerance < 0:
         return _fail("bag-eval", f"--tolerance must be >= 0 seconds, got {args.tolerance}")
+    if args.class_info_topic and not args.pred_topic:
+        return _fail("bag-eval", "--class-info-topic names the class table of recorded labels; it needs --pred-topic")
     if args.pred_topic and args.out_bag:
         return _fail("bag-eval", "--out-bag writes the model's predictions; it cannot be combined with --pred-topic")
     if args.out_bag and args.out_bag.exists():
@@ -206,9 +216,13 @@ def bag_eval_main(argv: list[str]) -> int:
             )
             reader.require_topic(args.label_topic, IMAGE_TYPES, "--label-topic")
             segmenter = _segmenter(args)
+            classes, classes_from, class_warning = (
+                _recorded_classes(reader, args, segmenter)
+                if args.pred_topic
+                else (segmenter.classes, f"--model {segmenter.model_path}", None)
+            )
         except ValueError as exc:  # BagError, CheckpointError and bad choices are ValueErrors with a sentence
             return _fail("bag-eval", str(exc))
-        classes = segmenter.classes if segmenter is not None else CITYSCAPES_CLASSES
         segment = (lambda img: segmenter.segment(img).labels) if segmenter and not args.pred_topic else None
         try:
             report = evaluate_bag(reader, config, classes, segment)
@@ -216,6 +230,9 @@ def bag_eval_main(argv: list[str]) -> int:
             return _fail("bag-eval", str(exc))
     if segmenter is not None and not args.pred_topic:
         report.model, report.provider = str(segmenter.model_path), segmenter.provider
+    report.classes_from = classes_from
+    if class_warning:
+        report.warnings.append(class_warning)
     if args.pred_topic and config.image_topic is None:
         report.warnings.append(
             f"no camera topic ({DEFAULT_IMAGE_TOPIC} is not in the bag; name one with --image-topic), "
@@ -248,6 +265,43 @@ def _default_image_topic(reader, recorded: bool) -> str | None:
     return None if recorded else DEFAULT_IMAGE_TOPIC
 
 
+def _recorded_classes(reader, args: argparse.Namespace, segmenter) -> tuple[tuple, str, str | None]:
+    """(classes, where they came from, warning or None) for scoring recorded labels.
+
+    The node's class_info recorded beside the labels names the classes the labels were
+    produced with; --model and a class table recorded beside the ground truth must agree with
+    it (and with each other). Raises BagError, one line, on a disagreement.
+    """
+    from attanet_model import CITYSCAPES_CLASSES
+
+    from .bag_eval import class_info_topic, class_table, describe_difference, same_classes
+
+    info_topic = args.class_info_topic or class_info_topic(args.pred_topic)
+    if args.class_info_topic:
+        reader.require_topic(info_topic, ("std_msgs/msg/String",), "--class-info-topic")
+    sources = []  # (description, classes), most authoritative first
+    if (recorded := class_table(reader, info_topic)) is not None:
+        sources.append((f"the recorded {info_topic}", recorded))
+    if segmenter is not None:
+        sources.append((f"--model {segmenter.model_path}", segmenter.classes))
+    gt_topic = class_info_topic(args.label_topic)
+    if gt_topic != info_topic and (truth := class_table(reader, gt_topic)) is not None:
+        sources.append((f"the ground truth's {gt_topic}", truth))
+    for name, table in sources[1:]:
+        if not same_classes(sources[0][1], table):
+            raise BagError(
+                f"class tables disagree: {sources[0][0]} and {name} ({describe_difference(sources[0][1], table)}); "
+                "score labels against ground truth of the same class table"
+            )
+    if sources:
+        return sources[0][1], sources[0][0], None
+    warning = (
+        f"no class table: {info_topic} is not in the bag and no --model was given, so the 19 Cityscapes classes "
+        f"are assumed; record the node's ~/class_info with its labels (or pass --model)"
+    )
+    return CITYSCAPES_CLASSES, "default (Cityscapes)", warning
+
+
 def _segmenter(args: argparse.Namespace):
     """The model, unless recorded outputs are scored (then only for its class table, if --model is given)."""
     if args.pred_topic and args.model is None:
@@ -275,6 +329,12 @@ def _eval_text(s: dict[str, Any]) -> str:
         f"frames {s['frames']} (scored {s['matched']}, no ground truth {s['unmatched']}, "
         f"size mismatch {s['size_mismatch']}, undecodable {s['undecodable']})"
     )
+    if s.get("gt_resized_to"):
+        h, w = s["gt_resized_to"]
+        lines.append(
+            f"ground truth resized (nearest) to the labels' {h}x{w} for {s['gt_resized']} frames "
+            "(labels recorded at the network's resolution)"
+        )
     if s.get("dropped") is not None:
         lines.append(f"node dropped {s['dropped']} of {s['input_frames']} camera frames ({100 * s['drop_rate']:.1f}%)")
     if s["latency_ms"]:
