@@ -363,24 +363,49 @@ def _play_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="start over at the end until interrupted")
     p.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics (default: all playable)")
     p.add_argument(
+        "--wait-for-node",
+        nargs="+",
+        default=[],
+        metavar="NODE",
+        help="start once each of these nodes (e.g. /attanet, or a bare name in any namespace) has subscribed to "
+        "a played topic; if one does not within --wait-subscribers (default 30 s), play nothing and exit 1",
+    )
+    p.add_argument(
+        "--wait-for-topic",
+        nargs="+",
+        default=[],
+        metavar="TOPIC",
+        help="start once each of these played topics has a subscriber (same timeout and failure as --wait-for-node)",
+    )
+    p.add_argument(
         "--wait-subscribers",
         type=float,
-        default=0.0,
         metavar="SEC",
-        help="wait up to SEC seconds for subscribers (see --min-subscribers) before starting",
+        help="wait up to SEC seconds before starting: for --wait-for-node / --wait-for-topic (default 30), else "
+        "for --min-subscribers subscriptions in total (then playing anyway, with a warning)",
     )
     p.add_argument(
         "--min-subscribers",
         type=int,
         default=1,
         metavar="N",
-        help="with --wait-subscribers: start once the played topics have N subscriptions in total (default: 1)",
+        help="with --wait-subscribers alone: start once the played topics have N subscriptions in total, whoever "
+        "they belong to (default: 1; prefer --wait-for-node)",
     )
     p.add_argument(
         "--restamp",
         action="store_true",
         help="replace header stamps of images and camera_info with the wall clock at publishing, as a live "
         "camera would (messages that shared a stamp keep sharing one)",
+    )
+    p.add_argument(
+        "--clock",
+        nargs="?",
+        type=float,
+        const=40.0,
+        metavar="HZ",
+        help="publish /clock (rosgraph_msgs/Clock) from the bag's log times, HZ times a second (default 40), "
+        "for nodes with use_sim_time:=true",
     )
     p.add_argument("--qos", default="reliable", choices=("reliable", "best_effort"), help="publisher reliability")
     p.add_argument("--depth", type=int, default=100, help="publisher history depth (default: 100)")
@@ -410,7 +435,10 @@ def bag_play_main(argv: list[str]) -> int:
             loop=args.loop,
             wait_subscribers_s=args.wait_subscribers,
             min_subscribers=args.min_subscribers,
+            wait_for_nodes=args.wait_for_node,
+            wait_for_topics=args.wait_for_topic,
             restamp=args.restamp,
+            clock_hz=args.clock,
             reliability=args.qos,
             depth=args.depth,
             ros_args=ros_args,
