@@ -17,6 +17,7 @@ from typing import Any
 
 from .bag_io import IMAGE_TYPES, STORAGES, BagError
 from .bag_make import COMPRESSIONS, ENCODINGS, camera_info_topic, image_topic, label_topic
+from .cli_flags import DeprecatedAlias
 
 DEFAULT_PREFIX = "/camera"
 DEFAULT_IMAGE_TOPIC = image_topic(DEFAULT_PREFIX)
@@ -56,7 +57,8 @@ def _make_parser() -> argparse.ArgumentParser:
         choices=("cityscapes", "ade20k", "custom"),
         help="dataset layout (default: cityscapes; also the synthetic set from `attanet synth`)",
     )
-    p.add_argument("--classes", type=Path, help="class table YAML for --dataset custom")
+    p.add_argument("--classes-file", type=Path, help="class table YAML for --dataset custom")
+    p.add_argument("--classes", dest="classes_file", type=Path, action=DeprecatedAlias, new="--classes-file")
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
     p.add_argument("--rate", type=float, default=10.0, help="frame rate in Hz for the stamps (default: 10)")
     p.add_argument("--topic-prefix", default=DEFAULT_PREFIX, help=f"topic namespace (default: {DEFAULT_PREFIX})")
@@ -98,7 +100,7 @@ def bag_make_main(argv: list[str]) -> int:
             start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
             progress=_progress(args),
         )
-        dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes)
+        dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     except ValueError as exc:  # DatasetLayoutError, BagError and bad values are all ValueErrors with a sentence
         return _fail("bag-make", str(exc))
     if args.out.exists():
@@ -172,7 +174,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out-bag",
         type=Path,
-        help="write camera frames + predicted labels / colour / overlay (input stamps, same storage) here",
+        help="write camera frames + predicted labels / colour / overlay (input stamps, same storage) to this new "
+        "bag (parent folders are created)",
     )
     p.add_argument("--out-prefix", default="/attanet", help="topic namespace in --out-bag (default: /attanet)")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write iou_per_class.png and latency_hist.png here")
@@ -224,6 +227,8 @@ def bag_eval_main(argv: list[str]) -> int:
         except ValueError as exc:  # BagError, CheckpointError and bad choices are ValueErrors with a sentence
             return _fail("bag-eval", str(exc))
         segment = (lambda img: segmenter.segment(img).labels) if segmenter and not args.pred_topic else None
+        if args.out_bag is not None:  # created only once the bag, its topics and the model are known good
+            args.out_bag.parent.mkdir(parents=True, exist_ok=True)
         try:
             report = evaluate_bag(reader, config, classes, segment)
         except BagError as exc:
