@@ -223,20 +223,26 @@ def node_matches(wanted: str, namespace: str, name: str) -> bool:
     return wanted == name
 
 
-def _named_wait_state(node: Any, publishers: dict[str, Any], config: PlayConfig) -> tuple[list[str], list[str]]:
-    """(what is still missing, the subscribing nodes seen) for --wait-for-node / --wait-for-topic."""
-    missing, seen = [], set()
-    subscribed: dict[str, set[str]] = {}  # wanted node -> played topics it subscribes to
+def _named_wait_state(
+    node: Any, publishers: dict[str, Any], config: PlayConfig
+) -> tuple[list[str], list[str], set, tuple]:
+    """For --wait-for-node / --wait-for-topic: (named nodes and topics still missing, topics with a
+    discovered subscription that has not matched yet, subscribing nodes seen, subscriptions per topic)."""
+    unmatched, seen, discovered = [], set(), []
+    subscribed: set[str] = set()  # wanted nodes with a matched subscription on a played topic
     for topic, pub in publishers.items():
-        infos = node.get_subscriptions_info_by_topic(topic)
+        infos = node.get_subscriptions_info_by_topic(pub.topic_name)  # the name after --ros-args remapping
+        discovered.append(len(infos))
         seen.update(f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in infos)
-        matched = pub.get_subscription_count() >= len(infos)  # every discovered subscription has matched us
-        for wanted in config.wait_for_nodes:
-            if matched and any(node_matches(wanted, i.node_namespace, i.node_name) for i in infos):
-                subscribed.setdefault(wanted, set()).add(topic)
-    missing += [f"node {n}" for n in config.wait_for_nodes if n not in subscribed]
+        if pub.get_subscription_count() < len(infos):
+            unmatched.append(topic)
+            continue
+        subscribed.update(
+            w for w in config.wait_for_nodes for i in infos if node_matches(w, i.node_namespace, i.node_name)
+        )
+    missing = [f"node {n}" for n in config.wait_for_nodes if n not in subscribed]
     missing += [f"topic {t}" for t in config.wait_for_topics if publishers[t].get_subscription_count() < 1]
-    return missing, sorted(seen)
+    return missing, unmatched, seen, tuple(discovered)
 
 
 def _wait_for_named(node: Any, publishers: dict[str, Any], config: PlayConfig, summary: PlaySummary, log) -> bool:
@@ -244,24 +250,34 @@ def _wait_for_named(node: Any, publishers: dict[str, Any], config: PlayConfig, s
     named topic has a subscriber; False (with an error, nothing played) if that does not happen in time.
 
     A count of subscriptions cannot tell a recorder's two subscriptions from the node's one: the
-    playback then starts before the node is there and its first frames go to nobody.
+    playback then starts before the node is there and its first frames go to nobody. Once the
+    named ones are there, the start waits until every discovered subscription has matched and no
+    new one has appeared for SETTLE_S, so a node's (or recorder's) other subscriptions, discovered
+    a moment later, match too.
     """
     deadline = time.monotonic() + config.wait_subscribers_s
     told = False
+    settled_since, last_discovered = None, None
     while True:
-        missing, seen = _named_wait_state(node, publishers, config)
+        missing, unmatched, seen, discovered = _named_wait_state(node, publishers, config)
         if missing and not told:
             log(f"waiting up to {config.wait_subscribers_s:g} s for {', '.join(missing)}")
             told = True
-        if not missing:
-            time.sleep(SETTLE_S)
+        if missing or unmatched:
+            settled_since = None
+        elif settled_since is None or discovered != last_discovered:
+            settled_since = time.monotonic()
+        elif time.monotonic() - settled_since >= SETTLE_S:
             return True
-        if time.monotonic() >= deadline:
+        last_discovered = discovered
+        if time.monotonic() >= deadline and (missing or unmatched):
             break
         time.sleep(0.05)
+    if unmatched and not missing:
+        missing = [f"a match with the subscriptions discovered on {', '.join(unmatched)} (QoS incompatible?)"]
     summary.errors.append(
-        f"no {' or '.join(missing)} subscribed to the played topics within {config.wait_subscribers_s:g} s "
-        f"(nodes subscribed: {', '.join(seen) or 'none'}); nothing was played"
+        f"still missing after {config.wait_subscribers_s:g} s: {', '.join(missing)} (nodes subscribed to the "
+        f"played topics: {', '.join(sorted(seen)) or 'none'}); nothing was played"
     )
     return False
 

@@ -24,7 +24,7 @@ from .bag_io import STORAGES, TYPESTORE, BagWriter
 from .bag_play import message_class
 
 DEPTH = 100  # subscription history: samples DDS may hold while a write is in progress
-GRAPH_POLL_S = 0.2  # how often topics without a publisher yet are looked for
+GRAPH_POLL_S = 0.05  # how often topics without a publisher yet are looked for (stops once all are found)
 DRAIN_IDLE_S = 0.1  # at the stop, keep taking delivered samples until none came for this long
 
 

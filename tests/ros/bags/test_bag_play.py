@@ -211,10 +211,9 @@ def test_a_named_node_that_never_subscribes_plays_nothing_and_exits_1(made_bags,
     play = _play(domain_id, made_bags["mcap"], "--wait-for-node", "attanet", "--wait-subscribers", "2")
     out, err = play.communicate(timeout=60)
     assert play.returncode == 1, err
-    assert (
-        "error: no node attanet subscribed to the played topics within 2 s (nodes subscribed: /bag_play_probe); "
-        "nothing was played" in err
-    )
+    # which other nodes were seen depends on how quickly discovery ran; the verdict does not
+    assert "error: still missing after 2 s: node attanet (nodes subscribed to the played topics: " in err
+    assert err.rstrip().endswith("); nothing was played")
     assert json.loads(out)["messages"] == 0
 
 
