@@ -10,7 +10,7 @@ tools built on it report partial results instead of a traceback or a silent zero
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
+from rosbags.interfaces import Qos, QosDurability
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
@@ -44,6 +45,7 @@ class TopicInfo:
     name: str
     msgtype: str
     count: int  # as the bag's index says; a damaged bag may hold fewer
+    latched: bool = False  # every recorded publisher offered transient local (e.g. the node's ~/class_info)
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,9 @@ class BagReader:
             for conn in source.connections:
                 old = topics.get(conn.topic)
                 count = conn.msgcount + (old.count if old else 0)
-                topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, count)
+                profiles = getattr(getattr(conn, "ext", None), "offered_qos_profiles", None) or []
+                latched = bool(profiles) and all(q.durability == QosDurability.TRANSIENT_LOCAL for q in profiles)
+                topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, count, latched)
         return dict(sorted(topics.items()))
 
     # queries ------------------------------------------------------------
@@ -462,9 +466,13 @@ class BagWriter:
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
 
-    def add_topic(self, topic: str, msgtype: str) -> None:
+    def add_topic(self, topic: str, msgtype: str, offered_qos: Sequence[Qos] = ()) -> None:
+        """Declare ``topic``; ``offered_qos``: its publishers' QoS, kept in the metadata as rosbag2 does
+        (``ros2 bag play`` and ``attanet bag-play`` then offer a latched topic latched again)."""
         if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            self._connections[topic] = self._writer.add_connection(
+                topic, msgtype, typestore=TYPESTORE, offered_qos_profiles=list(offered_qos)
+            )
             self.counts[topic] = 0
 
     def write(self, topic: str, log_time: int, msg: Any) -> None:

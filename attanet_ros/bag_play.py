@@ -133,7 +133,7 @@ def select_topics(reader: BagReader, wanted: list[str] | None) -> tuple[dict[str
 def play(config: PlayConfig, log: Callable[[str], None] = print) -> PlaySummary:
     """Publish the bag (once, or until interrupted with ``loop``); Ctrl-C/SIGTERM stop it cleanly."""
     import rclpy
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.signals import SignalHandlerOptions
 
     with BagReader(config.bag) as reader:
@@ -155,7 +155,18 @@ def play(config: PlayConfig, log: Callable[[str], None] = print) -> PlaySummary:
                 ReliabilityPolicy.RELIABLE if config.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
             )
             qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=config.depth, reliability=reliability)
-            publishers = {topic: node.create_publisher(cls, topic, qos) for topic, cls in classes.items()}
+            # A topic recorded from transient-local publishers (the node's ~/class_info) is offered the
+            # same way again, so a subscriber that joins mid-replay (a viewer) still gets it.
+            latched = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=config.depth,
+                reliability=reliability,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            )
+            publishers = {
+                topic: node.create_publisher(cls, topic, latched if reader.topics[topic].latched else qos)
+                for topic, cls in classes.items()
+            }
             clock = _Clock(node, config.clock_hz) if config.clock_hz else None
             waited = publishers | ({CLOCK_TOPIC: clock.publisher} if clock else {})  # a sim-time node's /clock too
             if config.wait_for_nodes or config.wait_for_topics:

@@ -97,6 +97,26 @@ def matched_qos(publisher_profiles: list[Any]) -> Any:
     )
 
 
+def bag_qos(profile: Any) -> Any:
+    """A publisher's rclpy QoSProfile as the rosbags ``Qos`` that rosbag2 metadata stores."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    def span(duration: Any) -> QosTime:
+        return QosTime(*divmod(duration.nanoseconds, 1_000_000_000))
+
+    return Qos(
+        history=QosHistory[profile.history.name.upper()],
+        depth=profile.depth,
+        reliability=QosReliability[profile.reliability.name.upper()],
+        durability=QosDurability[profile.durability.name.upper()],
+        deadline=span(profile.deadline),
+        lifespan=span(profile.lifespan),
+        liveliness=QosLiveliness[profile.liveliness.name.upper()],
+        liveliness_lease_duration=span(profile.liveliness_lease_duration),
+        avoid_ros_namespace_conventions=profile.avoid_ros_namespace_conventions,
+    )
+
+
 def describe_qos(qos: Any) -> str:
     return f"{qos.reliability.name.lower()}, {qos.durability.name.lower()}"
 
@@ -131,7 +151,7 @@ class _Recorder:
                 self._refuse(topic, f"has type {msgtype}, whose Python package is not installed")
                 continue
             qos = matched_qos([p.qos_profile for p in publishers])
-            self.writer.add_topic(topic, msgtype)
+            self.writer.add_topic(topic, msgtype, [bag_qos(p.qos_profile) for p in publishers])
             self.subscriptions.append(self.node.create_subscription(cls, topic, self._writer_for(topic), qos, raw=True))
             self.summary.types[topic], self.summary.qos[topic] = msgtype, describe_qos(qos)
             self.log(f"recording {topic} [{msgtype}] ({describe_qos(qos)}, {len(publishers)} publisher(s))")

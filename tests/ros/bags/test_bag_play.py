@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, RATE_HZ, REPO, attanet_command, ros_env, run_cli, stamp_of
+from rclpy.serialization import serialize_message
 
-from attanet_ros.bag_io import BagReader, deserialize
+from attanet_ros.bag_io import TYPESTORE, BagReader, BagWriter, deserialize
 
 PROBE = Path(__file__).with_name("subscriber_probe.py")
 
@@ -244,6 +245,48 @@ def test_clock_gives_a_use_sim_time_node_the_bags_time(made_bags, probe_factory,
     # (bag-make logs a frame at its stamp); the clock runs at most a few ticks ahead of delivery
     for r in received:
         assert r["stamp"] - 200_000_000 <= r["sim"] <= r["stamp"] + 5_000_000_000, r
+
+
+def _latched_bag(path: Path, info: str, gap_s: float) -> Path:
+    """class_info (offered transient local, as bag-record keeps it), then three frames gap_s apart."""
+    from publisher_probe import probe_image
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    forever = QosTime(9223372036, 854775807)
+    latched = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
+                  forever, forever, QosLiveliness.AUTOMATIC, forever, False)  # fmt: skip
+    start = stamp_of(0)
+    with BagWriter(path, "mcap") as writer:
+        writer.add_topic("/x/class_info", "std_msgs/msg/String", [latched])
+        writer.write("/x/class_info", start, TYPESTORE.types["std_msgs/msg/String"](data=info))
+        for i in range(3):
+            raw = serialize_message(probe_image(i, 32, 48))
+            writer.write_raw(IMAGE_TOPIC, start + round(i * gap_s * 1e9), raw, "sensor_msgs/msg/Image")
+    return path
+
+
+def test_a_latched_recorded_topic_reaches_a_subscriber_that_joins_mid_replay(probe_factory, domain_id, tmp_path):
+    bag = _latched_bag(tmp_path / "latched", '{"classes": []}', gap_s=6.0)
+    with BagReader(bag) as reader:
+        assert reader.topics["/x/class_info"].latched and not reader.topics[IMAGE_TOPIC].latched
+    images = probe_factory(count=3)
+    late = subprocess.Popen(
+        [sys.executable, str(PROBE.with_name("latched_probe.py")), "/x/class_info", "20"],
+        env=ros_env(domain_id), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert late.stdout.readline().strip() == "ready"
+        play = _play(domain_id, bag, "--wait-for-topic", IMAGE_TOPIC)
+        images.readline(60)  # the first frame arrived, so class_info went out before it
+        late.stdin.write("go\n")
+        late.stdin.flush()  # subscribes now, 12 s of replay before the publisher goes away
+        assert late.stdout.readline().strip() == '{"classes": []}'
+        out, err = play.communicate(timeout=60)
+        assert play.returncode == 0, err
+    finally:
+        for proc in (late,):
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_user_errors_exit_2(made_bags, capsys, tmp_path) -> None:

@@ -113,7 +113,13 @@ def test_late_recorder_gets_bit_exact_images_and_the_latched_class_info(publishe
 
     raw = _read_back(bag)
     assert [zlib.crc32(canonical_cdr(r)) for r in raw[IMAGE]] == sent["crc"]
+    with Reader(bag) as reader:  # the publishers' QoS kept in the metadata, as rosbag2 does
+        offered = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+    assert [q.durability.name for q in offered[INFO]] == ["TRANSIENT_LOCAL"]
+    # (DDS discovery does not carry the history depth, so, as in rosbag2's own bags, it is not compared)
+    assert [(q.reliability.name, q.durability.name) for q in offered[IMAGE]] == [("RELIABLE", "VOLATILE")]
     with BagReader(bag) as reader:
+        assert reader.topics[INFO].latched and not reader.topics[IMAGE].latched
         images = [deserialize(m) for m in reader.messages([IMAGE])]
         infos = [deserialize(m) for m in reader.messages([INFO])]
     for i, msg in enumerate(images):
@@ -140,6 +146,8 @@ def test_sigterm_closes_a_readable_sqlite3_bag_with_everything_delivered(
     raw = _read_back(bag)
     assert [zlib.crc32(canonical_cdr(r)) for r in raw[IMAGE]] == sent["crc"]
     assert list(bag.glob("*.db3")) and (bag / "metadata.yaml").is_file()
+    with BagReader(bag) as reader:
+        assert reader.topics[INFO].latched
 
 
 def test_a_topic_nobody_publishes_is_an_error_naming_it(domain_id, tmp_path) -> None:
