@@ -148,7 +148,10 @@ class _Recorder:
             try:
                 cls = message_class(msgtype)
             except (ImportError, AttributeError, ValueError):
-                self._refuse(topic, f"has type {msgtype}, whose Python package is not installed")
+                package = "ros-kilted-" + msgtype.split("/")[0].replace("_", "-")
+                self._refuse(
+                    topic, f"has type {msgtype}, whose Python package is not installed (pip install {package})"
+                )
                 continue
             qos = matched_qos([p.qos_profile for p in publishers])
             self.writer.add_topic(topic, msgtype, [bag_qos(p.qos_profile) for p in publishers])
