@@ -325,6 +325,8 @@ def _segmenter(args: argparse.Namespace):
 def _eval_text(s: dict[str, Any]) -> str:
     """The summary for a person: per-class IoU table, then the headline numbers."""
     lines = [f"bag {s['bag']} [{s['storage']}], {s['mode']} mode"]
+    if s["mode"] == "recorded":
+        lines[0] += f", class names from {s['classes_from']}"
     if s["iou"]:
         width = max(len(n) for n in s["iou"])
         lines += [f"  {name:<{width}}  {'n/a' if v is None else f'{100 * v:.2f}':>6}" for name, v in s["iou"].items()]

@@ -121,6 +121,7 @@ def test_network_resolution_labels_are_scored_against_resized_ground_truth(tmp_p
     assert summary["gt_resized_to"] == [h // 2, w // 2]
     code, out, _ = run_cli(capsys, "bag-eval", bag, "--pred-topic", PRED_TOPIC, "--no-progress")
     assert f"ground truth resized (nearest) to the labels' {h // 2}x{w // 2} for {FRAMES} frames" in out
+    assert "recorded mode, class names from the recorded /attanet/class_info" in out.splitlines()[0]
 
 
 def test_class_info_topic_needs_pred_topic_and_must_exist(tmp_path, capsys, frames) -> None:
