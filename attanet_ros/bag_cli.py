@@ -50,9 +50,7 @@ def _make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-root", required=True, type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
     p.add_argument("--split", default="val", help="dataset split (default: val)")
-    p.add_argument(
-        "--out", required=True, type=Path, help="bag directory to create (must not exist; parent folders are created)"
-    )
+    p.add_argument("--out", required=True, type=Path, help="bag directory to create (must not exist)")
     p.add_argument(
         "--dataset",
         default="cityscapes",
@@ -108,7 +106,6 @@ def bag_make_main(argv: list[str]) -> int:
     if args.out.exists():
         return _fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
-    args.out.parent.mkdir(parents=True, exist_ok=True)  # as `attanet export` does for its --out
     try:
         summary = make_bag(samples, dataset.read_labels, config)
     except BagError as exc:

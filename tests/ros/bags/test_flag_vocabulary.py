@@ -24,7 +24,7 @@ def custom_root(tmp_path_factory):
 
 @pytest.mark.parametrize("flag", ["--classes-file", "--classes"])
 def test_bag_make_reads_the_custom_class_table_from_classes_file(custom_root, capsys, tmp_path, flag) -> None:
-    out = tmp_path / "new" / "folder" / "bag"  # parent folders are created
+    out = tmp_path / "bag"
     code, _, err = run_cli(
         capsys, "bag-make", "--data-root", custom_root, "--dataset", "custom", flag, custom_root / "classes.yaml",
         "--split", "val", "--out", out, "--no-progress",
