@@ -164,6 +164,9 @@ def load_checkpoint(
         config = ArchConfig(**meta.arch_config)
     except TypeError as exc:
         raise CheckpointError(f"{path}: arch_config {meta.arch_config} is not valid ({exc})") from exc
+    # Files written before ArchConfig.decoder existed get its default (the decoder they were
+    # built with) written out, so a re-save or an ONNX export records it.
+    meta.arch_config = config.to_dict()
     model = AttaNet(config, meta.num_classes)
     state = payload["state_dict"]
     classifier = state.get("head.2.weight")

@@ -56,6 +56,9 @@ def info_main(argv: list[str]) -> int:
         "params": count_params(model),
         "gmacs": count_macs(model, args.height, args.width),
     }
+    compact = _compact_variant_report(args, model)
+    if compact is not None:
+        report["compact_variant"] = compact
     if args.json:
         print(json.dumps(report))
         return 0
@@ -69,7 +72,34 @@ def info_main(argv: list[str]) -> int:
     for name, value in report["gmacs"].items():
         if name != "total":
             print(f"    {name:<14} {value:8.3f}")
+    if compact is not None:
+        print(
+            f"  compare {compact['arch']} (the light backbone under the ResNet decoder; the bundled model): "
+            f"{compact['params']['total'] / 1e6:.3f} M params, {compact['gmacs']['total']:.3f} GMACs"
+        )
     return 0
+
+
+def _compact_variant_report(args: argparse.Namespace, model) -> dict | None:
+    """For the official light network, the same figures for ``attanet_light_compact``, so the
+    cost of following ``AttaNet_light.py`` is visible next to the variant shipped before it."""
+    if args.arch != "attanet_light":
+        return None
+    from .complexity import count_macs, count_params
+    from .network import build_model
+
+    compact = build_model(
+        "attanet_light_compact",
+        args.num_classes,
+        use_sam=False if args.no_sam else None,
+        sam_direction=args.sam_direction,
+        fusion=args.fusion,
+    )
+    return {
+        "arch": "attanet_light_compact",
+        "params": count_params(compact),
+        "gmacs": count_macs(compact, args.height, args.width),
+    }
 
 
 def export_main(argv: list[str]) -> int:
