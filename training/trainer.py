@@ -37,7 +37,7 @@ from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .schedule import warmup_poly_scheduler
-from .transforms import TrainTransform
+from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -202,11 +202,14 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.info.local_rank] if self.cuda else None
             )
-        self.optimizer = build_sgd(self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult)
-        self.scheduler = warmup_poly_scheduler(
-            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio
+        self.optimizer = build_sgd(
+            self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult, cfg.head_lr_scope
         )
-        self.criterion = DeepSupervisionLoss(OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept), cfg.aux_weight)
+        self.scheduler = warmup_poly_scheduler(
+            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio, cfg.warmup_mode
+        )
+        ohem = OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept, min_kept_pixels=cfg.ohem_min_kept_pixels)
+        self.criterion = DeepSupervisionLoss(ohem, cfg.aux_weight)
         self.amp = self.cuda and cfg.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if extra:
@@ -214,6 +217,7 @@ class Trainer:
         self.transform = TrainTransform(
             cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
         )
+        self.transform.official = check_augment(cfg.augment, cfg.device_augment)
         self.stop_signal: int | None = None
         self.history: list[dict] = []
         self.writer = None
