@@ -182,6 +182,15 @@ def build_model(
     return model
 
 
+def registered_arch(arch: str, stored_config: dict) -> str:
+    """The registry name that builds a checkpoint's network: its ``arch``, except for light
+    checkpoints written before ``decoder`` existed (their ``attanet_light`` is today's
+    ``attanet_light_compact``)."""
+    if arch == "attanet_light" and stored_config.get("decoder", "attanet") == "attanet":
+        return "attanet_light_compact"
+    return arch
+
+
 def arch_config(arch: str, **overrides) -> ArchConfig:
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")

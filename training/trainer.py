@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
+from attanet_model.network import registered_arch
 
 from . import distributed as dist_utils
 from .config import TrainConfig
@@ -230,7 +231,7 @@ class Trainer:
         """(checkpoint payload, its weights as fp32) for ``flag`` (--resume / --init-from), after
         checking that it holds the architecture this run trains."""
         payload = read_checkpoint(path)
-        arch = payload["meta"].get("arch")
+        arch = registered_arch(payload["meta"].get("arch"), payload["meta"].get("arch_config") or {})
         if arch != self.cfg.arch:
             raise CheckpointError(f"{flag} {path} holds a {arch} model but the config trains {self.cfg.arch}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
