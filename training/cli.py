@@ -87,7 +87,9 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
     parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
-    parser.add_argument("--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light")
+    parser.add_argument(
+        "--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light | attanet_light_compact"
+    )
     parser.add_argument("--pretrained", help="local torchvision ResNet ImageNet state dict (.pth) for the backbone")
     parser.add_argument(
         "--init-from",
