@@ -75,4 +75,3 @@ def test_both_light_variants_are_registered():
         outputs = model(torch.randn(2, 3, 70, 90))
         assert [o.shape for o in outputs] == [(2, 5, 70, 90)] * 3
         assert all(torch.isfinite(o).all() for o in outputs)
-
