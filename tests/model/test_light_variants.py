@@ -75,3 +75,20 @@ def test_both_light_variants_are_registered():
         outputs = model(torch.randn(2, 3, 70, 90))
         assert [o.shape for o in outputs] == [(2, 5, 70, 90)] * 3
         assert all(torch.isfinite(o).all() for o in outputs)
+
+
+def test_info_reports_the_compact_variant_next_to_the_official_light(capsys):
+    import json
+
+    from attanet_model.cli import info_main
+    from attanet_model.complexity import count_macs, count_params
+
+    assert info_main(["--arch", "attanet_light", "--height", "64", "--width", "96", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    compact = build_model("attanet_light_compact")
+    assert report["params"]["total"] == count_params(build_model("attanet_light"))["total"]
+    assert report["compact_variant"]["params"]["total"] == count_params(compact)["total"]
+    assert report["compact_variant"]["gmacs"]["total"] == pytest.approx(count_macs(compact, 64, 96)["total"])
+    assert report["params"]["total"] > report["compact_variant"]["params"]["total"]
+    assert info_main(["--arch", "attanet_light_compact", "--height", "64", "--width", "64", "--json"]) == 0
+    assert "compact_variant" not in json.loads(capsys.readouterr().out)
