@@ -104,6 +104,15 @@ def official_state_dict(path: str | Path) -> dict[str, Tensor]:
     return state
 
 
+def guess_official_arch(state: dict[str, Tensor]) -> str | None:
+    """Which official network a state dict's keys come from (None when neither)."""
+    if any(k.startswith("head.backbone.branch.") for k in state):
+        return "attanet_light"
+    if any(k.startswith("head.resnet.") for k in state):
+        return "attanet_r18"
+    return None
+
+
 def rename_official(state: dict[str, Tensor], arch: str) -> tuple[dict[str, Tensor], list[str]]:
     """(this package's state dict, official keys no rule maps). The classifier ``fc`` is dropped."""
     if arch not in MODULE_MAP:
@@ -164,8 +173,10 @@ def convert_official(
     missing, unexpected, wrong = state_dict_mismatch(model.state_dict(), renamed)
     unexpected = unknown + unexpected
     if missing or unexpected or wrong:
+        guess = guess_official_arch(state)
+        hint = f"; its keys look like --arch {guess}" if guess not in (None, arch) else ""
         raise OfficialImportError(
-            f"{source} does not fit the official {arch} layout: "
+            f"{source} does not fit the official {arch} layout{hint}: "
             f"{len(unexpected)} unknown key(s) {unexpected[:6]}, {len(missing)} missing {missing[:6]}, "
             f"{len(wrong)} of the wrong shape {wrong[:6]}; check --arch (attanet_r18 for AttaNet.py, "
             "attanet_light for AttaNet_light.py)"

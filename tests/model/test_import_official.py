@@ -133,4 +133,5 @@ def test_cli_import_official(tmp_path, capsys):
     assert main(["import-official", src, "--arch", "attanet_r18", "--out", str(tmp_path / "r18.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("attanet import-official: ") and "unknown key(s)" in err and "Traceback" not in err
+    assert "its keys look like --arch attanet_light" in err
     assert not (tmp_path / "r18.pt").exists()
