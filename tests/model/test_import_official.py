@@ -33,6 +33,16 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max())
 
 
+def train_mode_without_dropout(*models: nn.Module) -> None:
+    """BatchNorm on batch statistics; Dropout (AttaNet.py's heads) off, since the two networks
+    draw its masks in a different order."""
+    for model in models:
+        model.train()
+        for m in model.modules():
+            if isinstance(m, nn.Dropout2d):
+                m.eval()
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_same_function_fp64_eval_and_train(arch):
     official = reference(arch)
@@ -42,14 +52,9 @@ def test_same_function_fp64_eval_and_train(arch):
         expected = official(x)[0]
         assert 3 < float(expected.std()) < 30  # of order 10: a wrong tensor shows
         assert max_diff(ours(x), expected) < 1e-8
-    # Train mode: BatchNorm on batch statistics; Dropout (AttaNet.py's heads) off in both, since
-    # the two networks draw its masks in a different order. Official aux1 = conv_out1 (AFM
-    # branch), aux2 = conv_out2 (res3); ours returns (main, res3, afm).
-    for model in (official, ours):
-        model.train()
-        for m in model.modules():
-            if isinstance(m, nn.Dropout2d):
-                m.eval()
+    # Train mode. Official aux1 = conv_out1 (AFM branch), aux2 = conv_out2 (res3); ours returns
+    # (main, res3, afm).
+    train_mode_without_dropout(official, ours)
     with torch.no_grad():
         main, aux_afm, aux_res3 = official(x)
         got_main, got_res3, got_afm = ours(x)
@@ -77,24 +82,40 @@ def test_import_official_file_fp32_through_segmenter_paths(arch, tmp_path):
     Segmenter(out).segment(torch.randint(0, 255, (*SIZE, 3), dtype=torch.uint8).numpy())  # deploys
 
 
-def test_negative_control_swapped_sam_mapping_fails():
+def swap(state: dict, a: str, b: str) -> dict:
+    """``state`` with the tensors under the module paths ``a`` and ``b`` exchanged."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith(a + "."):
+            key = b + key[len(a) :]
+        elif key.startswith(b + "."):
+            key = a + key[len(b) :]
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_negative_control_swapped_sam_mapping_fails(arch):
     """Loading the official SAM by name order (conv1 -> query) gives a network that loads
     without complaint and computes something else; the comparison must catch it."""
-    official = reference("attanet_light")
-    state = official.state_dict()
-    swapped = {}
-    for key, value in state.items():
-        if ".sam.conv1." in key or ".sam.conv2." in key:
-            key = (
-                key.replace(".sam.conv1.", ".sam.conv2.")
-                if ".sam.conv1." in key
-                else key.replace(".sam.conv2.", ".sam.conv1.")
-            )
-        swapped[key] = value
-    ours = convert_official(swapped, "attanet_light", dtype=torch.float64)  # same shapes: loads
+    official = reference(arch)
+    ours = convert_official(swap(official.state_dict(), "head.sam.conv1", "head.sam.conv2"), arch, dtype=torch.float64)
     with torch.no_grad():
         x = frames(torch.float64)
         assert max_diff(ours(x), official(x)[0]) > 1e-3
+
+
+def test_negative_control_swapped_aux_heads_fail():
+    """In AttaNet.py both aux heads take 128 channels, so mapping conv_out1/conv_out2 by order
+    loads silently; the train-mode comparison of the aux outputs must catch it."""
+    official = reference("attanet_r18")
+    ours = convert_official(swap(official.state_dict(), "conv_out1", "conv_out2"), "attanet_r18", dtype=torch.float64)
+    x = frames(torch.float64, batch=2)
+    train_mode_without_dropout(official, ours)
+    with torch.no_grad():
+        _, aux_afm, aux_res3 = official(x)
+        _, got_res3, got_afm = ours(x)
+    assert max_diff(got_afm, aux_afm) > 1e-3 and max_diff(got_res3, aux_res3) > 1e-3
 
 
 def test_state_dict_wrapper_and_class_count(tmp_path):
