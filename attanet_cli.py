@@ -13,6 +13,11 @@ import sys
 # name: (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("attanet_model.cli", "info_main", "parameters and multiply-adds per module (paper Table 3)"),
+    "import-official": (
+        "attanet_model.cli",
+        "import_official_main",
+        "convert a checkpoint of the official AttaNet code into an attanet checkpoint",
+    ),
     "export": ("attanet_model.cli", "export_main", "export a checkpoint to ONNX (dynamic H/W, metadata)"),
     "bench": ("attanet_bench.cli", "bench_cli", "latency/FPS of torch and ONNX Runtime backends"),
     "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),

@@ -49,7 +49,7 @@ setup(
     extras_require={
         "gui": ["PyQt5"],
         "plots": ["matplotlib"],
-        "train": ["cityscapesScripts", "matplotlib", "tensorboard"],
+        "train": ["cityscapesScripts", "matplotlib", "pillow", "tensorboard"],
     },
     zip_safe=False,
     entry_points={

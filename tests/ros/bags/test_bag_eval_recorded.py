@@ -13,8 +13,8 @@ from bag_helpers import FRAMES, run_cli, run_json, stamp_of
 from test_bag_eval import MS, PRED_TOPIC, write_bag
 
 from attanet_model import ClassInfo, Segmenter
+from attanet_model.metrics import ConfusionMatrix
 from attanet_ros.bag_io import TYPESTORE, BagReader, BagWriter
-from attanet_training.metrics import ConfusionMatrix
 
 CUSTOM = (ClassInfo(0, "floor", (10, 10, 10)), ClassInfo(1, "wall", (20, 20, 20)), ClassInfo(2, "thing", (0, 0, 200)))
 
