@@ -1,4 +1,4 @@
-"""``attanet viewer`` and ``attanet demo``: argument parsing and user-facing errors, nothing else.
+"""``attanet viewer``: argument parsing and user-facing errors, nothing else.
 
 Environment decisions (offscreen Qt, the DDS profile, torch threads) are made here, at the
 top, before Qt or rclpy start; the modules below take them as arguments.
@@ -183,7 +183,7 @@ def window_problem(screenshot: bool, recording: bool) -> str | None:
     check = check_display()
     if check.problem is not None:
         if not screenshot:
-            return check.problem
+            return f"{check.problem}; or use --screenshot OUT.png to render one frame offscreen"
         print(f"attanet viewer: {check.problem}; rendering the screenshot offscreen instead", file=sys.stderr)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return None
@@ -203,9 +203,3 @@ def _query(click: tuple[int, int | None]):
     from attanet_model import AttentionQuery
 
     return AttentionQuery(click[0], click[1])
-
-
-def demo_main(argv: list[str]) -> int:
-    from .demo import demo_main as run
-
-    return run(argv)

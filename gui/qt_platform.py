@@ -66,7 +66,8 @@ _NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found\s*$")
 @dataclass(frozen=True)
 class DisplayCheck:
     """What ``QApplication()`` would do here: which platform, whether its windows can be seen, and,
-    when it cannot start at all, ``problem`` (one sentence: what is wrong and what to do)."""
+    when it cannot start at all, ``problem`` (what is wrong and how to fix that; callers add their
+    own way around it, such as rendering offscreen)."""
 
     platform: str
     visible: bool
@@ -169,7 +170,7 @@ def check_display(env: Mapping[str, str] | None = None) -> DisplayCheck:
                 platform,
                 True,
                 f"QT_QPA_PLATFORM={platform} but WAYLAND_DISPLAY is unset: no Wayland compositor to "
-                "show a window on; run it in your desktop session, or use --screenshot OUT.png to render offscreen",
+                "show a window on; run it in your desktop session",
             )
         return DisplayCheck(platform, visible=True)
     if platform != "xcb":
@@ -182,10 +183,7 @@ def check_display(env: Mapping[str, str] | None = None) -> DisplayCheck:
                 "XWayland in your desktop, or set QT_QPA_PLATFORM=wayland"
             )
         else:
-            problem = (
-                "no display: DISPLAY and WAYLAND_DISPLAY are unset; run it on a desktop (or `ssh -X`), "
-                "or use --screenshot OUT.png to render one frame offscreen"
-            )
+            problem = "no display: DISPLAY and WAYLAND_DISPLAY are unset; run it on a desktop (or through `ssh -X`)"
         return DisplayCheck(platform, True, problem)
     plugin = platform_plugin(platform, env)
     if plugin is None:
@@ -199,7 +197,6 @@ def check_display(env: Mapping[str, str] | None = None) -> DisplayCheck:
         return DisplayCheck(
             platform,
             True,
-            f"no X server answers on DISPLAY={display}; start one (or fix DISPLAY), or use "
-            "--screenshot OUT.png to render one frame offscreen",
+            f"no X server answers on DISPLAY={display}; start one, or fix DISPLAY",
         )
     return DisplayCheck(platform, visible=True)

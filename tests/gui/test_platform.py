@@ -8,19 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from gui_helpers import write_folder
+from gui_helpers import HIDDEN, RENAMED, write_folder, xcb_plugin_needing
 
 from attanet_gui.qt_platform import (
     check_display,
     debian_packages,
     missing_libraries,
     parse_ldd_missing,
-    platform_plugin,
 )
 
 DATA = Path(__file__).parent / "data"
-HIDDEN = b"libxcb-xinerama.so.0"  # a library libqxcb.so itself links against (readelf -d)
-RENAMED = b"libxcb-xinerama.so.7"  # same length, so the copied ELF stays valid
 
 
 def desktop_env(**extra: str) -> dict[str, str]:
@@ -60,18 +57,7 @@ def test_no_display_wayland_only_and_offscreen_are_told_apart():
 
 @pytest.fixture
 def plugin_copy(tmp_path) -> Path:
-    """A copy of PyQt5's plugin tree whose libqxcb.so needs ``libxcb-xinerama.so.7`` instead of ``.so.0``:
-    a library the loader finds only where the test puts it on LD_LIBRARY_PATH."""
-    real = platform_plugin("xcb", {})
-    if real is None:
-        pytest.skip("PyQt5 has no libqxcb.so here")
-    data = real.read_bytes()
-    assert data.count(HIDDEN + b"\0") == 1
-    platforms = tmp_path / "plugins" / "platforms"
-    platforms.mkdir(parents=True)
-    (platforms / real.name).write_bytes(data.replace(HIDDEN + b"\0", RENAMED + b"\0"))
-    (tmp_path / "lib").symlink_to(real.parent.parent.parent / "lib")  # the plugin's RUNPATH $ORIGIN/../../lib
-    return platforms
+    return xcb_plugin_needing(tmp_path, HIDDEN, RENAMED)
 
 
 def test_viewer_names_the_hidden_xcb_library_and_the_apt_command(tmp_path, plugin_copy):

@@ -74,7 +74,7 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
         pytest.skip("colcon is not installed (pip install colcon-core colcon-ros colcon-python-setup-py)")
     src = tmp_path / "src" / "attanet_ros"
     src.mkdir(parents=True)
-    for name in ("setup.py", "setup.cfg", "package.xml", "pyproject.toml", "attanet_cli.py"):
+    for name in ("setup.py", "setup.cfg", "package.xml", "pyproject.toml", "attanet_cli.py", "attanet_demo.py"):
         shutil.copy2(REPO / name, src / name)
     for name in ("resource", "launch", "config", "attanet_model", "attanet_ros", "training", "gui"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
