@@ -132,7 +132,7 @@ def _arm_screenshot(
         frame, source = window.frame, window.source
         if source.error and frame is None:
             print(f"attanet viewer: {source.error}", file=sys.stderr)
-            outcome["code"] = 1
+            outcome["code"] = source.error_code
             app.quit()
             return
         if time.monotonic() > deadline:

@@ -167,7 +167,8 @@ class RosTopicSource(FrameSource):
                 try:
                     image = image_from_msg(msg, use_cv_bridge=False)
                 except ImageDecodeError as exc:
-                    self.notice = f"camera frame skipped: {exc}"
+                    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                    self.skip(f"{topics['camera']}@{stamp}", str(exc))
                     return
                 self._add(msg.header, "camera", image)
 
