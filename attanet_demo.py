@@ -200,11 +200,17 @@ def node_command(config: DemoConfig, mode: str) -> list[str]:
 
 
 def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, source, log=print) -> ManagedProcess:
-    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info arrives."""
+    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info has arrived
+    and its labels/confidence publishers are known to the source (so the first frame's results are not lost)."""
     node = group.start("node", node_command(config, mode))
     source.start()
     log(f"waiting for the node (pid {node.pid}; log {node.log_path}) ...")
-    ok = wait_for(lambda: source.class_info_received or not node.running() or source.error, config.node_timeout_s)
+    ok = wait_for(
+        lambda: (
+            (source.class_info_received and source.outputs_discovered.is_set()) or not node.running() or source.error
+        ),
+        config.node_timeout_s,
+    )
     if source.error:
         raise DemoError(f"the demo's subscriber failed: {source.error}")
     if not node.running():
@@ -213,7 +219,8 @@ def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, so
         )
     if not ok:
         raise DemoError(
-            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info); "
+            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info, or no ~/labels "
+            "and ~/confidence publishers); "
             f"its log {node.log_path} ends:\n{node.log_tail()}"
         )
     return node

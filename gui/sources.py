@@ -208,9 +208,10 @@ class SegmentingSource(FrameSource):
                 images = iter(self.reader)
                 image = self._next_image(images)
             if image is None:
-                if self._last is None and self.frames_skipped:
+                if self._last is None:  # the whole source, and not one frame to show
                     where = getattr(self.reader, "path", None) or getattr(self.reader, "folder", None) or "the source"
-                    raise NothingToShow(f"no frame of {where} could be shown: {self.skip_summary()}")
+                    why = self.skip_summary() or "it gave no frames"
+                    raise NothingToShow(f"no frame of {where} could be shown: {why}")
                 exhausted = True
                 self.finished.set()
                 continue

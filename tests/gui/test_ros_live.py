@@ -64,7 +64,11 @@ def ros_world(tmp_path_factory, model_path):
 def wait_for_node(source: RosTopicSource, world: dict, subscribers: int) -> None:
     process = world["process"]
     try:
-        wait_until(lambda: source.class_info_received or not process.running(), timeout=90)
+        # class_info (latched) and the labels/confidence publishers known: the node's results now reach the source
+        wait_until(
+            lambda: (source.class_info_received and source.outputs_discovered.is_set()) or not process.running(),
+            timeout=90,
+        )
         wait_until(lambda: world["publisher"].get_subscription_count() >= subscribers, timeout=30)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nnode log:\n{process.log_tail()}") from None
@@ -107,9 +111,8 @@ def test_live_source_receives_every_frame_from_the_node(ros_world, model_path):
         wait_for_node(source, ros_world, subscribers=2)
         images = [street_image(128, 256, seed=i) for i in range(4)]
         stamps = []
-        for image in images:
+        for image in images:  # a burst: replay mode processes every frame, in order, however fast they come
             stamps.append(publish(ros_world, image))
-            time.sleep(0.1)
         wait_until(lambda: len(frames) == 4, timeout=60)
     finally:
         source.stop()
