@@ -39,7 +39,7 @@ from attanet_gui.processes import ManagedProcess, ProcessGroup, TerminateAsInter
 from attanet_gui.qt_platform import check_display
 from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
-from attanet_gui.ros_domain import DomainLease, lease_free_domain, nodes_named
+from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
 
 CAMERA_PREFIX = "/camera"
@@ -517,7 +517,10 @@ def demo_main(argv: list[str]) -> int:
             env = ros_environment(config)
             os.environ[PROFILE_VARIABLE] = env[PROFILE_VARIABLE]  # for this process's own subscriber
             if lease is None:
-                others = nodes_named(config.domain_id, NODE_NAME)
+                # Participants on this machine: give discovery time to name them (a loaded CPU is slow to).
+                others = nodes_named(
+                    config.domain_id, NODE_NAME, wait_s=8.0 if domain_in_use(config.domain_id) else 2.0
+                )
                 if others:
                     print(
                         f"attanet demo: ROS domain {config.domain_id} already has a node named {NODE_NAME} "
