@@ -59,7 +59,10 @@ class DomainLease:
 
 def _try_lock(domain: int):
     path = Path(tempfile.gettempdir()) / f"attanet_demo_domain_{domain}.lock"
-    lock_file = open(path, "a")  # noqa: SIM115 (held open by the lease)
+    try:
+        lock_file = open(path, "a")  # noqa: SIM115 (held open by the lease)
+    except OSError:  # another user's lock file: treat the domain as theirs
+        return None
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
