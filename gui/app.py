@@ -136,11 +136,9 @@ def _arm_screenshot(
             app.quit()
             return
         if time.monotonic() > deadline:
-            print(
-                f"attanet viewer: no frame to screenshot after {request.timeout_s:.0f} s "
-                "(is the source publishing? for a topic: is the node running?)",
-                file=sys.stderr,
-            )
+            skipped = source.skip_summary()
+            why = f"; {skipped}" if skipped else " (is the source publishing? for a topic: is the node running?)"
+            print(f"attanet viewer: no frame to screenshot after {request.timeout_s:.0f} s{why}", file=sys.stderr)
             outcome["code"] = 1
             app.quit()
             return

@@ -88,6 +88,15 @@ def publish(world: dict, image: np.ndarray) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
+def publish_truncated(world: dict) -> None:
+    """A bgr8 frame whose data is shorter than height * step (a driver bug the decoder must refuse)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image(height=4, width=4, encoding="bgr8", step=12, data=bytes(10))
+    msg.header.stamp = world["node"].get_clock().now().to_msg()
+    world["publisher"].publish(msg)
+
+
 def publish_until(world: dict, image: np.ndarray, predicate, timeout: float = 60.0) -> tuple[object, list[int]]:
     """Publish ``image`` again every second until ``predicate()`` holds: (its value, the stamps sent).
     Matching the camera publisher does not mean the node's outputs have matched the viewer's
@@ -110,12 +119,14 @@ def test_live_source_receives_every_frame_from_the_node(ros_world, model_path):
     try:
         wait_for_node(source, ros_world, subscribers=2)
         images = [street_image(128, 256, seed=i) for i in range(4)]
+        publish_truncated(ros_world)  # skipped, counted and named by the source (and refused by the node)
         stamps = []
         for image in images:  # a burst: replay mode processes every frame, in order, however fast they come
             stamps.append(publish(ros_world, image))
         wait_until(lambda: len(frames) == 4, timeout=60)
     finally:
         source.stop()
+    assert source.frames_skipped == 1 and source.skipped[0].startswith(f"{CAMERA}@")
     assert [f.stamp_ns for f in frames] == stamps  # every frame, in order, paired by header stamp
     local = Segmenter(model_path)
     assert source.classes == tuple(local.classes)  # from the node's ~/class_info
