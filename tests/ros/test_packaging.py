@@ -96,3 +96,4 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "attanet_ros").is_file()
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "attanet_ros" / "node.py").is_file() and (site / "attanet_ros" / "image_codec.py").is_file()
+    assert (site / "attanet_demo.py").is_file() and (site / "attanet_cli.py").is_file()  # the top-level modules
