@@ -243,7 +243,7 @@ class SegmentingSource(FrameSource):
         except ValueError as exc:  # e.g. an ONNX model or SAM switched off: no attention to show
             if query is None:
                 raise
-            result = self.segmenter.segment(image.image_bgr)  # still failing: the frame itself is the problem
+            result = self.segmenter.segment(image.image_bgr)  # raises again when the frame itself is the problem
             self.notice = f"no attention map: {exc}"
             self._query = query = None
         latency = (time.perf_counter() - start) * 1e3
