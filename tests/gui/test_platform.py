@@ -91,5 +91,3 @@ def test_viewer_offscreen_without_a_screenshot_says_nothing_would_be_visible(tmp
         "QT_QPA_PLATFORM to see the window on this desktop, or add --screenshot OUT.png to save one frame "
         "(or --record OUT.mp4 to record the overlay)"
     )
-    proc = viewer(tmp_path / "imgs", desktop_env())
-    assert proc.returncode == 2 and "DISPLAY and WAYLAND_DISPLAY are unset" in proc.stderr
