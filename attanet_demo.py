@@ -102,10 +102,10 @@ def prepare_data(config: DemoConfig, log=print) -> Path:
 
     log(f"generating {config.frames} synthetic frames of {config.height}x{config.width} (HxW) in {root}")
     generate_dataset(
-        root,
-        config.frames,
-        config.height,
-        config.width,
+        out_dir=root,
+        num=config.frames,
+        height=config.height,
+        width=config.width,
         seed=config.seed,
         split="val",
         sequence=True,
@@ -131,11 +131,11 @@ def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
             raise DemoError(f"{bag} exists and was not written by the demo; remove it or choose another --out")
         shutil.rmtree(bag)
     try:
-        dataset = build_dataset("cityscapes", data_root, "val")
+        dataset = build_dataset(kind="cityscapes", root=data_root, split="val")
         made = make_bag(
-            dataset.samples,
-            dataset.read_labels,
-            MakeConfig(out=bag, rate_hz=config.rate_hz, topic_prefix=CAMERA_PREFIX, progress=config.progress),
+            samples=dataset.samples,
+            read_labels=dataset.read_labels,
+            config=MakeConfig(out=bag, rate_hz=config.rate_hz, topic_prefix=CAMERA_PREFIX, progress=config.progress),
         )
     except ValueError as exc:  # dataset layout, bag writer and frame errors all say what is wrong
         raise DemoError(f"could not write the bag {bag} from {data_root}: {exc}") from exc
