@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: install test lint format pytest demo bench bench-gpu clean
 
@@ -26,8 +25,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Tests draw offscreen (tests/gui/conftest.py sets it too); `make demo` keeps the desktop's platform so its
+# viewer is visible.
 pytest: install
-	$(PY) -m pytest -q
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(PY) -m pytest -q
 
 test: install lint pytest
 

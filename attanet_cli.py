@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
-    "demo": ("attanet_gui.cli", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
+    "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
 }
 
 
