@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export QT_QPA_PLATFORM ?= offscreen
 # GPU=1: onnxruntime-gpu (TensorRT + CUDA providers) in place of the CPU onnxruntime. Both wheels
 # install the same `onnxruntime` module, so the other one is removed first; switching back is
 # `make install` (without GPU=1). TensorRT and CUDA/cuDNN libraries come from the machine (docs/ROS.md).
@@ -45,8 +44,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Tests draw offscreen (tests/gui/conftest.py sets it too); `make demo` keeps the desktop's platform so its
+# viewer is visible.
 pytest: install
-	$(PY) -m pytest -q
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(PY) -m pytest -q
 
 test: install lint pytest
 

@@ -1,4 +1,4 @@
-"""``attanet info | export``: the model-level subcommands."""
+"""``attanet info | import-official | export``: the model-level subcommands."""
 
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ def info_main(argv: list[str]) -> int:
         "params": count_params(model),
         "gmacs": count_macs(model, args.height, args.width),
     }
+    compact = _compact_variant_report(args, model)
+    if compact is not None:
+        report["compact_variant"] = compact
     if args.json:
         print(json.dumps(report))
         return 0
@@ -69,6 +72,74 @@ def info_main(argv: list[str]) -> int:
     for name, value in report["gmacs"].items():
         if name != "total":
             print(f"    {name:<14} {value:8.3f}")
+    if compact is not None:
+        print(
+            f"  compare {compact['arch']} (the light backbone under the ResNet decoder; the bundled model): "
+            f"{compact['params']['total'] / 1e6:.3f} M params, {compact['gmacs']['total']:.3f} GMACs"
+        )
+    return 0
+
+
+def _compact_variant_report(args: argparse.Namespace, model) -> dict | None:
+    """For the official light network, the same figures for ``attanet_light_compact``, so the
+    cost of following ``AttaNet_light.py`` is visible next to the variant shipped before it."""
+    if args.arch != "attanet_light":
+        return None
+    from .complexity import count_macs, count_params
+    from .network import build_model
+
+    compact = build_model(
+        "attanet_light_compact",
+        args.num_classes,
+        use_sam=False if args.no_sam else None,
+        sam_direction=args.sam_direction,
+        fusion=args.fusion,
+    )
+    return {
+        "arch": "attanet_light_compact",
+        "params": count_params(compact),
+        "gmacs": count_macs(compact, args.height, args.width),
+    }
+
+
+def import_official_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet import-official",
+        description="Convert a state dict saved by the official AttaNet code (songqi-github/AttaNet train.py: bare, "
+        "'module.'-prefixed or under a 'state_dict' key) into a self-describing attanet checkpoint that Segmenter, "
+        "export, eval and the node load. Nothing is written if any tensor does not fit.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="the official .pth file")
+    parser.add_argument(
+        "--arch",
+        required=True,
+        choices=["attanet_r18", "attanet_light"],
+        help="attanet_r18 for AttaNet.py, attanet_light for AttaNet_light.py",
+    )
+    parser.add_argument("--num-classes", type=int, help="expected classes (default: the classifier's output count)")
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=0.5,
+        help="frame -> network resize to deploy with (default: %(default)s, the paper's 512x1024 speed setting)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output attanet checkpoint (.pt)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    args = parser.parse_args(argv)
+    from .official import OfficialImportError, import_official
+
+    try:
+        out, meta = import_official(
+            args.checkpoint, args.arch, args.out, num_classes=args.num_classes, input_scale=args.input_scale
+        )
+    except OfficialImportError as exc:
+        return fail("import-official", str(exc))
+    summary = {"checkpoint": str(out), "arch": meta.arch, "num_classes": meta.num_classes}
+    summary["source"] = str(args.checkpoint)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {out}: {meta.arch}, {meta.num_classes} classes, input_scale {meta.input_scale}")
     return 0
 
 

@@ -47,11 +47,30 @@ def synth_main(argv: list[str]) -> int:
         default=1,
         help="worker processes rendering independent scenes in parallel (same files as --jobs 1; default 1)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the split's existing frames (without it, frames of another size are refused)",
+    )
     parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
     args = parser.parse_args(argv)
-    from .synth import generate_dataset
+    from .synth import existing_frame_size, generate_dataset
 
     try:
+        out = Path(args.out)
+        existing = existing_frame_size(out, args.split)
+        if existing and args.overwrite:
+            import shutil
+
+            for kind in ("leftImg8bit", "gtFine"):
+                shutil.rmtree(out / kind / args.split, ignore_errors=True)
+        elif existing and existing[:2] != (args.height, args.width):
+            h, w, example = existing
+            raise ValueError(
+                f"{out / 'leftImg8bit' / args.split} already holds {h}x{w} (HxW) frames (e.g. {example.name}), "
+                f"this run would add {args.height}x{args.width}: pass --height {h} --width {w}, "
+                "another --out, or --overwrite to replace the split"
+            )
         paths = generate_dataset(
             args.out,
             args.num,
@@ -87,7 +106,9 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
     parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
-    parser.add_argument("--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light")
+    parser.add_argument(
+        "--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light | attanet_light_compact"
+    )
     parser.add_argument("--pretrained", help="local torchvision ResNet ImageNet state dict (.pth) for the backbone")
     parser.add_argument(
         "--init-from",
@@ -122,11 +143,20 @@ def train_main(argv: list[str]) -> int:
         help="after training, write the best (else last) checkpoint here as a "
         "half-precision deployment model without training state",
     )
+    parser.add_argument(
+        "--strict-data",
+        action="store_true",
+        help="stop (saving last.pt) at the first training file that cannot be read or has label values "
+        "outside the class table; default: name it, skip it (unreadable) or ignore those pixels, and go on",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
     args = parser.parse_args(argv)
 
     from .config import load_config, parse_set
+    from .console import survive_closed_pipes
     from .trainer import Trainer, release_checkpoint, train_for_minutes
+
+    survive_closed_pipes()  # `attanet train ... | tee log` must outlive tee
 
     flags = {
         "data_root": args.data_root,
@@ -147,10 +177,17 @@ def train_main(argv: list[str]) -> int:
     try:
         overrides = {k: v for k, v in flags.items() if v is not None}
         overrides.update(parse_set(args.set))
+        if args.strict_data:
+            overrides["strict_data"] = True
         cfg = load_config(args.config, overrides)
         if not cfg.data_root:
             raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
         resume = args.resume
+        if resume and cfg.init_from:
+            raise ValueError(
+                f"--resume continues a run from its own checkpoint, --init-from {cfg.init_from} starts a new one "
+                "from another model's weights; give one of them (--set init_from=none drops a config's init_from)"
+            )
         if resume == "auto":
             candidate = Path(cfg.out_dir) / "last.pt"
             resume = str(candidate) if candidate.exists() else None
@@ -170,12 +207,7 @@ def train_main(argv: list[str]) -> int:
         return _fail("train", exc)
     except FloatingPointError as exc:
         return _fail("train", exc)
-    if result.exit_code:
-        print(
-            f"attanet train: stopped at iteration {result.iteration}; saved {result.last_checkpoint}; "
-            f"continue with --resume",
-            file=sys.stderr,
-        )
+    if result.exit_code:  # stopped by a signal; the trainer has said where it saved
         return result.exit_code
     if args.release and trainer.info.is_main:
         source = result.best_checkpoint or result.last_checkpoint
@@ -206,6 +238,28 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip", action="store_true", help="also average the horizontally mirrored frame")
 
 
+def _check_classes_file(path: str | None) -> None:
+    """Read ``--classes-file`` before any work, turning a YAML syntax error or a wrong type (a
+    colour that is not three numbers, a value that is not an integer) into one line that names the file."""
+    if not path:
+        return
+    import yaml
+
+    from .datasets import load_classes_yaml
+
+    try:
+        load_classes_yaml(path)
+    except DatasetLayoutError:
+        raise
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ValueError(f"--classes-file {path} is not valid YAML: {problem}") from exc
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ValueError(
+            f"--classes-file {path}: {exc}; expected classes: [{{name: road, color: [128, 64, 128], value: 7}}, ...]"
+        ) from exc
+
+
 def _segmenter(args):
     from attanet_model import Segmenter
 
@@ -218,11 +272,17 @@ def _segmenter(args):
     )
 
 
+def _say_bad_files(name: str, problems: list[dict], what: str) -> None:
+    for problem in problems:
+        print(f"attanet {name}: {problem['file']}: {problem['reason']}; {what}", file=sys.stderr)
+
+
 def eval_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="attanet eval",
         description="mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same "
-        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip).",
+        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip), or with "
+        "--protocol official the official evaluate.py protocol (to compare with the paper's val mIoU).",
     )
     _add_model_args(parser)
     parser.add_argument("--data-root", required=True, help="dataset root (Cityscapes layout for the synthetic set)")
@@ -231,17 +291,40 @@ def eval_main(argv: list[str]) -> int:
     parser.add_argument("--split", default="val", help="split to evaluate (default val)")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0 = all)")
     parser.add_argument("--plots", help="folder for iou_bar.png and confusion_matrix.png")
+    parser.add_argument(
+        "--protocol",
+        default="deploy",
+        choices=["deploy", "official"],
+        help="deploy: the node's single pass at the model's input scale (default); official: the official "
+        "evaluate.py (full resolution, flip, 1024x1024 sliding window, --scales default 1.0), to compare with the "
+        "paper's val mIoU (torch backend, fp32)",
+    )
+    parser.add_argument(
+        "--window", type=int, default=1024, help="--protocol official: sliding window side (default: %(default)s)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (fractions in [0, 1])")
     args = parser.parse_args(argv)
     from .datasets import build_dataset
     from .evaluate import evaluate_segmenter
 
     try:
-        segmenter = _segmenter(args)
-        dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
-        cm, stats = evaluate_segmenter(
-            segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
-        )
+        _check_classes_file(args.classes_file)
+        if args.protocol == "official":
+            cm, stats, described = _eval_official(args)
+            dataset = stats.pop("dataset")
+        else:
+            segmenter = _segmenter(args)
+            dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+            cm, stats = evaluate_segmenter(
+                segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
+            )
+            described = {
+                "checkpoint": str(segmenter.model_path),
+                "provider": segmenter.provider,
+                "input_scale": segmenter.input_scale,
+                "scales": args.scales or [segmenter.input_scale],
+                "flip": args.flip,
+            }
     except USER_ERRORS as exc:
         return _fail("eval", exc)
     names = [c.name for c in dataset.classes]
@@ -249,13 +332,12 @@ def eval_main(argv: list[str]) -> int:
     result.update(
         {
             "frames": stats["frames"],
+            "skipped": stats["skipped"],
+            "out_of_range": stats["out_of_range"],
             "split": args.split,
             "data_root": str(args.data_root),
-            "checkpoint": str(segmenter.model_path),
-            "provider": segmenter.provider,
-            "input_scale": segmenter.input_scale,
-            "scales": args.scales or [segmenter.input_scale],
-            "flip": args.flip,
+            **described,
+            "protocol": args.protocol,
             "ms_per_frame": round(stats["ms_per_frame"], 2),
         }
     )
@@ -265,23 +347,69 @@ def eval_main(argv: list[str]) -> int:
         result["plots"] = [
             str(
                 iou_bar_chart(
-                    cm, names, Path(args.plots) / "iou_bar.png", f"{Path(segmenter.model_path).name} on {args.split}"
+                    cm, names, Path(args.plots) / "iou_bar.png", f"{Path(result['checkpoint']).name} on {args.split}"
                 )
             ),
             str(confusion_matrix_image(cm, names, Path(args.plots) / "confusion_matrix.png")),
         ]
+    # nothing scored is no result: exit 1, after the JSON / the named files
+    code = 0 if result["frames"] else 1
     if args.json:
         print(json.dumps(result))
-        return 0
+        if not result["frames"]:
+            fail("eval", f"none of the {len(stats['skipped'])} images could be read; nothing was scored", code)
+        return code
+    _say_bad_files("eval", stats["skipped"], "skipped (not scored)")
+    _say_bad_files("eval", stats["out_of_range"], "scored with those pixels ignored")
+    if not result["frames"]:
+        return fail("eval", f"none of the {len(stats['skipped'])} images could be read; nothing was scored", code)
     print(
-        f"{result['frames']} frames of {args.data_root} {args.split}, {segmenter.provider}, "
-        f"scales {result['scales']}{' + flip' if args.flip else ''}"
+        f"{result['frames']} frames of {args.data_root} {args.split}, {result['provider']}, "
+        f"scales {result['scales']}{' + flip' if result['flip'] else ''}, protocol {args.protocol}"
+        + (f"; {len(stats['skipped'])} unreadable skipped" if stats["skipped"] else "")
     )
     for name, value in result["iou"].items():
         print(f"  {name:<15} {'   n/a' if value is None else f'{value * 100:6.2f}'}")
     miou, acc = result["miou"], result["pixel_acc"]
     print(f"mIoU {miou * 100:.2f}%   pixel accuracy {acc * 100:.2f}%" if miou is not None else "mIoU n/a (no labels)")
     return 0
+
+
+def _eval_official(args) -> tuple:
+    """``--protocol official``: (confusion matrix, stats with the dataset, what was run)."""
+    import torch
+
+    from attanet_model import default_model_path, load_checkpoint
+
+    from .datasets import build_dataset
+    from .official_eval import evaluate_official
+
+    if args.backend != "torch" or args.precision != "fp32":
+        raise ValueError(
+            f"--protocol official runs the torch model in fp32 (as evaluate.py), got --backend {args.backend} "
+            f"--precision {args.precision}; give the .pt checkpoint"
+        )
+    if args.input_scale is not None:
+        raise ValueError("--protocol official evaluates at full resolution; use --scales for other scales")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here")
+    checkpoint = args.checkpoint or default_model_path()
+    model, meta, _ = load_checkpoint(checkpoint)
+    dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+    scales = args.scales or [1.0]
+    cm, stats = evaluate_official(
+        model, dataset, meta.mean, meta.std, scales, args.window, True, args.device, args.max_images, not args.json
+    )
+    stats["dataset"] = dataset
+    described = {
+        "checkpoint": str(checkpoint),
+        "provider": f"torch-{args.device}",
+        "input_scale": 1.0,
+        "scales": list(scales),
+        "flip": True,
+        "window": args.window,
+    }
+    return cm, stats, described
 
 
 def predict_main(argv: list[str]) -> int:
@@ -310,6 +438,9 @@ def predict_main(argv: list[str]) -> int:
     from .predict import predict_to_folder, prediction_jobs
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is an existing file; predict writes a folder of label images there")
+        _check_classes_file(args.classes_file)
         segmenter = _segmenter(args)
         dataset = None
         if args.data_root:
@@ -318,9 +449,13 @@ def predict_main(argv: list[str]) -> int:
             else:
                 dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
         jobs = list(prediction_jobs(Path(args.out), args.label_format, dataset, args.input))
-        count = predict_to_folder(segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json)
+        skipped: list[dict] = []
+        count = predict_to_folder(
+            segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json, skipped=skipped
+        )
     except USER_ERRORS as exc:
         return _fail("predict", exc)
+    bad = {s["file"] for s in skipped}
     if args.json:
         print(
             json.dumps(
@@ -329,10 +464,14 @@ def predict_main(argv: list[str]) -> int:
                     "out": str(args.out),
                     "label_format": args.label_format,
                     "checkpoint": str(segmenter.model_path),
-                    "files": [str(o) for _, o in jobs],
+                    "files": [str(o) for i, o in jobs if str(i) not in bad],
+                    "skipped": skipped,
                 }
             )
         )
     else:
-        print(f"wrote {count} {args.label_format} predictions to {args.out}")
+        _say_bad_files("predict", skipped, "skipped")
+        print(f"wrote {count} {args.label_format} predictions to {args.out}" + (f"; {len(bad)} skipped" if bad else ""))
+    if not count:
+        return fail("predict", f"none of the {len(jobs)} images could be read; nothing was written", 1)
     return 0

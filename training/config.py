@@ -35,6 +35,9 @@ class TrainConfig:
     scales: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     flip: bool = True
     color_jitter: float = 0.4
+    # "default" or "official" (cityscapes.py's ColorJitter -> HorizontalFlip -> Rotation ->
+    # RandomScale -> RandomCrop with PIL, in the workers; see transforms.official_augment)
+    augment: str = "default"
     # augment on the training device (workers only decode; the batch is scaled, cropped, flipped
     # and jittered there in one grid_sample); for fast GPUs, where OpenCV in the workers is the
     # bottleneck. Frames of a batch must share one size.
@@ -49,11 +52,14 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     head_lr_mult: float = 10.0
+    head_lr_scope: str = "decoder"  # or "output_heads" (official get_params); optim.py
     warmup_iters: int = 1000
     warmup_ratio: float = 0.1
+    warmup_mode: str = "linear"  # or "exponential" (official optimizer.py); schedule.py
     poly_power: float = 0.9
     ohem_thresh: float = 0.7
     ohem_min_kept: float = 1 / 16
+    ohem_min_kept_pixels: int = 0  # > 0: the official fixed n_min per process batch; ohem_loss.py
     aux_weight: float = 1.0  # paper Eq. (6): lambda = 1, K = 2
     amp: bool = True  # CUDA only
     channels_last: bool = True  # CUDA only
@@ -70,6 +76,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch CPU threads per process, 0 = torch's default
     max_minutes: float = 0.0  # stop (and save) after this wall time, 0 = no limit
+    strict_data: bool = False  # stop (and save) on an unreadable training file instead of skipping it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -77,6 +84,65 @@ class TrainConfig:
         d["crop_size"] = list(self.crop_size)
         d["scales"] = list(self.scales)
         return d
+
+    def problems(self) -> list[str]:
+        """Every value outside its range (see ``RULES``), as ``field: value (expected ...)``."""
+        shown = self.to_dict()  # tuples as the lists a YAML file holds
+        found = [
+            f"{name}: {shown[name]!r} (expected {expected})"
+            for name, (valid, expected) in RULES.items()
+            if not valid(getattr(self, name))
+        ]
+        if self.cache_on_device and not self.device_augment:
+            found.append("cache_on_device: True (expected together with device_augment: true)")
+        return found
+
+    def check(self, source: str = "config") -> TrainConfig:
+        """Raise one ``ValueError`` that lists every problem at once (as the node's parameter table does)."""
+        found = self.problems()
+        if found:
+            raise ValueError(f"{source}: {len(found)} invalid value(s): " + "; ".join(found))
+        return self
+
+
+def _positive(x) -> bool:
+    return x > 0
+
+
+def _at_least(low):
+    return lambda x: x >= low
+
+
+def _fraction(x) -> bool:
+    return 0 <= x <= 1
+
+
+# field -> (valid?, what is expected): the one table that checks a config, run before any work
+RULES: dict[str, tuple[Any, str]] = {
+    "iterations": (_at_least(1), "a whole number >= 1"),
+    "batch_size": (_at_least(1), "a whole number >= 1"),
+    "lr": (_positive, "a number > 0"),
+    "momentum": (lambda x: 0 <= x < 1, "0 <= momentum < 1"),
+    "weight_decay": (_at_least(0), "a number >= 0"),
+    "head_lr_mult": (_positive, "a number > 0"),
+    "warmup_iters": (_at_least(0), "a whole number >= 0"),
+    "warmup_ratio": (lambda x: 0 < x <= 1, "0 < warmup_ratio <= 1"),
+    "poly_power": (_at_least(0), "a number >= 0"),
+    "ohem_thresh": (lambda x: 0 < x <= 1, "0 < ohem_thresh <= 1"),
+    "ohem_min_kept": (_fraction, "a fraction of the valid pixels, 0..1"),
+    "aux_weight": (_at_least(0), "a number >= 0"),
+    "scales": (lambda x: len(x) > 0 and min(x) > 0, "at least one scale, each > 0, e.g. [0.75, 1.0, 1.25]"),
+    "base_scale": (_positive, "a number > 0"),
+    "color_jitter": (_fraction, "0..1"),
+    "input_scale": (_positive, "a number > 0, e.g. 0.5 for 1024x2048 frames"),
+    "val_interval": (_at_least(0), "a whole number >= 0 (0 = no validation)"),
+    "val_max_images": (_at_least(0), "a whole number >= 0 (0 = the whole split)"),
+    "log_interval": (_at_least(1), "a whole number >= 1"),
+    "ckpt_interval": (_at_least(1), "a whole number >= 1"),
+    "workers": (_at_least(0), "a whole number >= 0"),
+    "threads": (_at_least(0), "a whole number >= 0 (0 = torch's default)"),
+    "max_minutes": (_at_least(0), "a number >= 0 (0 = no limit)"),
+}
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -105,6 +171,8 @@ def _coerce(name: str, value: Any) -> Any:
                 return value.lower() in ("1", "true", "yes", "on")
             return bool(value)
         if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("expected a whole number")  # int(2.7) would silently run 2
             return int(value)
         if isinstance(default, float):
             return float(value)
@@ -123,7 +191,16 @@ def config_from_dict(data: dict, source: str = "config") -> TrainConfig:
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(FIELDS)}")
-    return TrainConfig(**{k: _coerce(k, v) for k, v in data.items()})
+    values, found = {}, []
+    for key, value in data.items():
+        try:
+            values[key] = _coerce(key, value)
+        except ValueError as exc:
+            found.append(str(exc))
+    found += TrainConfig(**values).problems()
+    if found:
+        raise ValueError(f"{source}: {len(found)} invalid value(s): " + "; ".join(found))
+    return TrainConfig(**values)
 
 
 def resolve_config_path(name_or_path: str) -> Path:

@@ -3,7 +3,10 @@
 Each dataset lists ``samples`` as (image path, label path) pairs, reads labels as trainIds
 (0..K-1, 255 = ignore) and returns ``(image RGB uint8 HxWx3, labels uint8 HxW)``, passed through
 an optional ``transform(image, labels)``. A wrong or partial layout fails at construction with a
-``DatasetLayoutError`` that names the missing folder and what was expected there.
+``DatasetLayoutError`` that names the missing folder and what was expected there. One file that
+cannot be used (truncated, corrupt, a label of the wrong size) raises ``BadSampleError`` when it is
+read, naming it, so the caller can skip and count it; label values outside a dataset's table are
+read as ignore (255) and reported by ``load`` per file.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import yaml
 from attanet_model import CITYSCAPES_CLASSES, ClassInfo
 from attanet_model.classes import generic_classes
 
-from .cityscapes_labels import label_ids_to_train_ids
+from .cityscapes_labels import LABEL_IDS, label_ids_to_train_ids
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+CITYSCAPES_LABEL_ID_LIMIT = max(LABEL_IDS.values()) + 1  # labelIds 0..33 are defined
 Transform = Callable[[np.ndarray, np.ndarray], tuple]
 
 
@@ -28,21 +32,45 @@ class DatasetLayoutError(ValueError):
     """A dataset folder that does not look like what was asked for; the message says what is missing."""
 
 
-def read_image_rgb(path: str | Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+class BadSampleError(DatasetLayoutError):
+    """One file of a split that cannot be used; ``file`` and ``reason`` say which and why."""
+
+    def __init__(self, file: str | Path, reason: str) -> None:
+        super().__init__(f"{file}: {reason}")
+        self.file, self.reason = str(file), reason
+
+    def __reduce__(self):  # picklable with its two fields (raised in data-loading workers)
+        return type(self), (self.file, self.reason)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+def decode_image(path: str | Path, flags: int) -> np.ndarray:
+    """``cv2.imdecode`` of the file's bytes. Unlike ``cv2.imread``, which returns the decoded top of
+    a truncated JPEG with only a warning, it refuses an incomplete file."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise BadSampleError(path, f"cannot be read ({exc.strerror})") from exc
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise DatasetLayoutError(f"cannot read image {path} (missing, empty or not an image file)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        what = "an empty file" if not data.size else "truncated, corrupt or not an image file"
+        raise BadSampleError(path, f"cannot be decoded ({what})")
+    return image
+
+
+def read_image_rgb(path: str | Path) -> np.ndarray:
+    return cv2.cvtColor(decode_image(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_label(path: str | Path) -> np.ndarray:
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise DatasetLayoutError(f"cannot read label image {path}")
+    label = decode_image(path, cv2.IMREAD_UNCHANGED)
     if label.ndim != 2 or label.dtype != np.uint8:
-        raise DatasetLayoutError(
-            f"label image {path} must be single-channel 8-bit ids, got shape {label.shape} "
-            f"dtype {label.dtype} (a colour mask is not a label image)"
+        raise BadSampleError(
+            path,
+            f"a label image must be single-channel 8-bit ids, got shape {label.shape} "
+            f"dtype {label.dtype} (a colour mask is not a label image)",
         )
     return label
 
@@ -58,6 +86,7 @@ class SegmentationDataset:
     classes: tuple[ClassInfo, ...] = CITYSCAPES_CLASSES
     samples: list[tuple[Path, Path | None]]
     transform: Transform | None = None
+    LABEL_TABLE = "class table"  # what a label value must be in, for messages
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -65,18 +94,45 @@ class SegmentationDataset:
     def read_labels(self, label_path: Path) -> np.ndarray:
         raise NotImplementedError
 
-    def __getitem__(self, index: int):
+    def read_labels_checked(self, label_path: Path) -> tuple[np.ndarray, dict[int, int]]:
+        """(labels, {raw value outside the dataset's table: pixel count}); those pixels are 255."""
+        return self.read_labels(label_path), {}
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+        """(image, labels, out-of-range label values and their pixel counts) of sample ``index``,
+        without the transform; ``BadSampleError`` if one of its files cannot be used."""
         image_path, label_path = self.samples[index]
         image = read_image_rgb(image_path)
-        labels = np.full(image.shape[:2], 255, np.uint8) if label_path is None else self.read_labels(label_path)
+        if label_path is None:
+            return image, np.full(image.shape[:2], 255, np.uint8), {}
+        labels, out_of_range = self.read_labels_checked(label_path)
         if labels.shape != image.shape[:2]:
-            raise DatasetLayoutError(
-                f"label {label_path} is {labels.shape[1]}x{labels.shape[0]} but image "
-                f"{image_path} is {image.shape[1]}x{image.shape[0]}; they must match"
+            raise BadSampleError(
+                label_path,
+                f"is {labels.shape[0]}x{labels.shape[1]} (HxW) but its image {image_path.name} is "
+                f"{image.shape[0]}x{image.shape[1]}; they must match",
             )
+        return image, labels, out_of_range
+
+    def __getitem__(self, index: int):
+        image, labels, _ = self.load(index)
         if self.transform is not None:
             return self.transform(image, labels)
         return image, labels
+
+
+def _out_of_range(raw: np.ndarray, limit: int) -> dict[int, int]:
+    """{raw value >= limit: pixel count} of a label image (empty for a valid one)."""
+    if int(raw.max(initial=0)) < limit:
+        return {}
+    values, counts = np.unique(raw[raw >= limit], return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def describe_out_of_range(values: dict[int, int], table: str) -> str:
+    """``1024 pixels with label values 40, 77 outside the ... table, read as ignore (255)``."""
+    shown = ", ".join(str(v) for v in sorted(values)[:8]) + (", ..." if len(values) > 8 else "")
+    return f"{sum(values.values())} pixels with label values {shown} outside the {table}, read as ignore (255)"
 
 
 def _require_dir(path: Path, what: str) -> None:
@@ -130,6 +186,8 @@ class CityscapesDataset(SegmentationDataset):
                 f"{len(missing)} of {len(images)} images in {image_dir} have no label; first missing: {missing[0]}"
             )
 
+    LABEL_TABLE = "Cityscapes labelIds 0..33"
+
     @staticmethod
     def read_train_ids(label_path: str | Path) -> np.ndarray:
         """HxW uint8 trainIds of a ``*_gtFine_labelIds.png`` (255 = ignore)."""
@@ -137,6 +195,10 @@ class CityscapesDataset(SegmentationDataset):
 
     def read_labels(self, label_path: Path) -> np.ndarray:
         return read_train_ids(label_path)
+
+    def read_labels_checked(self, label_path: Path) -> tuple[np.ndarray, dict[int, int]]:
+        raw = read_label(label_path)  # the official table maps unknown ids to 255 already
+        return label_ids_to_train_ids(raw), _out_of_range(raw, CITYSCAPES_LABEL_ID_LIMIT)
 
     @staticmethod
     def stem(image_path: str | Path) -> str:
@@ -332,9 +394,18 @@ class ADE20KDataset(SegmentationDataset):
             image_dir, label_dir, "; expected files like ADE_train_00000001.jpg", "ADE20K images have no annotation"
         )
 
+    LABEL_TABLE = "ADE20K annotation values 0..150"
+
     def read_labels(self, label_path: Path) -> np.ndarray:
+        return self.read_labels_checked(label_path)[0]
+
+    def read_labels_checked(self, label_path: Path) -> tuple[np.ndarray, dict[int, int]]:
         raw = read_label(label_path)
-        return (raw.astype(np.int16) - 1).astype(np.uint8)  # 0 -> 255 (ignore), k -> k-1
+        labels = (raw.astype(np.int16) - 1).astype(np.uint8)  # 0 -> 255 (ignore), k -> k-1
+        out_of_range = _out_of_range(raw, len(ADE20K_NAMES) + 1)
+        if out_of_range:  # 151.. would be trainIds past the classifier: ignore them instead
+            labels[raw > len(ADE20K_NAMES)] = 255
+        return labels, out_of_range
 
 
 def _pair_by_stem(image_dir: Path, label_dir: Path, empty_hint: str, missing_what: str) -> list[tuple[Path, Path]]:

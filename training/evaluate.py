@@ -5,12 +5,14 @@ exactly what the ROS node publishes (frame resized by the model's ``input_scale`
 network size, labels resized back with nearest neighbour). ``--scales``/``--flip`` average the
 softmax over scaled and mirrored copies instead. ``evaluate_model`` is the same single-scale
 computation on an in-memory network, for validation during training (sharded over DDP ranks).
+Both skip a file that cannot be read and name it (``skipped``), and score label values outside the
+dataset's table as ignore, naming the file (``out_of_range``): one bad file never costs the others.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -20,7 +22,7 @@ from attanet_model.metrics import ConfusionMatrix
 from attanet_model.onnx_export import labels_and_confidence
 from attanet_model.preprocess import network_size, normalize_bgr
 
-from .datasets import SegmentationDataset
+from .datasets import BadSampleError, SegmentationDataset, describe_out_of_range
 from .distributed import all_reduce_sum
 
 
@@ -51,15 +53,26 @@ def evaluate_model(
     world_size: int = 1,
     mean=(0.485, 0.456, 0.406),
     std=(0.229, 0.224, 0.225),
+    skipped: list[dict] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ConfusionMatrix:
     """Confusion matrix over the split (or its first ``max_images``); ranks take every W-th image
-    and the counts are summed across ranks."""
+    and the counts are summed across ranks. Unreadable samples are left out and appended to
+    ``skipped`` as ``{file, reason}``. ``should_stop()`` true ends the loop early (a stopping
+    trainer's grace period is too short for a whole validation); the counts are then partial."""
     was_training = model.training
     model.eval()
     cm = ConfusionMatrix(len(dataset.classes))
     count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     for i in range(rank, count, world_size):
-        image, labels = dataset[i]
+        if should_stop is not None and should_stop():
+            break
+        try:
+            image, labels, _ = dataset.load(i)
+        except BadSampleError as exc:
+            if skipped is not None:
+                skipped.append(exc.as_dict())
+            continue
         cm.update(predict_labels(model, image, input_scale, mean, std, device), labels)
     counts = torch.from_numpy(np.concatenate([cm.counts.ravel(), cm.missed])).to(device)
     counts = all_reduce_sum(counts).cpu().numpy()
@@ -83,6 +96,23 @@ def segmenter_labels(
     return probs.argmax(0).astype(np.uint8)
 
 
+def readable_samples(
+    dataset: SegmentationDataset, indices: Iterable[int], skipped: list[dict], out_of_range: list[dict]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(RGB image, labels) of each readable sample; an unreadable one is appended to ``skipped``
+    (``{file, reason}``) and left out, label values outside the table to ``out_of_range`` (scored as ignore)."""
+    for i in indices:
+        try:
+            image, labels, bad_values = dataset.load(i)
+        except BadSampleError as exc:
+            skipped.append(exc.as_dict())
+            continue
+        if bad_values:
+            reason = describe_out_of_range(bad_values, dataset.LABEL_TABLE)
+            out_of_range.append({"file": str(dataset.samples[i][1]), "reason": reason})
+        yield image, labels
+
+
 def evaluate_segmenter(
     segmenter,
     dataset: SegmentationDataset,
@@ -91,7 +121,9 @@ def evaluate_segmenter(
     max_images: int = 0,
     progress: bool = False,
 ) -> tuple[ConfusionMatrix, dict]:
-    """(confusion matrix, stats) for ``segmenter`` over ``dataset``; stats has frames and ms per frame."""
+    """(confusion matrix, stats) for ``segmenter`` over ``dataset``. stats: ``frames`` (scored),
+    ``ms_per_frame``, ``skipped`` (``[{file, reason}]``, unreadable, not scored) and ``out_of_range``
+    (``[{file, reason}]``, scored with those pixels ignored)."""
     if len(segmenter.classes) != len(dataset.classes):
         raise ValueError(
             f"the model has {len(segmenter.classes)} classes but the dataset has "
@@ -104,12 +136,13 @@ def evaluate_segmenter(
         from tqdm import tqdm
 
         indices = tqdm(indices, desc="eval", unit="img")
-    total_ms = 0.0
-    for i in indices:
-        image, labels = dataset[i]
+    total_ms, scored, skipped, out_of_range = 0.0, 0, [], []
+    for image, labels in readable_samples(dataset, indices, skipped, out_of_range):
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         t0 = time.perf_counter()
         pred = segmenter_labels(segmenter, bgr, scales, flip)
         total_ms += (time.perf_counter() - t0) * 1e3
         cm.update(pred, labels)
-    return cm, {"frames": count, "ms_per_frame": total_ms / max(count, 1)}
+        scored += 1
+    stats = {"frames": scored, "ms_per_frame": total_ms / max(scored, 1), "skipped": skipped}
+    return cm, {**stats, "out_of_range": out_of_range}

@@ -17,7 +17,14 @@ import numpy as np
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color
 
 from .cityscapes_labels import train_ids_to_label_ids
-from .datasets import IMAGE_SUFFIXES, CityscapesDataset, DatasetLayoutError, SegmentationDataset
+from .datasets import (
+    IMAGE_SUFFIXES,
+    BadSampleError,
+    CityscapesDataset,
+    DatasetLayoutError,
+    SegmentationDataset,
+    decode_image,
+)
 from .evaluate import segmenter_labels
 
 LABEL_FORMATS = ("trainIds", "labelIds", "color")
@@ -75,8 +82,10 @@ def predict_to_folder(
     scales: Sequence[float] | None = None,
     flip: bool = False,
     progress: bool = False,
+    skipped: list[dict] | None = None,
 ) -> int:
-    """Segment every job's image and write its prediction; returns the number written."""
+    """Segment every job's image and write its prediction; returns the number written. An image
+    that cannot be decoded is left out and appended to ``skipped`` as ``{file, reason}``."""
     if label_format not in LABEL_FORMATS:
         raise ValueError(f"label format {label_format!r} is not known; choose one of {', '.join(LABEL_FORMATS)}")
     items = jobs
@@ -84,12 +93,18 @@ def predict_to_folder(
         from tqdm import tqdm
 
         items = tqdm(jobs, desc="predict", unit="img")
+    written = 0
     for image_path, out_path in items:
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetLayoutError(f"cannot read image {image_path}")
+        try:
+            image = decode_image(image_path, cv2.IMREAD_COLOR)
+        except BadSampleError as exc:
+            if skipped is None:
+                raise
+            skipped.append(exc.as_dict())
+            continue
         labels = segmenter_labels(segmenter, image, scales, flip)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(out_path), encode_labels(labels, label_format, segmenter.classes)):
             raise OSError(f"could not write {out_path}")
-    return len(jobs)
+        written += 1
+    return written

@@ -4,7 +4,10 @@ Data order and augmentation are pure functions of (seed, position in the sample 
 the torch RNG (dropout) is checkpointed, so ``--resume`` continues the same loss curve. Rank 0
 alone writes checkpoints (atomically, via ``attanet_model.save_checkpoint``), the JSON log, the
 TensorBoard scalars and the progress bar. SIGINT/SIGTERM set a flag that all ranks agree on at
-the next step; the run then saves ``last.pt`` and returns 130/143.
+the next step; the run then saves ``last.pt`` at that iteration and returns 130/143 (128 + the
+signal number, the shell's convention). Data-loading workers ignore both signals, so a signal to
+the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the trainer with its
+workers still alive, and the trainer alone decides how to stop.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
+from attanet_model.network import registered_arch
 
 from . import distributed as dist_utils
 from .config import TrainConfig
-from .datasets import SegmentationDataset, build_dataset
+from .datasets import BadSampleError, DatasetLayoutError, SegmentationDataset, build_dataset, describe_out_of_range
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
+from .run_folder import remove_stale_temp_files, truncate_log
 from .schedule import warmup_poly_scheduler
-from .transforms import TrainTransform
+from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -45,6 +50,11 @@ EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class SampleStream(Dataset):
     """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
     dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p).
+
+    A sample whose files cannot be used is replaced by the next readable one in the epoch's order
+    (a function of the data alone, so a resumed run makes the same choices). Every sample carries
+    a last element, ``problems``: a JSON list of what was skipped or read as ignore on the way (the
+    trainer reports each file once, and with ``strict_data`` stops on the first).
 
     ``defer=True`` (config ``device_augment``): the sample is the decoded full frame, its labels
     and its drawn ``AugmentParams`` as a tensor row; the trainer applies them to the whole batch
@@ -67,23 +77,47 @@ class SampleStream(Dataset):
     def rng_at(self, position: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, position])
 
+    def readable(self, position: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """(image, labels, problems) for ``position``: the sample there or the next readable one."""
+        n = len(self.dataset)
+        epoch, k = divmod(position, n)
+        problems: list[dict] = []
+        for step in range(n):
+            index = self.index_at(epoch * n + (k + step) % n)
+            try:
+                image, labels, out_of_range = self.dataset.load(index)
+            except BadSampleError as exc:
+                problems.append({**exc.as_dict(), "skipped": True})
+                continue
+            if out_of_range:
+                reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
+                problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
+            return image, labels, problems
+        raise DatasetLayoutError(
+            f"none of the {n} samples of the training split can be read; the first: {problems[0]['file']}: "
+            f"{problems[0]['reason']}"
+        )
+
     def __getitem__(self, position: int):
-        image, labels = self.dataset[self.index_at(position)]
+        image, labels, problems = self.readable(position)
+        note = json.dumps(problems)
         if self.defer:
             params = self.transform.draw(*labels.shape, self.rng_at(position))
-            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor()
-        return self.transform(image, labels, self.rng_at(position))
+            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor(), note
+        return *self.transform(image, labels, self.rng_at(position)), note
 
 
-def collate_frames(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    """Stack full frames for device-side augmentation; they must share one size."""
+def collate_frames(batch: list[tuple]) -> tuple:
+    """Stack full frames for device-side augmentation; they must share one size. Columns that are
+    not tensors (the samples' problem notes) stay lists."""
     sizes = sorted({tuple(item[0].shape[:2]) for item in batch})
     if len(sizes) > 1:
         raise ValueError(
             f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
             f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
         )
-    return tuple(torch.stack(column) for column in zip(*batch, strict=True))
+    columns = zip(*batch, strict=True)
+    return tuple(torch.stack(c) if isinstance(c[0], torch.Tensor) else list(c) for c in columns)
 
 
 class _Frames(Dataset):
@@ -96,15 +130,29 @@ class _Frames(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        image, labels = self.dataset[index]
-        return index, torch.from_numpy(image), torch.from_numpy(labels)
+        """(index, image, labels, problems as JSON): the cache needs every frame, so a bad one comes
+        back as its problem (empty tensors) for the trainer to report; no frame is made up for it."""
+        try:
+            image, labels, out_of_range = self.dataset.load(index)
+        except BadSampleError as exc:
+            return index, torch.zeros(0), torch.zeros(0), json.dumps([{**exc.as_dict(), "skipped": True}])
+        problems = []
+        if out_of_range:
+            reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
+            problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
+        return index, torch.from_numpy(image), torch.from_numpy(labels), json.dumps(problems)
 
 
 def _single_threaded_worker(worker_id: int) -> None:
     """Data-loading workers each use one thread: N workers with OpenCV's and torch's default pools
-    would oversubscribe the cores the training process needs."""
+    would oversubscribe the cores the training process needs. They ignore SIGINT/SIGTERM: a signal
+    to the process group would otherwise kill them first and the trainer with them, unsaved; the
+    trainer stops them itself once it has saved (and they exit with it if it dies)."""
     del worker_id
     import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -149,6 +197,7 @@ class TrainResult:
     last_checkpoint: Path | None
     best_checkpoint: Path | None
     history: list[dict] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early: "signal SIGTERM", "time limit", ...
 
 
 class Trainer:
@@ -162,6 +211,7 @@ class Trainer:
         log_stdout: bool = True,
         worker_start: str | None = None,
     ) -> None:
+        cfg.check()
         self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
         self.init_report: dict | None = None
         self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
@@ -202,11 +252,14 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.info.local_rank] if self.cuda else None
             )
-        self.optimizer = build_sgd(self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult)
-        self.scheduler = warmup_poly_scheduler(
-            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio
+        self.optimizer = build_sgd(
+            self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult, cfg.head_lr_scope
         )
-        self.criterion = DeepSupervisionLoss(OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept), cfg.aux_weight)
+        self.scheduler = warmup_poly_scheduler(
+            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio, cfg.warmup_mode
+        )
+        ohem = OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept, min_kept_pixels=cfg.ohem_min_kept_pixels)
+        self.criterion = DeepSupervisionLoss(ohem, cfg.aux_weight)
         self.amp = self.cuda and cfg.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if extra:
@@ -214,11 +267,21 @@ class Trainer:
         self.transform = TrainTransform(
             cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
         )
+        self.transform.official = check_augment(cfg.augment, cfg.device_augment)
         self.stop_signal: int | None = None
         self.history: list[dict] = []
+        self.data_problems: dict[str, dict] = {}  # file -> its problem, each reported once
         self.writer = None
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
+        self.resumed_from = resume
+        self.announce_stop = True  # the budget run's probe stops by design and says nothing
+        self.plan_schedule: str | None = None  # replaces the plan's schedule line (the budget probe)
+
+    def say(self, message: str) -> None:
+        """One line for the user on stderr (rank 0 only)."""
+        if self.info.is_main:
+            print(f"attanet train: {message}", file=sys.stderr, flush=True)
 
     # ---- checkpoint state ---------------------------------------------------------------------
 
@@ -226,7 +289,7 @@ class Trainer:
         """(checkpoint payload, its weights as fp32) for ``flag`` (--resume / --init-from), after
         checking that it holds the architecture this run trains."""
         payload = read_checkpoint(path)
-        arch = payload["meta"].get("arch")
+        arch = registered_arch(payload["meta"].get("arch"), payload["meta"].get("arch_config") or {})
         if arch != self.cfg.arch:
             raise CheckpointError(f"{flag} {path} holds a {arch} model but the config trains {self.cfg.arch}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
@@ -327,13 +390,38 @@ class Trainer:
             for key, value in record.items():
                 if key != "iter" and isinstance(value, (int, float)) and value is not None:
                     self.writer.add_scalar(key, value, record["iter"])
+            # on disk with the record (a killed run's scalars then match its log.jsonl)
+            self.writer.flush()
 
     def _open_writer(self) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: JSON log only
             return
-        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        # a resumed run rewrites the steps after its checkpoint: purge_step hides the ones the
+        # interrupted run had already written, so no scalar appears twice
+        purge = self.start_iteration + 1 if self.start_iteration else None
+        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=purge)
+
+    # ---- a resumed run's folder ---------------------------------------------------------------
+
+    def _clean_run_folder(self) -> None:
+        """Before a resumed run writes: no temp files of a killed save, no log records after the
+        checkpoint (bad files the kept records name are counted, not reported again)."""
+        stale = remove_stale_temp_files(self.out_dir)
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            self.say(f"removed {len(stale)} temporary file(s) of an interrupted checkpoint write: {names}")
+        if not self.start_iteration:
+            return
+        log = self.out_dir / "log.jsonl"
+        dropped, kept = truncate_log(log, self.start_iteration)
+        if dropped:
+            self.say(f"{log}: dropped {dropped} record(s) written after iteration {self.start_iteration}")
+        self.data_problems.update({r["bad_data"]["file"]: r["bad_data"] for r in kept if "bad_data" in r})
+        if self.data_problems:
+            known = len(self.data_problems)
+            self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {log}")
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -383,7 +471,16 @@ class Trainer:
         frames = DataLoader(
             _Frames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
         )
-        for index, image, label in frames:
+        for index, image, label, note in frames:
+            for problem in json.loads(note):
+                if problem["skipped"]:
+                    raise DatasetLayoutError(
+                        f"cache_on_device needs every frame of the split: {problem['file']}: {problem['reason']}; "
+                        "fix or remove the file, or set cache_on_device: false"
+                    )
+            problem = self._report_problems([note], self.start_iteration, strict=self.cfg.strict_data)
+            if problem is not None:
+                raise DatasetLayoutError(f"--strict-data: {problem['file']}: {problem['reason']}")
             if labels is None:
                 images, labels = self._allocate_cache(n, *label.shape)
             if label.shape != labels.shape[1:]:
@@ -423,7 +520,7 @@ class Trainer:
         while chunk := list(itertools.islice(positions, self.per_rank_batch)):
             index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
             params = torch.stack([self.transform.draw(h, w, stream.rng_at(p)).as_tensor() for p in chunk])
-            yield images[index], labels[index], params
+            yield images[index], labels[index], params, []  # problems were reported while caching
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -431,9 +528,33 @@ class Trainer:
         del frame
         self.stop_signal = signum
 
+    def _report_problems(self, notes: list[str], iteration: int, strict: bool = False) -> dict | None:
+        """Say and log each problem file once (``notes``: the batch's JSON problem lists); return the
+        first problem of this batch when ``strict`` (the run then stops before training on it)."""
+        first = None
+        for note in notes:
+            for problem in json.loads(note) if note else []:
+                first = first or problem
+                if problem["file"] in self.data_problems:
+                    continue
+                self.data_problems[problem["file"]] = problem
+                if not strict:
+                    what = "skipped (the next readable sample takes its place)" if problem["skipped"] else "used"
+                    self.say(f"bad data: {problem['file']}: {problem['reason']}; {what}")
+                self.log({"iter": iteration, "bad_data": problem})
+        return first if strict else None
+
     def validate(self, iteration: int) -> float | None:
         if self.val_set is None:
             return None
+        skipped: list[dict] = []
+        interrupted = False
+
+        def stop_requested() -> bool:
+            nonlocal interrupted
+            interrupted = interrupted or self.stop_signal is not None
+            return interrupted
+
         cm = evaluate_model(
             self.model,
             self.val_set,
@@ -442,18 +563,101 @@ class Trainer:
             max_images=self.cfg.val_max_images,
             rank=self.info.rank,
             world_size=self.info.world_size,
+            skipped=skipped,
+            should_stop=stop_requested,
         )
+        if dist_utils.any_rank(interrupted, self.info.device):  # partial counts: no val_miou, no best.pt
+            self.log({"iter": iteration, "val_interrupted": True})
+            return None
+        self._report_problems([json.dumps([{**p, "skipped": True} for p in skipped])], iteration)
         summary = cm.summary([c.name for c in self.classes])
         miou = summary["miou"]
         self.log({"iter": iteration, "val_miou": miou, "val_pixel_acc": summary["pixel_acc"]})
         return miou
 
+    # ---- what the run says -------------------------------------------------------------------
+
+    def plan(self) -> list[str]:
+        """The run in a few lines, printed before the first iteration."""
+        cfg, info = self.cfg, self.info
+        names = [c.name for c in self.classes]
+        shown = ", ".join(names if len(names) <= 8 else names[:6] + ["...", names[-1]])
+        val = f", {cfg.val_split} {len(self.val_set)} images" if self.val_set is not None else ", no validation"
+        if self.resumed_from:
+            weights = f"resumed at iteration {self.start_iteration} of {cfg.iterations} from {self.resumed_from}"
+        elif cfg.init_from:
+            weights = f"initialised from {cfg.init_from}"
+        elif cfg.pretrained:
+            weights = f"ImageNet backbone from {cfg.pretrained}, the rest from scratch"
+        else:
+            weights = "from scratch (no pretrained backbone)"
+        crop_h, crop_w = cfg.crop_size
+        schedule = self.plan_schedule or (
+            f"{cfg.iterations} iterations, warm-up {cfg.warmup_iters}, lr {cfg.lr:g} (heads x{cfg.head_lr_mult:g}), "
+            f"poly {cfg.poly_power:g}"
+        )
+        lines = [
+            "plan",
+            f"  data      {cfg.dataset} {cfg.data_root}: {cfg.train_split} {len(self.train_set)} images{val}",
+            f"  classes   {len(names)}: {shown}",
+            f"  model     {cfg.arch}, {weights}",
+            f"  device    {hardware_description(info.device)}, {info.world_size} process(es), "
+            f"{cfg.workers} data worker(s) each",
+            f"  batch     {cfg.batch_size} ({self.per_rank_batch} per process), crop {crop_h}x{crop_w} (HxW), "
+            f"scales {', '.join(f'{x:g}' for x in cfg.scales)}{', AMP' if self.amp else ''}",
+            f"  schedule  {schedule}",
+            "  bad data  "
+            + (
+                "stop at the first unreadable file (strict_data)"
+                if cfg.strict_data
+                else "name and skip (--strict-data stops)"
+            ),
+            f"  output    {self.out_dir} (last.pt every {cfg.ckpt_interval} it"
+            + (f", val every {cfg.val_interval} it" if self.val_set is not None else "")
+            + ")",
+        ]
+        return lines
+
+    def _closing_line(self, iteration: int, best_path: Path | None, last_path: Path | None) -> str:
+        wall = self.wall_before + time.time() - self.wall_start
+        best = (
+            f"best {best_path} (val mIoU {self.best_miou * 100:.2f}%)"
+            if best_path is not None and self.best_miou is not None
+            else "no validation (no best.pt)"
+        )
+        skipped = sorted(f for f, p in self.data_problems.items() if p["skipped"])
+        read_as_ignore = len(self.data_problems) - len(skipped)
+        data = f"; {len(skipped)} unreadable file(s) skipped" if skipped else ""
+        if read_as_ignore:
+            data += f"; {read_as_ignore} label file(s) with values outside the table (read as ignore)"
+        if self.data_problems:
+            data += " (bad_data in log.jsonl)"
+        return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}{data}"
+
     def run(self) -> TrainResult:
         cfg, info = self.cfg, self.info
+        if self.start_iteration >= cfg.iterations:
+            self.say(
+                f"{self.resumed_from} already finished at iteration {self.start_iteration} of {cfg.iterations}; "
+                "nothing to train (give a larger --iterations to train on)"
+            )
+            best = self.out_dir / "best.pt"
+            last = Path(self.resumed_from) if self.resumed_from else None
+            return TrainResult(
+                0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
+            )
         if info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._clean_run_folder()
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             self._open_writer()
+            for line in self.plan():
+                self.say(line)
+            if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
+                self.say(
+                    f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
+                    "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
+                )
         batches = self._cached_batches() if cfg.cache_on_device else self._worker_batches()
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = None
@@ -461,7 +665,7 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
-        iteration, exit_code, last_path, best_path = self.start_iteration, 0, None, None
+        iteration, exit_code, last_path, best_path, stopped = self.start_iteration, 0, None, None, None
         window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
         deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
         self.net.train()
@@ -474,7 +678,19 @@ class Trainer:
                 if batch is None:
                     break
                 window_wait += time.time() - wait_start
-                images, labels, *params = (t.to(self.device, non_blocking=True) for t in batch)
+                *tensors, notes = batch
+                problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
+                if cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device):
+                    last_path = self.save("last.pt", iteration) or last_path
+                    stopped, exit_code = "bad data", 2
+                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
+                    where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
+                    self.say(
+                        f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
+                        f"saved {last_path}; fix or remove the file, then --resume"
+                    )
+                    break
+                images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
                 if params:  # device_augment: full uint8 frames in, augmented crops out
                     images, labels = self.transform.batch(images, labels, params[0])
                 if self.cuda and cfg.channels_last:
@@ -510,6 +726,8 @@ class Trainer:
                         "data_wait": round(window_wait / max(elapsed, 1e-9), 3),
                         "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
                     }
+                    if self.data_problems:
+                        record["bad_data_files"] = len(self.data_problems)
                     self.log(record)
                     if bar is not None:
                         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
@@ -527,8 +745,12 @@ class Trainer:
                 if stop and iteration < cfg.iterations:
                     last_path = self.save("last.pt", iteration) or last_path
                     code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
-                    why = f"signal {signal.Signals(self.stop_signal).name}" if self.stop_signal else "time limit"
-                    self.log({"iter": iteration, "stopped": why, "checkpoint": str(self.out_dir / "last.pt")})
+                    name = signal.Signals(self.stop_signal).name if self.stop_signal else None
+                    stopped = f"signal {name}" if name else "time limit"
+                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
+                    if self.announce_stop:
+                        by = name or f"the time limit (max_minutes {cfg.max_minutes:g})"
+                        self.say(f"stopped by {by} at iteration {iteration}; saved {last_path}; --resume continues")
                     exit_code = code
                     break
         finally:
@@ -541,14 +763,11 @@ class Trainer:
                 self.writer = None
         dist_utils.barrier()
         best = self.out_dir / "best.pt"
-        return TrainResult(
-            exit_code,
-            iteration,
-            self.best_miou,
-            last_path or (self.out_dir / "last.pt"),
-            best if best.exists() else best_path,
-            self.history,
-        )
+        best = best if best.exists() else best_path
+        last_path = last_path or (self.out_dir / "last.pt")
+        if stopped is None:
+            self.say(self._closing_line(iteration, best, last_path))
+        return TrainResult(exit_code, iteration, self.best_miou, last_path, best, self.history, stopped)
 
 
 def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
@@ -606,6 +825,11 @@ def train_for_minutes(
     # main phase forks its data workers, and a fork of a process with a live pool can deadlock
     probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
     probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
+    probe.announce_stop = False
+    probe.plan_schedule = (
+        f"budget {minutes:g} min: a probe of {minutes * probe_fraction:.2g} min measures the speed, then the "
+        f"warm-up + poly schedule is fitted to the time left (lr {cfg.lr:g})"
+    )
     probe_result = probe.run()
     if probe_result.exit_code:  # interrupted by a signal: report it like any run
         return probe, probe_result

@@ -16,8 +16,16 @@ that map to the ignore label.
 consecutive frames are temporally coherent, as from a real car.
 """
 
-from .dataset import generate_dataset
+from .dataset import existing_frame_size, generate_dataset
 from .render import render, render_frame, render_sequence
 from .world import World, build_world
 
-__all__ = ["World", "build_world", "generate_dataset", "render", "render_frame", "render_sequence"]
+__all__ = [
+    "World",
+    "build_world",
+    "existing_frame_size",
+    "generate_dataset",
+    "render",
+    "render_frame",
+    "render_sequence",
+]

@@ -11,6 +11,9 @@ import numpy as np
 from ..cityscapes_labels import label_ids_to_color, label_ids_to_train_ids
 from .render import render_frame, render_sequence
 
+MAX_SIDE = 8192  # pixels: beyond any camera (8K video is 7680x4320)
+RENDER_BYTES_PER_PIXEL = 100  # peak memory of one frame being rendered (measured: 95-102 B/px)
+
 
 def write_frame(img_dir: Path, gt_dir: Path, stem: str, rgb: np.ndarray, label_ids: np.ndarray) -> Path:
     image_path = img_dir / f"{stem}_leftImg8bit.png"
@@ -42,6 +45,39 @@ def render_and_write(job: FrameJob) -> Path:
     return write_frame(job.img_dir, job.gt_dir, f"{job.city}_{job.index:06d}_000019", rgb, label_ids)
 
 
+def available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(height: int, width: int, processes: int) -> None:
+    """Refuse a size no camera has, or one whose frames would not fit in memory while rendering."""
+    need = RENDER_BYTES_PER_PIXEL * height * width * processes
+    what = f"{height}x{width} (HxW) frames need about {need / 2**30:.1f} GiB to render ({processes} at a time)"
+    if max(height, width) > MAX_SIDE:
+        raise ValueError(f"image size {height}x{width} (HxW) is larger than {MAX_SIDE} per side: {what}")
+    available = available_memory()
+    if available is not None and need > 0.8 * available:
+        raise ValueError(f"{what}, but {available / 2**30:.1f} GiB are available; use a smaller size or fewer --jobs")
+
+
+def existing_frame_size(out_dir: str | Path, split: str) -> tuple[int, int, Path] | None:
+    """(height, width, file) of a frame already in ``out_dir``'s ``split``, or None if it has none."""
+    split_dir = Path(out_dir) / "leftImg8bit" / split
+    first = next(iter(sorted(split_dir.glob("*/*_leftImg8bit.png"))), None) if split_dir.is_dir() else None
+    if first is None:
+        return None
+    image = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{first} is not a readable image; remove it or write with --overwrite")
+    return image.shape[0], image.shape[1], first
+
+
 def generate_dataset(
     out_dir: str | Path,
     num: int,
@@ -67,7 +103,10 @@ def generate_dataset(
         raise ValueError(f"split must be train, val or test, got {split!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    check_memory(height, width, min(jobs, num))
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is an existing file; give a folder (the dataset root) instead")
     city = f"synth{seed}"
     img_dir = out_dir / "leftImg8bit" / split / city
     gt_dir = out_dir / "gtFine" / split / city
