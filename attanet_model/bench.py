@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import ModelMeta, load_checkpoint
+from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
 from .network import ARCHS, build_model
 from .onnx_export import export_onnx, labels_and_confidence
 
@@ -255,6 +255,14 @@ def bench_cli(argv: list[str]) -> int:
     if args.device == "cpu" and "fp16" in precisions:
         print("attanet bench: fp16 needs --device cuda; on the CPU use fp32 or bf16", file=sys.stderr)
         return 2
+    if args.checkpoint is not None:
+        from .segmenter import model_file_meta
+
+        try:
+            model_file_meta(args.checkpoint)
+        except CheckpointError as exc:
+            print(f"attanet bench: {exc}", file=sys.stderr)
+            return 2
     rows = []
     for arch in archs:
         rows += run_bench(

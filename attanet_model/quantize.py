@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .checkpoint import ModelMeta
+from .onnx_export import set_weights_hash
 from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def quantize_int8(
     quantized = onnx.load(str(out))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(model.metadata_props)
+    set_weights_hash(quantized)  # the int8 weights are new; the fp32 model's hash does not describe them
     onnx.save(quantized, str(out))
     log.info("int8 model written to %s (calibrated on %d frames)", out, len(inputs))
     return out

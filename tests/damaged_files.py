@@ -19,3 +19,18 @@ def flip_tensor_bytes(path: Path, count: int = 64) -> str:
     path.write_bytes(raw)
     assert zipfile.is_zipfile(path)
     return record.filename
+
+
+def flip_onnx_weight_bytes(path: Path, count: int = 64) -> str:
+    """Invert ``count`` bytes in the middle of an ONNX file's largest initializer (the protobuf still
+    parses); returns the initializer's name."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    init = max(proto.graph.initializer, key=lambda i: len(i.raw_data))
+    raw = bytearray(path.read_bytes())
+    start = raw.find(init.raw_data) + len(init.raw_data) // 2
+    raw[start : start + count] = bytes(b ^ 0xFF for b in raw[start : start + count])
+    path.write_bytes(raw)
+    onnx.load(str(path))
+    return init.name
