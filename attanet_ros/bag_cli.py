@@ -80,6 +80,8 @@ def _make_parser() -> argparse.ArgumentParser:
 def bag_make_main(argv: list[str]) -> int:
     """``attanet bag-make``."""
     args = _make_parser().parse_args(argv)
+    import yaml
+
     from attanet_training.datasets import build_dataset
 
     from .bag_make import MakeConfig, make_bag
@@ -101,11 +103,22 @@ def bag_make_main(argv: list[str]) -> int:
         dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes)
     except ValueError as exc:  # DatasetLayoutError, BagError and bad values are all ValueErrors with a sentence
         return _fail("bag-make", str(exc))
+    except (TypeError, OSError, yaml.YAMLError) as exc:  # a classes file that is not the table it should be
+        return _fail(
+            "bag-make",
+            f"cannot read the class table {args.classes} ({' '.join(str(exc).split())}); expected 'classes:', "
+            "a list of {name, color: [r, g, b], value}",
+        )
     if args.out.exists():
         return _fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
+    if config.start_ns is not None:
+        try:
+            config.check_span(len(samples), config.start_ns)
+        except ValueError as exc:
+            return _fail("bag-make", str(exc))
     try:
-        summary = make_bag(samples, dataset.read_labels, config)
+        summary = make_bag(samples, dataset.read_labels, config, classes=dataset.classes)
     except BagError as exc:
         return _fail("bag-make", str(exc))
     except ValueError as exc:
@@ -174,7 +187,7 @@ def _eval_parser() -> argparse.ArgumentParser:
 def bag_eval_main(argv: list[str]) -> int:
     """``attanet bag-eval``."""
     args = _eval_parser().parse_args(argv)
-    from attanet_model import CITYSCAPES_CLASSES
+    from attanet_model import CITYSCAPES_CLASSES, ClassTableMismatch
 
     from .bag_eval import EvalConfig, evaluate_bag
     from .bag_io import BagReader
@@ -206,13 +219,14 @@ def bag_eval_main(argv: list[str]) -> int:
             )
             reader.require_topic(args.label_topic, IMAGE_TYPES, "--label-topic")
             segmenter = _segmenter(args)
+            # recorded mode without --model: the predictions are scored in the ground truth's own table
+            classes = segmenter.classes if segmenter else reader.class_table(args.label_topic) or CITYSCAPES_CLASSES
         except ValueError as exc:  # BagError, CheckpointError and bad choices are ValueErrors with a sentence
             return _fail("bag-eval", str(exc))
-        classes = segmenter.classes if segmenter is not None else CITYSCAPES_CLASSES
         segment = (lambda img: segmenter.segment(img).labels) if segmenter and not args.pred_topic else None
         try:
             report = evaluate_bag(reader, config, classes, segment)
-        except BagError as exc:
+        except (BagError, ClassTableMismatch) as exc:
             return _fail("bag-eval", str(exc))
     if segmenter is not None and not args.pred_topic:
         report.model, report.provider = str(segmenter.model_path), segmenter.provider
@@ -273,8 +287,18 @@ def _eval_text(s: dict[str, Any]) -> str:
     lines.append(
         f"mIoU {fmt(s['miou'])}  pixel acc {fmt(s['pixel_acc'])}  "
         f"frames {s['frames']} (scored {s['matched']}, no ground truth {s['unmatched']}, "
-        f"size mismatch {s['size_mismatch']}, undecodable {s['undecodable']})"
+        f"size mismatch {s['size_mismatch']}, undecodable {s['undecodable']}, model failed {s['model_failed']})"
     )
+    if s["skipped"]:
+        named = "; ".join(
+            k["topic"]
+            + (f" #{k['index']}" if k["index"] is not None else "")
+            + (f" at {k['stamp']:.6f}" if k["stamp"] is not None else "")
+            + f": {k['reason']}"
+            for k in s["skipped"][:3]
+        )
+        more = f" (and {len(s['skipped']) - 3} more; --json lists all)" if len(s["skipped"]) > 3 else ""
+        lines.append(f"skipped {len(s['skipped'])}: {named}{more}")
     if s.get("dropped") is not None:
         lines.append(f"node dropped {s['dropped']} of {s['input_frames']} camera frames ({100 * s['drop_rate']:.1f}%)")
     if s["latency_ms"]:

@@ -21,6 +21,9 @@ import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
+from attanet_model import ClassInfo
+from attanet_model.classes import class_info_json, parse_class_info
+
 from .image_codec import ImageDecodeError, compressed_from_msg, encode_image, image_from_msg
 
 # sensor_msgs/std_msgs definitions are identical from humble to kilted (same RIHS01 hashes), so
@@ -30,6 +33,7 @@ TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+STRING = "std_msgs/msg/String"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 LABEL_ENCODINGS = ("mono8", "8uc1")
@@ -103,6 +107,12 @@ def labels_from_bag_msg(msg: Any, msgtype: str) -> np.ndarray:
             "short_data", f"label image {width}x{height} step {step} does not fit its {data.size} data bytes"
         )
     return np.array(data[: step * height].reshape(height, step)[:, :width])
+
+
+def class_table_topic(label_topic: str) -> str:
+    """Where a bag says what its label ids mean: ``<label topic>/class_info``, a std_msgs/String
+    holding the node's ``~/class_info`` JSON (written by bag-make, read by bag-eval)."""
+    return f"{label_topic.rstrip('/')}/class_info"
 
 
 # ---------------------------------------------------------------- reading
@@ -244,6 +254,19 @@ class BagReader:
             if isinstance(source, _McapSalvage) and source.damage:
                 self.damage = f"bag {self.path} is truncated: {source.damage}"
                 return
+
+    def class_table(self, label_topic: str) -> tuple[ClassInfo, ...] | None:
+        """The class table recorded for ``label_topic`` (see ``class_table_topic``), or None if the bag has none."""
+        topic = class_table_topic(label_topic)
+        if topic not in self.topics:
+            return None
+        self.require_topic(topic, (STRING,), "class table")
+        for message in self.messages([topic]):
+            try:
+                return parse_class_info(deserialize(message).data)
+            except Exception as exc:  # corrupt CDR or not our JSON: the table is unknown, not guessed
+                raise BagError(f"{topic} in bag {self.path} does not hold a readable class table: {exc}") from exc
+        raise BagError(f"{topic} in bag {self.path} lists no message (the bag is damaged before it)")
 
     def close(self) -> None:
         for source in self._sources:
@@ -411,6 +434,11 @@ def compressed_msg(image_bgr: np.ndarray, fmt: str, stamp: int, frame_id: str) -
     return TYPESTORE.types[COMPRESSED_IMAGE](
         header=header(stamp, frame_id), format=f"{encoding}; {fmt} compressed {encoding}", data=buf.reshape(-1)
     )
+
+
+def class_table_msg(classes: Iterable[ClassInfo]) -> Any:
+    """A std_msgs/String with the class table as the node's ``~/class_info`` JSON."""
+    return TYPESTORE.types[STRING](data=class_info_json(tuple(classes)))
 
 
 def camera_info_msg(

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from attanet_model import check_same_classes
 from attanet_model.onnx_export import labels_and_confidence
 from attanet_model.preprocess import network_size, normalize_bgr
 
@@ -92,11 +93,9 @@ def evaluate_segmenter(
     progress: bool = False,
 ) -> tuple[ConfusionMatrix, dict]:
     """(confusion matrix, stats) for ``segmenter`` over ``dataset``; stats has frames and ms per frame."""
-    if len(segmenter.classes) != len(dataset.classes):
-        raise ValueError(
-            f"the model has {len(segmenter.classes)} classes but the dataset has "
-            f"{len(dataset.classes)}; evaluate a model trained on this dataset"
-        )
+    check_same_classes(
+        segmenter.classes, dataset.classes, f"model {segmenter.model_path}", f"dataset {dataset.root} ({dataset.split})"
+    )
     cm = ConfusionMatrix(len(dataset.classes))
     count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     indices = range(count)
