@@ -162,6 +162,22 @@ def ground_truth(bag: Path) -> dict[int, np.ndarray]:
     return out
 
 
+def check_model_scores_bag(model: Path | None, bag: Path) -> None:
+    """Refuse (CheckpointError, ClassTableMismatch) a damaged model file or one whose classes are not
+    the bag's ground truth's, before any process starts: a score of floor against road means nothing."""
+    from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
+    from attanet_model.segmenter import model_file_meta
+    from attanet_ros.bag_io import BagReader
+
+    path = model or default_model_path()
+    meta = model_file_meta(path)
+    with BagReader(bag) as reader:
+        # demo bags are always the synthetic Cityscapes-layout drive; ones cached before bags carried
+        # their class table have none
+        truth = reader.class_table(GT_TOPIC) or CITYSCAPES_CLASSES
+    check_same_classes(meta.classes, truth, f"model {path}", "the demo's ground truth")
+
+
 def _marker_matches(marker: Path, wanted: dict) -> bool:
     try:
         return json.loads(marker.read_text()) == wanted
@@ -482,10 +498,14 @@ def demo_main(argv: list[str]) -> int:
                 return code
             if not has_display() and not args.headless:
                 log("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
+            check_model_scores_bag(config.model, bag)
             summary = run_headless(config, bag, env, log)
     except DemoError as exc:
         print(f"attanet demo: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # CheckpointError, ClassTableMismatch: the model given cannot be scored here
+        print(f"attanet demo: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("attanet demo: interrupted; every process it started has been stopped", file=sys.stderr)
         return 130
