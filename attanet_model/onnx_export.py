@@ -27,6 +27,7 @@ from .network import AttaNet
 from .preprocess import STRIDE
 
 META_KEY = "attanet_meta"
+MIN_OPSET = 18  # the dynamo exporter's own opset; older ones fail its down-converter for this graph
 WEIGHTS_HASH_KEY = "attanet_weights_sha256"
 
 
@@ -55,6 +56,18 @@ def labels_and_confidence(logits: Tensor) -> tuple[Tensor, Tensor]:
     return labels.to(torch.uint8), confidence
 
 
+def supported_opsets() -> range:
+    """Opsets ``export_onnx`` can write: from the exporter's minimum to the newest the installed onnx knows."""
+    import onnx
+
+    return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
+
+
+def written_opset(proto) -> int:
+    """The default-domain (ai.onnx) opset a model imports."""
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def export_onnx(
     model: AttaNet,
     meta: ModelMeta,
@@ -64,6 +77,14 @@ def export_onnx(
     opset: int = 18,
     sample_size: tuple[int, int] = (256, 512),
 ) -> Path:
+    """Write ``model`` as ONNX at exactly ``opset`` (ValueError when it is outside ``supported_opsets()``
+    or the exporter cannot convert the graph to it; nothing is written then)."""
+    supported = supported_opsets()
+    if opset not in supported:
+        raise ValueError(
+            f"opset {opset} cannot be written: the torch exporter produces opsets {supported.start}.."
+            f"{supported.stop - 1} (from its own opset up to the newest the installed onnx package knows)"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = ExportGraph(model.eval().float(), argmax).eval()
@@ -88,6 +109,13 @@ def export_onnx(
     import onnx
 
     proto = program.model_proto
+    # Below its own opset the exporter falls back to the opset it started from when the
+    # down-conversion fails (with only a log line); never write a file that says otherwise.
+    if written_opset(proto) != opset:
+        raise ValueError(
+            f"the torch exporter could not convert the graph to opset {opset} (it produced opset "
+            f"{written_opset(proto)}); nothing was written to {out}"
+        )
     meta_dict = meta.to_dict()
     meta_dict["onnx"] = {"argmax": argmax, "input_layout": "NCHW RGB float32 normalized"}
     entry = proto.metadata_props.add()
