@@ -176,7 +176,7 @@ def _stamp_text(stamp: int) -> str:
     return f"stamp {stamp / 1e9:.6f}"
 
 
-def _skip(report: EvalReport, msg: BagMessage, index: int, reason: str, stamp: int | None = None) -> None:
+def _skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, stamp: int | None = None) -> None:
     """Name a message that was not scored in ``report.skipped`` (topic, index on it, stamp, reason)."""
     if stamp is None:
         try:
