@@ -162,15 +162,22 @@ def ground_truth(bag: Path) -> dict[int, np.ndarray]:
     return out
 
 
-def check_model_scores_bag(model: Path | None, bag: Path) -> None:
-    """Refuse (CheckpointError, ClassTableMismatch) a damaged model file or one whose classes are not
-    the bag's ground truth's, before any process starts: a score of floor against road means nothing."""
-    from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
+def check_model_file(model: Path | None):
+    """The model's ModelMeta; CheckpointError for a damaged file, before any data is generated."""
+    from attanet_model import default_model_path
     from attanet_model.segmenter import model_file_meta
+
+    return model_file_meta(model or default_model_path())
+
+
+def check_model_scores_bag(model: Path | None, bag: Path) -> None:
+    """Refuse (ClassTableMismatch) a model whose classes are not the bag's ground truth's, before any
+    process starts: a score of floor against road means nothing."""
+    from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
     from attanet_ros.bag_io import BagReader
 
     path = model or default_model_path()
-    meta = model_file_meta(path)
+    meta = check_model_file(model)
     with BagReader(bag) as reader:
         # demo bags are always the synthetic Cityscapes-layout drive; ones cached before bags carried
         # their class table have none
@@ -484,6 +491,7 @@ def demo_main(argv: list[str]) -> int:
     )
     try:
         with TerminateAsInterrupt():
+            check_model_file(config.model)
             config.out.mkdir(parents=True, exist_ok=True)
             data_root = prepare_data(config, log)
             bag = prepare_bag(config, data_root, log)

@@ -53,3 +53,4 @@ def test_damaged_model_is_refused_with_exit_2(tmp_path, monkeypatch, capsys):
     code, err = run_demo(monkeypatch, capsys, "--out", tmp_path / "out", "--model", model, "--no-progress")
     assert code == 2, err
     assert f"attanet demo: model file {model} is corrupt" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before the synthetic drive was generated
