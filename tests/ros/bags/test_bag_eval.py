@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, LABEL_TOPIC, assert_same_scores, run_cli, run_json, stamp_of
 
+from attanet_cli import main as attanet
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color, overlay
 from attanet_ros.bag_eval import EvalConfig, evaluate_bag
 from attanet_ros.bag_io import BagReader, BagWriter, compressed_msg, deserialize, image_msg
@@ -386,14 +387,7 @@ def custom_bags(tmp_path_factory) -> dict[str, Path]:
     for storage in ("mcap", "sqlite3"):
         bags[storage] = root / f"bag_{storage}"
         argv = ["bag-make", "--dataset", "custom", "--data-root", root, "--out", bags[storage], "--storage", storage]
-        assert (
-            subprocess.run(
-                [sys.executable, "-m", "attanet_cli", *map(str, argv), "--no-progress"],
-                capture_output=True,
-                timeout=120,
-            ).returncode
-            == 0
-        )
+        assert attanet([*map(str, argv), "--no-progress"]) == 0
     return bags
 
 
