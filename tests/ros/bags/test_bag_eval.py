@@ -491,3 +491,18 @@ def test_nothing_scorable_exits_1(tmp_path, capsys, frames) -> None:
     assert code == 1 and summary["miou"] is None
     assert summary["model_failed"] == FRAMES and len(summary["skipped"]) == FRAMES
     assert any(e.startswith(f"no frame could be scored ({FRAMES} frames read)") for e in summary["errors"])
+
+
+def test_undecodable_ground_truth_is_named_in_skipped(tmp_path, frames, segmenter) -> None:
+    with BagWriter(tmp_path / "gt", "mcap") as writer:
+        for i, (bgr, labels) in enumerate(frames):
+            writer.write(IMAGE_TOPIC, stamp_of(i), image_msg(bgr, "bgr8", stamp_of(i), "c"))
+            truth = image_msg(np.dstack([labels] * 3), "rgb8", stamp_of(i), "c") if i == 2 else None
+            writer.write(LABEL_TOPIC, stamp_of(i), truth or image_msg(labels, "mono8", stamp_of(i), "c"))
+    summary = evaluate(tmp_path / "gt", segmenter)
+    assert (summary["matched"], summary["bad_ground_truth"], summary["unmatched"]) == (FRAMES - 1, 1, 1)
+    (skipped,) = summary["skipped"]
+    assert skipped["topic"] == LABEL_TOPIC and skipped["index"] is None and skipped["stamp"] == stamp_of(2) / 1e9
+    assert skipped["reason"] == "undecodable ground truth: label images must be mono8 trainIds, got encoding 'rgb8'"
+    want = expected([(segmenter.segment(frames[i][0]).labels, frames[i][1]) for i in (0, 1, 3, 4, 5)])
+    assert_same_scores(summary, want)
