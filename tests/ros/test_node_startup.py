@@ -36,3 +36,25 @@ def test_startup_failure_exits_2_with_a_clear_message(tmp_path, params, params_t
     assert "Traceback" not in output
     if params_text:
         assert "network_height=100 must be 0 (by scale) or a positive multiple of 32" in output  # all problems at once
+
+
+def test_damaged_checkpoint_stops_the_node_at_startup(tmp_path):
+    """Bytes flipped inside a tensor record (the zip still opens): refused, not run as garbage."""
+    import shutil
+
+    from damaged_files import flip_tensor_bytes
+
+    from attanet_model import default_model_path
+
+    model = tmp_path / "damaged.pt"
+    shutil.copy(default_model_path(), model)
+    member = flip_tensor_bytes(model)
+    node = NodeProcess(domain_for(2), params={"model_path": str(model)})
+    try:
+        rc = node.wait(90)
+    finally:
+        node.stop()
+    output = node.output()
+    assert rc == 2, output
+    assert f"cannot load the model: model file {model} is corrupt: archive member '{member}' fails its CRC-32" in output
+    assert "Traceback" not in output
