@@ -20,7 +20,7 @@ with ground truth before any pixels are decoded; then for pixels, holding a grou
 only until every frame paired with it has been scored, so memory stays small on long bags.
 
 Nothing is scored against the wrong thing: the class table the bag records for its ground truth
-(``<label topic>/class_info``, written by ``attanet bag-make``) must be the model's, and ground
+(``class_info`` beside the labels, written by ``attanet bag-make``) must be the model's, and ground
 truth without a single id of that table is an error, not an empty score. One bad frame (cannot be
 decoded, rejected by the model, ground truth of another size) is skipped and named in
 ``skipped``; the run fails only when nothing could be scored.
