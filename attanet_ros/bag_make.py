@@ -4,7 +4,7 @@ A bag made this way is the bridge between ``attanet eval`` (files on disk) and e
 runs on topics: ``attanet bag-eval`` scores it, ``attanet bag-play`` feeds it to the live node,
 and the demo replays it. Frames are stamped ``start + i / rate``; the ground-truth label image
 and camera_info of a frame carry exactly the frame's stamp, so pairing them needs no tolerance.
-The dataset's class table goes on ``<prefix>/class_info`` (beside the labels, as the node's) (std_msgs/String, the node's
+The dataset's class table goes on ``<prefix>/class_info``, beside the labels (std_msgs/String, the node's
 ``~/class_info`` JSON) at the first stamp, so a scorer can check a model against what the labels mean.
 
 The bag is written into a hidden folder beside ``out`` and renamed to ``out`` only when every
