@@ -76,6 +76,8 @@ class NodeProcess:
     ) -> None:
         args = [
             sys.executable,
+            "-X",
+            "faulthandler",  # a crash of the node (e.g. at shutdown) leaves its thread stacks in the log
             "-m",
             "attanet_ros.node",
             "--ros-args",
@@ -157,6 +159,18 @@ class RosClient:
         received: list = []
         self._subs.append(self.node.create_subscription(msg_type, topic, received.append, qos))
         return received
+
+    def subscribe_timed(self, msg_type, topic: str, qos: QoSProfile = RELIABLE) -> tuple[list, dict[str, float]]:
+        """Like ``subscribe``, plus each message's arrival time (wall clock, s) by its header's frame_id."""
+        received: list = []
+        arrivals: dict[str, float] = {}
+
+        def on_message(msg) -> None:
+            arrivals[msg.header.frame_id] = time.time()
+            received.append(msg)
+
+        self._subs.append(self.node.create_subscription(msg_type, topic, on_message, qos))
+        return received, arrivals
 
     def unsubscribe_all(self) -> None:
         for sub in self._subs:
