@@ -19,6 +19,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -33,6 +34,7 @@ from .frame_queue import FrameQueue
 from .image_codec import ImageDecodeError, array_to_image_msg
 from .params import PARAMETERS, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
+from .ros_args import preflight, rcl_error_line
 from .stats import FrameStats, RateLimitedLog
 
 NODE_NAME = "attanet"
@@ -254,7 +256,14 @@ class AttanetNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    early_exit = preflight(sys.argv if args is None else args, NODE_NAME)  # --help, params-file checks
+    if early_exit is not None:
+        return early_exit
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # what preflight cannot see, e.g. a YAML list of mixed types
+        print(f"attanet_node: cannot start: {rcl_error_line(exc)}", file=sys.stderr)
+        return 2
     try:
         node = AttanetNode()
     except StartupError as exc:
