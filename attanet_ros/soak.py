@@ -40,18 +40,26 @@ def window_counts(arrivals: dict[str, list[float]], duration_s: float, window_s:
     return windows
 
 
-def rss_summary(samples: list[tuple[float, float]], warmup_s: float) -> dict:
-    """RSS after warm-up (the first sample at or after ``warmup_s``), at the end, its peak and growth."""
-    after = [(t, v) for t, v in samples if t >= warmup_s and not np.isnan(v)]
-    if not after:
-        return {"rss_after_warmup_mb": float("nan"), "rss_end_mb": float("nan"), "rss_peak_mb": float("nan"),
-                "rss_growth_mb": float("nan")}  # fmt: skip
-    start, end = after[0][1], after[-1][1]
+def rss_summary(samples: list[tuple[float, float]], warmup_s: float, span_s: float = 60.0) -> dict:
+    """RSS after warm-up: growth as the median of the last ``span_s`` minus the median of the first
+    ``span_s`` after ``warmup_s`` (one sample swings by tens of MB with the frame buffers in flight,
+    so a single start and end sample would measure that swing, not a leak), the least-squares slope,
+    and the range."""
+    after = np.array([(t, v) for t, v in samples if t >= warmup_s and not np.isnan(v)]).reshape(-1, 2)
+    if len(after) < 2:
+        nan = float("nan")
+        return {"rss_after_warmup_mb": nan, "rss_end_mb": nan, "rss_min_mb": nan, "rss_peak_mb": nan,
+                "rss_growth_mb": nan, "rss_slope_mb_per_min": nan}  # fmt: skip
+    t, v = after[:, 0], after[:, 1]
+    span = min(span_s, (t[-1] - t[0]) / 2)
+    first, last = float(np.median(v[t <= t[0] + span])), float(np.median(v[t >= t[-1] - span]))
     return {
-        "rss_after_warmup_mb": round(start, 1),
-        "rss_end_mb": round(end, 1),
-        "rss_peak_mb": round(max(v for _, v in after), 1),
-        "rss_growth_mb": round(end - start, 1),
+        "rss_after_warmup_mb": round(first, 1),
+        "rss_end_mb": round(last, 1),
+        "rss_min_mb": round(float(v.min()), 1),
+        "rss_peak_mb": round(float(v.max()), 1),
+        "rss_growth_mb": round(last - first, 1),
+        "rss_slope_mb_per_min": round(float(np.polyfit(t, v, 1)[0]) * 60, 2),
     }
 
 
@@ -162,8 +170,9 @@ def markdown_report(report: dict) -> str:
         f"- verdict: **{'pass' if report['passed'] else 'FAIL'}** (RSS growth after {report['warmup_s']:g} s "
         f"warm-up < {report['max_rss_growth_mb']:g} MB, no {report['window_s']:g} s window without "
         f"{outputs[0]})",
-        f"- node RSS: {report['rss_after_warmup_mb']} MB after warm-up, {report['rss_end_mb']} MB at the end, "
-        f"peak {report['rss_peak_mb']} MB, growth **{report['rss_growth_mb']} MB**",
+        f"- node RSS (medians of the first and last minute after warm-up): {report['rss_after_warmup_mb']} MB -> "
+        f"{report['rss_end_mb']} MB, growth **{report['rss_growth_mb']} MB**; trend "
+        f"{report['rss_slope_mb_per_min']} MB/min; range {report['rss_min_mb']}..{report['rss_peak_mb']} MB",
         f"- frames published {report['frames_published']} (publish slots missed: {report['publish_slots_missed']}); "
         "received: " + ", ".join(f"{k} {v}" for k, v in report["received"].items()),
         "- node diagnostics at the end: " + ", ".join(f"{k} {v}" for k, v in report["node_diagnostics"].items()),
