@@ -12,6 +12,7 @@ import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import (
+    CAMERA,
     LATCHED,
     NODE,
     PARAMS_FILE,
@@ -206,7 +207,8 @@ def test_compressed_input(ros, ext):
 BAD_INPUTS = {
     "short_data": dict(height=64, width=128, encoding="bgr8", step=384, data=b"\0" * 1000),
     "bad_step": dict(height=64, width=128, encoding="bgr8", step=100, data=b"\0" * 6400),
-    "unsupported_encoding": dict(height=64, width=128, encoding="32FC1", step=512, data=b"\0" * 512 * 64),
+    "unsupported_encoding": dict(height=64, width=128, encoding="nv21", step=128, data=b"\0" * 128 * 96),
+    "bad_encoding": dict(height=64, width=128, encoding="16UC1", step=256, data=b"\0" * 256 * 64),  # depth
     "empty": dict(height=0, width=0, encoding="bgr8", step=0, data=b""),
     "too_large": dict(height=100_000, width=100_000, encoding="bgr8", step=300_000, data=b"\0" * 16),
     "bad_size": dict(height=4, width=4, encoding="bgr8", step=12, data=b"\0" * 48),
@@ -238,7 +240,8 @@ def test_bad_inputs_are_counted_and_the_next_good_frame_is_processed(ros):
     assert node.proc.poll() is None
     log = node.output()
     assert "data has 1000 bytes but step x height = 384 x 64 = 24576" in log
-    assert "'32FC1' is not supported" in log
+    assert "'nv21' is not supported" in log
+    assert f"skipped a frame on {CAMERA}: image encoding '16UC1' is a depth/data image, not a camera frame" in log
     assert "could not be decoded as jpeg/png" in log
 
 
