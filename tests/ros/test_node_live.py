@@ -106,6 +106,22 @@ def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros
     assert after["frame_path"] == "host: OpenCV resize + torch"
 
 
+def test_camera_clock_ahead_is_flagged_not_averaged(ros):
+    """Frames stamped 2 s in the node's future (a camera clock ahead): WARN saying so, and the
+    latency percentiles stay positive instead of averaging in -2000 ms."""
+    client, _ = ros
+    for i in range(3):
+        msg = client.image(
+            street_image(64, 128, seed=i), stamp_ns=client.now_ns() + 2_000_000_000, frame_id=f"ahead{i}"
+        )
+        client.pub.publish(msg)
+        client.wait_for(lambda i=i: any(m.header.frame_id == f"ahead{i}" for m in client.labels), 30, "labels")
+    values = _diagnostics_where(client, lambda v: "camera clock ahead by" in v["_message"])
+    assert values["_level"] == 1, values
+    assert 1500 < float(values["camera_clock_ahead_p50_ms"]) < 2100, values
+    assert float(values["latency_p50_ms"]) > 0 and float(values["latency_p95_ms"]) > 0, values
+
+
 def _burst_labels(client) -> list:
     return [m for m in client.labels if m.header.frame_id.startswith("burst")]
 

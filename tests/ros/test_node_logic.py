@@ -117,6 +117,23 @@ def test_diagnostics_report_levels_and_keys():
     assert level == OK and message.startswith("1.0 fps")  # an old error no longer warns
 
 
+def test_camera_clock_ahead_is_flagged_and_kept_out_of_the_latency():
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(40.0, 30.0, {})
+    first = stats.snapshot()
+    for offset in (1945.0, 1950.0, 1940.0):
+        stats.on_received()
+        stats.on_processed(-offset, 30.0, {})
+    snap = stats.snapshot()
+    assert snap["latency_p50_ms"] == 40.0 and snap["clock_ahead"] == 3 and snap["clock_ahead_p50_ms"] == 1945.0
+    level, message, values = diagnostic_report(snap, first, {}, 1.0)
+    assert level == WARN and message.startswith("camera clock ahead by 1945 ms (3 frame(s)")
+    assert dict(values)["frames_clock_ahead"] == "3" and dict(values)["latency_p50_ms"] == "40.0"
+    level, message, _ = diagnostic_report(stats.snapshot(), snap, {}, 1.0, problems=[(WARN, "two nodes")])
+    assert level == WARN and message.startswith("two nodes; ")
+
+
 def test_rate_limited_log():
     now = [0.0]
     lines: list[str] = []
