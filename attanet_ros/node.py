@@ -28,9 +28,11 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX
 
+from .dds_env import transport_setting, use_shipped_profile
 from .diagnostics import diagnostic_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter, scale_camera_info
 from .frame_queue import FrameQueue
+from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
 from .params import PARAMETERS, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
@@ -106,6 +108,9 @@ class AttanetNode(Node):
         self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, 5, callback_group=MutuallyExclusiveCallbackGroup()
         )
+        image_topics = [self.resolve_topic_name("image")]
+        image_topics += [image_topics[0] + "/compressed"] if s.subscribe_compressed else []
+        self._graph = GraphWatch(self, image_topics, self.get_logger().warning, s.mode == "replay")
         self.create_timer(s.diagnostics_period, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -232,9 +237,10 @@ class AttanetNode(Node):
 
     def _publish_diagnostics(self) -> None:
         snapshot = self.stats.snapshot()
-        info = {**self.info, "outputs_active": self._outputs_active}
+        problems, graph_values = self._graph.check(snapshot["received"])  # same-name nodes, silent publishers
+        info = {**self.info, "outputs_active": self._outputs_active, **graph_values}
         level, message, values = diagnostic_report(
-            snapshot, self._last_snapshot, info, self.settings.diagnostics_period
+            snapshot, self._last_snapshot, info, self.settings.diagnostics_period, problems
         )
         self._last_snapshot = snapshot
         status = DiagnosticStatus(
@@ -259,6 +265,7 @@ def main(args: list[str] | None = None) -> int:
     early_exit = preflight(sys.argv if args is None else args, NODE_NAME)  # --help, params-file checks
     if early_exit is not None:
         return early_exit
+    profile = use_shipped_profile()  # Fast DDS reads it at the first participant: before rclpy.init
     try:
         rclpy.init(args=args)
     except RCLError as exc:  # what preflight cannot see, e.g. a YAML list of mixed types
@@ -274,6 +281,8 @@ def main(args: list[str] | None = None) -> int:
         print(f"attanet_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    shipped = " (the shipped default: none was set)" if profile else ""
+    node.get_logger().info(f"Fast DDS transports: {transport_setting()}{shipped}")
     executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
     try:

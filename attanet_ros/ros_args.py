@@ -68,8 +68,9 @@ def _split_param(arg: str) -> tuple[str, str]:
 
 
 def fully_qualified_name(ros: RosArgs, default_name: str) -> str:
-    """The node's name after ``__ns``/``__node`` remaps (global, or addressed to ``default_name``)."""
-    namespace, name = "/", default_name
+    """The node's name after ``__ns``/``__node`` remaps (global, or addressed to ``default_name``);
+    as in rcl, the first rule that applies wins."""
+    namespace, name = None, None
     for remap in ros.remaps:
         lhs, sep, rhs = remap.partition(":=")
         if not sep:
@@ -77,11 +78,11 @@ def fully_qualified_name(ros: RosArgs, default_name: str) -> str:
         target, _, key = lhs.rpartition(":")
         if target and target != default_name:
             continue
-        if key == "__ns":
+        if key == "__ns" and namespace is None:
             namespace = rhs if rhs.startswith("/") else "/" + rhs
-        elif key in ("__node", "__name"):
+        elif key in ("__node", "__name") and name is None:
             name = rhs
-    return namespace.rstrip("/") + "/" + name
+    return (namespace or "/").rstrip("/") + "/" + (name or default_name)
 
 
 def node_pattern_matches(pattern: str, fqn: str) -> bool:

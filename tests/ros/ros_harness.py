@@ -73,7 +73,9 @@ class NodeProcess:
         params: dict[str, Any] | None = None,
         params_file: Path | None = PARAMS_FILE,
         extra_args: list[str] | None = None,
+        env: dict[str, str | None] | None = None,
     ) -> None:
+        """``env``: changes to the node's environment (None removes a variable)."""
         args = [
             sys.executable,
             "-X",
@@ -94,11 +96,25 @@ class NodeProcess:
             args += ["-p", f"{name}:={_ros_value(value)}"]
         args += extra_args or []
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="attanet_node_")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=ros_env(domain_id), stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        node_env = ros_env(domain_id)
+        for key, value in (env or {}).items():
+            node_env.pop(key, None) if value is None else node_env.__setitem__(key, value)
+        self.proc = subprocess.Popen(args, env=node_env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def output(self) -> str:
         self.log.flush()
         return Path(self.log.name).read_text()
+
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        """Until ``text`` is in the node's output (True) or it exits / ``timeout`` passes (False)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        return text in self.output()
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout)

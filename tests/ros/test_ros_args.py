@@ -25,6 +25,8 @@ def test_split_and_fully_qualified_name():
     assert ros.params_files == ["a.yaml"] and ros.params == [("", "mode", "-p mode:=replay")]
     assert fully_qualified_name(ros, "attanet") == "/front/seg"  # 'other:' addresses another node
     assert fully_qualified_name(split_ros_args([])[1], "attanet") == "/attanet"
+    first_wins = split_ros_args(["--ros-args", "-r", "__ns:=/a", "-r", "__ns:=/b", "-r", "__node:=n"])[1]
+    assert fully_qualified_name(first_wins, "attanet") == "/a/n"
 
 
 @pytest.mark.parametrize(
