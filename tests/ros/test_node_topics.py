@@ -6,6 +6,8 @@ few values changed), so the tests also prove that file is loaded through rclpy.
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -281,14 +283,29 @@ def test_camera_info_is_republished_with_the_image_header(ros):
     info = CameraInfo(height=64, width=128, distortion_model="plumb_bob")
     info.k = [100.0, 0.0, 64.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
     info.p = [100.0, 0.0, 64.0, 0.0, 0.0, 100.0, 32.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    client.info_pub.publish(info)
-    client.spin(0.5)
-    msg = client.image(street_image(64, 128), frame_id="with_info")
-    send(client, msg)
-    client.wait_for(lambda: any(m.header.frame_id == "with_info" for m in client.camera_info), 10, "camera_info")
-    out = next(m for m in client.camera_info if m.header.frame_id == "with_info")
+    msg, out = send_with_camera_info(client, info, street_image(64, 128))
     assert stamp_ns(out.header) == stamp_ns(msg.header)
     assert (out.height, out.width) == (64, 128) and list(out.k) == list(info.k)  # input resolution: unscaled
+
+
+def send_with_camera_info(client, info: CameraInfo, bgr, attempts: int = 10):
+    """(the image sent, the node's ~/camera_info for it). The node republishes the newest camera_info
+    it holds with each frame; whether ours reached it before the frame is not ordered across topics,
+    so send the pair again (a new frame_id) until the frame comes back with it."""
+    for attempt in range(attempts):
+        client.info_pub.publish(info)
+        msg = client.image(bgr, frame_id=f"with_info{attempt}")
+        send(client, msg)
+        try:
+            client.wait_for(lambda m=msg: _info_for(client, m) is not None, 5, "camera_info")
+            return msg, _info_for(client, msg)
+        except AssertionError:
+            continue
+    raise AssertionError(f"no ~/camera_info came back with any of {attempts} frames")
+
+
+def _info_for(client, msg):
+    return next((m for m in client.camera_info if m.header.frame_id == msg.header.frame_id), None)
 
 
 def test_parameter_callbacks_accept_valid_and_reject_invalid_values(ros):
@@ -321,15 +338,24 @@ def test_outputs_nobody_subscribes_to_are_not_computed(ros):
     client.outputs = {"labels": client.subscribe(Image, f"{NODE}/labels")}
     client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
     client.wait_for(lambda: client.node.count_subscribers(f"{NODE}/color") == 0, 10, "color unsubscribed")
-    client.spin(1.0)  # the node's view of the graph catches up
-    send(client, client.image(street_image(64, 128)))
-    values = latest_diagnostics(client, lambda v: v.get("outputs_active") == "labels")
+    # the node's view of the graph catches up at its own pace: send frames until one shows it
+    values = _send_until(client, lambda v: v.get("outputs_active") == "labels", "outputs_active == labels")
     assert values["outputs_active"] == "labels"
 
     client.unsubscribe_all()
     client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
-    client.spin(1.5)
     before = int(latest_diagnostics(client)["frames_skipped_no_subscribers"])
-    client.pub.publish(client.image(street_image(64, 128)))
-    values = latest_diagnostics(client, lambda v: int(v["frames_skipped_no_subscribers"]) > before)
+    values = _send_until(client, lambda v: int(v["frames_skipped_no_subscribers"]) > before, "a skipped frame")
     assert values["outputs_active"] == ""
+
+
+def _send_until(client, condition, what: str, timeout: float = 60.0) -> dict[str, str]:
+    """Publish a frame, look at the next diagnostics, again until ``condition`` holds for one."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        client.pub.publish(client.image(street_image(64, 128)))
+        try:
+            return latest_diagnostics(client, condition, timeout=3.0)
+        except AssertionError:
+            continue
+    raise AssertionError(f"no /diagnostics with {what} within {timeout} s")
