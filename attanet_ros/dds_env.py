@@ -59,7 +59,8 @@ def camera_side_fix(profile: Path | None = None) -> str:
     """The sentence that tells a user how to make their camera's frames reach the node."""
     profile = profile or shipped_profile() or Path("config") / PROFILE_NAME
     return (
-        f"start the camera driver with export {PROFILE_VARIABLE}={profile} (or FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA "
-        "on both sides); a frame larger than the 64 MiB shared-memory segment never fits, so use a smaller "
-        "frame or a larger segment_size in that profile"
+        f"start the camera driver with export {PROFILE_VARIABLE}={profile} (with stock Fast DDS settings on the "
+        "camera side, frames of 512x1024 and larger arrive partly or never, reliable or best effort, and "
+        "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA did not help: docs/ROS.md); a frame larger than the profile's "
+        "64 MiB shared-memory segment never arrives, so raise its segment_size for such frames"
     )
