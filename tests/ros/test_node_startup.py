@@ -53,43 +53,45 @@ def _one_line(output: str) -> str:
     return ours[0]
 
 
-BAD_FILES = {
-    "typo-key": (
-        "/**:\n  ros__parameters:\n    confidence_treshold: 0.5\n",
-        "unknown parameter(s) for /t/attanet: 'confidence_treshold' ({file}, /**), "
-        "did you mean 'confidence_threshold'?",
-    ),
-    "typo-in-my-section": (
-        "/t/attanet:\n  ros__parameters:\n    outputs: [labels]\n    overlay_alhpa: 0.3\n",
-        "'overlay_alhpa' ({file}, /t/attanet), did you mean 'overlay_alpha'?",
-    ),
-    "malformed": ("/**:\n  ros__parameters:\n    outputs: [labels\n", "params file {file} is not valid YAML at line 4"),
-    "mixed-list": (  # valid YAML that only rcl's parser refuses
-        "/**:\n  ros__parameters:\n    outputs: [labels, 1]\n",
-        "Couldn't parse params file: '--params-file {file}'. Error: Sequence should be of same type",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_FILES))
-def test_bad_params_files_exit_2_with_one_line(tmp_path, case):
-    text, expected = BAD_FILES[case]
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(text)
-    node = NodeProcess(domain_for(2), params_file=params_file)
+def test_every_params_file_and_p_problem_is_said_in_one_line_exit_2(tmp_path):
+    """Before ROS starts: a missing file, a malformed one, typos in '/**' and in the node's own
+    section, a typo in -p; all in one line (one process: each node start costs seconds)."""
+    files = {
+        "typo.yaml": "/**:\n  ros__parameters:\n    confidence_treshold: 0.5\n",
+        "mine.yaml": "/t/attanet:\n  ros__parameters:\n    outputs: [labels]\n    overlay_alhpa: 0.3\n",
+        "broken.yaml": "/**:\n  ros__parameters:\n    outputs: [labels\n",
+    }
+    extra = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        extra += ["--params-file", str(tmp_path / name)]
+    extra += ["--params-file", "/no/such/params.yaml"]
+    node = NodeProcess(domain_for(2), params={"input_dept": 3}, params_file=None, extra_args=extra)
     try:
         rc = node.wait(90)
     finally:
         node.stop()
     assert rc == 2, node.output()
-    assert expected.format(file=params_file) in _one_line(node.output())
+    line = _one_line(node.output())
+    for expected in (
+        f"params file {tmp_path / 'broken.yaml'} is not valid YAML at line 4",
+        "params file /no/such/params.yaml does not exist",
+        f"unknown parameter(s) for /t/attanet: 'confidence_treshold' ({tmp_path / 'typo.yaml'}, /**), "
+        "did you mean 'confidence_threshold'?",
+        f"'overlay_alhpa' ({tmp_path / 'mine.yaml'}, /t/attanet), did you mean 'overlay_alpha'?",
+        "'input_dept' (-p input_dept:=3), did you mean 'input_depth'?",
+    ):
+        assert expected in line, line
 
 
 @pytest.mark.parametrize(
-    "params, params_file, expected",
+    "params, text, expected",
     [
-        (None, "/no/such/params.yaml", "params file /no/such/params.yaml does not exist"),
-        ({"confidence_treshold": 0.5}, None, "'confidence_treshold' (-p confidence_treshold:=0.5), did you mean"),
+        (  # valid YAML that only rcl's parser refuses
+            None,
+            "/**:\n  ros__parameters:\n    outputs: [labels, 1]\n",
+            "Couldn't parse params file: '--params-file {file}'. Error: Sequence should be of same type",
+        ),
         (  # the ONNX graph has no attention output: refused before anything starts, not failing every frame
             {"model_path": "/models/attanet.onnx", "outputs": ["labels", "attention"]},
             None,
@@ -97,16 +99,20 @@ def test_bad_params_files_exit_2_with_one_line(tmp_path, case):
             "'/models/attanet.onnx' is an ONNX file",
         ),
     ],
-    ids=["missing-file", "typo-p", "onnx-attention"],
+    ids=["rcl-refuses-the-file", "onnx-attention"],
 )
-def test_bad_command_lines_exit_2_with_one_line(params, params_file, expected):
+def test_start_up_refusals_exit_2_with_one_line(tmp_path, params, text, expected):
+    params_file = None
+    if text:
+        params_file = tmp_path / "params.yaml"
+        params_file.write_text(text)
     node = NodeProcess(domain_for(2), params=params, params_file=params_file)
     try:
         rc = node.wait(90)
     finally:
         node.stop()
     assert rc == 2, node.output()
-    assert expected in _one_line(node.output())
+    assert expected.format(file=params_file) in _one_line(node.output())
 
 
 def test_params_file_by_full_name_and_p_overrides_both_apply(tmp_path):
