@@ -63,8 +63,10 @@ class GraphWatch:
         self._since = clock()  # last frame, or when publishers appeared
         self._logged: dict[str, float] = {}  # problem kind -> when last logged
 
-    def check(self, frames_received: int) -> tuple[list[tuple[int, str]], dict[str, str]]:
-        """(problems, diagnostic values) now; ``frames_received`` is the node's input counter."""
+    def check(self, frames_received: int, frames_waiting: int = 0) -> tuple[list[tuple[int, str]], dict[str, str]]:
+        """(problems, diagnostic values) now. ``frames_received`` is the node's input counter,
+        ``frames_waiting`` its queue: in replay mode a full queue holds the input callback back, so
+        the counter stands still while frames do flow."""
         now = self._clock()
         problems: dict[str, str] = {}
         me = (self._node.get_name(), self._node.get_namespace())
@@ -79,7 +81,7 @@ class GraphWatch:
             for info in self._node.get_publishers_info_by_topic(topic):
                 reliability = info.qos_profile.reliability.name.lower()
                 publishers.append((f"{info.node_namespace.rstrip('/')}/{info.node_name}", reliability))
-        if frames_received != self._received or not publishers:
+        if frames_received != self._received or frames_waiting or not publishers:
             self._received, self._since = frames_received, now
         elif now - self._since >= self._silent_after_s:
             problems["silent_publishers"] = silent_publishers_problem(

@@ -237,7 +237,7 @@ class AttanetNode(Node):
 
     def _publish_diagnostics(self) -> None:
         snapshot = self.stats.snapshot()
-        problems, graph_values = self._graph.check(snapshot["received"])  # same-name nodes, silent publishers
+        problems, graph_values = self._graph.check(snapshot["received"], len(self.queue))  # same name, silent pubs
         info = {**self.info, "outputs_active": self._outputs_active, **graph_values}
         level, message, values = diagnostic_report(
             snapshot, self._last_snapshot, info, self.settings.diagnostics_period, problems

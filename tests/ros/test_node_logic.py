@@ -218,3 +218,56 @@ def test_rate_of_queue_under_threads_is_consistent():
     worker.join(5)
     assert len(consumed) + dropped[0] == 300
     assert consumed == sorted(consumed) and consumed[-1] == 299
+
+
+class _Graph:
+    """The few rclpy.Node graph calls GraphWatch makes, answered from plain lists (ROS-free)."""
+
+    def __init__(self) -> None:
+        self.nodes = [("attanet", "/t")]
+        self.publishers: list = []
+        self.context = type("Context", (), {"get_domain_id": staticmethod(lambda: 7)})()
+
+    def get_name(self) -> str:
+        return "attanet"
+
+    def get_namespace(self) -> str:
+        return "/t"
+
+    def get_fully_qualified_name(self) -> str:
+        return "/t/attanet"
+
+    def get_node_names_and_namespaces(self) -> list:
+        return self.nodes
+
+    def get_publishers_info_by_topic(self, topic: str) -> list:
+        return self.publishers
+
+
+def test_graph_watch_says_each_problem_once_per_period_and_clears():
+    from types import SimpleNamespace
+
+    from attanet_ros.graph_checks import GraphWatch
+
+    now, lines, graph = [0.0], [], _Graph()
+    watch = GraphWatch(graph, ["/cam/image"], lines.append, silent_after_s=3.0, repeat_s=30.0, clock=lambda: now[0])
+    assert watch.check(0)[0] == []
+    graph.nodes = graph.nodes * 2
+    qos = SimpleNamespace(reliability=SimpleNamespace(name="RELIABLE"))
+    graph.publishers = [SimpleNamespace(node_namespace="/", node_name="camera", qos_profile=qos)]
+    problems, values = watch.check(0)
+    assert [text[:40] for _, text in problems] == ["1 other node(s) named /t/attanet in ROS "]
+    assert values["nodes_with_this_name"] == "2" and values["image_publishers"] == "1"
+    now[0] = 3.5
+    problems, _ = watch.check(0, frames_waiting=2)  # replay: a full queue holds the counter still
+    assert len(problems) == 1
+    now[0] = 6.5
+    problems, _ = watch.check(0)
+    silent = "1 publisher(s) on /cam/image [/camera (reliable)] but no frame arrived for 3 s"
+    assert any(silent in text for _, text in problems), problems
+    assert len(lines) == 2  # one line per problem, not one per check
+    now[0] = 8.0
+    watch.check(0)
+    assert len(lines) == 2
+    graph.nodes = graph.nodes[:1]
+    assert watch.check(1)[0] == []  # a frame arrived and the other node left
