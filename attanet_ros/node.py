@@ -34,6 +34,7 @@ from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segm
 from .frame_queue import FrameQueue
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
+from .malloc_tuning import fix_mmap_threshold
 from .params import PARAMETERS, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
 from .ros_args import preflight, rcl_error_line
@@ -266,6 +267,7 @@ def main(args: list[str] | None = None) -> int:
     if early_exit is not None:
         return early_exit
     profile = use_shipped_profile()  # Fast DDS reads it at the first participant: before rclpy.init
+    fix_mmap_threshold()  # frame-sized buffers back to the OS, not a slowly growing heap
     try:
         rclpy.init(args=args)
     except RCLError as exc:  # what preflight cannot see, e.g. a YAML list of mixed types

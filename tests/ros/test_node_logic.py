@@ -271,3 +271,15 @@ def test_graph_watch_says_each_problem_once_per_period_and_clears():
     assert len(lines) == 2
     graph.nodes = graph.nodes[:1]
     assert watch.check(1)[0] == []  # a frame arrived and the other node left
+
+
+def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_set_it(monkeypatch):
+    import platform
+
+    from attanet_ros.malloc_tuning import fix_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip(f"not glibc ({platform.libc_ver()}): nothing to tune")
+    assert fix_mmap_threshold() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False
