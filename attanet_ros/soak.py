@@ -41,7 +41,7 @@ def window_counts(arrivals: dict[str, list[float]], duration_s: float, window_s:
 
 
 def rss_summary(samples: list[tuple[float, float]], warmup_s: float, span_s: float = 60.0) -> dict:
-    """RSS after warm-up: growth as the median of the last ``span_s`` minus the median of the first
+    """RSS after warm-up: growth as the mean of the last ``span_s`` minus the mean of the first
     ``span_s`` after ``warmup_s`` (one sample swings by tens of MB with the frame buffers in flight,
     so a single start and end sample would measure that swing, not a leak), the least-squares slope,
     and the range."""
@@ -52,7 +52,7 @@ def rss_summary(samples: list[tuple[float, float]], warmup_s: float, span_s: flo
                 "rss_growth_mb": nan, "rss_slope_mb_per_min": nan}  # fmt: skip
     t, v = after[:, 0], after[:, 1]
     span = min(span_s, (t[-1] - t[0]) / 2)
-    first, last = float(np.median(v[t <= t[0] + span])), float(np.median(v[t >= t[-1] - span]))
+    first, last = float(np.mean(v[t <= t[0] + span])), float(np.mean(v[t >= t[-1] - span]))
     return {
         "rss_after_warmup_mb": round(first, 1),
         "rss_end_mb": round(last, 1),
@@ -170,7 +170,7 @@ def markdown_report(report: dict) -> str:
         f"- verdict: **{'pass' if report['passed'] else 'FAIL'}** (RSS growth after {report['warmup_s']:g} s "
         f"warm-up < {report['max_rss_growth_mb']:g} MB, no {report['window_s']:g} s window without "
         f"{outputs[0]})",
-        f"- node RSS (medians of the first and last minute after warm-up): {report['rss_after_warmup_mb']} MB -> "
+        f"- node RSS (means of the first and last minute after warm-up): {report['rss_after_warmup_mb']} MB -> "
         f"{report['rss_end_mb']} MB, growth **{report['rss_growth_mb']} MB**; trend "
         f"{report['rss_slope_mb_per_min']} MB/min; range {report['rss_min_mb']}..{report['rss_peak_mb']} MB",
         f"- frames published {report['frames_published']} (publish slots missed: {report['publish_slots_missed']}); "
