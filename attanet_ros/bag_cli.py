@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,12 @@ def _make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def bag_make_main(argv: list[str]) -> int:
-    """``attanet bag-make``."""
+def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
+    """``attanet bag-make``. ``build_dataset(kind, root, split, classes_file=...)`` reads the split: the
+    dataset readers are training's, so the top-level dispatcher, which knows both packages, passes
+    ``attanet_training.datasets.build_dataset`` in (this package never imports training)."""
     args = _make_parser().parse_args(argv)
     import yaml
-
-    from attanet_training.datasets import build_dataset
 
     from .bag_make import MakeConfig, make_bag
 

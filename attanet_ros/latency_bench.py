@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_flags import DeprecatedAlias
+from .soak import street_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
 
@@ -61,15 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--max-rss-growth-mb", type=float, default=20.0, help="soak: target RSS growth (20 MB)")
     soak.add_argument("--soak-report", type=Path, help="soak: also write the markdown report to this file")
     return parser
-
-
-def _street(height: int, width: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    img = np.zeros((height, width, 3), np.uint8)
-    img[: height // 3] = (180, 130, 70)
-    img[height // 3 : 2 * height // 3] = (70, 70, 70)
-    img[2 * height // 3 :] = (128, 64, 128)
-    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
 
 
 def _pct(values, q) -> float:
@@ -145,7 +137,7 @@ def measure_node(size, args, env) -> dict:
                 log.seek(0)
                 raise RuntimeError(f"the node did not come up:\n{log.read()}")
         executor.spin_once(timeout_sec=1.0)  # let the node see our subscription too
-        frame = _street(*size)
+        frame = street_frame(*size)
         latencies = []
         for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
             msg = array_to_image_msg(Image(), frame, "bgr8")
@@ -188,7 +180,7 @@ def measure_segmenter(size, args) -> dict:
     from attanet_model import Segmenter
 
     segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device)
-    frame = _street(*size)
+    frame = street_frame(*size)
     totals = []
     for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
         t = time.perf_counter()

@@ -17,6 +17,16 @@ from pathlib import Path
 import numpy as np
 
 
+def street_frame(height: int, width: int) -> np.ndarray:
+    """A fixed street-like BGR frame (sky, buildings, road bands with noise): the benchmarks' camera."""
+    rng = np.random.default_rng(0)
+    img = np.zeros((height, width, 3), np.uint8)
+    img[: height // 3] = (180, 130, 70)
+    img[height // 3 : 2 * height // 3] = (70, 70, 70)
+    img[2 * height // 3 :] = (128, 64, 128)
+    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of process ``pid`` in MiB (Linux /proc); NaN when it is gone."""
     try:
@@ -73,7 +83,6 @@ def run_soak(size: tuple[int, int], args, env: dict[str, str], command: list[str
     from sensor_msgs.msg import Image
 
     from .image_codec import array_to_image_msg
-    from .latency_bench import _street
 
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
     node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -103,7 +112,7 @@ def run_soak(size: tuple[int, int], args, env: dict[str, str], command: list[str
                 log.seek(0)
                 raise RuntimeError(f"the node did not come up:\n{log.read()}")
         executor.spin_once(timeout_sec=1.0)  # let the node see our subscriptions too
-        msg = array_to_image_msg(Image(), _street(*size), "bgr8")
+        msg = array_to_image_msg(Image(), street_frame(*size), "bgr8")
         msg.header.frame_id = "soak"
         period = 1.0 / args.rate
         t0[0] = start = time.monotonic()

@@ -477,7 +477,7 @@ def test_one_bad_frame_is_skipped_and_named_not_fatal(tmp_path, capsys, frames, 
     assert by_index[1]["reason"] == "model: image size 4x600 is outside the supported range 8..16384 pixels per side"
     assert by_index[1]["stamp"] == stamp_of(1) / 1e9 and by_index[1]["topic"] == IMAGE_TOPIC
     assert by_index[3]["reason"].startswith("undecodable: ") and "bayer_xyz8" in by_index[3]["reason"]
-    assert by_index[4]["reason"] == "ground truth is 256x64, the frame 256x128"
+    assert by_index[4]["reason"] == "ground truth is 64x256, the frame 128x256 (HxW)"
     want = expected([(segmenter.segment(frames[i][0]).labels, frames[i][1]) for i in (0, 2, 5)])
     assert_same_scores(summary, want)
     code, out, _ = run_cli(capsys, "bag-eval", bag, "--no-progress")
