@@ -1,7 +1,7 @@
 """AttaNet: the network, checkpoints and the inference engine. Knows nothing of ROS or Qt."""
 
 from .classes import CITYSCAPES_CLASSES, IGNORE_INDEX, ClassInfo, labels_to_color, overlay
-from .network import ARCHS, ArchConfig, AttaNet, build_model
+from .network import ARCHS, ArchConfig, AttaNet, SegmentationOutput, build_model
 
 __all__ = [
     "ARCHS",
@@ -10,6 +10,7 @@ __all__ = [
     "ArchConfig",
     "AttaNet",
     "ClassInfo",
+    "SegmentationOutput",
     "build_model",
     "labels_to_color",
     "overlay",
