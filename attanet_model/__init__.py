@@ -9,7 +9,7 @@ from .classes import (
     labels_to_color,
     overlay,
 )
-from .network import ARCHS, ArchConfig, AttaNet, build_model
+from .network import ARCHS, ArchConfig, AttaNet, SegmentationOutput, build_model
 
 __all__ = [
     "ARCHS",
@@ -19,6 +19,7 @@ __all__ = [
     "AttaNet",
     "ClassInfo",
     "ClassTableMismatch",
+    "SegmentationOutput",
     "build_model",
     "check_same_classes",
     "labels_to_color",

@@ -1,24 +1,48 @@
 """Backbones: ResNet-18/50/101 in torchvision's layout and the paper's light 8-conv network.
 
-Every backbone returns three feature maps ``(aux, low, high)``:
+Every backbone returns ``BackboneFeatures``, its maps named by the role the decoder gives them:
 
 - ``aux``  the feature the first auxiliary head supervises (res3 for ResNets),
 - ``low``  the finer of the two levels AFM fuses (res4, 1/16 for ResNets),
 - ``high`` the coarser level (res5, 1/32 for ResNets),
+- ``fine`` the 1/8 feature whose grid the logits are refined on (res3 for ResNets, the light
+  backbone's 1/8 level, which is also its ``low``),
 
-and advertises their channels and strides, so the AttaNet head can be built for any of them.
+and advertises the channels of the first three (``FeatureChannels``), so the AttaNet head can be
+built for any of them.
 ResNet parameter names match ``torchvision.models.resnet`` exactly, so an ImageNet state dict
 from torchvision loads with strict key matching once its ``fc.*`` entries are dropped.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from .layers import ConvBNReLU, state_dict_mismatch
+
+
+@dataclass(frozen=True)
+class BackboneFeatures:
+    """A backbone's output, named by role (see the module docstring)."""
+
+    aux: Tensor
+    low: Tensor
+    high: Tensor
+    fine: Tensor
+
+
+@dataclass(frozen=True)
+class FeatureChannels:
+    """Channels of ``BackboneFeatures.aux``, ``.low`` and ``.high``."""
+
+    aux: int
+    low: int
+    high: int
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -31,6 +55,12 @@ def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 
 class BasicBlock(nn.Module):
     expansion = 1
+    # what fold_batchnorm fuses (the downsample pair only exists when the block has one)
+    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("conv1", "bn1"),
+        ("conv2", "bn2"),
+        ("downsample.0", "downsample.1"),
+    )
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
@@ -52,6 +82,12 @@ class Bottleneck(nn.Module):
     """torchvision's ResNet v1.5 bottleneck: the stride sits on the 3x3 convolution."""
 
     expansion = 4
+    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("conv1", "bn1"),
+        ("conv2", "bn2"),
+        ("conv3", "bn3"),
+        ("downsample.0", "downsample.1"),
+    )
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
@@ -73,7 +109,10 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet without its classifier; returns res3 (1/8), res4 (1/16) and res5 (1/32)."""
+    """ResNet without its classifier; returns res3 (1/8, ``aux`` and ``fine``), res4 (1/16,
+    ``low``) and res5 (1/32, ``high``)."""
+
+    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (("conv1", "bn1"),)
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int]) -> None:
         super().__init__()
@@ -87,8 +126,7 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
         e = block.expansion
-        self.channels = (128 * e, 256 * e, 512 * e)
-        self.strides = (8, 16, 32)
+        self.channels = FeatureChannels(aux=128 * e, low=256 * e, high=512 * e)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -104,13 +142,13 @@ class ResNet(nn.Module):
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> BackboneFeatures:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer1(x)
         res3 = self.layer2(x)
         res4 = self.layer3(res3)
         res5 = self.layer4(res4)
-        return res3, res4, res5
+        return BackboneFeatures(aux=res3, low=res4, high=res5, fine=res3)
 
 
 class LightBackbone(nn.Module):
@@ -128,16 +166,15 @@ class LightBackbone(nn.Module):
         self.stage1 = nn.Sequential(ConvBNReLU(3, 32, 7, stride=2), ConvBNReLU(32, 64, 3, stride=2))
         self.stage2 = nn.Sequential(ConvBNReLU(64, 64, 3, stride=2), ConvBNReLU(64, 64), ConvBNReLU(64, 64))
         self.stage3 = nn.Sequential(ConvBNReLU(64, 128, 3, stride=2), ConvBNReLU(128, 128), ConvBNReLU(128, 128))
-        self.channels = (128, 64, 128)
-        self.strides = (16, 8, 16)
+        self.channels = FeatureChannels(aux=128, low=64, high=128)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> BackboneFeatures:
         feat8 = self.stage2(self.stage1(x))
         if not self.aux_from_penultimate:
             feat16 = self.stage3(feat8)
-            return feat16, feat8, feat16
+            return BackboneFeatures(aux=feat16, low=feat8, high=feat16, fine=feat8)
         penultimate = self.stage3[1](self.stage3[0](feat8))
-        return penultimate, feat8, self.stage3[2](penultimate)
+        return BackboneFeatures(aux=penultimate, low=feat8, high=self.stage3[2](penultimate), fine=feat8)
 
 
 def resnet18() -> ResNet:

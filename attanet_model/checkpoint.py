@@ -34,7 +34,7 @@ import torch
 
 from .classes import CITYSCAPES_CLASSES, ClassInfo
 from .layers import state_dict_mismatch
-from .network import ARCHS, ArchConfig, AttaNet
+from .network import ARCHS, ArchConfig, AttaNet, without_aux_heads
 
 FORMAT = "attanet-checkpoint"
 VERSION = 1
@@ -215,7 +215,12 @@ def read_checkpoint(path: str | Path) -> dict:
 def load_checkpoint(
     path: str | Path, *, arch: str | None = None, num_classes: int | None = None
 ) -> tuple[AttaNet, ModelMeta, dict]:
-    """Load (model in eval mode, meta, extra). ``arch``/``num_classes``, when given, must match."""
+    """Load (model in eval mode, meta, extra). ``arch``/``num_classes``, when given, must match.
+
+    The model is the inference network (built without aux heads): a training checkpoint's aux-head
+    tensors are dropped by name (``network.AUX_HEADS``); training reads weights with
+    ``read_checkpoint`` into a network built with its heads.
+    """
     payload = read_checkpoint(path)
     meta = ModelMeta.from_dict(payload["meta"])
     if meta.arch not in ARCHS:
@@ -231,8 +236,8 @@ def load_checkpoint(
     # Files written before ArchConfig.decoder existed get its default (the decoder they were
     # built with) written out, so a re-save or an ONNX export records it.
     meta.arch_config = config.to_dict()
-    model = AttaNet(config, meta.num_classes)
-    state = payload["state_dict"]
+    model = AttaNet(config, meta.num_classes, aux_heads=False)
+    state = without_aux_heads(payload["state_dict"])
     classifier = state.get("head.2.weight")
     if classifier is not None and classifier.shape[0] != meta.num_classes:
         raise CheckpointError(
@@ -240,13 +245,11 @@ def load_checkpoint(
             f"classifier has {classifier.shape[0]} outputs"
         )
     missing, unexpected, wrong = state_dict_mismatch(model.state_dict(), state)
-    # Aux heads are training-only; a deployment checkpoint may leave them out.
-    missing = [k for k in missing if not k.startswith("aux_head")]
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"{path}: weights do not fit {meta.arch} ({config.backbone}, fusion={config.fusion}, "
             f"sam={config.use_sam}): missing {missing[:4]}, unexpected {unexpected[:4]}, wrong shape {wrong[:4]}"
         )
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     model.eval()
     return model, meta, payload.get("extra") or {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .network import AttaNet
+from .network import AUX_HEADS, AttaNet
 
 # The decoder's 3x3 projections, smoothing and refinement belong to "head" together with the
 # classifier: Table 3 charges AFM and SAM only for their own layers.
@@ -20,13 +20,12 @@ GROUPS = {
     "sam": ("sam",),
     "head": ("conv_low", "conv_high", "conv_low2", "conv_high2", "smooth", "refine", "head"),
 }
-AUX = ("aux_head_res3", "aux_head_afm")
 
 
 def count_params(model: AttaNet) -> dict[str, int]:
     """Per top-level module; ``total`` is the deployed network (no aux heads, as the paper counts)."""
     per = {name: sum(p.numel() for p in m.parameters()) for name, m in model.named_children()}
-    out = {"total": sum(v for k, v in per.items() if k not in AUX)}
+    out = {"total": sum(v for k, v in per.items() if k not in AUX_HEADS)}
     out.update(per)
     out["total_with_aux"] = sum(per.values())
     return out

@@ -177,7 +177,7 @@ class DevicePipeline:
         x = (x * self.scale - self.shift).to(self.dtype)
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.model(x)
+        logits = self.model(x).logits  # only tensors leave forward (CUDA graphs, torch.compile)
         if self.with_confidence:
             labels, confidence = labels_and_confidence(logits.float())
         else:  # argmax straight on the half-precision logits: the cast is monotonic

@@ -22,6 +22,8 @@ There the network passes ``attend_to`` (the fine level alpha is computed from) a
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,6 +36,9 @@ def _upsample_to(x: Tensor, like: Tensor) -> Tensor:
 
 
 class AttentionFusion(nn.Module):
+    # fold_batchnorm: alpha's 1x1 conv and its BatchNorm (the mixing ConvBNReLU lists its own)
+    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (("conv_attention", "bn_attention"),)
+
     def __init__(self, low_channels: int, high_channels: int, kernel_size: int = 1) -> None:
         super().__init__()
         # 1x1 in AttaNet.py (AttentionFusionModule(640, 128)), 3x3 in AttaNet_light.py (128 -> 64).

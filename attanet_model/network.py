@@ -9,6 +9,12 @@ the projections; a 3x3 ConvBNReLU smooths the sum; SAM adds column context; the 
 upsampled (nearest) to 1/8, refined by a 3x3 ConvBNReLU and classified. In training two
 auxiliary heads supervise res3 and the alpha-weighted res5 branch (deep supervision, K = 2).
 
+``forward`` returns one ``SegmentationOutput`` in training and in eval (torchvision
+``models/segmentation/_utils.py`` keeps one named structure the same way): ``logits`` always,
+``aux`` (the two auxiliary logits by name) in training mode when the network was built with its
+aux heads, ``attention`` (SAM's map) only when asked for. Inference builds (``aux_heads=False``:
+Segmenter, export, release) have no aux heads at all, so their checkpoints hold no aux keys.
+
 ``decoder="attanet_light"`` (``AttaNet_light.py`` + ``light.py``, the paper's 180 FPS model):
 AFM computes alpha with a 3x3 ConvBNReLU over the two *projected* 64-channel levels, then each
 level gets a second 3x3 projection (official ``conv_head81`` / ``conv_head161``) before the
@@ -34,6 +40,30 @@ from .attention import StripAttention
 from .backbones import LightBackbone, load_imagenet_weights, resnet18, resnet50, resnet101
 from .fusion import build_fusion
 from .layers import ConvBNReLU
+
+# The training-only heads, by module (and so state-dict prefix) name: the one list of what an
+# inference build leaves out and what loading a training checkpoint for inference drops.
+AUX_HEADS = ("aux_head_res3", "aux_head_afm")
+
+
+def without_aux_heads(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` without the tensors of the training-only aux heads (``AUX_HEADS``)."""
+    return {k: v for k, v in state.items() if k.split(".", 1)[0] not in AUX_HEADS}
+
+
+@dataclass
+class SegmentationOutput:
+    """What ``AttaNet.forward`` returns, in training and in eval.
+
+    ``logits``: B x K x H x W at the input's size. ``aux``: in training mode with aux heads, the
+    auxiliary logits at the input's size by head, ``{"res3": ..., "afm": ...}`` (paper Eq. 6's
+    l_1, l_2 in that order), else None. ``attention``: with ``return_attention``, SAM's
+    B x N x S map (None when SAM is switched off), else None.
+    """
+
+    logits: Tensor
+    aux: dict[str, Tensor] | None = None
+    attention: Tensor | None = None
 
 
 class SegmentationHead(nn.Sequential):
@@ -88,7 +118,7 @@ DECODERS = ("attanet", "attanet_light")
 
 
 class AttaNet(nn.Module):
-    def __init__(self, config: ArchConfig, num_classes: int = 19) -> None:
+    def __init__(self, config: ArchConfig, num_classes: int = 19, aux_heads: bool = True) -> None:
         super().__init__()
         if config.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {config.backbone!r}; known: {', '.join(BACKBONES)}")
@@ -103,8 +133,8 @@ class AttaNet(nn.Module):
         # light.py Branch.forward returns S3_2's output as its third feature, which
         # AttaNet_light.py feeds to conv_out2; the compact variant supervised S3_3 instead.
         self.backbone = LightBackbone(aux_from_penultimate=True) if light else BACKBONES[config.backbone]()
-        aux_ch, low_ch, high_ch = self.backbone.channels
-        self.out_level = self.backbone.strides.index(8)  # the 1/8 feature sets the output grid
+        channels = self.backbone.channels
+        low_ch, high_ch = channels.low, channels.high
         self.conv_low = ConvBNReLU(low_ch, c, 3)
         self.conv_high = ConvBNReLU(high_ch, c, 3)
         if light:
@@ -121,19 +151,22 @@ class AttaNet(nn.Module):
         self.refine = ConvBNReLU(c, c, 3)
         dropout = 0.0 if light else 0.1
         self.head = SegmentationHead(c, c, num_classes, dropout)
-        self.aux_head_res3 = SegmentationHead(aux_ch, config.aux_channels, num_classes, dropout)
-        self.aux_head_afm = SegmentationHead(c, config.aux_channels, num_classes, dropout)
+        self.aux_head_res3 = self.aux_head_afm = None
+        if aux_heads:
+            self.aux_head_res3 = SegmentationHead(channels.aux, config.aux_channels, num_classes, dropout)
+            self.aux_head_afm = SegmentationHead(c, config.aux_channels, num_classes, dropout)
 
-    def forward(self, x: Tensor, return_attention: bool = False):
-        """Eval: logits (B x K x H x W), or (logits, attention) with ``return_attention``.
+    @property
+    def has_aux_heads(self) -> bool:
+        return self.aux_head_res3 is not None
 
-        Train: (logits, aux_res3_logits, aux_afm_logits), all at the input's size.
-        ``attention`` is SAM's B x N x S map at 1/16 (None when SAM is switched off).
-        """
+    def forward(self, x: Tensor, return_attention: bool = False) -> SegmentationOutput:
+        """One ``SegmentationOutput`` in training and eval; see its docstring for when ``aux``
+        and ``attention`` are filled."""
         size = x.shape[2:]
         feats = self.backbone(x)
-        aux, low_raw, high_raw = feats
-        low = self.conv_low(low_raw)
+        high_raw = feats.high
+        low = self.conv_low(feats.low)
         high = self.conv_high(high_raw)
         if self.conv_low2 is not None:
             # AttaNet_light.py: alpha from the projected levels, the sum of the re-projected ones.
@@ -144,13 +177,15 @@ class AttaNet(nn.Module):
         attention = None
         if self.sam is not None:
             fused, attention = self.sam(fused)
-        fused = F.interpolate(fused, size=feats[self.out_level].shape[2:], mode="nearest")
+        fused = F.interpolate(fused, size=feats.fine.shape[2:], mode="nearest")
         logits = _upsample(self.head(self.refine(fused)), size)
-        if self.training:
-            return logits, _upsample(self.aux_head_res3(aux), size), _upsample(self.aux_head_afm(high_weighted), size)
-        if return_attention:
-            return logits, attention
-        return logits
+        aux = None
+        if self.training and self.has_aux_heads:
+            aux = {
+                "res3": _upsample(self.aux_head_res3(feats.aux), size),
+                "afm": _upsample(self.aux_head_afm(high_weighted), size),
+            }
+        return SegmentationOutput(logits, aux, attention if return_attention else None)
 
 
 def _upsample(x: Tensor, size) -> Tensor:
@@ -165,16 +200,17 @@ def build_model(
     use_sam: bool | None = None,
     sam_direction: str | None = None,
     fusion: str | None = None,
+    aux_heads: bool = True,
 ) -> AttaNet:
     """Build an AttaNet by registry name; keyword switches override the arch's defaults.
 
     ``pretrained_backbone`` is a local torchvision ResNet ImageNet state dict (nothing is
-    downloaded).
+    downloaded). ``aux_heads=False`` builds the inference network (no training-only heads).
     """
     config = arch_config(arch, use_sam=use_sam, sam_direction=sam_direction, fusion=fusion)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    model = AttaNet(config, num_classes)
+    model = AttaNet(config, num_classes, aux_heads=aux_heads)
     if pretrained_backbone is not None:
         if config.backbone == "light":
             raise ValueError("the light backbone has no ImageNet weights; drop --pretrained for attanet_light")

@@ -43,7 +43,7 @@ class ExportGraph(nn.Module):
         h, w = x.shape[2], x.shape[3]
         pad_h = (STRIDE - h % STRIDE) % STRIDE
         pad_w = (STRIDE - w % STRIDE) % STRIDE
-        logits = self.model(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"))[:, :, :h, :w]
+        logits = self.model(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")).logits[:, :, :h, :w]
         if not self.argmax:
             return logits
         return labels_and_confidence(logits)

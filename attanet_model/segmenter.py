@@ -269,7 +269,8 @@ class _TorchEngine:
     def _forward(self, x: np.ndarray, with_attention: bool):
         t = torch.from_numpy(x).to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            return self.model(t, return_attention=True) if with_attention else (self.model(t), None)
+            output = self.model(t, return_attention=with_attention)
+        return output.logits, output.attention
 
     def run(self, x: np.ndarray, with_attention: bool):
         logits, attention = self._forward(x, with_attention)

@@ -65,7 +65,7 @@ def _torch_forward(model, device: str, precision: str, batch: int, height: int, 
     @torch.inference_mode()
     def run():
         with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-            return labels_and_confidence(model(x).float())[0]
+            return labels_and_confidence(model(x).logits.float())[0]
 
     return run
 

@@ -241,7 +241,7 @@ def graphed_net_rows(
     model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
 
     def net(x):
-        return model(x).argmax(1).to(torch.uint8)
+        return model(x).logits.argmax(1).to(torch.uint8)
 
     if compile_mode:
         net = torch.compile(net, mode=inductor_mode(compile_mode, own_graphs=True), dynamic=False)

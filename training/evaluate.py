@@ -37,7 +37,7 @@ def predict_labels(
     net_h, net_w = network_size(h, w, input_scale)
     resized = bgr if (net_h, net_w) == (h, w) else cv2.resize(bgr, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
     x = torch.from_numpy(normalize_bgr(resized, mean, std)).to(device)
-    labels, _ = labels_and_confidence(model(x).float())
+    labels, _ = labels_and_confidence(model(x).logits.float())
     labels = labels[0].cpu().numpy()
     if (net_h, net_w) != (h, w):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)

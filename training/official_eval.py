@@ -167,7 +167,7 @@ def evaluate_official(
     for image, labels in readable_samples(dataset, indices, skipped, out_of_range):
         t0 = time.perf_counter()
         scores = official_scores(
-            lambda x: model(x).float(), _normalized(image, mean, std, device), num_classes, scales, window, flip
+            lambda x: model(x).logits.float(), _normalized(image, mean, std, device), num_classes, scales, window, flip
         )
         pred = scores[0].argmax(0).to(torch.uint8).cpu().numpy()
         total_ms += (time.perf_counter() - t0) * 1e3

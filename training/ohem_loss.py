@@ -20,6 +20,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attanet_model.network import SegmentationOutput
+
 
 class OhemCrossEntropy(nn.Module):
     def __init__(
@@ -60,18 +62,21 @@ class OhemCrossEntropy(nn.Module):
 
 
 class DeepSupervisionLoss(nn.Module):
-    """Paper Eq. (6): L = l_p + lambda * sum_{i=1..K} l_i, K = 2 aux outputs, lambda = 1."""
+    """Paper Eq. (6): L = l_p + lambda * sum_{i=1..K} l_i, K = 2 aux outputs, lambda = 1.
+
+    Takes the network's ``SegmentationOutput``; each loss is computed in fp32 (the logits may be
+    fp16 under autocast). ``loss_aux1`` / ``loss_aux2`` are the aux heads in the output's order
+    (res3, then the alpha-weighted coarse branch); a network built without aux heads gives l_p only.
+    """
 
     def __init__(self, criterion: nn.Module, aux_weight: float = 1.0) -> None:
         super().__init__()
         self.criterion = criterion
         self.aux_weight = aux_weight
 
-    def forward(self, outputs, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
-        if isinstance(outputs, Tensor):
-            outputs = (outputs,)
-        principal = self.criterion(outputs[0], labels)
-        aux = [self.criterion(o, labels) for o in outputs[1:]]
+    def forward(self, outputs: SegmentationOutput, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+        principal = self.criterion(outputs.logits.float(), labels)
+        aux = [self.criterion(o.float(), labels) for o in (outputs.aux or {}).values()]
         total = principal + self.aux_weight * sum(aux) if aux else principal
         parts = {"loss_principal": float(principal.detach())}
         parts.update({f"loss_aux{i + 1}": float(a.detach()) for i, a in enumerate(aux)})

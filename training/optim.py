@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attanet_model.network import AUX_HEADS
+
 HEAD_LR_SCOPES = ("decoder", "output_heads")
-OUTPUT_HEADS = ("head", "aux_head_res3", "aux_head_afm")
+OUTPUT_HEADS = ("head", *AUX_HEADS)
 
 
 def _fast(name: str, scope: str) -> bool:

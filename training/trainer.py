@@ -697,7 +697,7 @@ class Trainer:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                     outputs = self.net(images)
-                loss, parts = self.criterion(tuple(o.float() for o in outputs), labels)
+                loss, parts = self.criterion(outputs, labels)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
@@ -771,14 +771,13 @@ class Trainer:
 
 
 def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
-    """A deployment copy of a training checkpoint: fp16 weights, no optimizer state, no aux heads."""
+    """A deployment copy of a training checkpoint: fp16 weights, no optimizer state, no aux heads
+    (``load_checkpoint`` builds the inference network, which has none)."""
     from attanet_model import load_checkpoint
 
     model, meta, _ = load_checkpoint(source)
     if notes:
         meta.training.update(notes)
-    for name in ("aux_head_res3", "aux_head_afm"):  # training-only; load_checkpoint allows them absent
-        setattr(model, name, nn.Identity())
     return save_checkpoint(target, model, meta, extra=None, half=half)
 
 

@@ -9,6 +9,7 @@ from damaged_files import flip_tensor_bytes
 
 from attanet_model import CheckpointError, ClassInfo, ModelMeta, build_model, load_checkpoint, save_checkpoint
 from attanet_model.checkpoint import read_checkpoint
+from attanet_model.network import without_aux_heads
 
 
 @pytest.fixture
@@ -36,11 +37,13 @@ def test_round_trip_restores_weights_and_metadata(saved):
     assert not loaded.training
     assert loaded_meta == meta
     assert extra == {"iteration": 10}
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
+    assert not loaded.has_aux_heads  # the inference network: the aux-head tensors are dropped by name
+    assert set(loaded.state_dict()) == set(without_aux_heads(model.state_dict()))
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        assert torch.allclose(loaded(x), model(x))
+        assert torch.allclose(loaded(x).logits, model(x).logits)
 
 
 def test_half_storage_is_smaller_and_loads_as_fp32(saved, tmp_path):
@@ -151,3 +154,16 @@ def test_weights_edited_and_resaved_fail_the_content_hash(saved, tmp_path):
     torch.save(payload, tmp_path / "meta_edited.pt")
     with pytest.raises(CheckpointError, match="fails its integrity check"):
         load_checkpoint(tmp_path / "meta_edited.pt")
+
+
+def test_a_training_checkpoint_loads_as_the_inference_network_and_resaves_without_aux_keys(saved, tmp_path):
+    model, meta, path = saved
+    assert any(k.startswith("aux_head") for k in torch.load(path, weights_only=True)["state_dict"])
+    loaded, _, _ = load_checkpoint(path)
+    released = save_checkpoint(tmp_path / "release.pt", loaded, meta)  # what --release writes (in fp16)
+    state = torch.load(released, weights_only=True)["state_dict"]
+    assert not any(k.startswith("aux_head") for k in state)
+    again, _, _ = load_checkpoint(released)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(again(x).logits, model(x).logits)

@@ -6,6 +6,8 @@ import torch
 
 from attanet_model import ModelMeta, Segmenter, build_model, save_checkpoint
 from attanet_model.device_pipeline import DevicePipeline, ShapeCache
+from attanet_model.layers import ConvBNReLU
+from attanet_model.network import SegmentationOutput
 from attanet_model.preprocess import network_size
 
 
@@ -130,14 +132,25 @@ def test_precision_handling_on_cpu():
     assert labels.shape == (1, 64, 64)
 
 
+class TinyNet(torch.nn.Module):
+    """One ConvBNReLU and a classifier with AttaNet's output contract (a SegmentationOutput)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = ConvBNReLU(3, 8, 3)
+        self.classifier = torch.nn.Conv2d(8, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> SegmentationOutput:
+        return SegmentationOutput(self.classifier(self.features(x)))
+
+
 def test_compiled_pipeline_gives_the_eager_labels():
     # a small conv + BN stand-in for the network keeps Inductor's CPU compile to seconds; the
     # whole forward (BGR flip, resize, normalize, network, argmax, label resize) is compiled
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
-    net.add_module("classifier", torch.nn.Conv2d(8, 5, 1))
-    net[1].running_mean.uniform_(-0.5, 0.5)
-    net[1].running_var.uniform_(0.5, 2.0)
+    net = TinyNet()
+    net.features[1].running_mean.uniform_(-0.5, 0.5)
+    net.features[1].running_var.uniform_(0.5, 2.0)
     size = lambda h, w: (h // 2, w // 2)  # noqa: E731
     eager = DevicePipeline(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, confidence=True)
     compiled = DevicePipeline(

@@ -51,16 +51,15 @@ def test_same_function_fp64_eval_and_train(arch):
     with torch.no_grad():
         expected = official(x)[0]
         assert 3 < float(expected.std()) < 30  # of order 10: a wrong tensor shows
-        assert max_diff(ours(x), expected) < 1e-8
-    # Train mode. Official aux1 = conv_out1 (AFM branch), aux2 = conv_out2 (res3); ours returns
-    # (main, res3, afm).
+        assert max_diff(ours(x).logits, expected) < 1e-8
+    # Train mode. Official aux1 = conv_out1 (AFM branch), aux2 = conv_out2 (res3); ours names them.
     train_mode_without_dropout(official, ours)
     with torch.no_grad():
         main, aux_afm, aux_res3 = official(x)
-        got_main, got_res3, got_afm = ours(x)
-    assert max_diff(got_main, main) < 1e-8
-    assert max_diff(got_afm, aux_afm) < 1e-8
-    assert max_diff(got_res3, aux_res3) < 1e-8
+        got = ours(x)
+    assert max_diff(got.logits, main) < 1e-8
+    assert max_diff(got.aux["afm"], aux_afm) < 1e-8
+    assert max_diff(got.aux["res3"], aux_res3) < 1e-8
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -76,7 +75,7 @@ def test_import_official_file_fp32_through_segmenter_paths(arch, tmp_path):
     assert loaded.mean == (0.485, 0.456, 0.406) and loaded.std == (0.229, 0.224, 0.225)
     x = frames(torch.float32)
     with torch.no_grad():
-        expected, got = official(x)[0], model(x)
+        expected, got = official(x)[0], model(x).logits
     assert max_diff(got, expected) < 1e-4
     assert torch.equal(got.argmax(1), expected.argmax(1))  # 100 % of the labels
     Segmenter(out).segment(torch.randint(0, 255, (*SIZE, 3), dtype=torch.uint8).numpy())  # deploys
@@ -102,7 +101,7 @@ def test_negative_control_swapped_sam_mapping_fails(arch):
     ours = convert_official(swap(official.state_dict(), "head.sam.conv1", "head.sam.conv2"), arch, dtype=torch.float64)
     with torch.no_grad():
         x = frames(torch.float64)
-        assert max_diff(ours(x), official(x)[0]) > 1e-3
+        assert max_diff(ours(x).logits, official(x)[0]) > 1e-3
 
 
 def test_negative_control_swapped_aux_heads_fail():
@@ -114,8 +113,8 @@ def test_negative_control_swapped_aux_heads_fail():
     train_mode_without_dropout(official, ours)
     with torch.no_grad():
         _, aux_afm, aux_res3 = official(x)
-        _, got_res3, got_afm = ours(x)
-    assert max_diff(got_afm, aux_afm) > 1e-3 and max_diff(got_res3, aux_res3) > 1e-3
+        got = ours(x).aux
+    assert max_diff(got["afm"], aux_afm) > 1e-3 and max_diff(got["res3"], aux_res3) > 1e-3
 
 
 def test_state_dict_wrapper_and_class_count(tmp_path):

@@ -52,11 +52,12 @@ def test_official_light_structure():
 def test_official_light_aux_head_reads_the_penultimate_conv():
     model = build_model("attanet_light").eval()
     x = torch.randn(1, 3, 96, 160)
-    aux, low, high = model.backbone(x)
+    features = model.backbone(x)
     stage3 = model.backbone.stage3
-    torch.testing.assert_close(aux, stage3[1](stage3[0](low)))
-    torch.testing.assert_close(high, stage3[2](aux))
-    assert aux.shape == high.shape == (1, 128, 6, 10)
+    torch.testing.assert_close(features.aux, stage3[1](stage3[0](features.low)))
+    torch.testing.assert_close(features.high, stage3[2](features.aux))
+    assert features.aux.shape == features.high.shape == (1, 128, 6, 10)
+    assert features.fine is features.low  # the 1/8 level sets the output grid
 
 
 def test_decoder_needs_the_light_backbone():
@@ -72,7 +73,8 @@ def test_both_light_variants_are_registered():
     assert ARCHS["attanet_light"].backbone == ARCHS["attanet_light_compact"].backbone == "light"
     for arch in ("attanet_light", "attanet_light_compact"):
         model = build_model(arch, 5).train()
-        outputs = model(torch.randn(2, 3, 70, 90))
+        output = model(torch.randn(2, 3, 70, 90))
+        outputs = [output.logits, *output.aux.values()]
         assert [o.shape for o in outputs] == [(2, 5, 70, 90)] * 3
         assert all(torch.isfinite(o).all() for o in outputs)
 

@@ -62,7 +62,7 @@ def test_labels_equal_argmax_of_the_network_at_network_size(segmenter, model_fil
 
     small = cv2.resize(img, (256, 128), interpolation=cv2.INTER_LINEAR)
     with torch.no_grad():
-        logits = model(torch.from_numpy(normalize_bgr(small, segmenter.meta.mean, segmenter.meta.std)))
+        logits = model(torch.from_numpy(normalize_bgr(small, segmenter.meta.mean, segmenter.meta.std))).logits
     expected = cv2.resize(logits.argmax(1)[0].numpy().astype(np.uint8), (512, 256), interpolation=cv2.INTER_NEAREST)
     assert (result.labels == expected).mean() > 0.999
 
@@ -122,9 +122,9 @@ def test_pixel_attention_paints_the_strips_the_pixel_looks_at(peaky_segmenter):
     assert np.unique(att[0, :16]).size == 1
     # ... and they are the model's own SAM weights for that pixel (feature cell y=60//16, x=100//16).
     with torch.no_grad():
-        _, attention = model(
+        attention = model(
             torch.from_numpy(normalize_bgr(img, segmenter.meta.mean, segmenter.meta.std)), return_attention=True
-        )
+        ).attention
     weights = attention[0, (60 // 16) * 32 + 100 // 16].numpy()
     # (the Segmenter runs with BatchNorm folded: fp32 rounding, amplified by this peaky softmax)
     np.testing.assert_allclose(att[0, ::16], weights / weights.max(), rtol=2e-3)

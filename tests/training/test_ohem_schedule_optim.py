@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from attanet_model import build_model
+from attanet_model.network import SegmentationOutput
 from attanet_training.ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from attanet_training.optim import build_sgd, param_groups
 from attanet_training.schedule import poly_lr_factor, warmup_poly_scheduler
@@ -52,9 +53,13 @@ def test_deep_supervision_sums_principal_and_aux_losses():
     crit = OhemCrossEntropy()
     labels = torch.randint(0, 3, (1, 4, 4))
     outs = tuple(torch.randn(1, 3, 4, 4) for _ in range(3))
-    total, parts = DeepSupervisionLoss(crit, aux_weight=1.0)(outs, labels)
+    output = SegmentationOutput(outs[0], {"res3": outs[1], "afm": outs[2]})
+    total, parts = DeepSupervisionLoss(crit, aux_weight=1.0)(output, labels)
     assert float(total) == pytest.approx(sum(float(crit(o, labels)) for o in outs), rel=1e-6)
+    assert parts["loss_aux1"] == pytest.approx(float(crit(outs[1], labels)), rel=1e-6)  # res3 first
     assert set(parts) == {"loss_principal", "loss_aux1", "loss_aux2"}
+    principal_only, parts = DeepSupervisionLoss(crit)(SegmentationOutput(outs[0]), labels)  # no aux heads
+    assert float(principal_only) == pytest.approx(float(crit(outs[0], labels))) and set(parts) == {"loss_principal"}
 
 
 def test_poly_schedule_values():
