@@ -47,28 +47,42 @@ def synth_main(argv: list[str]) -> int:
         default=1,
         help="worker processes rendering independent scenes in parallel (same files as --jobs 1; default 1)",
     )
+    parser.add_argument(
+        "--layout",
+        default="cityscapes",
+        choices=["cityscapes", "custom"],
+        help="cityscapes (default) or custom: images/<split>/, palette label PNGs in labels/<split>/ and "
+        "classes.yaml with background (0), road (1), vehicle (2) and ignore [255], as for --dataset custom",
+    )
     parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
     args = parser.parse_args(argv)
     from .synth import generate_dataset
+    from .synth_custom import generate_custom_dataset
 
     try:
-        paths = generate_dataset(
-            args.out,
-            args.num,
-            args.height,
-            args.width,
-            args.seed,
-            args.split,
-            args.sequence,
-            progress=not args.json,
-            jobs=args.jobs,
-        )
+        if args.layout == "custom" and (args.sequence or args.jobs != 1):
+            raise ValueError("--layout custom renders independent scenes in one process; drop --sequence/--jobs")
+        if args.layout == "custom":
+            paths = generate_custom_dataset(args.out, args.num, args.height, args.width, args.seed, args.split)
+        else:
+            paths = generate_dataset(
+                args.out,
+                args.num,
+                args.height,
+                args.width,
+                args.seed,
+                args.split,
+                args.sequence,
+                progress=not args.json,
+                jobs=args.jobs,
+            )
     except USER_ERRORS as exc:
         return _fail("synth", exc)
     if args.json:
         print(json.dumps({"root": str(args.out), "split": args.split, "images": [str(p) for p in paths]}))
     else:
-        print(f"wrote {len(paths)} frames to {Path(args.out) / 'leftImg8bit' / args.split}")
+        folder = "images" if args.layout == "custom" else "leftImg8bit"
+        print(f"wrote {len(paths)} frames to {Path(args.out) / folder / args.split}")
     return 0
 
 
