@@ -425,7 +425,7 @@ def load_classes_yaml(path: str | Path) -> ClassTable:
             raise DatasetLayoutError(f"{path}: class {entry['name']!r} pixel value {value} must be unique in 0..254")
         classes.append(ClassInfo(i, str(entry["name"]), tuple(int(c) for c in color)))
         values.append(int(value))
-    ignore = data.get("ignore") or []
+    ignore = [] if data.get("ignore") is None else data["ignore"]
     if not isinstance(ignore, list) or not all(_is_int(v, 0, 255) for v in ignore):
         raise DatasetLayoutError(f"{path}: 'ignore' must be a list of label values 0..255, got {ignore!r}")
     both = sorted(set(values) & set(ignore))

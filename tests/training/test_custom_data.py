@@ -79,6 +79,7 @@ def test_classes_yaml_mistakes_are_named(tmp_path):
         base + "ignored: [255]\n": r"unknown key\(s\) ignored; expected 'classes' and 'ignore'",
         "classes:\n  - {name: a, colour: [1, 2, 3]}\n": r"class 'a' has unknown key\(s\) colour",
         base + "ignore: 255\n": r"'ignore' must be a list of label values 0..255",
+        base + "ignore: 0\n": r"'ignore' must be a list of label values 0..255, got 0",
         "classes:\n  - {name: a, value: 0}\n  - {name: b, value: 0}\n": r"pixel value 0 must be unique",
     }
     for i, (text, expected) in enumerate(cases.items()):
