@@ -171,7 +171,7 @@ def train_main(argv: list[str]) -> int:
         overrides = {k: v for k, v in flags.items() if v is not None}
         overrides.update(parse_set(args.set))
         config_name, budget_minutes, recipe = args.config, args.budget_minutes, None
-        if not args.config and overrides.get("dataset") == "custom":
+        if args.config in ("custom_cpu", "custom_gpu") or (not args.config and overrides.get("dataset") == "custom"):
             recipe = _custom_recipe(args, overrides)
             config_name, budget_minutes = recipe.config, recipe.budget_minutes
             overrides = {**recipe.defaults, **overrides}
@@ -215,7 +215,8 @@ def train_main(argv: list[str]) -> int:
 
 
 def _custom_recipe(args: argparse.Namespace, flags: dict):
-    """The machine's recipe for ``--dataset custom`` without ``--config`` (see ``recipes``)."""
+    """The machine's recipe for ``--dataset custom`` without ``--config``, or the one named by
+    ``--config custom_cpu|custom_gpu``, with its defaults (see ``recipes``)."""
     import os
 
     import torch
@@ -229,6 +230,7 @@ def _custom_recipe(args: argparse.Namespace, flags: dict):
         budget_minutes=args.budget_minutes,
         resume=bool(args.resume),
         world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        requested=args.config,
     )
 
 

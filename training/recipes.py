@@ -17,6 +17,7 @@ from attanet_model import default_model_path
 from .config import TrainConfig
 
 CPU_RECIPE, GPU_RECIPE = "custom_cpu", "custom_gpu"
+RECIPES = (CPU_RECIPE, GPU_RECIPE)
 CPU_BUDGET_MINUTES = 8.0  # the whole run, probe and validations included, fits in 10 minutes
 
 
@@ -59,6 +60,7 @@ def custom_recipe(
     budget_minutes: float | None = None,
     resume: bool = False,
     world_size: int = 1,
+    requested: str | None = None,
 ) -> Recipe:
     """The recipe for a custom dataset on this machine.
 
@@ -66,15 +68,20 @@ def custom_recipe(
     ``--set``), which the recipe never replaces. On a CPU the bundled model's weights are the
     start for ``attanet_light`` unless ``--init-from``/``--pretrained`` says otherwise
     (``--init-from none``: from scratch), and the schedule is fitted to ``CPU_BUDGET_MINUTES``
-    unless ``--iterations``, ``--budget-minutes`` or ``--resume`` is given.
+    unless ``--iterations``, ``--budget-minutes`` or ``--resume`` is given. ``requested`` (a
+    ``--config custom_cpu``/``custom_gpu``) takes that recipe, with its defaults, on any machine.
     """
+    if requested is not None and requested not in RECIPES:
+        raise ValueError(f"{requested!r} is not a custom-data recipe; choose one of {', '.join(RECIPES)}")
     on_gpu = device == "cuda" or (device == "auto" and cuda_available)
+    if requested is not None:
+        on_gpu = requested == GPU_RECIPE
     if on_gpu:
-        reason = "--device cuda" if device == "cuda" else "CUDA device found"
+        reason = f"--config {requested}" if requested else "--device cuda" if device == "cuda" else "CUDA device found"
         if not flags.get("pretrained") and "init_from" not in flags:
             reason += " (no --pretrained: ResNet-18 starts from scratch; the paper starts from ImageNet weights)"
         return Recipe(GPU_RECIPE, reason, {}, budget_minutes)
-    reason = "--device cpu" if device == "cpu" else "no CUDA device"
+    reason = f"--config {requested}" if requested else "--device cpu" if device == "cpu" else "no CUDA device"
     defaults: dict[str, Any] = {}
     if (
         flags.get("arch", "attanet_light") == "attanet_light"

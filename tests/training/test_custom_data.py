@@ -134,6 +134,9 @@ def test_the_recipe_follows_the_machine_and_never_replaces_a_flag():
     assert custom_recipe("auto", False, {}, budget_minutes=3).budget_minutes == 3
     assert custom_recipe("auto", False, {}, resume=True).budget_minutes is None
     assert custom_recipe("auto", False, {}, world_size=2).budget_minutes is None
+    forced = custom_recipe("auto", cuda_available=True, flags={}, requested="custom_cpu")
+    assert forced.config == "custom_cpu" and forced.reason == "--config custom_cpu" and "init_from" in forced.defaults
+    assert custom_recipe("auto", False, {}, requested="custom_gpu").config == "custom_gpu"
     for flags in ({"init_from": "none"}, {"init_from": "my.pt"}, {"arch": "attanet_r18"}, {"pretrained": "r.pth"}):
         assert "init_from" not in custom_recipe("auto", False, flags).defaults, flags
 
