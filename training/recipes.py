@@ -79,7 +79,7 @@ def custom_recipe(
     if on_gpu:
         reason = f"--config {requested}" if requested else "--device cuda" if device == "cuda" else "CUDA device found"
         if not flags.get("pretrained") and "init_from" not in flags:
-            reason += " (no --pretrained: ResNet-18 starts from scratch; the paper starts from ImageNet weights)"
+            reason += " (no --pretrained: the backbone starts from scratch; the paper starts from ImageNet weights)"
         return Recipe(GPU_RECIPE, reason, {}, budget_minutes)
     reason = f"--config {requested}" if requested else "--device cpu" if device == "cpu" else "no CUDA device"
     defaults: dict[str, Any] = {}
