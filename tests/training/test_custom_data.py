@@ -72,6 +72,19 @@ def test_a_label_value_that_is_neither_a_class_nor_ignored_is_an_error_with_its_
     assert set(np.unique(train_ids[:, :61])) == {255} and set(np.unique(train_ids[:, 61:])) == {0, 1}
 
 
+def test_train_stops_on_an_unlisted_label_value_with_one_line_and_exit_code_2(tmp_path, capsys):
+    label = np.zeros((16, 16), np.uint8)
+    label[:, 8:] = 1
+    root = _custom_root(tmp_path, "classes:\n  - {name: floor, value: 1}\n", {"a": label})
+    out = tmp_path / "run"
+    argv = ["--dataset", "custom", "--data-root", str(root), "--out-dir", str(out), "--set", "val_split="]
+    assert train_main([*argv, "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("attanet train: --device cpu: recipe custom_cpu")
+    assert err[-1].startswith("attanet train: error: label value 0 (50 % of pixels, e.g. a.png) is not in")
+    assert not (out / "last.pt").exists()
+
+
 def test_classes_yaml_mistakes_are_named(tmp_path):
     base = "classes:\n  - {name: a, value: 0}\n  - {name: b, value: 1}\n"
     cases = {
