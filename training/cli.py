@@ -52,13 +52,23 @@ def synth_main(argv: list[str]) -> int:
         action="store_true",
         help="replace the split's existing frames (without it, frames of another size are refused)",
     )
+    parser.add_argument(
+        "--layout",
+        default="cityscapes",
+        choices=["cityscapes", "custom"],
+        help="cityscapes (default) or custom: images/<split>/, palette label PNGs in labels/<split>/ and "
+        "classes.yaml with background (0), road (1), vehicle (2) and ignore [255], as for --dataset custom",
+    )
     parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
     args = parser.parse_args(argv)
     from .synth import existing_frame_size, generate_dataset
+    from .synth_custom import generate_custom_dataset
 
     try:
+        if args.layout == "custom" and (args.sequence or args.jobs != 1):
+            raise ValueError("--layout custom renders independent scenes in one process; drop --sequence/--jobs")
         out = Path(args.out)
-        existing = existing_frame_size(out, args.split)
+        existing = existing_frame_size(out, args.split) if args.layout == "cityscapes" else None
         if existing and args.overwrite:
             import shutil
 
@@ -71,23 +81,27 @@ def synth_main(argv: list[str]) -> int:
                 f"this run would add {args.height}x{args.width}: pass --height {h} --width {w}, "
                 "another --out, or --overwrite to replace the split"
             )
-        paths = generate_dataset(
-            args.out,
-            args.num,
-            args.height,
-            args.width,
-            args.seed,
-            args.split,
-            args.sequence,
-            progress=not args.json,
-            jobs=args.jobs,
-        )
+        if args.layout == "custom":
+            paths = generate_custom_dataset(args.out, args.num, args.height, args.width, args.seed, args.split)
+        else:
+            paths = generate_dataset(
+                args.out,
+                args.num,
+                args.height,
+                args.width,
+                args.seed,
+                args.split,
+                args.sequence,
+                progress=not args.json,
+                jobs=args.jobs,
+            )
     except USER_ERRORS as exc:
         return _fail("synth", exc)
     if args.json:
         print(json.dumps({"root": str(args.out), "split": args.split, "images": [str(p) for p in paths]}))
     else:
-        print(f"wrote {len(paths)} frames to {Path(args.out) / 'leftImg8bit' / args.split}")
+        folder = "images" if args.layout == "custom" else "leftImg8bit"
+        print(f"wrote {len(paths)} frames to {Path(args.out) / folder / args.split}")
     return 0
 
 
@@ -100,12 +114,19 @@ def train_main(argv: list[str]) -> int:
         description="Train AttaNet with the paper's recipe (OHEM CE + 2 aux losses, SGD, warm-up + poly lr). "
         "Single process, or one process per GPU under torchrun: "
         "`torchrun --nproc_per_node 8 -m attanet_cli train --config cityscapes_r18 ...`.",
-        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light (CPU), synthetic_light_gpu. "
+        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light (CPU), synthetic_light_gpu, "
+        "custom_cpu, custom_gpu. "
         "Any field can be overridden with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0).",
     )
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
-    parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="dataset kind (synthetic data is 'cityscapes'); custom without --config picks a recipe for "
+        "this machine (custom_cpu or custom_gpu, printed before training)",
+    )
+    parser.add_argument("--classes-file", help="classes YAML for --dataset custom (default: DATA_ROOT/classes.yaml)")
     parser.add_argument(
         "--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light | attanet_light_compact"
     )
@@ -113,7 +134,8 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument(
         "--init-from",
         help="start from this AttaNet checkpoint's weights (fine-tuning, e.g. a Cityscapes model on your own "
-        "data): tensors that fit are copied, a classifier for another class count starts fresh",
+        "data): tensors that fit are copied, a classifier for another class count starts fresh "
+        "(the custom_cpu recipe's default: the bundled model; 'none': from scratch)",
     )
     parser.add_argument("--out-dir", help="run folder: last.pt, best.pt, log.jsonl, tensorboard/")
     parser.add_argument("--iterations", type=int, help="total iterations (paper: 200000 on Cityscapes)")
@@ -161,6 +183,7 @@ def train_main(argv: list[str]) -> int:
     flags = {
         "data_root": args.data_root,
         "dataset": args.dataset,
+        "classes_file": args.classes_file,
         "arch": args.arch,
         "pretrained": args.pretrained,
         "init_from": args.init_from,
@@ -179,7 +202,14 @@ def train_main(argv: list[str]) -> int:
         overrides.update(parse_set(args.set))
         if args.strict_data:
             overrides["strict_data"] = True
-        cfg = load_config(args.config, overrides)
+        config_name, budget_minutes, recipe = args.config, args.budget_minutes, None
+        if args.config in ("custom_cpu", "custom_gpu") or (not args.config and overrides.get("dataset") == "custom"):
+            recipe = _custom_recipe(args, overrides)
+            config_name, budget_minutes = recipe.config, recipe.budget_minutes
+            overrides = {**recipe.defaults, **overrides}
+        cfg = load_config(config_name, overrides)
+        if recipe is not None:
+            print(f"attanet train: {recipe.plan(cfg)}", file=sys.stderr)
         if not cfg.data_root:
             raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
         resume = args.resume
@@ -194,11 +224,11 @@ def train_main(argv: list[str]) -> int:
             if resume is None:
                 print(f"attanet train: --resume: no {candidate} yet; starting from iteration 0", file=sys.stderr)
         command = "attanet train " + shlex.join(argv)
-        if args.budget_minutes is not None:
+        if budget_minutes is not None:
             if args.resume:
                 raise ValueError("--budget-minutes starts a new run; to continue one use --resume with --iterations")
             trainer, result = train_for_minutes(
-                cfg, args.budget_minutes, device=args.device, command=command, progress=not args.no_progress
+                cfg, budget_minutes, device=args.device, command=command, progress=not args.no_progress
             )
         else:
             trainer = Trainer(cfg, device=args.device, resume=resume, command=command, progress=not args.no_progress)
@@ -214,6 +244,26 @@ def train_main(argv: list[str]) -> int:
         path = release_checkpoint(source, args.release, half=True, notes={"released_from": str(source)})
         print(f"released {source} -> {path}", file=sys.stderr)
     return 0
+
+
+def _custom_recipe(args: argparse.Namespace, flags: dict):
+    """The machine's recipe for ``--dataset custom`` without ``--config``, or the one named by
+    ``--config custom_cpu|custom_gpu``, with its defaults (see ``recipes``)."""
+    import os
+
+    import torch
+
+    from .recipes import custom_recipe
+
+    return custom_recipe(
+        args.device,
+        torch.cuda.is_available(),
+        flags,
+        budget_minutes=args.budget_minutes,
+        resume=bool(args.resume),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        requested=args.config,
+    )
 
 
 # ---- eval / predict -----------------------------------------------------------------------------
@@ -438,14 +488,15 @@ def predict_main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--label-format",
-        default="trainIds",
-        choices=["trainIds", "labelIds", "color"],
-        help="trainIds (default), labelIds (official evaluation) or color",
+        choices=["values", "trainIds", "labelIds", "color"],
+        help="values: the classes.yaml pixel value of each class, as in your label files (default for a model "
+        "trained on a custom dataset); trainIds: the class index 0..K-1 (default otherwise); labelIds (Cityscapes' "
+        "official evaluation); color",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     args = parser.parse_args(argv)
     from .datasets import CityscapesDataset, build_dataset
-    from .predict import predict_to_folder, prediction_jobs
+    from .predict import predict_to_folder, prediction_jobs, resolve_label_values
 
     try:
         if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -458,10 +509,19 @@ def predict_main(argv: list[str]) -> int:
                 dataset = CityscapesDataset(args.data_root, args.split, require_labels=False)
             else:
                 dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
-        jobs = list(prediction_jobs(Path(args.out), args.label_format, dataset, args.input))
+        label_values = resolve_label_values(segmenter.meta, dataset)
+        label_format = args.label_format or ("values" if label_values is not None else "trainIds")
+        jobs = list(prediction_jobs(Path(args.out), label_format, dataset, args.input))
         skipped: list[dict] = []
         count = predict_to_folder(
-            segmenter, jobs, args.label_format, args.scales, args.flip, progress=not args.json, skipped=skipped
+            segmenter,
+            jobs,
+            label_format,
+            args.scales,
+            args.flip,
+            progress=not args.json,
+            skipped=skipped,
+            label_values=label_values,
         )
     except USER_ERRORS as exc:
         return _fail("predict", exc)
@@ -472,7 +532,7 @@ def predict_main(argv: list[str]) -> int:
                 {
                     "written": count,
                     "out": str(args.out),
-                    "label_format": args.label_format,
+                    "label_format": label_format,
                     "checkpoint": str(segmenter.model_path),
                     "files": [str(o) for i, o in jobs if str(i) not in bad],
                     "skipped": skipped,
@@ -481,7 +541,7 @@ def predict_main(argv: list[str]) -> int:
         )
     else:
         _say_bad_files("predict", skipped, "skipped")
-        print(f"wrote {count} {args.label_format} predictions to {args.out}" + (f"; {len(bad)} skipped" if bad else ""))
+        print(f"wrote {count} {label_format} predictions to {args.out}" + (f"; {len(bad)} skipped" if bad else ""))
     if not count:
         return fail("predict", f"none of the {len(jobs)} images could be read; nothing was written", 1)
     return 0

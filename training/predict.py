@@ -1,7 +1,10 @@
 """Write predictions for a dataset split or a plain image folder, through ``Segmenter``.
 
-Label formats: ``trainIds`` (0..K-1, what the network predicts), ``labelIds`` (Cityscapes ids,
-what the official evaluation and benchmark server read) and ``color`` (official colours).
+Label formats: ``values`` (the pixel value of each class in the custom dataset's
+``classes.yaml``, as in the user's own label files; the default for a model trained on one),
+``trainIds`` (0..K-1, what the network predicts; the default otherwise), ``labelIds``
+(Cityscapes ids, what the official evaluation and benchmark server read) and ``color`` (the
+classes' colours).
 Cityscapes predictions keep the frame's stem (``<out>/<city>/<stem>_<format>.png``), so
 cityscapesscripts matches them to the ground truth.
 """
@@ -27,13 +30,60 @@ from .datasets import (
 )
 from .evaluate import segmenter_labels
 
-LABEL_FORMATS = ("trainIds", "labelIds", "color")
+LABEL_FORMATS = ("values", "trainIds", "labelIds", "color")
 
 
-def encode_labels(labels: np.ndarray, label_format: str, classes) -> np.ndarray:
+def model_label_values(meta) -> tuple[int, ...] | None:
+    """The classes.yaml value of each class, as recorded by the trainer; None for a model trained
+    without a classes.yaml (Cityscapes, ADE20K, synthetic)."""
+    values = (meta.training or {}).get("label_values")
+    if not values:
+        return None
+    if len(values) != len(meta.classes):
+        raise ValueError(
+            f"the model records {len(values)} label values for {len(meta.classes)} classes; "
+            "it cannot be written as label values (use --label-format trainIds)"
+        )
+    return tuple(int(v) for v in values)
+
+
+def resolve_label_values(meta, dataset: SegmentationDataset | None = None) -> tuple[int, ...] | None:
+    """The label values to write: the model's, checked against the dataset's classes.yaml when both
+    exist (a mismatch is an error, not a relabelling); the dataset's for a model that recorded none
+    but has the same class names."""
+    own = model_label_values(meta)
+    theirs = dataset.label_values if dataset is not None else None
+    if own is not None and theirs is not None and tuple(theirs) != own:
+        raise ValueError(
+            f"the model was trained with label values {list(own)} for {[c.name for c in meta.classes]} "
+            f"but the classes file says {list(theirs)} for {[c.name for c in dataset.classes]}; "
+            "use the classes file it was trained with"
+        )
+    if own is None and theirs is not None:
+        if [c.name for c in dataset.classes] != [c.name for c in meta.classes]:
+            raise ValueError(
+                f"the model's classes {[c.name for c in meta.classes]} are not the classes file's "
+                f"{[c.name for c in dataset.classes]}"
+            )
+        return tuple(theirs)
+    return own
+
+
+def encode_labels(
+    labels: np.ndarray, label_format: str, classes, label_values: Sequence[int] | None = None
+) -> np.ndarray:
     """trainIds -> the image to write (BGR for colour, as cv2.imwrite expects)."""
     if label_format == "trainIds":
         return labels
+    if label_format == "values":
+        if label_values is None:
+            raise ValueError(
+                "--label-format values needs a model trained on a custom dataset's classes.yaml "
+                "(or --dataset custom with its classes file); use trainIds or color"
+            )
+        lut = np.full(256, 255, np.uint8)
+        lut[: len(label_values)] = label_values
+        return lut[labels]
     if label_format == "labelIds":
         if tuple(classes) != tuple(CITYSCAPES_CLASSES):
             raise ValueError(
@@ -83,11 +133,14 @@ def predict_to_folder(
     flip: bool = False,
     progress: bool = False,
     skipped: list[dict] | None = None,
+    label_values: Sequence[int] | None = None,
 ) -> int:
     """Segment every job's image and write its prediction; returns the number written. An image
-    that cannot be decoded is left out and appended to ``skipped`` as ``{file, reason}``."""
+    that cannot be decoded is left out and appended to ``skipped`` as ``{file, reason}``.
+    ``label_values`` (the class -> pixel value table) is what ``values`` writes."""
     if label_format not in LABEL_FORMATS:
         raise ValueError(f"label format {label_format!r} is not known; choose one of {', '.join(LABEL_FORMATS)}")
+    encode_labels(np.zeros((1, 1), np.uint8), label_format, segmenter.classes, label_values)  # refuse before any work
     items = jobs
     if progress:
         from tqdm import tqdm
@@ -104,7 +157,7 @@ def predict_to_folder(
             continue
         labels = segmenter_labels(segmenter, image, scales, flip)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(out_path), encode_labels(labels, label_format, segmenter.classes)):
+        if not cv2.imwrite(str(out_path), encode_labels(labels, label_format, segmenter.classes, label_values)):
             raise OSError(f"could not write {out_path}")
         written += 1
     return written

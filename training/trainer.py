@@ -349,6 +349,8 @@ class Trainer:
             "seed": self.cfg.seed,
             "val_miou": val_miou,
             "best_miou": self.best_miou,
+            # a custom set's pixel value of each class: `attanet predict` writes these
+            "label_values": list(self.train_set.label_values) if self.train_set.label_values else None,
             "torch": str(torch.__version__),
             "config": self.cfg.to_dict(),
         }

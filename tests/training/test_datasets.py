@@ -140,6 +140,7 @@ def test_custom_dataset_maps_pixel_values_through_the_classes_yaml(tmp_path):
     (root / "labels" / "train").mkdir(parents=True)
     (root / "classes.yaml").write_text(
         "classes:\n  - {name: floor, color: [10, 20, 30], value: 7}\n  - {name: wall, color: [200, 0, 0], value: 9}\n"
+        "ignore: [0, 3]\n"
     )
     cv2.imwrite(str(root / "images" / "train" / "a.jpg"), np.zeros((16, 16, 3), np.uint8))
     cv2.imwrite(str(root / "labels" / "train" / "a.png"), np.array([[7, 9, 3, 0]] * 16, np.uint8).repeat(4, 1))
