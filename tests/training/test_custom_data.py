@@ -184,11 +184,14 @@ def trained_custom(tmp_path_factory) -> tuple[Path, Path, str]:
 def test_train_on_custom_data_prints_the_cpu_recipe_and_starts_from_the_bundled_model(trained_custom):
     _, checkpoint, stderr = trained_custom
     plan = stderr.splitlines()[0]
-    assert plan.startswith("attanet train: --device cpu: recipe custom_cpu: attanet_light_compact from the bundled model")
+    assert plan.startswith(
+        "attanet train: --device cpu: recipe custom_cpu: attanet_light_compact from the bundled model"
+    )
     assert "crop 64x64 (HxW), batch 2, 2 iterations; pass --config custom_gpu or cityscapes_r18" in plan
     assert f"tensors from {default_model_path()}; fresh: aux_head_afm, aux_head_res3, head" in stderr
     meta = read_checkpoint(checkpoint)["meta"]
-    assert meta["arch"] == "attanet_light_compact" and [c["name"] for c in meta["classes"]] == ["background", "road", "vehicle"]
+    assert meta["arch"] == "attanet_light_compact"
+    assert [c["name"] for c in meta["classes"]] == ["background", "road", "vehicle"]
     assert meta["training"]["label_values"] == [10, 20, 30]
     assert meta["training"]["config"]["init_from"] == str(default_model_path())
 
