@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .engine_options import PRECISIONS, TORCH_DTYPES
+from .engine_options import PRECISIONS, torch_dtype
 from .layers import fold_batchnorm
 from .network import AttaNet
 from .onnx_export import labels_and_confidence
@@ -112,7 +112,7 @@ class DevicePipeline:
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
         self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[precision]
+        self.dtype = torch_dtype(precision)
         if self.device.type == "cpu" and self.dtype == torch.float16:
             raise ValueError("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
         self.cuda = self.device.type == "cuda"

@@ -1,17 +1,25 @@
 """The inference vocabulary, once: backends, devices, precisions, and the rules that tie them.
 
 The Segmenter, the node's parameter table and every command line (viewer, bag-eval, ros-bench,
-bench) check a combination here, so a user sees the same sentence wherever they ask for it.
+eval, predict, bench) take their choices and check a combination here, so a user sees the same
+sentence wherever they ask for it. It imports no torch, so command lines start fast.
 """
 
 from __future__ import annotations
 
-import torch
+import argparse
+from typing import Any
 
 BACKENDS = ("torch", "onnxruntime")
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16")
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def torch_dtype(precision: str) -> Any:
+    """The torch dtype of a precision name (torch is imported here, not when the vocabulary is)."""
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
 def engine_problems(
@@ -32,7 +40,9 @@ def engine_problems(
     ]
     if problems:
         return problems
-    if cuda_available is None:
+    if device == "cuda" and backend == "torch" and cuda_available is None:
+        import torch
+
         cuda_available = torch.cuda.is_available()
     if device == "cuda" and backend == "torch" and not cuda_available:
         problems.append("device 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu'")
@@ -53,3 +63,23 @@ def check_engine(backend: str, device: str, precision: str, compile_mode: str | 
     """Raise ValueError with every problem of :func:`engine_problems`, if any."""
     if problems := engine_problems(backend, device, precision, compile_mode):
         raise ValueError("; ".join(problems))
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, precision: bool = True, note: str = "") -> None:
+    """``--backend``, ``--device`` (and ``--precision``) with this vocabulary, for every command line that
+    runs a model. The rules between them are checked where the model is built (``check_engine``)."""
+    extra = f"; {note}" if note else ""
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help=f"inference backend (default: torch; an .onnx model runs on onnxruntime{extra})",
+    )
+    parser.add_argument("--device", default="cpu", choices=DEVICES, help="inference device (default: cpu)")
+    if precision:
+        parser.add_argument(
+            "--precision",
+            default="fp32",
+            choices=PRECISIONS,
+            help="inference precision (default: fp32; fp16 with torch needs --device cuda)",
+        )

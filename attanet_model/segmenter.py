@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_checkpoint
-from .engine_options import TORCH_DTYPES, check_engine
+from .engine_options import check_engine, torch_dtype
 from .layers import fold_batchnorm
 from .onnx_export import labels_and_confidence, read_onnx_meta
 from .ort_providers import (
@@ -258,7 +258,7 @@ class _TorchEngine:
         self.model, self.meta, _ = load_checkpoint(path)
         fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
         self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[precision]
+        self.dtype = torch_dtype(precision)
         self.model.to(self.device)
         if device == "cuda":
             self.model.to(memory_format=torch.channels_last)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attanet_model.engine_options import add_engine_arguments
+
 from .bag_io import IMAGE_TYPES, STORAGES, BagError
 from .bag_make import COMPRESSIONS, ENCODINGS, camera_info_topic, image_topic, label_topic
 from .cli_flags import DeprecatedAlias
@@ -180,9 +182,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         help="checkpoint (.pt) or .onnx (default: the bundled model); with --pred-topic only its class table "
         "is used, checked against the recorded one",
     )
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    add_engine_arguments(p)
     p.add_argument("--input-scale", type=float, help="override the model's input scale (paper: 0.5)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument(

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attanet_model.engine_options import add_engine_arguments
+
 from .cli_flags import DeprecatedAlias
 from .soak import street_frame
 
@@ -48,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", type=_size, nargs="+", default=[(512, 1024), (1024, 2048)], help="HxW frames")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
     parser.add_argument("--model", default="", help="checkpoint or .onnx; default: the bundled model")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    add_engine_arguments(parser, precision=False)
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
     parser.add_argument("--domain-id", type=int, default=88, help="ROS domain id for the run (default 88)")
     parser.add_argument("--domain", dest="domain_id", type=int, action=DeprecatedAlias, new="--domain-id")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from attanet_model.engine_options import BACKENDS, DEVICES, PRECISIONS, engine_problems
+
 OUTPUTS = ("labels", "color", "overlay", "confidence", "attention")
 MODES = ("live", "replay")
 
@@ -72,9 +74,9 @@ class ParamSpec:
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "attanet checkpoint (.pt) or exported .onnx; empty = the bundled model"),
-    ParamSpec("backend", "torch", "inference backend", choices=("torch", "onnxruntime")),
-    ParamSpec("device", "cpu", "where the network runs", choices=("cpu", "cuda")),
-    ParamSpec("precision", "fp32", "network precision (fp16 needs cuda)", choices=("fp32", "fp16", "bf16")),
+    ParamSpec("backend", "torch", "inference backend", choices=BACKENDS),
+    ParamSpec("device", "cpu", "where the network runs", choices=DEVICES),
+    ParamSpec("precision", "fp32", "network precision (fp16 with torch needs cuda)", choices=PRECISIONS),
     ParamSpec("cuda_graphs", True, "torch + cuda: replay one captured CUDA graph per frame size (ignored elsewhere)"),
     ParamSpec(
         "torch_compile",
@@ -226,11 +228,15 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
             f"warmup_height={merged['warmup_height']} and warmup_width={merged['warmup_width']}: "
             "set both (the camera's frame size) or neither"
         )
-    if not problems and merged["torch_compile"] and (merged["backend"], merged["device"]) != ("torch", "cuda"):
-        problems.append(
-            f"torch_compile={merged['torch_compile']!r} needs backend 'torch' on device 'cuda' "
-            f"(got {merged['backend']} on {merged['device']}); leave it empty"
+    if not problems:  # the rules between backend, device, precision and torch.compile, as everywhere
+        rules = engine_problems(
+            merged["backend"],
+            merged["device"],
+            merged["precision"],
+            merged["torch_compile"] or None,
+            cuda_available=True,
         )
+        problems += [f"parameters backend/device/precision/torch_compile: {rule}" for rule in rules]
     backend = "onnxruntime" if merged["model_path"].endswith(".onnx") else merged["backend"]  # as Segmenter does
     if not problems and merged["trt_cache"] and (backend, merged["device"]) != ("onnxruntime", "cuda"):
         problems.append(

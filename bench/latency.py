@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from attanet_model.checkpoint import ModelMeta, load_checkpoint
-from attanet_model.engine_options import TORCH_DTYPES
+from attanet_model.engine_options import torch_dtype
 from attanet_model.network import build_model
 from attanet_model.onnx_export import export_onnx, labels_and_confidence
 
@@ -56,7 +56,7 @@ def time_ms(fn: Callable[[], object], warmup: int, repeats: int, sync: Callable[
 
 
 def _torch_forward(model, device: str, precision: str, batch: int, height: int, width: int):
-    dtype = TORCH_DTYPES[precision]
+    dtype = torch_dtype(precision)
     model = model.to(device).eval()
     if device == "cuda":
         model = model.to(memory_format=torch.channels_last)

@@ -230,13 +230,13 @@ def graphed_net_rows(
     as one CUDA graph on a static 512x1024 input: the number to put next to the paper's network FPS.
     ``compile_mode``: the graph captures torch.compile's kernels instead of eager ones."""
     from attanet_model.device_pipeline import capture_cuda_graph, inductor_mode
-    from attanet_model.engine_options import TORCH_DTYPES
+    from attanet_model.engine_options import torch_dtype
     from attanet_model.layers import fold_batchnorm
     from attanet_model.network import build_model
 
     from .latency import time_ms
 
-    dtype = TORCH_DTYPES[precision]
+    dtype = torch_dtype(precision)
     torch.manual_seed(0)
     model = fold_batchnorm(build_model(arch).eval()).to("cuda", dtype).to(memory_format=torch.channels_last)
 

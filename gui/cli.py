@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from attanet_model.engine_options import add_engine_arguments
+
 from .qt_platform import check_display
 from .render import VIEWS, ViewSettings
 
@@ -79,19 +81,7 @@ def viewer_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlay of every frame shown")
     p.add_argument("--output-dir", type=Path, default=Path("."), help="where the Screenshot/Record buttons write")
     p.add_argument("--model", type=Path, help="checkpoint (.pt) or .onnx (default: the bundled model)")
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="in-process model backend (attention maps need torch)",
-    )
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="in-process model device")
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "fp16", "bf16"),
-        default="fp32",
-        help="in-process model precision (fp16 needs cuda)",
-    )
+    add_engine_arguments(p, note="attention maps need torch")
     p.add_argument("--topic", help="for a rosbag2 source: the camera topic (default: the first image topic)")
     p.add_argument("--outputs", default="/attanet", help="for a ROS topic source: the node's output namespace")
     p.add_argument("--domain-id", type=int, help="for a ROS topic source: ROS domain id (default: ROS_DOMAIN_ID)")

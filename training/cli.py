@@ -11,6 +11,7 @@ from pathlib import Path
 
 from attanet_model import CheckpointError
 from attanet_model.cli import fail
+from attanet_model.engine_options import add_engine_arguments
 
 from .datasets import DATASETS, DatasetLayoutError
 
@@ -271,9 +272,7 @@ def _custom_recipe(args: argparse.Namespace, flags: dict):
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file (.pt checkpoint or .onnx); default: the bundled model")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference backend")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="inference device")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"], help="inference precision")
+    add_engine_arguments(parser)
     parser.add_argument(
         "--input-scale",
         type=float,

@@ -40,7 +40,7 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
     with pytest.raises(ParamError, match="must be a float"):
         settings_from_values({"overlay_alpha": "half"})
-    with pytest.raises(ParamError, match="torch_compile='default' needs backend 'torch' on device 'cuda'"):
+    with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch' on device 'cuda'"):
         settings_from_values({"torch_compile": "default"})
     with pytest.raises(ParamError, match=r"torch_compile='fast' must be one of \['', 'default', 'max-autotune'\]"):
         settings_from_values({"torch_compile": "fast", "device": "cuda"})

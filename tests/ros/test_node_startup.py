@@ -22,7 +22,7 @@ from attanet_ros.params import PARAMETERS
         (
             {"torch_compile": "max-autotune"},
             None,
-            "torch_compile='max-autotune' needs backend 'torch' on device 'cuda'",
+            "torch.compile (mode 'max-autotune') is for backend 'torch' on device 'cuda', not torch on cpu",
         ),
     ],
     ids=["bad-value", "missing-model", "bad-params-file", "compile-on-cpu"],
