@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import importlib
 import signal
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bag_io import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, BagError, BagReader, header_stamp_ns
+from .bag_io import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, BagError, BagReader, header_stamp_ns, restamp
 
 HEADER_FIRST = (IMAGE, COMPRESSED_IMAGE, CAMERA_INFO)  # types --restamp rewrites
 SETTLE_S = 0.3  # after the first subscriber matches, time for its other subscriptions to match
@@ -313,15 +312,6 @@ class _Clock:
         self._msg.clock.sec, self._msg.clock.nanosec = divmod(int(bag_ns), 1_000_000_000)
         self.publisher.publish(self._msg)
         self.published += 1
-
-
-def restamp(raw: bytes, stamp_ns: int) -> bytes:
-    """A serialized message whose first field is a std_msgs/Header, with its stamp replaced
-    (the bytes ``bag_io.header_stamp_ns`` reads)."""
-    out = bytearray(raw)
-    order = "<" if raw[1] & 1 else ">"
-    struct.pack_into(order + "iI", out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-    return bytes(out)
 
 
 def _play_once(

@@ -9,24 +9,11 @@ diagnostics report. ``published`` maps each new stamp to the bag's, for ground-t
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 from pathlib import Path
 
-
-def restamp(raw: bytes, stamp_ns: int) -> bytes:
-    """A serialized message (std_msgs/Header first) with its header stamp replaced.
-
-    CDR: a 4-byte encapsulation header (byte 1 bit 0 = little endian), then int32 sec and
-    uint32 nanosec; ``attanet_ros.bag_io.header_stamp_ns`` reads the same bytes.
-    """
-    if len(raw) < 12:
-        raise ValueError(f"serialized message is {len(raw)} bytes, too short to hold a header stamp")
-    order = "<" if raw[1] & 1 else ">"
-    out = bytearray(raw)
-    struct.pack_into(order + "iI", out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-    return bytes(out)
+from attanet_ros.bag_io import IMAGE, BagReader, header_stamp_ns, restamp
 
 
 class CameraPlayer:
@@ -75,8 +62,6 @@ class CameraPlayer:
         return len(self._messages)
 
     def _load(self) -> list[tuple[int, bytes]]:
-        from attanet_ros.bag_io import IMAGE, BagReader, header_stamp_ns
-
         with BagReader(self.bag) as reader:
             reader.require_topic(self.bag_topic, (IMAGE,), "camera topic")
             messages = [(header_stamp_ns(m.raw), m.raw) for m in reader.messages([self.bag_topic])]

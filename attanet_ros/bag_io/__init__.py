@@ -25,6 +25,7 @@ from .messages import (
     image_from_bag_msg,
     image_msg,
     labels_from_bag_msg,
+    restamp,
     stamp_ns,
 )
 from .reader import BagReader, MessageSource, TopicInfo
@@ -55,5 +56,6 @@ __all__ = [
     "image_from_bag_msg",
     "image_msg",
     "labels_from_bag_msg",
+    "restamp",
     "stamp_ns",
 ]

@@ -55,6 +55,17 @@ def header_stamp_ns(raw: bytes | memoryview) -> int:
     return stamp_ns(sec, nanosec)
 
 
+def restamp(raw: bytes, stamp_ns: int) -> bytes:
+    """A serialized message whose first field is a std_msgs/Header, with its stamp replaced (the
+    bytes ``header_stamp_ns`` reads): bag-play's ``--restamp`` and the demo's camera player."""
+    if len(raw) < 12:
+        raise ValueError(f"serialized message is {len(raw)} bytes, too short to hold a header stamp")
+    order = "<" if raw[1] & 1 else ">"
+    out = bytearray(raw)
+    struct.pack_into(order + "iI", out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+    return bytes(out)
+
+
 def deserialize(message: BagMessage) -> Any:
     return TYPESTORE.deserialize_cdr(message.raw, message.msgtype)
 

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from gui_helpers import street_image, write_folder
 
-from attanet_gui.camera_player import restamp
 from attanet_gui.cli import is_topic
 from attanet_gui.readers import BagReader, FolderReader, VideoReader, open_reader
 from attanet_gui.recorder import VideoRecorder
 from attanet_gui.ros_source import StampPairer, mono8_array, parse_class_info
 from attanet_model import CITYSCAPES_CLASSES
-from attanet_ros.bag_io import BagWriter, header_stamp_ns, image_msg
+from attanet_ros.bag_io import BagWriter, header_stamp_ns, image_msg, restamp
 
 
 def write_bag(path, images, compressed_too: bool = False):
