@@ -112,7 +112,9 @@ def test_palette_png_labels_are_read_by_their_indices_and_colour_masks_are_refus
     _, train_ids = CustomDataset(root, "train")[0]
     np.testing.assert_array_equal(train_ids[0, ::4], [0, 1, 2, 255])
     Image.fromarray(np.stack([values] * 3, -1)).save(root / "labels" / "train" / "a.png")  # an RGB colour mask
-    with pytest.raises(DatasetLayoutError, match=r"a.png: label image has mode 'RGB'.*a colour mask is not a label image"):
+    with pytest.raises(
+        DatasetLayoutError, match=r"a.png: label image has mode 'RGB'.*a colour mask is not a label image"
+    ):
         CustomDataset(root, "train")
 
 
