@@ -35,12 +35,13 @@ import numpy as np
 
 from attanet_gui.camera_player import CameraPlayer
 from attanet_gui.frames import Frame
-from attanet_gui.processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, python_module, wait_for
+from attanet_gui.processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, wait_for
 from attanet_gui.qt_platform import check_display
 from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+from attanet_ros import node_command as node_process
 
 CAMERA_PREFIX = "/camera"
 CAMERA_TOPIC = "/camera/image_raw"
@@ -216,10 +217,8 @@ def node_command(config: DemoConfig, mode: str) -> list[str]:
     params = shipped_config(PARAMS_NAME)
     if params is None:
         raise DemoError("the node's parameter file config/attanet.yaml is missing from this installation")
-    ros_args = ["--ros-args", "--params-file", str(params), "-p", f"mode:={mode}", "-r", f"image:={CAMERA_TOPIC}"]
-    if config.model is not None:
-        ros_args += ["-p", f"model_path:={config.model.resolve()}"]
-    return python_module("attanet_ros.node", *ros_args)
+    overrides = {"mode": mode} | ({"model_path": config.model.resolve()} if config.model is not None else {})
+    return node_process.node_command(params_file=params, params=overrides, remaps={"image": CAMERA_TOPIC})
 
 
 def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, source, log=print) -> ManagedProcess:

@@ -26,6 +26,7 @@ import numpy as np
 from attanet_model.engine_options import add_engine_arguments
 
 from .cli_flags import DeprecatedAlias
+from .node_command import node_command
 from .soak import street_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
@@ -78,25 +79,10 @@ def _outputs(text: str) -> list[str]:
 
 
 def _node_command(args, outputs: list[str]) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "attanet_ros.node",
-        "--ros-args",
-        "-r",
-        "__ns:=/bench",
-        "-r",
-        "image:=/bench/camera",
-        "-p",
-        f"backend:={args.backend}",
-        "-p",
-        f"device:={args.device}",
-        "-p",
-        f"outputs:=[{','.join(outputs)}]",
-    ]
+    params = {"backend": args.backend, "device": args.device, "outputs": outputs}
     if args.model:
-        cmd += ["-p", f"model_path:={args.model}"]
-    return cmd
+        params["model_path"] = args.model
+    return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
 
 
 def measure_node(size, args, env) -> dict:

@@ -118,11 +118,6 @@ def _die_with_parent():
     return set_parent_death_signal
 
 
-def python_module(module: str, *args: str) -> list[str]:
-    """A command that runs ``module`` with this interpreter (works without console scripts on PATH)."""
-    return [sys.executable, "-m", module, *args]
-
-
 class TerminateAsInterrupt:
     """Within the ``with`` block SIGTERM raises KeyboardInterrupt, so cleanup runs as for Ctrl-C."""
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from gui_helpers import ros_domain_for_test, street_image, wait_until
 
-from attanet_gui.processes import ProcessGroup, python_module
+from attanet_gui.processes import ProcessGroup
 from attanet_gui.render import ViewSettings
 from attanet_gui.ros_env import PROFILE_VARIABLE, shipped_config, shipped_dds_profile
 from attanet_gui.ros_source import RosTopicSource
 from attanet_gui.window import ViewerWindow
 from attanet_model import AttentionQuery, Segmenter
+from attanet_ros.node_command import node_command
 
 CAMERA = "/test_cam/image"
 pytestmark = pytest.mark.slow
@@ -34,17 +35,8 @@ def ros_world(tmp_path_factory, model_path):
     os.environ[PROFILE_VARIABLE] = profile
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     params = shipped_config("attanet.yaml")
-    command = python_module(
-        "attanet_ros.node",
-        "--ros-args",
-        "--params-file",
-        str(params),
-        "-p",
-        f"model_path:={model_path}",
-        "-p",
-        "mode:=replay",
-        "-r",
-        f"image:={CAMERA}",
+    command = node_command(
+        params_file=params, params={"model_path": model_path, "mode": "replay"}, remaps={"image": CAMERA}
     )
     context = Context()
     rclpy.init(context=context, domain_id=domain)

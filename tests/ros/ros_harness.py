@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import Image
 
 from attanet_ros.image_codec import array_to_image_msg
+from attanet_ros.node_command import node_command
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "config" / "fastdds_shm.xml"
@@ -77,25 +77,14 @@ class NodeProcess:
         env: dict[str, str | None] | None = None,
     ) -> None:
         """``env``: changes to the node's environment (None removes a variable)."""
-        args = [
-            sys.executable,
-            "-X",
-            "faulthandler",  # a crash of the node (e.g. at shutdown) leaves its thread stacks in the log
-            "-m",
-            module,
-            "--ros-args",
-            "-r",
-            f"__ns:={NAMESPACE}",
-            "-r",
-            f"image:={CAMERA}",
-            "-r",
-            "camera_info:=/cam/camera_info",
-        ]
-        if params_file is not None:
-            args += ["--params-file", str(params_file)]
-        for name, value in (params or {}).items():
-            args += ["-p", f"{name}:={_ros_value(value)}"]
-        args += extra_args or []
+        args = node_command(
+            module=module,
+            remaps={"__ns": NAMESPACE, "image": CAMERA, "camera_info": "/cam/camera_info"},
+            params_file=params_file,
+            params=params,
+            extra_args=extra_args or (),
+            faulthandler=True,  # a crash of the node (e.g. at shutdown) leaves its thread stacks in the log
+        )
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="attanet_node_")  # noqa: SIM115
         node_env = ros_env(domain_id)
         for key, value in (env or {}).items():
@@ -129,14 +118,6 @@ class NodeProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
-
-
-def _ros_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(str(v) for v in value) + "]"
-    return str(value)
 
 
 class RosClient:
