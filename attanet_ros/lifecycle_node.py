@@ -20,11 +20,10 @@ import sys
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from .engine import SegmentationEngine, StartupError, declare_parameters, parameter_value, read_settings
-from .node import NODE_NAME, log_transport, start_ros
+from .node import NODE_NAME, log_transport, spin, start_ros
 
 __all__ = ["AttanetLifecycleNode", "main"]
 
@@ -98,18 +97,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     log_transport(node, profile)
-    executor = MultiThreadedExecutor(num_threads=node.executor_threads())
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.release()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin(node, node.executor_threads(), node.release)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Run: ``ros2 run attanet_ros attanet_node --ros-args --params-file config/attanet
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -86,14 +87,19 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     log_transport(node, profile)
-    executor = MultiThreadedExecutor(num_threads=node.engine.executor_threads)
+    return spin(node, node.engine.executor_threads, node.stop)
+
+
+def spin(node: Node, threads: int, release: Callable[[], None]) -> int:
+    """Spin until Ctrl-C / shutdown, then ``release`` (stop the worker, free the model) and close ROS."""
+    executor = MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.stop()
+        release()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
