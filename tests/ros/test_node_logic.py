@@ -12,11 +12,12 @@ import yaml
 from ros_harness import PARAMS_FILE, street_image
 
 from attanet_model import IGNORE_INDEX, AttentionQuery, Segmenter, labels_to_color, overlay
+from attanet_model.device_pipeline import DevicePipeline
 from attanet_ros.diagnostics import OK, WARN, diagnostic_report
 from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, scale_camera_info
 from attanet_ros.frame_queue import FrameQueue
 from attanet_ros.params import PARAMETERS, ParamError, settings_from_values, update_problem
-from attanet_ros.stats import FrameStats, RateLimitedLog
+from attanet_ros.stats import STAGES, FrameStats, RateLimitedLog
 
 
 def test_config_yaml_lists_every_parameter_with_its_default():
@@ -176,6 +177,32 @@ def test_pipeline_at_network_resolution():
     small_rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(out.overlay, overlay(small_rgb, reference.labels, 0.5, at_scale_1.classes))
     np.testing.assert_array_equal(out.attention, np.round(reference.attention * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("device_path", [False, True])
+def test_every_frame_path_fills_every_diagnostics_stage(device_path):
+    """The host path and the GPU frame path (its DevicePipeline run on the CPU; batched, as the
+    node batches same-size cameras) give the same stages, so /diagnostics shows no 'nan' stage."""
+    segmenter = Segmenter(output="network")
+    if device_path:  # what torch + CUDA builds, minus CUDA graphs
+        engine = segmenter._engine
+        segmenter._pipeline = DevicePipeline(
+            engine.model, segmenter.meta.mean, segmenter.meta.std, segmenter._device_plan
+        )
+    sizes = [(96, 160), (96, 160), (128, 256)]  # two batched on the device path, one alone
+    frames = [(street_image(*hw, seed=i), frozenset({"labels", "overlay"})) for i, hw in enumerate(sizes)]
+    outputs, batches = FramePipeline(segmenter).run_many(frames, FrameOptions())
+    assert batches == ([2, 1] if device_path else [1, 1, 1])
+    stats = FrameStats()
+    for hw, out in zip(sizes, outputs, strict=True):
+        assert set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
+        assert out.labels.shape == out.overlay.shape[:2] == segmenter.plan(*hw).network_hw
+        stats.on_received()
+        stats.on_processed(30.0, 20.0, {"decode": 1.0, **out.timings_ms, "publish": 0.5})
+    _, _, values = diagnostic_report(stats.snapshot(), None, {}, 1.0)
+    stages = {k: v for k, v in values if k.startswith("stage_")}
+    assert sorted(stages) == sorted(f"stage_{name}_p50_ms" for name in STAGES)
+    assert "nan" not in stages.values()
 
 
 def test_scale_camera_info():
