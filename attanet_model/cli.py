@@ -216,8 +216,7 @@ def export_main(argv: list[str]) -> int:
         return fail("export", f"--opset {args.opset} cannot be written; this exporter writes {opsets[0]}..{opsets[-1]}")
     calibration = None
     if args.int8:  # read the frames first: a bad --calib should not wait for the export
-        from .bench import CALIBRATION_DIR
-        from .quantize import load_calibration
+        from .quantize import CALIBRATION_DIR, load_calibration
 
         try:
             calibration = load_calibration(args.calib or CALIBRATION_DIR)

@@ -2,7 +2,8 @@
 
 uint8 BGR frames on the host -> pinned staging buffer -> asynchronous upload -> resize and
 normalize on the device -> network (fp16/bf16, channels_last) -> argmax + confidence ->
-nearest resize of the labels to the camera size on the device -> uint8 download. On CUDA the
+nearest resize of the labels to the output size on the device -> uint8 download. The sizes
+come from a ``SizePlan`` per frame shape (``preprocess.size_plan``). On CUDA the
 fixed-shape part can be captured once per input shape as a CUDA graph and replayed, which
 removes the per-kernel launch cost that dominates a ~1 ms network.
 
@@ -24,6 +25,7 @@ from .engine_options import PRECISIONS, torch_dtype
 from .layers import fold_batchnorm
 from .network import AttaNet
 from .onnx_export import labels_and_confidence
+from .preprocess import SizePlan
 
 
 class ShapeCache:
@@ -85,9 +87,11 @@ def inductor_mode(mode: str, own_graphs: bool) -> str:
 
 
 class DevicePipeline:
-    """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x H x W uint8) and confidence on ``device``.
+    """Frames (B x H x W x 3 uint8 BGR, numpy) -> labels (B x h x w uint8) and confidence on ``device``.
 
-    ``net_size``: (H, W) -> network (h, w). ``cuda_graphs`` replays a captured graph per input
+    ``plan``: frame (H, W) -> its ``SizePlan``: the network size the frame is resized to and the
+    output size (h, w) the labels are resized to (e.g. ``lambda h, w: size_plan((h, w), 0.5)``).
+    ``cuda_graphs`` replays a captured graph per input
     shape (CUDA only; ignored elsewhere). ``confidence=False`` skips the softmax confidence (its
     computation, resize and 4-byte-per-pixel download): labels only, the fastest path.
     ``compile_mode`` (None, "default", "max-autotune", ...) runs ``forward`` through
@@ -102,7 +106,7 @@ class DevicePipeline:
         model: AttaNet,
         mean,
         std,
-        net_size: Callable[[int, int], tuple[int, int]],
+        plan: Callable[[int, int], SizePlan],
         device: str = "cpu",
         precision: str = "fp32",
         cuda_graphs: bool = False,
@@ -125,7 +129,7 @@ class DevicePipeline:
         # RGB order; the BGR->RGB flip happens by indexing before the affine normalize.
         self.scale = (1.0 / (255.0 * std_t)).view(1, 3, 1, 1).to(self.device)
         self.shift = (torch.tensor(mean, dtype=torch.float32) / std_t).view(1, 3, 1, 1).to(self.device)
-        self.net_size = net_size
+        self.plan = plan
         self.use_graphs = cuda_graphs and self.cuda
         self.with_confidence = confidence
         self.zero_copy_calls = 0  # calls whose frames already were the input_buffer()
@@ -151,13 +155,20 @@ class DevicePipeline:
     # -- per-shape state ---------------------------------------------------------------------
     def _make_staging(self, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
         b, h, w, _ = shape
+        plan = self.plan(h, w)
+        if not isinstance(plan, SizePlan):
+            raise TypeError(
+                f"plan({h}, {w}) must return a SizePlan (see attanet_model.preprocess.size_plan), "
+                f"got {type(plan).__name__} {plan!r}"
+            )
+        out_h, out_w = plan.output_hw
         pin = self.cuda
         staging = {
             "frames": torch.empty(shape, dtype=torch.uint8, pin_memory=pin),
-            "labels": torch.empty((b, h, w), dtype=torch.uint8, pin_memory=pin),
+            "labels": torch.empty((b, out_h, out_w), dtype=torch.uint8, pin_memory=pin),
         }
         if self.with_confidence:
-            staging["confidence"] = torch.empty((b, h, w), dtype=torch.float32, pin_memory=pin)
+            staging["confidence"] = torch.empty((b, out_h, out_w), dtype=torch.float32, pin_memory=pin)
         return staging
 
     def _capture(self, shape: tuple[int, ...]):
@@ -167,13 +178,13 @@ class DevicePipeline:
 
     # -- the device-side computation ----------------------------------------------------------
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """B x H x W x 3 uint8 BGR on the device -> (B x H x W uint8 labels, float32 confidence or
-        None when the pipeline was made with ``confidence=False``)."""
-        b, h, w, _ = frames.shape
-        nh, nw = self.net_size(h, w)
+        """B x H x W x 3 uint8 BGR on the device -> (B x h x w uint8 labels, float32 confidence or
+        None when the pipeline was made with ``confidence=False``), (h, w) the plan's output size."""
+        _, h, w, _ = frames.shape
+        plan = self.plan(h, w)
         x = frames.permute(0, 3, 1, 2).flip(1).float()  # BGR -> RGB, NCHW (no index tensor: graph-safe)
-        if (nh, nw) != (h, w):
-            x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
+        if plan.resizes_input:
+            x = F.interpolate(x, size=plan.network_hw, mode="bilinear", align_corners=False)
         x = (x * self.scale - self.shift).to(self.dtype)
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -182,10 +193,11 @@ class DevicePipeline:
             labels, confidence = labels_and_confidence(logits.float())
         else:  # argmax straight on the half-precision logits: the cast is monotonic
             labels, confidence = logits.argmax(1).to(torch.uint8), None
-        if (nh, nw) != (h, w):
-            labels = F.interpolate(labels[:, None], size=(h, w), mode="nearest")[:, 0]
+        if plan.resizes_output:
+            out_hw = plan.output_hw
+            labels = F.interpolate(labels[:, None], size=out_hw, mode="nearest")[:, 0]
             if confidence is not None:
-                confidence = F.interpolate(confidence[:, None], size=(h, w), mode="bilinear", align_corners=False)
+                confidence = F.interpolate(confidence[:, None], size=out_hw, mode="bilinear", align_corners=False)
                 confidence = confidence[:, 0]
         return labels, confidence
 

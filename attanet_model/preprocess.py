@@ -1,12 +1,16 @@
-"""Image checks, network-size arithmetic and normalization, shared by every backend."""
+"""Image checks, a frame's size plan (camera -> network -> output) and normalization, shared by every backend."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 
 MAX_SIDE = 16384  # larger than any camera; beyond it an image is a bug upstream
 MIN_SIDE = 8
 STRIDE = 32  # the coarsest feature is 1/32
+OUTPUT_SIZES = ("input", "network")  # where the labels come out: the camera's size or the network's
 
 
 def check_image(image: object) -> np.ndarray:
@@ -41,6 +45,55 @@ def network_size(height: int, width: int, scale: float = 0.5, size: tuple[int, i
             raise ValueError(f"input scale must be in (0, 4], got {scale}")
         h, w = height * scale, width * scale
     return max(STRIDE, int(round(h / STRIDE)) * STRIDE), max(STRIDE, int(round(w / STRIDE)) * STRIDE)
+
+
+@dataclass(frozen=True)
+class SizePlan:
+    """Every size one frame goes through, (H, W) each: the camera's, the network's input, the outputs'.
+
+    ``output_hw`` is ``camera_hw`` when the outputs are wanted at the camera's size, else
+    ``network_hw`` (labels at the network's size, never upsampled only to be shrunk again).
+    """
+
+    camera_hw: tuple[int, int]
+    network_hw: tuple[int, int]
+    output_hw: tuple[int, int]
+
+    @property
+    def resizes_input(self) -> bool:
+        """Whether the frame is resized before the network."""
+        return self.camera_hw != self.network_hw
+
+    @property
+    def resizes_output(self) -> bool:
+        """Whether the network's labels are resized to the outputs' size."""
+        return self.network_hw != self.output_hw
+
+
+def size_plan(
+    camera_hw: tuple[int, int], scale: float = 0.5, size: tuple[int, int] | None = None, output: str = "input"
+) -> SizePlan:
+    """The ``SizePlan`` of a frame of ``camera_hw``: the network size by ``network_size`` (``size`` if
+    fixed, else ``scale`` and multiples of 32), the outputs at the camera's size (``output="input"``)
+    or at the network's (``output="network"``)."""
+    check_output(output)
+    camera = (int(camera_hw[0]), int(camera_hw[1]))
+    network = network_size(*camera, scale, size)
+    return SizePlan(camera, network, camera if output == "input" else network)
+
+
+def check_output(output: str) -> str:
+    """``output`` if it is one of ``OUTPUT_SIZES``, else ValueError saying what to choose."""
+    if output not in OUTPUT_SIZES:
+        raise ValueError(f"output {output!r} is not supported; choose one of {', '.join(OUTPUT_SIZES)}")
+    return output
+
+
+def resize_frame(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``image`` at ``hw`` (OpenCV bilinear, the paper's inference resize); ``image`` itself if already that size."""
+    if image.shape[:2] == tuple(hw):
+        return image
+    return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def normalize_bgr(image: np.ndarray, mean, std) -> np.ndarray:

@@ -1,9 +1,11 @@
 """``Segmenter``: load a model once, then turn BGR camera frames into label images.
 
-One frame: check -> resize to the network size (the paper's 0.5 scale by default) ->
-normalize -> network -> argmax + max-softmax at network size -> labels (nearest) and
-confidence (bilinear) resized back to the frame's own size. Every backend shares the
-pre- and post-processing, so torch and ONNX Runtime differ only in the network call.
+One frame: check -> its ``SizePlan`` (camera -> network -> output size, decided here and
+nowhere else) -> resize to the network size (the paper's 0.5 scale by default) -> normalize ->
+network -> argmax + max-softmax at network size -> labels (nearest) and confidence (bilinear)
+resized to the output size: the frame's own (``output="input"``) or none (``output="network"``).
+Every backend shares the pre- and post-processing, so torch and ONNX Runtime differ only in the
+network call. Every path times the same stages (``TIMING_STAGES``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ from .ort_providers import (
     provider_plan,
     read_profile,
 )
-from .preprocess import check_image, network_size, normalize_bgr
+from .preprocess import SizePlan, check_image, check_output, network_size, normalize_bgr, resize_frame, size_plan
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
+# what Result.timings_ms holds, ms each, on every backend and device. On the GPU frame path the
+# device does the resizes inside one timed call: it reports that call as "inference" and 0 for
+# "postprocess" ("preprocess" is the host's part), as timing the steps apart would add syncs.
+TIMING_STAGES = ("preprocess", "inference", "postprocess")
 
 
 def default_model_path() -> Path:
@@ -66,14 +72,19 @@ class AttentionQuery:
 
 @dataclass
 class Result:
+    """One frame's segmentation, every image at the plan's output size (H, W)."""
+
     labels: np.ndarray  # HxW uint8 trainIds
     confidence: np.ndarray  # HxW float32, max softmax probability
     attention: np.ndarray | None = None  # HxW float32 in [0, 1] when asked for
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # TIMING_STAGES
+    # the BGR frame at the output size, to draw overlays on: the input itself, or with
+    # output="network" the resized frame the network saw (so nobody resizes it again)
+    frame: np.ndarray | None = None
 
 
 class Segmenter:
-    """Runs one model on BGR uint8 frames at their own size.
+    """Runs one model on BGR uint8 frames; results at the frame's own size or the network's.
 
     Args:
         model_path: an attanet checkpoint (.pt) or an exported .onnx; None = the bundled model.
@@ -81,6 +92,8 @@ class Segmenter:
         device: "cpu" or "cuda".
         precision: "fp32", "fp16" or "bf16" (half precisions need device="cuda" on torch).
         input_scale / input_size: override the model's network-size setting.
+        output: "input" (results at the frame's size) or "network" (at the network's size, as
+            ``plan`` says; no upsample that a user would then shrink again).
         cuda_graphs: on torch + CUDA, replay a captured CUDA graph per frame size.
         compile_mode: on torch + CUDA, run the frame path through ``torch.compile`` in this mode
             ("default", "max-autotune", ...); the first frame of each size compiles (tens of seconds).
@@ -101,6 +114,7 @@ class Segmenter:
         precision: str = "fp32",
         input_scale: float | None = None,
         input_size: tuple[int, int] | None = None,
+        output: str = "input",
         cuda_graphs: bool = False,
         compile_mode: str | None = None,
         trt_cache: str | Path | None = None,
@@ -110,6 +124,7 @@ class Segmenter:
         if path.suffix == ".onnx" and backend == "torch":
             backend = "onnxruntime"
         check_engine(backend, device, precision, compile_mode)
+        self.output = check_output(output)
         self.model_path, self.backend, self.device, self.precision = path, backend, device, precision
         if backend == "torch":
             self._engine = _TorchEngine(path, device, precision)
@@ -118,7 +133,7 @@ class Segmenter:
         self.meta: ModelMeta = self._engine.meta
         self.input_scale = input_scale if input_scale is not None else self.meta.input_scale
         self.input_size = input_size if input_size is not None else self.meta.input_size
-        network_size(64, 64, self.input_scale, self.input_size)  # validates the scale now
+        self.plan(64, 64)  # validates the scale now
         self._pipeline = None
         if backend == "torch" and device == "cuda":
             from .device_pipeline import DevicePipeline
@@ -127,7 +142,7 @@ class Segmenter:
                 self._engine.model,
                 self.meta.mean,
                 self.meta.std,
-                self.network_size,
+                self._device_plan,
                 device,
                 precision,
                 cuda_graphs,
@@ -163,45 +178,65 @@ class Segmenter:
             extras.append(f"torch.compile {self._pipeline.compile_mode}")
         return "device" + (f" ({', '.join(extras)})" if extras else " (eager)")
 
+    def plan(self, height: int, width: int) -> SizePlan:
+        """The sizes a frame of ``height`` x ``width`` goes through: camera -> network -> output."""
+        return size_plan((height, width), self.input_scale, self.input_size, self.output)
+
     def network_size(self, height: int, width: int) -> tuple[int, int]:
-        return network_size(height, width, self.input_scale, self.input_size)
+        return self.plan(height, width).network_hw
 
     def segment(self, image_bgr: np.ndarray, attention: AttentionQuery | None = None) -> Result:
+        """Labels and confidence (and SAM attention for ``attention``, whose x/y are pixels of the
+        output image) of one frame, at ``plan(H, W).output_hw``."""
         image = check_image(image_bgr)
-        h, w = image.shape[:2]
         t0 = time.perf_counter()
+        plan = self.plan(*image.shape[:2])
         if self._pipeline is not None and attention is None:
-            labels, confidence = self._pipeline(image)
-            return Result(labels, confidence, None, {"pipeline": (time.perf_counter() - t0) * 1e3})
-        net_h, net_w = self.network_size(h, w)
-        x = self._network_input(image, net_h, net_w)
+            return self._segment_on_device([image], plan, t0)[0]
+        network_frame = resize_frame(image, plan.network_hw)
+        x = normalize_bgr(network_frame, self.meta.mean, self.meta.std)
         t1 = time.perf_counter()
         labels, confidence, attn = self._engine.run(x, attention is not None)
         t2 = time.perf_counter()
-        if (net_h, net_w) != (h, w):
-            labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-            confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        if plan.resizes_output:
+            out_h, out_w = plan.output_hw
+            labels = cv2.resize(labels, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
+            confidence = cv2.resize(confidence, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         attention_map = None
         if attention is not None:
-            attention_map = attention_image(attn, attention, (h, w), (net_h, net_w), self._engine.sam_direction)
+            direction = self._engine.sam_direction
+            attention_map = attention_image(attn, attention, plan.output_hw, plan.network_hw, direction)
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
-        return Result(labels, confidence, attention_map, timings)
-
-    def _network_input(self, image: np.ndarray, net_h: int, net_w: int) -> np.ndarray:
-        """The frame resized to the network size (OpenCV bilinear) and normalized, 1x3xHxW."""
-        if image.shape[:2] != (net_h, net_w):
-            image = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
-        return normalize_bgr(image, self.meta.mean, self.meta.std)
+        frame = image if self.output == "input" else network_frame
+        return Result(labels, confidence, attention_map, _stage_timings(t0, t1, t2, t3), frame)
 
     def segment_batch(self, images: list[np.ndarray]) -> list[Result]:
-        """Several frames at once (e.g. four cameras); one batched forward on the GPU path."""
+        """Several frames at once (e.g. four cameras); one batched forward on the GPU path, where
+        each frame's timings are the whole batch's (each waited for all of it)."""
         if self._pipeline is not None and images and all(i.shape == images[0].shape for i in images):
             for image in images:
                 check_image(image)
-            labels, confidence = self._pipeline(np.stack(images))
-            return [Result(labels[i], confidence[i]) for i in range(len(images))]
+            t0 = time.perf_counter()
+            return self._segment_on_device(images, self.plan(*images[0].shape[:2]), t0)
         return [self.segment(image) for image in images]
+
+    def _device_plan(self, height: int, width: int) -> SizePlan:
+        """The part of the plan the GPU frame path does: all of it, or with ``output="network"``
+        none, because ``_segment_on_device`` then resizes on the host (the frame at the network
+        size is what overlays are drawn on, and OpenCV's resize keeps the labels of every path alike)."""
+        if self.output == "network":
+            return SizePlan((height, width), (height, width), (height, width))
+        return self.plan(height, width)
+
+    def _segment_on_device(self, images: list[np.ndarray], plan: SizePlan, t0: float) -> list[Result]:
+        """Same-size frames through ``DevicePipeline`` in one forward; ``t0`` when their work began."""
+        frames = [resize_frame(image, plan.network_hw) for image in images] if self.output == "network" else images
+        batch = frames[0][None] if len(frames) == 1 else np.stack(frames)
+        t1 = time.perf_counter()
+        labels, confidence = self._pipeline(batch)
+        t2 = time.perf_counter()
+        timings = _stage_timings(t0, t1, t2, t2)
+        return [Result(labels[i], confidence[i], None, dict(timings), frames[i]) for i in range(len(frames))]
 
     def class_scores(self, image_bgr: np.ndarray, scale: float | None = None, flip: bool = False) -> np.ndarray:
         """KxHxW float32 softmax probabilities at the image's size (for multi-scale/flip eval)."""
@@ -210,13 +245,18 @@ class Segmenter:
         net_h, net_w = network_size(
             h, w, scale if scale is not None else self.input_scale, None if scale is not None else self.input_size
         )
-        x = self._network_input(image, net_h, net_w)
+        x = normalize_bgr(resize_frame(image, (net_h, net_w)), self.meta.mean, self.meta.std)
         logits = self._engine.logits(x)
         if flip:
             logits = logits + self._engine.logits(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]
         t = torch.from_numpy(np.ascontiguousarray(logits))
         probs = torch.softmax(torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False), 1)
         return probs[0].numpy()
+
+
+def _stage_timings(t0: float, t1: float, t2: float, t3: float) -> dict[str, float]:
+    """``TIMING_STAGES`` in ms from the perf_counter() marks that begin and end them."""
+    return {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
 
 
 def attention_image(

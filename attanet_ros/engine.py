@@ -34,11 +34,11 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from attanet_model import IGNORE_INDEX
+from attanet_model import IGNORE_INDEX, Segmenter
 
 from .camera_channel import CameraChannel, scaled_camera_info
 from .diagnostics import diagnostic_report, stale_report, summary_report
-from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter
+from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
@@ -138,17 +138,17 @@ class SegmentationEngine:
         """Load and warm up the model, create the publishers; StartupError says what is wrong."""
         s = self.settings
         try:
-            segmenter = make_segmenter(
-                s.model_path,
-                s.backend,
-                s.device,
-                s.precision,
-                s.output_resolution,
-                s.network_scale,
-                s.network_size,
+            segmenter = Segmenter(
+                s.model_path or None,
+                backend=s.backend,
+                device=s.device,
+                precision=s.precision,
+                input_scale=s.network_scale or None,
+                input_size=s.network_size,
+                output=s.output_resolution,
                 cuda_graphs=s.cuda_graphs,
-                compile_mode=s.torch_compile,
-                trt_cache=s.trt_cache,
+                compile_mode=s.torch_compile or None,
+                trt_cache=s.trt_cache or None,
                 allow_fallback=s.allow_fallback,
             )
         except (ValueError, OSError, RuntimeError) as exc:
@@ -163,7 +163,7 @@ class SegmentationEngine:
                 raise StartupError(
                     f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
                 ) from exc
-        self.pipeline = FramePipeline(segmenter, s.output_resolution, s.network_scale or None, s.network_size)
+        self.pipeline = FramePipeline(segmenter)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,

@@ -2,7 +2,8 @@
 
 The node's worker calls ``decode_frame`` and ``FramePipeline.run``; everything it publishes is
 computed here, so it is testable with numpy arrays alone. Only the outputs someone asked for
-are computed (``wanted``), which is how the node keeps unsubscribed topics free.
+are computed (``wanted``), which is how the node keeps unsubscribed topics free. Every size
+(camera -> network -> output) is the Segmenter's to decide; nothing here resizes a frame.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from attanet_model import IGNORE_INDEX, AttentionQuery, Segmenter, labels_to_color, overlay
-from attanet_model.preprocess import MIN_SIDE, network_size
+from attanet_model import IGNORE_INDEX, AttentionQuery, Result, Segmenter, labels_to_color, overlay
+from attanet_model.preprocess import MIN_SIDE
 
 from .image_codec import ImageDecodeError, compressed_from_msg, image_from_msg
 
@@ -60,40 +61,21 @@ class FrameOutputs:
 class FramePipeline:
     """Runs a ``Segmenter`` on frames and turns its result into the node's output images.
 
-    ``output_resolution="network"`` wants labels at the network's size: the pipeline then
-    resizes the frame itself (as the Segmenter would) and the Segmenter must run at scale 1.0,
-    so nothing is upsampled only to be shrunk again. ``make_segmenter`` builds it that way.
+    Every size is the Segmenter's (``Segmenter.plan``): built with ``output="network"`` it gives
+    its results, and the resized frame the overlay is drawn on, at the network's size.
     """
 
-    def __init__(
-        self,
-        segmenter: Segmenter,
-        output_resolution: str = "input",
-        network_scale: float | None = None,
-        network_size: tuple[int, int] | None = None,
-    ) -> None:
-        if output_resolution not in ("input", "network"):
-            raise ValueError(f"output_resolution {output_resolution!r} is not supported; choose 'input' or 'network'")
+    def __init__(self, segmenter: Segmenter) -> None:
         self.segmenter = segmenter
-        self.output_resolution = output_resolution
-        self.network_scale = network_scale if network_scale else segmenter.meta.input_scale
-        self.fixed_size = network_size if network_size is not None else segmenter.meta.input_size
         self.classes = segmenter.classes
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """(H, W) of the outputs for a frame of this size."""
-        if self.output_resolution == "input":
-            return height, width
-        return network_size(height, width, self.network_scale, self.fixed_size)
+        """(H, W) of the outputs (and of the scaled camera_info) for a frame of this size."""
+        return self.segmenter.plan(height, width).output_hw
 
     def run(self, image_bgr: np.ndarray, wanted: set[str] | frozenset[str], options: FrameOptions) -> FrameOutputs:
-        t0 = time.perf_counter()
-        image_bgr = self._resized(image_bgr)
-        resize_ms = (time.perf_counter() - t0) * 1e3
-        out_h, out_w = image_bgr.shape[:2]
-        query = options.attention_query(out_h, out_w) if "attention" in wanted else None
-        result = self.segmenter.segment(image_bgr, attention=query)
-        return self._outputs(image_bgr, result, wanted, options, resize_ms)
+        result = self.segmenter.segment(image_bgr, attention=self._attention_query(image_bgr, wanted, options))
+        return self._outputs(result, wanted, options)
 
     def run_many(
         self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions
@@ -101,37 +83,26 @@ class FramePipeline:
         """Several cameras' frames, as (image, wanted): their outputs in the same order, and the
         forward batch sizes used. Same-size frames go through one batched forward where the
         Segmenter batches (the GPU frame path); elsewhere, and for attention, one at a time."""
-        t0 = time.perf_counter()
-        images = [self._resized(image) for image, _ in frames]
-        resize_ms = (time.perf_counter() - t0) * 1e3 / max(len(frames), 1)
-        keys = [(image.shape, "attention" in wanted) for image, (_, wanted) in zip(images, frames, strict=True)]
+        keys = [(image.shape, "attention" in wanted) for image, wanted in frames]
         outputs: list[FrameOutputs | None] = [None] * len(frames)
         groups = batch_groups(keys, self.segmenter.batches_frames)
         for group in groups:
             if len(group) == 1:
-                i = group[0]
-                query = options.attention_query(*images[i].shape[:2]) if keys[i][1] else None
-                results = [self.segmenter.segment(images[i], attention=query)]
+                image, wanted = frames[group[0]]
+                results = [self.segmenter.segment(image, attention=self._attention_query(image, wanted, options))]
             else:
-                t1 = time.perf_counter()
-                results = self.segmenter.segment_batch([images[i] for i in group])
-                forward_ms = (time.perf_counter() - t1) * 1e3
-                for result in results:
-                    result.timings_ms = {"inference": forward_ms}  # each frame waited for the whole batch
+                results = self.segmenter.segment_batch([frames[i][0] for i in group])
             for i, result in zip(group, results, strict=True):
-                outputs[i] = self._outputs(images[i], result, frames[i][1], options, resize_ms)
+                outputs[i] = self._outputs(result, frames[i][1], options)
         return outputs, [len(group) for group in groups]
 
-    def _resized(self, image_bgr: np.ndarray) -> np.ndarray:
-        h, w = image_bgr.shape[:2]
-        out_h, out_w = self.output_size(h, w)
-        if (out_h, out_w) != (h, w):
-            image_bgr = cv2.resize(image_bgr, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        return image_bgr
+    def _attention_query(self, image_bgr: np.ndarray, wanted, options: FrameOptions) -> AttentionQuery | None:
+        """The SAM query in output-image pixels (the parameters name pixels of the published images)."""
+        return options.attention_query(*self.output_size(*image_bgr.shape[:2])) if "attention" in wanted else None
 
-    def _outputs(self, image_bgr, result, wanted, options: FrameOptions, resize_ms: float) -> FrameOutputs:
+    def _outputs(self, result: Result, wanted, options: FrameOptions) -> FrameOutputs:
         t1 = time.perf_counter()
-        outputs = FrameOutputs(size=image_bgr.shape[:2])
+        outputs = FrameOutputs(size=result.labels.shape[:2])
         labels = result.labels
         if options.confidence_threshold > 0:
             labels = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), labels)
@@ -140,14 +111,13 @@ class FramePipeline:
         if "color" in wanted:
             outputs.color = labels_to_color(labels, self.classes)
         if "overlay" in wanted:
-            rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+            rgb = cv2.cvtColor(result.frame, cv2.COLOR_BGR2RGB)  # the frame at the output size
             outputs.overlay = overlay(rgb, labels, options.overlay_alpha, self.classes)
         if "confidence" in wanted:
             outputs.confidence = to_mono8(result.confidence)
         if "attention" in wanted and result.attention is not None:
             outputs.attention = to_mono8(result.attention)
         timings = dict(result.timings_ms)
-        timings["preprocess"] = timings.get("preprocess", 0.0) + resize_ms
         timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t1) * 1e3
         outputs.timings_ms = timings
         return outputs
@@ -178,40 +148,6 @@ def batch_groups(keys: list[tuple], batched: bool) -> list[list[int]]:
 def to_mono8(values: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint8 0..255, rounded."""
     return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def make_segmenter(
-    model_path: str,
-    backend: str,
-    device: str,
-    precision: str,
-    output_resolution: str,
-    network_scale: float = 0.0,
-    network_size: tuple[int, int] | None = None,
-    cuda_graphs: bool = False,
-    compile_mode: str | None = None,
-    trt_cache: str = "",
-    allow_fallback: bool = False,
-) -> Segmenter:
-    """The Segmenter a ``FramePipeline`` with these settings needs (scale 1.0 when the pipeline resizes).
-    ``cuda_graphs`` and ``compile_mode`` act on torch + CUDA only, ``trt_cache`` and
-    ``allow_fallback`` on onnxruntime + CUDA only (see ``Segmenter``)."""
-    if output_resolution == "network":
-        scale, size = 1.0, None
-    else:
-        scale, size = (network_scale or None), network_size
-    return Segmenter(
-        model_path or None,
-        backend=backend,
-        device=device,
-        precision=precision,
-        input_scale=scale,
-        input_size=size,
-        cuda_graphs=cuda_graphs,
-        compile_mode=compile_mode or None,
-        trt_cache=trt_cache or None,
-        allow_fallback=allow_fallback,
-    )
 
 
 def scale_camera_info(fields: dict, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> dict:

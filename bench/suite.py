@@ -178,7 +178,7 @@ def pipeline_rows(
 ) -> list[BenchRow]:
     """Uint8 1024x2048 frames on the host -> uint8 labels on the host, through DevicePipeline."""
     from attanet_model.device_pipeline import DevicePipeline
-    from attanet_model.preprocess import network_size
+    from attanet_model.preprocess import size_plan
 
     from .latency import time_ms
 
@@ -186,7 +186,7 @@ def pipeline_rows(
         model,
         (0.485, 0.456, 0.406),
         (0.229, 0.224, 0.225),
-        lambda h, w: network_size(h, w, 0.5),
+        lambda h, w: size_plan((h, w), 0.5),
         "cuda",
         precision,
         cuda_graphs=graphs,
@@ -262,10 +262,10 @@ def fp16_agreement(checkpoint: Path | None, frames: list[np.ndarray]) -> list[st
     from attanet_model.checkpoint import load_checkpoint
     from attanet_model.device_pipeline import DevicePipeline
     from attanet_model.network import build_model
-    from attanet_model.preprocess import network_size
+    from attanet_model.preprocess import size_plan
     from attanet_model.segmenter import default_model_path
 
-    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    size = lambda h, w: size_plan((h, w), 0.5)  # noqa: E731
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     torch.manual_seed(0)
     cases = [

@@ -8,7 +8,7 @@ from attanet_model import ModelMeta, Segmenter, build_model, save_checkpoint
 from attanet_model.device_pipeline import DevicePipeline, ShapeCache
 from attanet_model.layers import ConvBNReLU
 from attanet_model.network import SegmentationOutput
-from attanet_model.preprocess import network_size
+from attanet_model.preprocess import SizePlan, size_plan
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,12 @@ def setup(tmp_path_factory):
     model = build_model("attanet_light").eval()
     meta = ModelMeta.for_model(model, "attanet_light")
     path = save_checkpoint(tmp_path_factory.mktemp("dp") / "m.pt", model, meta)
-    pipeline = DevicePipeline(model, meta.mean, meta.std, lambda h, w: network_size(h, w, 0.5))
+    pipeline = DevicePipeline(model, meta.mean, meta.std, lambda h, w: size_plan((h, w), 0.5))
     return pipeline, Segmenter(path)
+
+
+def same_size(h: int, w: int) -> SizePlan:
+    return SizePlan((h, w), (h, w), (h, w))
 
 
 def frames(b, h, w, seed=0):
@@ -40,7 +44,7 @@ def test_device_path_matches_the_opencv_path(setup):
 def test_labels_only_pipeline_gives_the_same_labels(setup):
     pipeline, _ = setup
     labels_only = DevicePipeline(
-        pipeline.model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), pipeline.net_size, confidence=False
+        pipeline.model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), pipeline.plan, confidence=False
     )
     batch = frames(2, 256, 512, seed=4)
     labels, confidence = labels_only(batch)
@@ -121,12 +125,10 @@ def test_shape_cache_is_a_bounded_lru():
 def test_precision_handling_on_cpu():
     model = build_model("attanet_light")
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
-        DevicePipeline(model, (0, 0, 0), (1, 1, 1), lambda h, w: (h, w), precision="fp16")
+        DevicePipeline(model, (0, 0, 0), (1, 1, 1), same_size, precision="fp16")
     with pytest.raises(ValueError, match="precision 'int4'"):
-        DevicePipeline(model, (0, 0, 0), (1, 1, 1), lambda h, w: (h, w), precision="int4")
-    pipeline = DevicePipeline(
-        model, (0.5, 0.5, 0.5), (0.2, 0.2, 0.2), lambda h, w: (h, w), precision="bf16", cuda_graphs=True
-    )
+        DevicePipeline(model, (0, 0, 0), (1, 1, 1), same_size, precision="int4")
+    pipeline = DevicePipeline(model, (0.5, 0.5, 0.5), (0.2, 0.2, 0.2), same_size, precision="bf16", cuda_graphs=True)
     assert pipeline.graphs is None  # graphs are CUDA-only; the CPU runs eagerly
     labels, _ = pipeline(frames(1, 64, 64))
     assert labels.shape == (1, 64, 64)
@@ -151,7 +153,7 @@ def test_compiled_pipeline_gives_the_eager_labels():
     net = TinyNet()
     net.features[1].running_mean.uniform_(-0.5, 0.5)
     net.features[1].running_var.uniform_(0.5, 2.0)
-    size = lambda h, w: (h // 2, w // 2)  # noqa: E731
+    size = lambda h, w: SizePlan((h, w), (h // 2, w // 2), (h, w))  # noqa: E731
     eager = DevicePipeline(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, confidence=True)
     compiled = DevicePipeline(
         net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, confidence=True, compile_mode="default"
@@ -179,7 +181,7 @@ def test_inductor_graphs_step_aside_for_the_pipelines_own():
 def test_cuda_graph_replay_matches_eager():
     torch.manual_seed(0)
     model = build_model("attanet_r18").eval()
-    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    size = lambda h, w: size_plan((h, w), 0.5)  # noqa: E731
     eager = DevicePipeline(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16")
     graphed = DevicePipeline(
         model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size, "cuda", "fp16", cuda_graphs=True
@@ -196,7 +198,7 @@ def test_cuda_graph_replay_matches_eager():
 def test_compiled_kernels_inside_the_cuda_graph_match_eager():
     torch.manual_seed(0)
     model = build_model("attanet_light").eval()
-    size = lambda h, w: network_size(h, w, 0.5)  # noqa: E731
+    size = lambda h, w: size_plan((h, w), 0.5)  # noqa: E731
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     eager = DevicePipeline(model, mean, std, size, "cuda", "fp16", confidence=False)
     compiled = DevicePipeline(

@@ -9,8 +9,9 @@ import pytest
 import torch
 from ros_harness import street_image
 
+from attanet_model import Segmenter
 from attanet_ros.diagnostics import OK, WARN, stale_report, summary_report
-from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, batch_groups, make_segmenter
+from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, batch_groups
 from attanet_ros.frame_queue import FrameQueues
 from attanet_ros.params import ParamError, settings_from_values
 
@@ -74,7 +75,7 @@ def test_batch_groups_same_size_frames_only_when_the_segmenter_batches():
 
 
 def test_run_many_on_the_cpu_matches_run_frame_by_frame():
-    pipeline = FramePipeline(make_segmenter("", "torch", "cpu", "fp32", "input"))
+    pipeline = FramePipeline(Segmenter())
     assert not pipeline.segmenter.batches_frames
     options = FrameOptions(overlay_alpha=0.3)
     frames = [
@@ -94,7 +95,7 @@ def test_run_many_on_the_cpu_matches_run_frame_by_frame():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the batched forward is the GPU frame path; no CUDA here")
 def test_run_many_on_the_gpu_batches_same_size_frames_and_agrees_with_single_frames():
-    pipeline = FramePipeline(make_segmenter("", "torch", "cuda", "fp32", "input", cuda_graphs=False))
+    pipeline = FramePipeline(Segmenter(device="cuda"))
     assert pipeline.segmenter.batches_frames
     frames = [
         (street_image(*hw, seed=i), frozenset({"labels"})) for i, hw in enumerate([(256, 512)] * 3 + [(128, 256)])

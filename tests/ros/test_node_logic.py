@@ -11,12 +11,13 @@ import pytest
 import yaml
 from ros_harness import PARAMS_FILE, street_image
 
-from attanet_model import IGNORE_INDEX, labels_to_color, overlay
+from attanet_model import IGNORE_INDEX, AttentionQuery, Segmenter, labels_to_color, overlay
+from attanet_model.device_pipeline import DevicePipeline
 from attanet_ros.diagnostics import OK, WARN, diagnostic_report
-from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, make_segmenter, scale_camera_info
+from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, scale_camera_info
 from attanet_ros.frame_queue import FrameQueue
 from attanet_ros.params import PARAMETERS, ParamError, settings_from_values, update_problem
-from attanet_ros.stats import FrameStats, RateLimitedLog
+from attanet_ros.stats import STAGES, FrameStats, RateLimitedLog
 
 
 def test_config_yaml_lists_every_parameter_with_its_default():
@@ -148,7 +149,7 @@ def test_rate_limited_log():
 
 @pytest.fixture(scope="module")
 def pipeline_input():
-    return make_segmenter("", "torch", "cpu", "fp32", "input"), street_image(96, 160, seed=1)
+    return Segmenter(), street_image(96, 160, seed=1)
 
 
 def test_pipeline_outputs_match_the_segmenter(pipeline_input):
@@ -178,15 +179,47 @@ def test_pipeline_computes_only_what_is_wanted_and_applies_the_threshold(pipelin
 
 
 def test_pipeline_at_network_resolution():
-    segmenter = make_segmenter("", "torch", "cpu", "fp32", "network")
-    pipeline = FramePipeline(segmenter, "network")
+    pipeline = FramePipeline(Segmenter(output="network"))
     bgr = street_image(256, 512)
     assert pipeline.output_size(256, 512) == (128, 256)
-    out = pipeline.run(bgr, {"labels", "overlay"}, FrameOptions())
+    out = pipeline.run(bgr, {"labels", "overlay", "attention"}, FrameOptions(attention_column=40))
     assert out.labels.shape == (128, 256) and out.overlay.shape == (128, 256, 3)
-    # the same as segmenting the frame the pipeline resized, at scale 1
+    assert out.attention.shape == (128, 256) and set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
+    # what the node did before the Segmenter owned the sizes: resize the frame itself (OpenCV
+    # bilinear), segment it at scale 1, draw the overlay on the resized frame
     small = cv2.resize(bgr, (256, 128), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_array_equal(out.labels, segmenter.segment(small).labels)
+    at_scale_1 = Segmenter(input_scale=1.0)
+    reference = at_scale_1.segment(small, AttentionQuery(40))
+    np.testing.assert_array_equal(out.labels, reference.labels)
+    small_rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(out.overlay, overlay(small_rgb, reference.labels, 0.5, at_scale_1.classes))
+    np.testing.assert_array_equal(out.attention, np.round(reference.attention * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("device_path", [False, True])
+def test_every_frame_path_fills_every_diagnostics_stage(device_path):
+    """The host path and the GPU frame path (its DevicePipeline run on the CPU; batched, as the
+    node batches same-size cameras) give the same stages, so /diagnostics shows no 'nan' stage."""
+    segmenter = Segmenter(output="network")
+    if device_path:  # what torch + CUDA builds, minus CUDA graphs
+        engine = segmenter._engine
+        segmenter._pipeline = DevicePipeline(
+            engine.model, segmenter.meta.mean, segmenter.meta.std, segmenter._device_plan
+        )
+    sizes = [(96, 160), (96, 160), (128, 256)]  # two batched on the device path, one alone
+    frames = [(street_image(*hw, seed=i), frozenset({"labels", "overlay"})) for i, hw in enumerate(sizes)]
+    outputs, batches = FramePipeline(segmenter).run_many(frames, FrameOptions())
+    assert batches == ([2, 1] if device_path else [1, 1, 1])
+    stats = FrameStats()
+    for hw, out in zip(sizes, outputs, strict=True):
+        assert set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
+        assert out.labels.shape == out.overlay.shape[:2] == segmenter.plan(*hw).network_hw
+        stats.on_received()
+        stats.on_processed(30.0, 20.0, {"decode": 1.0, **out.timings_ms, "publish": 0.5})
+    _, _, values = diagnostic_report(stats.snapshot(), None, {}, 1.0)
+    stages = {k: v for k, v in values if k.startswith("stage_")}
+    assert sorted(stages) == sorted(f"stage_{name}_p50_ms" for name in STAGES)
+    assert "nan" not in stages.values()
 
 
 def test_scale_camera_info():

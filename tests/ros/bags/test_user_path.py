@@ -39,14 +39,16 @@ def test_custom_data_from_training_to_a_scored_recording(capsys, tmp_path, domai
     data = write_custom_dataset(tmp_path / "data", {"train": 8, "val": VAL_FRAMES}, height=64, width=96)
     classes = ["--dataset", "custom", "--data-root", data, "--classes-file", data / "classes.yaml"]
 
-    # train (a few iterations of the light CPU recipe), export, eval the int8 model
+    # train with the recipe `--dataset custom` picks on a CPU (the bundled model's network and weights,
+    # classifier fresh), for a few iterations instead of its minutes; export; eval the int8 model
     code, _, err = run_cli(
-        capsys, "train", "--config", "synthetic_light", "--dataset", "custom", "--data-root", data,
+        capsys, "train", "--dataset", "custom", "--data-root", data,
         "--out-dir", tmp_path / "run", "--iterations", "30", "--batch-size", "4", "--crop-size", "64,96",
         "--workers", "0", "--threads", "1", "--set", "warmup_iters=3", "--set", "val_interval=30",
         "--set", "input_scale=1.0", "--set", "scales=1.0", "--no-progress",
     )  # fmt: skip
     assert code == 0, err
+    assert "recipe custom_cpu: attanet_light_compact from the bundled model" in err
     code, exported, err = run_json(
         capsys, "export", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "model.onnx", "--int8",
         "--calib", data / "images" / "val",
