@@ -12,11 +12,9 @@ workers still alive, and the trainer alone decides how to stop.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
-import os
 import platform
 import signal
 import sys
@@ -25,153 +23,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
 
 from . import distributed as dist_utils
 from .config import TrainConfig
-from .datasets import BadSampleError, DatasetLayoutError, SegmentationDataset, build_dataset, describe_out_of_range
+from .datasets import DatasetLayoutError, build_dataset
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
+from .sample_stream import DecodedFrames, SampleStream, StreamSampler, collate_frames, single_threaded_worker
 from .schedule import warmup_poly_scheduler
 from .transforms import TrainTransform
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class SampleStream(Dataset):
-    """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
-    dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p).
-
-    A sample whose files cannot be used is replaced by the next readable one in the epoch's order
-    (a function of the data alone, so a resumed run makes the same choices). Every sample carries
-    a last element, ``problems``: a JSON list of what was skipped or read as ignore on the way (the
-    trainer reports each file once, and with ``strict_data`` stops on the first).
-
-    ``defer=True`` (config ``device_augment``): the sample is the decoded full frame, its labels
-    and its drawn ``AugmentParams`` as a tensor row; the trainer applies them to the whole batch
-    on the training device (``TrainTransform.batch``)."""
-
-    def __init__(self, dataset: SegmentationDataset, transform: TrainTransform, seed: int, defer: bool = False) -> None:
-        self.dataset, self.transform, self.seed, self.defer = dataset, transform, seed, defer
-        self._perm_epoch, self._perm = -1, np.arange(0)
-
-    def __len__(self) -> int:
-        return 2**62
-
-    def index_at(self, position: int) -> int:
-        epoch, k = divmod(position, len(self.dataset))
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
-            self._perm_epoch = epoch
-        return int(self._perm[k])
-
-    def rng_at(self, position: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, position])
-
-    def readable(self, position: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-        """(image, labels, problems) for ``position``: the sample there or the next readable one."""
-        n = len(self.dataset)
-        epoch, k = divmod(position, n)
-        problems: list[dict] = []
-        for step in range(n):
-            index = self.index_at(epoch * n + (k + step) % n)
-            try:
-                image, labels, out_of_range = self.dataset.load(index)
-            except BadSampleError as exc:
-                problems.append({**exc.as_dict(), "skipped": True})
-                continue
-            if out_of_range:
-                reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
-                problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
-            return image, labels, problems
-        raise DatasetLayoutError(
-            f"none of the {n} samples of the training split can be read; the first: {problems[0]['file']}: "
-            f"{problems[0]['reason']}"
-        )
-
-    def __getitem__(self, position: int):
-        image, labels, problems = self.readable(position)
-        note = json.dumps(problems)
-        if self.defer:
-            params = self.transform.draw(*labels.shape, self.rng_at(position))
-            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor(), note
-        return *self.transform(image, labels, self.rng_at(position)), note
-
-
-def collate_frames(batch: list[tuple]) -> tuple:
-    """Stack full frames for device-side augmentation; they must share one size. Columns that are
-    not tensors (the samples' problem notes) stay lists."""
-    sizes = sorted({tuple(item[0].shape[:2]) for item in batch})
-    if len(sizes) > 1:
-        raise ValueError(
-            f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
-            f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
-        )
-    columns = zip(*batch, strict=True)
-    return tuple(torch.stack(c) if isinstance(c[0], torch.Tensor) else list(c) for c in columns)
-
-
-class _Frames(Dataset):
-    """Index -> (image HxWx3 uint8, labels HxW uint8) tensors, as decoded, for the device cache."""
-
-    def __init__(self, dataset: SegmentationDataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        """(index, image, labels, problems as JSON): the cache needs every frame, so a bad one comes
-        back as its problem (empty tensors) for the trainer to report; no frame is made up for it."""
-        try:
-            image, labels, out_of_range = self.dataset.load(index)
-        except BadSampleError as exc:
-            return index, torch.zeros(0), torch.zeros(0), json.dumps([{**exc.as_dict(), "skipped": True}])
-        problems = []
-        if out_of_range:
-            reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
-            problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
-        return index, torch.from_numpy(image), torch.from_numpy(labels), json.dumps(problems)
-
-
-def _single_threaded_worker(worker_id: int) -> None:
-    """Data-loading workers each use one thread: N workers with OpenCV's and torch's default pools
-    would oversubscribe the cores the training process needs. They ignore SIGINT/SIGTERM: a signal
-    to the process group would otherwise kill them first and the trainer with them, unsaved; the
-    trainer stops them itself once it has saved (and they exit with it if it dies)."""
-    del worker_id
-    import cv2
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-
-
-class StreamSampler(Sampler):
-    """This rank's stream positions from ``start_iteration``: rank r of W takes slots
-    [r*b, (r+1)*b) of every global batch of W*b, so ranks never see the same sample."""
-
-    def __init__(self, start_iteration: int, iterations: int, per_rank_batch: int, rank: int, world_size: int) -> None:
-        self.start, self.end = start_iteration, iterations
-        self.b, self.rank, self.world = per_rank_batch, rank, world_size
-
-    def __iter__(self) -> Iterator[int]:
-        for it in range(self.start, self.end):
-            base = it * self.b * self.world + self.rank * self.b
-            yield from range(base, base + self.b)
-
-    def __len__(self) -> int:
-        return max(self.end - self.start, 0) * self.b
 
 
 def hardware_description(device: str) -> str:
@@ -425,7 +295,7 @@ class Trainer:
         return dict(
             num_workers=workers,
             pin_memory=self.cuda,
-            worker_init_fn=_single_threaded_worker,
+            worker_init_fn=single_threaded_worker,
             multiprocessing_context=self.worker_start if workers > 0 else None,
         )
 
@@ -464,7 +334,7 @@ class Trainer:
             bar = tqdm(total=n, desc="cache", unit="frame", dynamic_ncols=True)
         # its own generator, as in _worker_batches: the global RNG (dropout) stays untouched
         frames = DataLoader(
-            _Frames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
+            DecodedFrames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
         )
         for index, image, label, note in frames:
             for problem in json.loads(note):
@@ -763,97 +633,3 @@ class Trainer:
         if stopped is None:
             self.say(self._closing_line(iteration, best, last_path))
         return TrainResult(exit_code, iteration, self.best_miou, last_path, best, self.history, stopped)
-
-
-def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
-    """A deployment copy of a training checkpoint: fp16 weights, no optimizer state, no aux heads."""
-    from attanet_model import load_checkpoint
-
-    model, meta, _ = load_checkpoint(source)
-    if notes:
-        meta.training.update(notes)
-    for name in ("aux_head_res3", "aux_head_afm"):  # training-only; load_checkpoint allows them absent
-        setattr(model, name, nn.Identity())
-    return save_checkpoint(target, model, meta, extra=None, half=half)
-
-
-def fit_iterations(done: int, seconds_per_iteration: float, seconds_left: float, safety: float = 0.9) -> int:
-    """The schedule length that ends inside the time left: iterations already ``done`` plus what
-    the measured speed allows in ``safety`` of ``seconds_left`` (at least one more)."""
-    if seconds_per_iteration <= 0:
-        raise ValueError(f"seconds per iteration must be positive, got {seconds_per_iteration}")
-    return done + max(1, int(safety * max(seconds_left, 0.0) / seconds_per_iteration))
-
-
-def _steady_seconds_per_iteration(history: list[dict], batch_size: int, done: int, wall_s: float) -> float:
-    """From the probe's log records: the median speed of every window after the first (which holds
-    worker start-up and cudnn autotuning); the probe's overall average when it logged too few."""
-    windows = [r["img_s"] for r in history if "img_s" in r][1:]
-    if len(windows) >= 2:
-        img_s = float(np.median(windows))
-        return batch_size / img_s
-    return wall_s / max(done, 1)
-
-
-def train_for_minutes(
-    cfg: TrainConfig,
-    minutes: float,
-    device: str = "auto",
-    command: str = "",
-    progress: bool = True,
-    probe_fraction: float = 0.1,
-) -> tuple[Trainer, TrainResult]:
-    """Train a complete warm-up + poly schedule inside a wall-time budget.
-
-    A probe run (``probe_fraction`` of the budget, with a schedule too long to decay yet) measures
-    the speed of this machine, saves ``last.pt`` and stops; the run then resumes with the iteration
-    count that fits the time left (``fit_iterations``), so the lr reaches zero at the end instead of
-    a time limit cutting the schedule short. ``cfg.iterations`` is ignored. One process only: ranks
-    of a torchrun job would each measure a different speed.
-    """
-    if minutes <= 0:
-        raise ValueError(f"the time budget must be positive, got {minutes} minutes")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("--budget-minutes works in one process; under torchrun give --iterations instead")
-    start = time.time()
-    # no validation in the probe: it would use OpenCV's thread pool in this process before the
-    # main phase forks its data workers, and a fork of a process with a live pool can deadlock
-    probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
-    probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
-    probe.announce_stop = False
-    probe.plan_schedule = (
-        f"budget {minutes:g} min: a probe of {minutes * probe_fraction:.2g} min measures the speed, then the "
-        f"warm-up + poly schedule is fitted to the time left (lr {cfg.lr:g})"
-    )
-    probe_result = probe.run()
-    if probe_result.exit_code:  # interrupted by a signal: report it like any run
-        return probe, probe_result
-    spent = time.time() - start
-    per_iteration = _steady_seconds_per_iteration(
-        probe.history, cfg.batch_size, probe_result.iteration, probe.wall_before + spent
-    )
-    seconds_left = minutes * 60 - spent
-    total = fit_iterations(probe_result.iteration, per_iteration, seconds_left)
-    # a short budget must still decay: the warm-up may take at most a fifth of the fitted schedule
-    warmup = min(cfg.warmup_iters, max(total // 5, probe_result.iteration))
-    probe.log(
-        {
-            "iter": probe_result.iteration,
-            "budget_minutes": minutes,
-            "seconds_per_iteration": round(per_iteration, 5),
-            "fitted_iterations": total,
-            "warmup_iters": warmup,
-        }
-    )
-    main_cfg = dataclasses.replace(cfg, iterations=total, warmup_iters=warmup, max_minutes=max(seconds_left, 1.0) / 60)
-    # the main phase's workers start fresh (spawn) rather than as forks of a process that has
-    # already run a training loop, its threads and (on CUDA) a driver context included
-    trainer = Trainer(
-        main_cfg,
-        device=device,
-        resume=str(probe_result.last_checkpoint),
-        command=command,
-        progress=progress,
-        worker_start="spawn",
-    )
-    return trainer, trainer.run()
