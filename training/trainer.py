@@ -69,6 +69,31 @@ class TrainResult:
     stopped: str | None = None  # why the run stopped early: "signal SIGTERM", "time limit", ...
 
 
+@dataclass
+class _RunState:
+    """Where a run is: the iterations done, the checkpoints written, why it stopped (if it did)."""
+
+    iteration: int
+    last_path: Path | None = None
+    best_path: Path | None = None
+    stopped: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class _LogWindow:
+    """The iterations since the last log record, which it averages over."""
+
+    loss_sum: float = 0.0
+    iterations: int = 0
+    data_wait_s: float = 0.0
+    started: float = field(default_factory=time.time)
+
+    def add(self, loss: float) -> None:
+        self.loss_sum += loss
+        self.iterations += 1
+
+
 class Trainer:
     def __init__(
         self,
@@ -500,136 +525,208 @@ class Trainer:
         return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}{data}"
 
     def run(self) -> TrainResult:
-        cfg, info = self.cfg, self.info
-        if self.start_iteration >= cfg.iterations:
-            self.say(
-                f"{self.resumed_from} already finished at iteration {self.start_iteration} of {cfg.iterations}; "
-                "nothing to train (give a larger --iterations to train on)"
-            )
-            best = self.out_dir / "best.pt"
-            last = Path(self.resumed_from) if self.resumed_from else None
-            return TrainResult(
-                0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
-            )
-        if info.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._clean_run_folder()
-            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-            self._open_writer()
-            for line in self.plan():
-                self.say(line)
-            if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
-                self.say(
-                    f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
-                    "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
-                )
-        batches = self._cached_batches() if cfg.cache_on_device else self._worker_batches()
+        if self.start_iteration >= self.cfg.iterations:
+            return self._already_finished()
+        self._begin()
+        batches = iter(self._cached_batches() if self.cfg.cache_on_device else self._worker_batches())
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
-        bar = None
-        if info.is_main and self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
-        iteration, exit_code, last_path, best_path, stopped = self.start_iteration, 0, None, None, None
-        window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
-        deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+        bar = self._progress_bar()
+        state, window = _RunState(self.start_iteration), _LogWindow()
+        deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.net.train()
         try:
-            batches = iter(batches)
-            while True:
-                # the time spent waiting for data: how data-bound the run is (logged as data_wait)
-                wait_start = time.time()
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                window_wait += time.time() - wait_start
+            while (batch := self._next_batch(batches, window)) is not None:
                 *tensors, notes = batch
-                problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
-                if cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device):
-                    last_path = self.save("last.pt", iteration) or last_path
-                    stopped, exit_code = "bad data", 2
-                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
-                    where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
-                    self.say(
-                        f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
-                        f"saved {last_path}; fix or remove the file, then --resume"
-                    )
+                if self._stop_on_bad_data(notes, state):
                     break
-                images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
-                if params:  # device_augment: full uint8 frames in, augmented crops out
-                    images, labels = self.transform.batch(images, labels, params[0])
-                if self.cuda and cfg.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    outputs = self.net(images)
-                loss, parts = self.criterion(tuple(o.float() for o in outputs), labels)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step()
-                iteration += 1
-                if not math.isfinite(float(loss.detach())):
-                    raise FloatingPointError(
-                        f"loss became {float(loss)} at iteration {iteration}; lower --lr "
-                        f"(now {cfg.lr}) or check the labels"
-                    )
-                window_loss += float(loss.detach())
-                window_n += 1
+                values, lr = self._step(tensors, state.iteration)
+                state.iteration += 1
+                window.add(values["loss"])
                 if bar is not None:
                     bar.update(1)
-                if iteration % cfg.log_interval == 0 or iteration == cfg.iterations:
-                    elapsed = time.time() - window_t
-                    img_s = window_n * cfg.batch_size / max(elapsed, 1e-9)
-                    record = {
-                        "iter": iteration,
-                        "loss": window_loss / window_n,
-                        **parts,
-                        "lr": lr,
-                        "img_s": round(img_s, 2),
-                        "data_wait": round(window_wait / max(elapsed, 1e-9), 3),
-                        "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
-                    }
-                    if self.data_problems:
-                        record["bad_data_files"] = len(self.data_problems)
-                    self.log(record)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
-                    window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
-                val_due = cfg.val_interval > 0 and (iteration % cfg.val_interval == 0 or iteration == cfg.iterations)
-                if val_due:
-                    miou = self.validate(iteration)
-                    self.net.train()
-                    if miou is not None and (self.best_miou is None or miou > self.best_miou):
-                        self.best_miou = miou
-                        best_path = self.save("best.pt", iteration, miou) or best_path
-                if iteration % cfg.ckpt_interval == 0 or iteration == cfg.iterations:
-                    last_path = self.save("last.pt", iteration) or last_path
-                stop = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
-                if stop and iteration < cfg.iterations:
-                    last_path = self.save("last.pt", iteration) or last_path
-                    code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
-                    name = signal.Signals(self.stop_signal).name if self.stop_signal else None
-                    stopped = f"signal {name}" if name else "time limit"
-                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
-                    if self.announce_stop:
-                        by = name or f"the time limit (max_minutes {cfg.max_minutes:g})"
-                        self.say(f"stopped by {by} at iteration {iteration}; saved {last_path}; --resume continues")
-                    exit_code = code
+                if self._due(state.iteration, self.cfg.log_interval):
+                    self._log_window(state.iteration, window, values, lr, bar)
+                    window = _LogWindow()
+                self._validate_if_due(state)
+                self._checkpoint_if_due(state)
+                if self._should_stop(state.iteration, deadline):
+                    self._stop_early(state)
                     break
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            if bar is not None:
-                bar.close()
-            if self.writer is not None:
-                self.writer.close()
-                self.writer = None
+            self._end_loop(previous, bar)
         dist_utils.barrier()
+        return self._result(state)
+
+    # ---- the loop's steps ---------------------------------------------------------------------
+
+    def _already_finished(self) -> TrainResult:
+        """A resumed run whose checkpoint is already at the end of the schedule."""
+        self.say(
+            f"{self.resumed_from} already finished at iteration {self.start_iteration} of {self.cfg.iterations}; "
+            "nothing to train (give a larger --iterations to train on)"
+        )
         best = self.out_dir / "best.pt"
-        best = best if best.exists() else best_path
-        last_path = last_path or (self.out_dir / "last.pt")
-        if stopped is None:
-            self.say(self._closing_line(iteration, best, last_path))
-        return TrainResult(exit_code, iteration, self.best_miou, last_path, best, self.history, stopped)
+        last = Path(self.resumed_from) if self.resumed_from else None
+        return TrainResult(
+            0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
+        )
+
+    def _begin(self) -> None:
+        """Rank 0: the run folder (cleaned when resumed), its config.json and TensorBoard writer, the plan."""
+        cfg = self.cfg
+        if not self.info.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._clean_run_folder()
+        (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._open_writer()
+        for line in self.plan():
+            self.say(line)
+        if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
+            self.say(
+                f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
+                "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
+            )
+
+    def _progress_bar(self):
+        if not (self.info.is_main and self.progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True
+        )
+
+    @staticmethod
+    def _next_batch(batches: Iterator, window: _LogWindow) -> tuple | None:
+        """The next batch (None at the end of the schedule); the time spent waiting for it is how
+        data-bound the run is (logged as data_wait)."""
+        wait_start = time.time()
+        batch = next(batches, None)
+        if batch is not None:
+            window.data_wait_s += time.time() - wait_start
+        return batch
+
+    def _stop_on_bad_data(self, notes: list[str], state: _RunState) -> bool:
+        """Report the batch's problem files; with strict_data, a problem on any rank stops the run
+        before training on it, with last.pt saved at this iteration."""
+        cfg, iteration = self.cfg, state.iteration
+        problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
+        if not (cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device)):
+            return False
+        state.last_path = self.save("last.pt", iteration) or state.last_path
+        state.stopped, state.exit_code = "bad data", 2
+        self.log({"iter": iteration, "stopped": state.stopped, "checkpoint": str(self.out_dir / "last.pt")})
+        where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
+        self.say(
+            f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
+            f"saved {state.last_path}; fix or remove the file, then --resume"
+        )
+        return True
+
+    def _step(self, tensors: list[torch.Tensor], iteration: int) -> tuple[dict[str, float], float]:
+        """One optimizer step on a batch: (the loss and its parts as numbers, the lr of the step).
+
+        The loss and its parts are read from the device once, as one tensor, after the backward
+        pass and before ``optimizer.step``: a non-finite loss raises there, so it never reaches the
+        weights, the optimizer's momentum or the schedule."""
+        cfg = self.cfg
+        images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
+        if params:  # device_augment: full uint8 frames in, augmented crops out
+            images, labels = self.transform.batch(images, labels, params[0])
+        if self.cuda and cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            outputs = self.net(images)
+        loss, parts = self.criterion(tuple(o.float() for o in outputs), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        read = torch.stack([loss.detach(), *parts.values()]).tolist()
+        values = dict(zip(["loss", *parts], read, strict=True))
+        if not math.isfinite(values["loss"]):
+            raise FloatingPointError(
+                f"loss became {values['loss']} at iteration {iteration + 1}; lower --lr "
+                f"(now {cfg.lr}) or check the labels"
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return values, lr
+
+    def _due(self, iteration: int, interval: int) -> bool:
+        """Every ``interval`` iterations and at the last one."""
+        return iteration % interval == 0 or iteration == self.cfg.iterations
+
+    def _log_window(self, iteration: int, window: _LogWindow, values: dict[str, float], lr: float, bar) -> None:
+        """One log record: the loss averaged over the window, the last iteration's loss parts and
+        lr, the speed and the share of time spent waiting for data."""
+        cfg = self.cfg
+        elapsed = time.time() - window.started
+        img_s = window.iterations * cfg.batch_size / max(elapsed, 1e-9)
+        parts = {k: v for k, v in values.items() if k != "loss"}
+        record = {
+            "iter": iteration,
+            "loss": window.loss_sum / window.iterations,
+            **parts,
+            "lr": lr,
+            "img_s": round(img_s, 2),
+            "data_wait": round(window.data_wait_s / max(elapsed, 1e-9), 3),
+            "eta_s": round((cfg.iterations - iteration) * elapsed / max(window.iterations, 1), 1),
+        }
+        if self.data_problems:
+            record["bad_data_files"] = len(self.data_problems)
+        self.log(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
+
+    def _validate_if_due(self, state: _RunState) -> None:
+        """Validate every val_interval iterations; a better mIoU writes best.pt."""
+        if self.cfg.val_interval <= 0 or not self._due(state.iteration, self.cfg.val_interval):
+            return
+        miou = self.validate(state.iteration)
+        self.net.train()
+        if miou is not None and (self.best_miou is None or miou > self.best_miou):
+            self.best_miou = miou
+            state.best_path = self.save("best.pt", state.iteration, miou) or state.best_path
+
+    def _checkpoint_if_due(self, state: _RunState) -> None:
+        if self._due(state.iteration, self.cfg.ckpt_interval):
+            state.last_path = self.save("last.pt", state.iteration) or state.last_path
+
+    def _should_stop(self, iteration: int, deadline: float) -> bool:
+        """A stop signal or the time limit on any rank, before the end of the schedule."""
+        asked = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
+        return asked and iteration < self.cfg.iterations
+
+    def _stop_early(self, state: _RunState) -> None:
+        """Save last.pt at this iteration, log and say why; the exit code is 128 + the signal's number."""
+        iteration = state.iteration
+        state.last_path = self.save("last.pt", iteration) or state.last_path
+        code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else None
+        state.stopped = f"signal {name}" if name else "time limit"
+        self.log({"iter": iteration, "stopped": state.stopped, "checkpoint": str(self.out_dir / "last.pt")})
+        if self.announce_stop:
+            by = name or f"the time limit (max_minutes {self.cfg.max_minutes:g})"
+            self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; --resume continues")
+        state.exit_code = code
+
+    def _end_loop(self, previous_handlers: dict, bar) -> None:
+        for s, handler in previous_handlers.items():
+            signal.signal(s, handler)
+        if bar is not None:
+            bar.close()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _result(self, state: _RunState) -> TrainResult:
+        best = self.out_dir / "best.pt"
+        best = best if best.exists() else state.best_path
+        last_path = state.last_path or (self.out_dir / "last.pt")
+        if state.stopped is None:
+            self.say(self._closing_line(state.iteration, best, last_path))
+        return TrainResult(
+            state.exit_code, state.iteration, self.best_miou, last_path, best, self.history, state.stopped
+        )
