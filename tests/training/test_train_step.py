@@ -1,15 +1,18 @@
-"""A loss that turns NaN or Inf stops the run before the optimizer step: the weights, the momentum
-and the schedule stay as they were after the last good iteration (the one last.pt holds)."""
+"""The training step: a loss that turns NaN or Inf stops the run before the optimizer step (the
+weights, the momentum and the schedule stay as they were after the last good iteration, the one
+last.pt holds), and the loop reads values from the device once per iteration."""
 
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
 from test_train import tiny_config
 
 from attanet_model.checkpoint import read_checkpoint
+from attanet_training import trainer as trainer_module
 from attanet_training.trainer import Trainer
 
 
@@ -42,3 +45,31 @@ def test_a_non_finite_loss_stops_the_run_with_the_weights_untouched(mini_citysca
     assert momentum.keys() == saved_momentum.keys() and momentum
     assert all(torch.equal(momentum[k], saved_momentum[k]) for k in momentum)
     assert trainer.scheduler.last_epoch == saved["extra"]["scheduler"]["last_epoch"] == 3
+
+
+def test_the_loop_reads_the_device_once_per_iteration(mini_cityscapes, tmp_path, monkeypatch):
+    """The loss and its parts come to the host as one tensor: a read per value would make a GPU
+    wait for the host several times per step. Counted: every way a tensor's value reaches Python,
+    called from the trainer or from the deep-supervision loss that hands it the parts."""
+    reads = []
+
+    def from_the_loop(frame) -> bool:
+        code = frame.f_code
+        return code.co_filename == trainer_module.__file__ or code.co_qualname == "DeepSupervisionLoss.forward"
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "cpu", "numpy"):
+
+        def counted(self, *args, _original=getattr(torch.Tensor, name), _name=name, **kwargs):
+            if from_the_loop(sys._getframe(1)):
+                reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    cfg = tiny_config(mini_cityscapes, tmp_path / "run", iterations=5, log_interval=2)
+    result = Trainer(cfg, device="cpu", progress=False, log_stdout=False).run()
+    monkeypatch.undo()
+    assert result.exit_code == 0 and result.iteration == 5
+    assert reads == ["tolist"] * 5
+    records = [r for r in result.history if "loss" in r]
+    assert [r["iter"] for r in records] == [2, 4, 5]
+    assert all(math.isfinite(r["loss"]) and r["loss_principal"] > 0 and "loss_aux2" in r for r in records)
