@@ -8,6 +8,10 @@ the next step; the run then saves ``last.pt`` at that iteration and returns 130/
 signal number, the shell's convention). Data-loading workers ignore both signals, so a signal to
 the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the trainer with its
 workers still alive, and the trainer alone decides how to stop.
+
+``Trainer.run`` is a short loop of named steps (``_step``, ``_log_window``, ``_validate_if_due``,
+``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, fitting a
+schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``.
 """
 
 from __future__ import annotations
