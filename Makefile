@@ -3,7 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export QT_QPA_PLATFORM ?= offscreen
+# GPU=1: onnxruntime-gpu (TensorRT + CUDA providers) in place of the CPU onnxruntime. Both wheels
+# install the same `onnxruntime` module, so the other one is removed first; switching back is
+# `make install` (without GPU=1). TensorRT and CUDA/cuDNN libraries come from the machine (docs/ROS.md).
+GPU ?=
+ifeq ($(GPU),1)
+STAMP := $(VENV)/.installed-gpu
+ORT_WANTED := onnxruntime-gpu
+ORT_OTHER := onnxruntime
+OTHER_STAMP := $(VENV)/.installed
+else
+ORT_WANTED := onnxruntime
+ORT_OTHER := onnxruntime-gpu
+OTHER_STAMP := $(VENV)/.installed-gpu
+endif
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
 .PHONY: install test lint format pytest demo bench bench-gpu clean
 
@@ -12,8 +26,12 @@ install: $(STAMP)
 # Re-runs only when the requirements or setup.py change.
 $(STAMP): requirements.txt setup.py setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(OTHER_STAMP)
+	! $(PIP) show $(ORT_OTHER) >/dev/null 2>&1 || $(PIP) uninstall -y $(ORT_OTHER)
+	grep -v '^onnxruntime' requirements.txt > $(VENV)/requirements-resolved.txt
+	echo '$(ORT_WANTED)>=1.18' >> $(VENV)/requirements-resolved.txt
+	$(PIP) install -r $(VENV)/requirements-resolved.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # ruff, then the layering contracts in pyproject.toml ([tool.importlinter]).
@@ -26,8 +44,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Tests draw offscreen (tests/gui/conftest.py sets it too); `make demo` keeps the desktop's platform so its
+# viewer is visible.
 pytest: install
-	$(PY) -m pytest -q
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(PY) -m pytest -q
 
 test: install lint pytest
 

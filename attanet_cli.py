@@ -13,6 +13,11 @@ import sys
 # name: (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("attanet_model.cli", "info_main", "parameters and multiply-adds per module (paper Table 3)"),
+    "import-official": (
+        "attanet_model.cli",
+        "import_official_main",
+        "convert a checkpoint of the official AttaNet code into an attanet checkpoint",
+    ),
     "export": ("attanet_model.cli", "export_main", "export a checkpoint to ONNX (dynamic H/W, metadata)"),
     "bench": ("attanet_bench.cli", "bench_cli", "latency/FPS of torch and ONNX Runtime backends"),
     "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),
@@ -22,9 +27,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bag-make": ("attanet_ros.bag_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
     "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
+    "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
-    "demo": ("attanet_gui.cli", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
+    "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
 }
 
 

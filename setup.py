@@ -22,7 +22,7 @@ setup(
     ],
     # training/, gui/ and bench/ are generic folder names; they install under project-specific names.
     package_dir={"attanet_training": "training", "attanet_gui": "gui", "attanet_bench": "bench"},
-    py_modules=["attanet_cli"],
+    py_modules=["attanet_cli", "attanet_demo"],
     package_data={
         "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
         "attanet_training": ["configs/*.yaml"],
@@ -49,13 +49,14 @@ setup(
     extras_require={
         "gui": ["PyQt5"],
         "plots": ["matplotlib"],
-        "train": ["cityscapesScripts", "matplotlib", "tensorboard"],
+        "train": ["cityscapesScripts", "matplotlib", "pillow", "tensorboard"],
     },
     zip_safe=False,
     entry_points={
         "console_scripts": [
             "attanet = attanet_cli:main",
             "attanet_node = attanet_ros.node:main",
+            "attanet_lifecycle_node = attanet_ros.lifecycle_node:main",
         ],
     },
 )

@@ -16,15 +16,18 @@ __all__ = [
 ]
 
 from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, save_checkpoint
+from .official import OfficialImportError, import_official
 from .segmenter import AttentionQuery, Result, Segmenter, default_model_path
 
 __all__ += [
     "AttentionQuery",
     "CheckpointError",
     "ModelMeta",
+    "OfficialImportError",
     "Result",
     "Segmenter",
     "default_model_path",
+    "import_official",
     "load_checkpoint",
     "save_checkpoint",
 ]

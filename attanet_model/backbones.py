@@ -116,12 +116,15 @@ class ResNet(nn.Module):
 class LightBackbone(nn.Module):
     """The paper's 180 FPS backbone: eight stacked ConvBNReLU layers (official ``light.py``).
 
-    Its 1/8 feature (64 ch) and 1/16 feature (128 ch) are the two levels AFM fuses; the 1/16
-    feature also feeds the first auxiliary head.
+    Its 1/8 feature (64 ch) and 1/16 feature (128 ch) are the two levels AFM fuses. The first
+    auxiliary head reads the 1/16 feature, or with ``aux_from_penultimate`` the output of the
+    stage's second convolution (official ``light.py`` ``Branch.forward`` returns it, ``feat``,
+    and ``AttaNet_light.py`` supervises it with ``conv_out2``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, aux_from_penultimate: bool = False) -> None:
         super().__init__()
+        self.aux_from_penultimate = aux_from_penultimate
         self.stage1 = nn.Sequential(ConvBNReLU(3, 32, 7, stride=2), ConvBNReLU(32, 64, 3, stride=2))
         self.stage2 = nn.Sequential(ConvBNReLU(64, 64, 3, stride=2), ConvBNReLU(64, 64), ConvBNReLU(64, 64))
         self.stage3 = nn.Sequential(ConvBNReLU(64, 128, 3, stride=2), ConvBNReLU(128, 128), ConvBNReLU(128, 128))
@@ -130,8 +133,11 @@ class LightBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         feat8 = self.stage2(self.stage1(x))
-        feat16 = self.stage3(feat8)
-        return feat16, feat8, feat16
+        if not self.aux_from_penultimate:
+            feat16 = self.stage3(feat8)
+            return feat16, feat8, feat16
+        penultimate = self.stage3[1](self.stage3[0](feat8))
+        return penultimate, feat8, self.stage3[2](penultimate)
 
 
 def resnet18() -> ResNet:

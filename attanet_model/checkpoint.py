@@ -140,8 +140,9 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         keys = list(payload)[:6] if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(
-            f"{path} is not an attanet checkpoint (found {keys}); a bare state dict or another "
-            "project's checkpoint needs converting: load it into build_model(...) and save_checkpoint()"
+            f"{path} is not an attanet checkpoint (found {keys}); for a state dict of the official AttaNet code "
+            "run `attanet import-official`; another project's weights: load them into build_model(...) and "
+            "save_checkpoint()"
         )
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload['version']}; this attanet reads up to {VERSION}")
@@ -164,6 +165,9 @@ def load_checkpoint(
         config = ArchConfig(**meta.arch_config)
     except TypeError as exc:
         raise CheckpointError(f"{path}: arch_config {meta.arch_config} is not valid ({exc})") from exc
+    # Files written before ArchConfig.decoder existed get its default (the decoder they were
+    # built with) written out, so a re-save or an ONNX export records it.
+    meta.arch_config = config.to_dict()
     model = AttaNet(config, meta.num_classes)
     state = payload["state_dict"]
     classifier = state.get("head.2.weight")

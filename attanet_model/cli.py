@@ -1,4 +1,4 @@
-"""``attanet info | export``: the model-level subcommands."""
+"""``attanet info | import-official | export``: the model-level subcommands."""
 
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ def info_main(argv: list[str]) -> int:
         "params": count_params(model),
         "gmacs": count_macs(model, args.height, args.width),
     }
+    compact = _compact_variant_report(args, model)
+    if compact is not None:
+        report["compact_variant"] = compact
     if args.json:
         print(json.dumps(report))
         return 0
@@ -69,6 +72,74 @@ def info_main(argv: list[str]) -> int:
     for name, value in report["gmacs"].items():
         if name != "total":
             print(f"    {name:<14} {value:8.3f}")
+    if compact is not None:
+        print(
+            f"  compare {compact['arch']} (the light backbone under the ResNet decoder; the bundled model): "
+            f"{compact['params']['total'] / 1e6:.3f} M params, {compact['gmacs']['total']:.3f} GMACs"
+        )
+    return 0
+
+
+def _compact_variant_report(args: argparse.Namespace, model) -> dict | None:
+    """For the official light network, the same figures for ``attanet_light_compact``, so the
+    cost of following ``AttaNet_light.py`` is visible next to the variant shipped before it."""
+    if args.arch != "attanet_light":
+        return None
+    from .complexity import count_macs, count_params
+    from .network import build_model
+
+    compact = build_model(
+        "attanet_light_compact",
+        args.num_classes,
+        use_sam=False if args.no_sam else None,
+        sam_direction=args.sam_direction,
+        fusion=args.fusion,
+    )
+    return {
+        "arch": "attanet_light_compact",
+        "params": count_params(compact),
+        "gmacs": count_macs(compact, args.height, args.width),
+    }
+
+
+def import_official_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet import-official",
+        description="Convert a state dict saved by the official AttaNet code (songqi-github/AttaNet train.py: bare, "
+        "'module.'-prefixed or under a 'state_dict' key) into a self-describing attanet checkpoint that Segmenter, "
+        "export, eval and the node load. Nothing is written if any tensor does not fit.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="the official .pth file")
+    parser.add_argument(
+        "--arch",
+        required=True,
+        choices=["attanet_r18", "attanet_light"],
+        help="attanet_r18 for AttaNet.py, attanet_light for AttaNet_light.py",
+    )
+    parser.add_argument("--num-classes", type=int, help="expected classes (default: the classifier's output count)")
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=0.5,
+        help="frame -> network resize to deploy with (default: %(default)s, the paper's 512x1024 speed setting)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output attanet checkpoint (.pt)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    args = parser.parse_args(argv)
+    from .official import OfficialImportError, import_official
+
+    try:
+        out, meta = import_official(
+            args.checkpoint, args.arch, args.out, num_classes=args.num_classes, input_scale=args.input_scale
+        )
+    except OfficialImportError as exc:
+        return fail("import-official", str(exc))
+    summary = {"checkpoint": str(out), "arch": meta.arch, "num_classes": meta.num_classes}
+    summary["source"] = str(args.checkpoint)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {out}: {meta.arch}, {meta.num_classes} classes, input_scale {meta.input_scale}")
     return 0
 
 
@@ -93,8 +164,36 @@ def export_main(argv: list[str]) -> int:
         help="folder of the camera's own frames to calibrate int8 on (default: six bundled synthetic street frames)",
     )
     parser.add_argument("--check", action="store_true", help="compare ONNX Runtime with torch at three sizes")
+    parser.add_argument(
+        "--trt-cache",
+        type=Path,
+        help="build TensorRT engines now (on the target machine, onnxruntime-gpu) into this folder; the node's "
+        "trt_cache parameter then loads them instead of building at start-up",
+    )
+    parser.add_argument("--sizes", help="with --trt-cache: camera sizes HEIGHTxWIDTH[,HEIGHTxWIDTH...], e.g. 1080x1920")
+    parser.add_argument(
+        "--trt-precision",
+        choices=["fp16", "fp32"],
+        default="fp16",
+        help="with --trt-cache: engine precision, the node's `precision` (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     args = parser.parse_args(argv)
+    trt_sizes = None
+    if args.trt_cache is not None or args.sizes is not None:
+        # checked before anything is written: no .onnx left behind for engines that cannot be built
+        from .ort_providers import ProviderError
+        from .trt_engines import parse_sizes, require_tensorrt
+
+        if args.trt_cache is None or args.sizes is None:
+            return fail("export", "--trt-cache and --sizes go together (the folder, and the camera sizes to build for)")
+        try:
+            trt_sizes = parse_sizes(args.sizes)
+            import onnxruntime
+
+            require_tensorrt(onnxruntime.get_available_providers())
+        except ValueError as exc:  # ProviderError is a ValueError
+            return fail("export", str(exc))
     from .checkpoint import CheckpointError, load_checkpoint
     from .onnx_export import export_onnx
     from .segmenter import default_model_path
@@ -125,6 +224,16 @@ def export_main(argv: list[str]) -> int:
         quantize_int8(out, int8_path, meta, frames)
         summary["int8"] = str(int8_path)
         summary["calibration_frames"] = len(frames)
+    if trt_sizes is not None:
+        from .trt_engines import build_engines
+
+        try:
+            summary["trt_engines"] = build_engines(
+                out, args.trt_cache, trt_sizes, args.trt_precision, progress=lambda line: print(line, file=sys.stderr)
+            )
+        except ProviderError as exc:
+            return fail("export", str(exc))
+        summary["trt_cache"] = str(args.trt_cache)
     if args.check:
         from .parity import onnx_parity
 

@@ -18,7 +18,7 @@ GROUPS = {
     "backbone": ("backbone",),
     "afm": ("afm",),
     "sam": ("sam",),
-    "head": ("conv_low", "conv_high", "smooth", "refine", "head"),
+    "head": ("conv_low", "conv_high", "conv_low2", "conv_high2", "smooth", "refine", "head"),
 }
 AUX = ("aux_head_res3", "aux_head_afm")
 

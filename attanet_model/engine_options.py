@@ -41,6 +41,9 @@ def engine_problems(
             f"torch.compile (mode {compile_mode!r}) is for backend 'torch' on device 'cuda', not "
             f"{backend} on {device}: the CPU path runs OpenCV pre-processing and an eager network"
         )
+    if backend == "onnxruntime" and device == "cuda" and precision == "bf16":
+        # the GPU providers run the fp32 graph (CUDA) or build fp32/fp16 engines (TensorRT, ort_providers.py)
+        problems.append("precision 'bf16' with onnxruntime on cuda is not supported; use fp32 or fp16 (TensorRT)")
     if backend == "torch" and device == "cpu" and precision == "fp16":
         problems.append("precision 'fp16' on the CPU is not supported by torch kernels; use fp32 or bf16")
     return problems

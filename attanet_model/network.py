@@ -1,10 +1,24 @@
 """AttaNet (Song, Mei, Huang, AAAI 2021), paper Figure 2, and the architecture registry.
 
-Decoder, following the official code: the fine level (res4) and the coarse level (res5) are
-projected by 3x3 ConvBNReLUs to ``head_channels``; AFM fuses them; a 3x3 ConvBNReLU smooths the
-sum; SAM adds column context; the result is upsampled (nearest) to 1/8, refined by a 3x3
-ConvBNReLU and classified. In training two auxiliary heads supervise res3 and the alpha-weighted
-res5 branch (the paper's deep supervision, K = 2).
+Two decoders, each following one file of the official code (github.com/songqi-github/AttaNet):
+
+``decoder="attanet"`` (``AttaNet.py``, the ResNet models): the fine level (res4) and the coarse
+level (res5) are projected by 3x3 ConvBNReLUs to ``head_channels``; AFM computes alpha from the
+projected fine level and the *raw* coarse level (a 1x1 ConvBNReLU over 640 channels) and fuses
+the projections; a 3x3 ConvBNReLU smooths the sum; SAM adds column context; the result is
+upsampled (nearest) to 1/8, refined by a 3x3 ConvBNReLU and classified. In training two
+auxiliary heads supervise res3 and the alpha-weighted res5 branch (deep supervision, K = 2).
+
+``decoder="attanet_light"`` (``AttaNet_light.py`` + ``light.py``, the paper's 180 FPS model):
+AFM computes alpha with a 3x3 ConvBNReLU over the two *projected* 64-channel levels, then each
+level gets a second 3x3 projection (official ``conv_head81`` / ``conv_head161``) before the
+alpha-weighted sum; SAM runs at 1/8 (the light backbone's finest fused level); the heads have no
+Dropout; the res3-like auxiliary head reads the output of the backbone's ``S3_2`` convolution.
+
+``attanet_light_compact`` is the light backbone under the ResNet decoder: the network this
+project shipped as ``attanet_light`` before it followed ``AttaNet_light.py`` (the bundled model
+is one). A checkpoint whose ``arch_config`` has no ``decoder`` entry predates the switch and is
+built with the ResNet decoder, so every saved model loads as it was trained.
 """
 
 from __future__ import annotations
@@ -23,12 +37,16 @@ from .layers import ConvBNReLU
 
 
 class SegmentationHead(nn.Sequential):
-    """3x3 ConvBNReLU -> Dropout2d(0.1) -> 1x1 classifier (official ``AttaNetOutput``)."""
+    """3x3 ConvBNReLU -> Dropout2d -> 1x1 classifier (official ``AttaNetOutput``).
 
-    def __init__(self, in_channels: int, mid_channels: int, num_classes: int) -> None:
+    ``AttaNet.py`` has Dropout2d(0.1) there, ``AttaNet_light.py`` none (``dropout=0``: an
+    Identity keeps the classifier at index 2, so state-dict names do not depend on it).
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__(
             ConvBNReLU(in_channels, mid_channels, 3),
-            nn.Dropout2d(0.1),
+            nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
             nn.Conv2d(mid_channels, num_classes, kernel_size=1, bias=False),
         )
 
@@ -44,6 +62,9 @@ class ArchConfig:
     use_sam: bool = True
     sam_direction: str = "vertical"
     fusion: str = "attention"
+    # "attanet" (official AttaNet.py) or "attanet_light" (AttaNet_light.py); see the module doc.
+    # The default is what checkpoints written before this field existed were built with.
+    decoder: str = "attanet"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +81,10 @@ ARCHS: dict[str, ArchConfig] = {
     "attanet_r18": ArchConfig("resnet18"),
     "attanet_r50": ArchConfig("resnet50"),
     "attanet_r101": ArchConfig("resnet101"),
-    "attanet_light": ArchConfig("light", head_channels=64),
+    "attanet_light": ArchConfig("light", head_channels=64, decoder="attanet_light"),
+    "attanet_light_compact": ArchConfig("light", head_channels=64),
 }
+DECODERS = ("attanet", "attanet_light")
 
 
 class AttaNet(nn.Module):
@@ -69,21 +92,37 @@ class AttaNet(nn.Module):
         super().__init__()
         if config.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {config.backbone!r}; known: {', '.join(BACKBONES)}")
+        if config.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {config.decoder!r}; known: {', '.join(DECODERS)}")
+        light = config.decoder == "attanet_light"
+        if light and config.backbone != "light":
+            raise ValueError(f"decoder 'attanet_light' needs the light backbone, got {config.backbone!r}")
         self.config = config
         self.num_classes = num_classes
         c = config.head_channels
-        self.backbone = BACKBONES[config.backbone]()
+        # light.py Branch.forward returns S3_2's output as its third feature, which
+        # AttaNet_light.py feeds to conv_out2; the compact variant supervised S3_3 instead.
+        self.backbone = LightBackbone(aux_from_penultimate=True) if light else BACKBONES[config.backbone]()
         aux_ch, low_ch, high_ch = self.backbone.channels
         self.out_level = self.backbone.strides.index(8)  # the 1/8 feature sets the output grid
         self.conv_low = ConvBNReLU(low_ch, c, 3)
         self.conv_high = ConvBNReLU(high_ch, c, 3)
-        self.afm = build_fusion(config.fusion, c, high_ch)
+        if light:
+            # AttaNet_light.py AttaNetHead: afm = AttentionFusionModule(128, 64) with a 3x3 conv
+            # over [conv_head8(feat8), conv_head16(feat16)], then conv_head81 / conv_head161.
+            self.afm = build_fusion(config.fusion, c, c, kernel_size=3)
+            self.conv_low2 = ConvBNReLU(c, c, 3)
+            self.conv_high2 = ConvBNReLU(c, c, 3)
+        else:
+            self.afm = build_fusion(config.fusion, c, high_ch)
+            self.conv_low2 = self.conv_high2 = None
         self.smooth = ConvBNReLU(c, c, 3)
         self.sam = StripAttention(c, config.sam_key_channels, config.sam_direction) if config.use_sam else None
         self.refine = ConvBNReLU(c, c, 3)
-        self.head = SegmentationHead(c, c, num_classes)
-        self.aux_head_res3 = SegmentationHead(aux_ch, config.aux_channels, num_classes)
-        self.aux_head_afm = SegmentationHead(c, config.aux_channels, num_classes)
+        dropout = 0.0 if light else 0.1
+        self.head = SegmentationHead(c, c, num_classes, dropout)
+        self.aux_head_res3 = SegmentationHead(aux_ch, config.aux_channels, num_classes, dropout)
+        self.aux_head_afm = SegmentationHead(c, config.aux_channels, num_classes, dropout)
 
     def forward(self, x: Tensor, return_attention: bool = False):
         """Eval: logits (B x K x H x W), or (logits, attention) with ``return_attention``.
@@ -96,7 +135,11 @@ class AttaNet(nn.Module):
         aux, low_raw, high_raw = feats
         low = self.conv_low(low_raw)
         high = self.conv_high(high_raw)
-        fused, high_weighted = self.afm(low, high_raw, high)
+        if self.conv_low2 is not None:
+            # AttaNet_light.py: alpha from the projected levels, the sum of the re-projected ones.
+            fused, high_weighted = self.afm(self.conv_low2(low), high, self.conv_high2(high), attend_to=low)
+        else:
+            fused, high_weighted = self.afm(low, high_raw, high)
         fused = self.smooth(fused)
         attention = None
         if self.sam is not None:
@@ -137,6 +180,15 @@ def build_model(
             raise ValueError("the light backbone has no ImageNet weights; drop --pretrained for attanet_light")
         load_imagenet_weights(model.backbone, pretrained_backbone)
     return model
+
+
+def registered_arch(arch: str, stored_config: dict) -> str:
+    """The registry name that builds a checkpoint's network: its ``arch``, except for light
+    checkpoints written before ``decoder`` existed (their ``attanet_light`` is today's
+    ``attanet_light_compact``)."""
+    if arch == "attanet_light" and stored_config.get("decoder", "attanet") == "attanet":
+        return "attanet_light_compact"
+    return arch
 
 
 def arch_config(arch: str, **overrides) -> ArchConfig:

@@ -21,6 +21,15 @@ from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
 from .engine_options import TORCH_DTYPES, check_engine
 from .layers import fold_batchnorm
 from .onnx_export import labels_and_confidence, read_onnx_meta
+from .ort_providers import (
+    TENSORRT,
+    ProviderRequest,
+    check_session_providers,
+    default_cache_dir,
+    prepare_cache_dir,
+    provider_plan,
+    read_profile,
+)
 from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
@@ -66,6 +75,10 @@ class Segmenter:
         cuda_graphs: on torch + CUDA, replay a captured CUDA graph per frame size.
         compile_mode: on torch + CUDA, run the frame path through ``torch.compile`` in this mode
             ("default", "max-autotune", ...); the first frame of each size compiles (tens of seconds).
+        trt_cache: on onnxruntime + CUDA, the TensorRT engine/timing cache folder (default: beside
+            the model); engines built there by ``attanet export --trt-cache`` are loaded, not rebuilt.
+        allow_fallback: on onnxruntime + CUDA, run on what is installed when TensorRT or CUDA is
+            missing (with a warning) instead of raising ``ProviderError``.
 
     On torch + CUDA the whole frame path runs on the GPU (``DevicePipeline``); elsewhere
     resizing uses OpenCV on the host, which is the faster choice on a CPU.
@@ -81,6 +94,8 @@ class Segmenter:
         input_size: tuple[int, int] | None = None,
         cuda_graphs: bool = False,
         compile_mode: str | None = None,
+        trt_cache: str | Path | None = None,
+        allow_fallback: bool = False,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if path.suffix == ".onnx" and backend == "torch":
@@ -90,7 +105,7 @@ class Segmenter:
         if backend == "torch":
             self._engine = _TorchEngine(path, device, precision)
         else:
-            self._engine = _OrtEngine(path, device, precision)
+            self._engine = _OrtEngine(path, device, precision, trt_cache, allow_fallback)
         self.meta: ModelMeta = self._engine.meta
         self.input_scale = input_scale if input_scale is not None else self.meta.input_scale
         self.input_size = input_size if input_size is not None else self.meta.input_size
@@ -118,6 +133,16 @@ class Segmenter:
     def provider(self) -> str:
         """What actually runs the network, e.g. 'torch cpu fp32' or 'CPUExecutionProvider'."""
         return self._engine.provider
+
+    @property
+    def providers(self) -> list[str]:
+        """Every ONNX Runtime provider the session runs, in order (torch: its one ``provider``)."""
+        return list(getattr(self._engine, "providers", [self._engine.provider]))
+
+    @property
+    def batches_frames(self) -> bool:
+        """Whether ``segment_batch`` runs same-size frames through one forward (the GPU frame path)."""
+        return self._pipeline is not None
 
     @property
     def frame_path(self) -> str:
@@ -247,52 +272,47 @@ class _TorchEngine:
         return self._forward(x, False)[0].float().cpu().numpy()
 
 
-def execution_providers(available: list[str], device: str, precision: str, model_path: Path) -> list:
-    """ONNX Runtime providers in order of preference: TensorRT (fp16 and a persistent engine
-    cache beside the model, so only the first start pays for the engine build), CUDA, CPU."""
-    providers: list = []
-    if device == "cuda":
-        if "TensorrtExecutionProvider" in available:
-            cache = model_path.parent / f".{model_path.stem}.trt-cache"
-            providers.append(
-                (
-                    "TensorrtExecutionProvider",
-                    {
-                        "trt_fp16_enable": precision == "fp16",
-                        "trt_engine_cache_enable": True,
-                        "trt_engine_cache_path": str(cache),
-                    },
-                )
-            )
-        if "CUDAExecutionProvider" in available:
-            providers.append(("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"}))
-        if not providers:
-            log.warning(
-                "onnxruntime has no CUDA/TensorRT provider (installed: %s); running on the CPU. "
-                "Install onnxruntime-gpu for the GPU.",
-                ", ".join(available),
-            )
-    return [*providers, "CPUExecutionProvider"]
+def ort_session(path: Path, providers: list):
+    """The ONNX Runtime session for ``path`` on ``providers``, with the settings every user of the
+    file shares (TensorRT's cached engines only match a session built the same way)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:
+        raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
 
 class _OrtEngine:
-    """ONNX Runtime: TensorRT, then CUDA, then CPU execution providers, whichever are present."""
+    """ONNX Runtime on the providers ``ort_providers.provider_plan`` picks; GPU ones never dropped silently."""
 
-    def __init__(self, path: Path, device: str, precision: str) -> None:
+    def __init__(
+        self, path: Path, device: str, precision: str, trt_cache: str | Path | None = None, allow_fallback: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         self.meta, info = read_onnx_meta(path)
         self.argmax = bool(info.get("argmax"))
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
-        providers = execution_providers(ort.get_available_providers(), device, precision, path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:
-            raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
-        self.provider = self.session.get_providers()[0]
-        log.info("onnxruntime using %s", self.provider)
+        available = ort.get_available_providers()
+        cache_dir, shapes = None, ()
+        if device == "cuda" and TENSORRT in available:
+            cache_dir = prepare_cache_dir(Path(trt_cache) if trt_cache else default_cache_dir(path))
+            shapes = read_profile(cache_dir)
+        plan = provider_plan(available, ProviderRequest(device, precision, cache_dir, allow_fallback, shapes))
+        for warning in plan.warnings:
+            log.warning(warning)
+        self.session = ort_session(path, plan.providers)
+        self.providers = self.session.get_providers()
+        for warning in check_session_providers(plan.names, self.providers, allow_fallback):
+            log.warning(warning)
+        self.provider = self.providers[0]
+        if precision == "fp16" and TENSORRT not in self.providers:
+            self.provider += " (runs fp32: fp16 needs TensorRT)"  # allow_fallback only; never claim fp16
+        self.trt_cache = cache_dir if TENSORRT in self.providers else None
+        log.info("onnxruntime using %s", ", ".join(self.providers))
 
     def run(self, x: np.ndarray, with_attention: bool):
         if with_attention:

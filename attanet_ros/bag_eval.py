@@ -7,7 +7,10 @@ Two modes share one scoring loop:
   optionally the predictions are written to a new bag for playback.
 - recorded (``pred_topic``): the label images the live node published during the recording are
   scored instead, and camera frames the node never answered are reported as dropped. That is
-  what the robot actually saw.
+  what the robot actually saw. The class names come from the node's ``~/class_info`` recorded
+  beside the labels (``class_table``). Labels the node published at the network's resolution
+  (``output_resolution: network``, smaller than the camera) are scored against the ground truth
+  resized to them with nearest neighbour, which keeps label values, and the result says so.
 
 Scores come from ``attanet_model.metrics.ConfusionMatrix``, the same accumulator as
 ``attanet eval``, so a bag made from a dataset split scores exactly like the split.
@@ -19,6 +22,7 @@ only until every frame paired with it has been scored, so memory stays small on 
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,12 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from attanet_model import IGNORE_INDEX, ClassInfo, labels_to_color, overlay
 
 from .bag_io import (
     IMAGE_TYPES,
+    BagError,
     BagMessage,
     BagReader,
     BagWriter,
@@ -72,6 +78,8 @@ class EvalReport:
     matched: int = 0  # frames scored against ground truth
     unmatched: int = 0  # frames with no ground truth within the tolerance
     size_mismatch: int = 0  # frames whose ground truth has another size (not scored)
+    gt_resized: int = 0  # recorded mode: frames scored against ground truth resized to the labels' size
+    gt_resized_to: tuple[int, int] | None = None  # (h, w) of those labels (the first, if it varies)
     undecodable: int = 0  # frames that could not be decoded (not scored)
     bad_ground_truth: int = 0  # ground-truth messages that could not be decoded
     input_frames: int | None = None  # recorded mode: camera frames in the bag
@@ -83,6 +91,7 @@ class EvalReport:
     partial: bool = False  # the bag was damaged: scores cover what was readable
     model: str | None = None
     provider: str | None = None
+    classes_from: str | None = None  # where the class names came from (recorded class_info, --model, ...)
 
     def to_dict(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies_ms, np.float64)
@@ -109,6 +118,7 @@ class EvalReport:
             "tolerance_s": self.config.tolerance_ns / 1e9,
             "model": self.model,
             "provider": self.provider,
+            "classes_from": self.classes_from,
             "miou": scores["miou"],
             "iou": scores["iou"],
             "pixel_acc": scores["pixel_acc"],
@@ -116,6 +126,8 @@ class EvalReport:
             "matched": self.matched,
             "unmatched": self.unmatched,
             "size_mismatch": self.size_mismatch,
+            "gt_resized": self.gt_resized,
+            "gt_resized_to": list(self.gt_resized_to) if self.gt_resized_to else None,
             "undecodable": self.undecodable,
             "bad_ground_truth": self.bad_ground_truth,
             "latency_ms": latency,
@@ -337,12 +349,19 @@ def _release(gt_stamp: int, uses: dict[int, int], held: dict[int, np.ndarray]) -
 
 
 def _score(report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, stamp: int, problems: _Problems) -> None:
-    if labels.shape != gt.shape:
+    (ph, pw), (gh, gw) = labels.shape, gt.shape
+    if labels.shape != gt.shape and report.mode == "recorded" and ph <= gh and pw <= gw:
+        # The node published at the network's size (output_resolution: network). Nearest keeps
+        # label values (no blending of trainIds); each prediction pixel is scored against the
+        # ground-truth pixel it covers, as the node's own nearest upscaling would pair them.
+        gt = cv2.resize(gt, (pw, ph), interpolation=cv2.INTER_NEAREST)
+        report.gt_resized += 1
+        report.gt_resized_to = report.gt_resized_to or (ph, pw)
+    elif labels.shape != gt.shape:
         report.size_mismatch += 1
-        (ph, pw), (gh, gw) = labels.shape, gt.shape
         problems.add(
             "frames have ground truth of another size and were not scored",
-            f"{_stamp_text(stamp)}: frame {pw}x{ph}, ground truth {gw}x{gh}",
+            f"{_stamp_text(stamp)}: frame {ph}x{pw}, ground truth {gh}x{gw} (HxW)",
         )
         return
     confusion.update(labels, gt)
@@ -405,4 +424,66 @@ class _OutputBag:
         self.writer.close()
 
 
-__all__ = ["EvalConfig", "EvalReport", "evaluate_bag"]
+# ---------------------------------------------------------------- class tables in a bag
+
+
+def class_info_topic(label_topic: str) -> str:
+    """Where a label topic's class table is recorded: ``~/class_info`` beside ``~/labels``
+    (the node's convention), i.e. /attanet/labels -> /attanet/class_info."""
+    namespace = label_topic.rstrip("/").rsplit("/", 1)[0]
+    return f"{namespace}/class_info"
+
+
+def class_table(reader: BagReader, topic: str) -> tuple[ClassInfo, ...] | None:
+    """The class table recorded on ``topic`` (std_msgs/String JSON, the node's ``~/class_info``),
+    or None when the bag has no such topic. BagError when it is there but unusable."""
+    info = reader.topics.get(topic)
+    if info is None:
+        return None
+    if info.msgtype != "std_msgs/msg/String":
+        raise BagError(f"class table topic {topic} has type {info.msgtype}; expected std_msgs/msg/String (JSON)")
+    tables = []
+    for msg in reader.messages([topic]):
+        try:
+            table = tuple(ClassInfo.from_dict(c) for c in json.loads(deserialize(msg).data)["classes"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BagError(
+                f"class table on {topic} at log time {msg.log_time / 1e9:.3f} is not the node's class_info JSON "
+                f'({{"classes": [{{"id", "name", "color"}}, ...]}}): {exc}'
+            ) from exc
+        if tables and _names(table) != _names(tables[0]):
+            raise BagError(
+                f"the class table on {topic} changes during the recording: {describe_difference(tables[0], table)}"
+            )
+        tables.append(table)
+    return tables[0] if tables else None
+
+
+def _names(classes: tuple[ClassInfo, ...]) -> list[tuple[int, str]]:
+    return sorted((c.id, c.name) for c in classes)
+
+
+def same_classes(a: tuple[ClassInfo, ...], b: tuple[ClassInfo, ...]) -> bool:
+    """Same ids with the same names (colours are display only)."""
+    return _names(a) == _names(b)
+
+
+def describe_difference(a: tuple[ClassInfo, ...], b: tuple[ClassInfo, ...]) -> str:
+    """'3 classes vs 19; first difference: id 0 'floor' vs 'road'' for one-line errors."""
+    names_a, names_b = dict(_names(a)), dict(_names(b))
+    text = f"{len(a)} classes vs {len(b)}"
+    for i in sorted(set(names_a) | set(names_b)):
+        if names_a.get(i) != names_b.get(i):
+            return f"{text}; first difference: id {i} {names_a.get(i, '(none)')!r} vs {names_b.get(i, '(none)')!r}"
+    return text
+
+
+__all__ = [
+    "EvalConfig",
+    "EvalReport",
+    "class_info_topic",
+    "class_table",
+    "describe_difference",
+    "evaluate_bag",
+    "same_classes",
+]

@@ -100,7 +100,7 @@ def _write_frame(
         labels = read_labels(label_path)
         if labels.shape != (h, w):
             raise ValueError(
-                f"label {label_path} is {labels.shape[1]}x{labels.shape[0]} but image {image_path} is {w}x{h}"
+                f"label {label_path} is {labels.shape[0]}x{labels.shape[1]} but image {image_path} is {h}x{w} (HxW)"
             )
         writer.write(topics["labels"], stamp, image_msg(labels, "mono8", stamp, config.frame_id))
 

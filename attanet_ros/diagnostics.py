@@ -57,3 +57,26 @@ def diagnostic_report(snapshot: dict, previous: dict | None, info: dict[str, str
     values += [(f"stage_{name}_p50_ms", _ms(value)) for name, value in snapshot["stages_p50_ms"].items()]
     values += list(info.items())
     return level, message, values
+
+
+def stale_report(level: int, message: str, values: list, age_s: float | None, stale_after_s: float):
+    """A camera's (level, message, values) with its staleness: WARN once it has sent frames and then
+    none for ``stale_after_s`` seconds (a camera that never sent stays "waiting for images")."""
+    stale = age_s is not None and age_s > stale_after_s
+    values = [*values, ("seconds_since_last_frame", "nan" if age_s is None else f"{age_s:.1f}")]
+    values.append(("stale", "true" if stale else "false"))
+    if stale:
+        level = max(level, WARN)
+        message = f"stale: no frame for {age_s:.1f} s (reported after {stale_after_s:g} s)"
+    return level, message, values
+
+
+def summary_report(cameras: list[tuple[str, int, str]], info: dict[str, str]):
+    """The node's status over several cameras, from each camera's (name, level, message): the worst
+    level, and the message of every camera that is not OK (the others are fine)."""
+    level = max((lvl for _, lvl, _ in cameras), default=OK)
+    bad = [f"{name}: {msg}" for name, lvl, msg in cameras if lvl != OK]
+    message = "; ".join(bad) if bad else f"{len(cameras)} camera(s) OK"
+    stale = [name for name, _, msg in cameras if msg.startswith("stale")]
+    values = [("cameras", ",".join(name for name, _, _ in cameras)), ("cameras_stale", ",".join(stale))]
+    return level, message, values + list(info.items())

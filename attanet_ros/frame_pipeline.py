@@ -88,15 +88,50 @@ class FramePipeline:
 
     def run(self, image_bgr: np.ndarray, wanted: set[str] | frozenset[str], options: FrameOptions) -> FrameOutputs:
         t0 = time.perf_counter()
+        image_bgr = self._resized(image_bgr)
+        resize_ms = (time.perf_counter() - t0) * 1e3
+        out_h, out_w = image_bgr.shape[:2]
+        query = options.attention_query(out_h, out_w) if "attention" in wanted else None
+        result = self.segmenter.segment(image_bgr, attention=query)
+        return self._outputs(image_bgr, result, wanted, options, resize_ms)
+
+    def run_many(
+        self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions
+    ) -> tuple[list[FrameOutputs], list[int]]:
+        """Several cameras' frames, as (image, wanted): their outputs in the same order, and the
+        forward batch sizes used. Same-size frames go through one batched forward where the
+        Segmenter batches (the GPU frame path); elsewhere, and for attention, one at a time."""
+        t0 = time.perf_counter()
+        images = [self._resized(image) for image, _ in frames]
+        resize_ms = (time.perf_counter() - t0) * 1e3 / max(len(frames), 1)
+        keys = [(image.shape, "attention" in wanted) for image, (_, wanted) in zip(images, frames, strict=True)]
+        outputs: list[FrameOutputs | None] = [None] * len(frames)
+        groups = batch_groups(keys, self.segmenter.batches_frames)
+        for group in groups:
+            if len(group) == 1:
+                i = group[0]
+                query = options.attention_query(*images[i].shape[:2]) if keys[i][1] else None
+                results = [self.segmenter.segment(images[i], attention=query)]
+            else:
+                t1 = time.perf_counter()
+                results = self.segmenter.segment_batch([images[i] for i in group])
+                forward_ms = (time.perf_counter() - t1) * 1e3
+                for result in results:
+                    result.timings_ms = {"inference": forward_ms}  # each frame waited for the whole batch
+            for i, result in zip(group, results, strict=True):
+                outputs[i] = self._outputs(images[i], result, frames[i][1], options, resize_ms)
+        return outputs, [len(group) for group in groups]
+
+    def _resized(self, image_bgr: np.ndarray) -> np.ndarray:
         h, w = image_bgr.shape[:2]
         out_h, out_w = self.output_size(h, w)
         if (out_h, out_w) != (h, w):
             image_bgr = cv2.resize(image_bgr, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        resize_ms = (time.perf_counter() - t0) * 1e3
-        query = options.attention_query(out_h, out_w) if "attention" in wanted else None
-        result = self.segmenter.segment(image_bgr, attention=query)
+        return image_bgr
+
+    def _outputs(self, image_bgr, result, wanted, options: FrameOptions, resize_ms: float) -> FrameOutputs:
         t1 = time.perf_counter()
-        outputs = FrameOutputs(size=(out_h, out_w))
+        outputs = FrameOutputs(size=image_bgr.shape[:2])
         labels = result.labels
         if options.confidence_threshold > 0:
             labels = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), labels)
@@ -118,6 +153,28 @@ class FramePipeline:
         return outputs
 
 
+def batch_groups(keys: list[tuple], batched: bool) -> list[list[int]]:
+    """Indices of frames that go through one forward together, in order of first appearance.
+
+    ``keys[i]`` is (frame shape, wants attention). With ``batched`` (a Segmenter whose
+    ``segment_batch`` runs one forward), frames of the same shape without attention share a
+    group; attention frames, and every frame without ``batched``, go alone.
+    """
+    groups: dict[tuple, list[int]] = {}
+    alone: list[list[int]] = []
+    order: list[list[int]] = []
+    for i, (shape, attention) in enumerate(keys):
+        if not batched or attention:
+            alone.append([i])
+            order.append(alone[-1])
+            continue
+        if shape not in groups:
+            groups[shape] = []
+            order.append(groups[shape])
+        groups[shape].append(i)
+    return order
+
+
 def to_mono8(values: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint8 0..255, rounded."""
     return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -133,9 +190,12 @@ def make_segmenter(
     network_size: tuple[int, int] | None = None,
     cuda_graphs: bool = False,
     compile_mode: str | None = None,
+    trt_cache: str = "",
+    allow_fallback: bool = False,
 ) -> Segmenter:
     """The Segmenter a ``FramePipeline`` with these settings needs (scale 1.0 when the pipeline resizes).
-    ``cuda_graphs`` and ``compile_mode`` act on torch + CUDA only (see ``Segmenter``)."""
+    ``cuda_graphs`` and ``compile_mode`` act on torch + CUDA only, ``trt_cache`` and
+    ``allow_fallback`` on onnxruntime + CUDA only (see ``Segmenter``)."""
     if output_resolution == "network":
         scale, size = 1.0, None
     else:
@@ -149,6 +209,8 @@ def make_segmenter(
         input_size=size,
         cuda_graphs=cuda_graphs,
         compile_mode=compile_mode or None,
+        trt_cache=trt_cache or None,
+        allow_fallback=allow_fallback,
     )
 
 

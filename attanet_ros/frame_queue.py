@@ -6,6 +6,10 @@ live:   a one-slot mailbox. A new frame replaces an unprocessed one (counted as 
 replay: a bounded FIFO. ``put`` blocks while it is full: the callback stops taking messages,
         the reliable DDS reader buffers them and, once its limits are reached, the publisher
         waits. Every frame is processed, in arrival order.
+
+Several cameras: ``FrameQueues`` holds one such queue per camera on one shared condition, so the
+one worker wakes for whichever camera has a frame and takes every camera's waiting frame at once
+(what can go through one batched forward).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 
 class FrameQueue:
-    def __init__(self, mode: str, capacity: int = 8) -> None:
+    def __init__(self, mode: str, capacity: int = 8, condition: threading.Condition | None = None) -> None:
         if mode not in ("live", "replay"):
             raise ValueError(f"mode {mode!r} is not supported; choose 'live' or 'replay'")
         if capacity < 1:
@@ -24,7 +28,7 @@ class FrameQueue:
         self.mode = mode
         self._capacity = 1 if mode == "live" else capacity
         self._items: deque = deque()
-        self._cond = threading.Condition()
+        self._cond = condition or threading.Condition()
         self._closed = False
 
     def put(self, item: Any) -> int:
@@ -63,3 +67,39 @@ class FrameQueue:
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)
+
+
+class FrameQueues:
+    """One ``FrameQueue`` per camera name, all on one condition; ``take`` serves them together."""
+
+    def __init__(self, names: list[str], mode: str, capacity: int = 8) -> None:
+        self._cond = threading.Condition()
+        self._queues = {name: FrameQueue(mode, capacity, self._cond) for name in names}
+        self._closed = False
+
+    def put(self, name: str, item: Any) -> int:
+        """Queue ``item`` for camera ``name``; returns how many older frames of it were dropped."""
+        return self._queues[name].put(item)
+
+    def take(self, timeout: float | None = None) -> list[tuple[str, Any]]:
+        """The oldest waiting frame of every camera that has one, as (name, item), in camera order;
+        empty after ``timeout`` seconds with nothing waiting, or once closed and drained."""
+        with self._cond:
+            if not any(q._items for q in self._queues.values()) and not self._closed:
+                self._cond.wait(timeout)
+            taken = [(name, q._items.popleft()) for name, q in self._queues.items() if q._items]
+            if taken:
+                self._cond.notify_all()  # a replay callback blocked on a full queue may go on
+            return taken
+
+    def close(self) -> None:
+        """Wake everyone: blocked ``put`` calls return, ``take`` drains what is left."""
+        with self._cond:
+            self._closed = True
+            for q in self._queues.values():
+                q._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return sum(len(q._items) for q in self._queues.values())

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_flags import DeprecatedAlias
+
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
 
 
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
-    parser.add_argument("--domain", type=int, default=88, help="ROS domain id for the run (default 88)")
+    parser.add_argument("--domain-id", type=int, default=88, help="ROS domain id for the run (default 88)")
+    parser.add_argument("--domain", dest="domain_id", type=int, action=DeprecatedAlias, new="--domain-id")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser
 
@@ -98,7 +101,7 @@ def measure_node(size, args, env) -> dict:
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
     node = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=args.domain)
+    rclpy.init(context=context, domain_id=args.domain_id)
     client = rclpy.create_node("attanet_latency_bench", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(client)
@@ -179,12 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 1:
         print(f"attanet ros-bench: --frames must be >= 1, got {args.frames}", file=sys.stderr)
         return 2
-    if not 0 <= args.domain <= 232:
-        print(f"attanet ros-bench: --domain must be in 0..232, got {args.domain}", file=sys.stderr)
+    if not 0 <= args.domain_id <= 232:
+        print(f"attanet ros-bench: --domain-id must be in 0..232, got {args.domain_id}", file=sys.stderr)
         return 2
     env = dict(
         os.environ,
-        ROS_DOMAIN_ID=str(args.domain),
+        ROS_DOMAIN_ID=str(args.domain_id),
         FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
     )

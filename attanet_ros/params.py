@@ -7,6 +7,7 @@ table, so a parameter cannot exist in one place and not the other.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,15 @@ def _at_least(lo: int) -> Callable[[Any], str | None]:
 def _outputs(value: Any) -> str | None:
     unknown = [v for v in value if v not in OUTPUTS]
     return f"has unknown output(s) {unknown}; choose from {list(OUTPUTS)}" if unknown else None
+
+
+def _camera_names(value: Any) -> str | None:
+    # each name becomes a topic namespace (<name>/image, ~/<name>/labels): one ROS name token
+    bad = [v for v in value if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", v)]
+    if bad:
+        return f"has invalid camera name(s) {bad}; use letters, digits and _ (starting with a letter)"
+    repeated = sorted({v for v in value if list(value).count(v) > 1})
+    return f"names camera(s) {repeated} more than once" if repeated else None
 
 
 def _network_side(value: Any) -> str | None:
@@ -96,6 +106,17 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         check=_at_least(0),
     ),
     ParamSpec("warmup_width", 0, "warm-up frame width; 0 = 512", check=_at_least(0)),
+    ParamSpec(
+        "cameras",
+        [],
+        "several cameras, one model: names; each reads <name>/image, publishes ~/<name>/...; empty = image",
+        check=_camera_names,
+    ),
+    ParamSpec(
+        "camera_stale_after", 2.0, "seconds without a frame before a camera is reported stale", check=_range(0.1, 3600)
+    ),
+    ParamSpec("trt_cache", "", "onnxruntime + cuda: TensorRT engine/timing cache folder; empty = beside the model"),
+    ParamSpec("allow_fallback", False, "onnxruntime + cuda: run on what is installed when a GPU provider is missing"),
 )
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -130,6 +151,10 @@ class NodeSettings:
     warmup: bool
     warmup_height: int
     warmup_width: int
+    cameras: tuple[str, ...]
+    camera_stale_after: float
+    trt_cache: str
+    allow_fallback: bool
 
     @property
     def warmup_shape(self) -> tuple[int, int, int]:
@@ -205,6 +230,12 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
         problems.append(
             f"torch_compile={merged['torch_compile']!r} needs backend 'torch' on device 'cuda' "
             f"(got {merged['backend']} on {merged['device']}); leave it empty"
+        )
+    backend = "onnxruntime" if merged["model_path"].endswith(".onnx") else merged["backend"]  # as Segmenter does
+    if not problems and merged["trt_cache"] and (backend, merged["device"]) != ("onnxruntime", "cuda"):
+        problems.append(
+            f"trt_cache={merged['trt_cache']!r} is for backend 'onnxruntime' on device 'cuda' (TensorRT engines; "
+            f"got {backend} on {merged['device']}); leave it empty"
         )
     if not problems and "attention" in merged["outputs"] and merged["backend"] != "torch":
         problems.append("output 'attention' needs backend 'torch' (the ONNX graph has no attention output)")

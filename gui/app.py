@@ -132,15 +132,13 @@ def _arm_screenshot(
         frame, source = window.frame, window.source
         if source.error and frame is None:
             print(f"attanet viewer: {source.error}", file=sys.stderr)
-            outcome["code"] = 1
+            outcome["code"] = source.error_code
             app.quit()
             return
         if time.monotonic() > deadline:
-            print(
-                f"attanet viewer: no frame to screenshot after {request.timeout_s:.0f} s "
-                "(is the source publishing? for a topic: is the node running?)",
-                file=sys.stderr,
-            )
+            skipped = source.skip_summary()
+            why = f"; {skipped}" if skipped else " (is the source publishing? for a topic: is the node running?)"
+            print(f"attanet viewer: no frame to screenshot after {request.timeout_s:.0f} s{why}", file=sys.stderr)
             outcome["code"] = 1
             app.quit()
             return

@@ -1,4 +1,4 @@
-"""``attanet viewer`` and ``attanet demo``: argument parsing and user-facing errors, nothing else.
+"""``attanet viewer``: argument parsing and user-facing errors, nothing else.
 
 Environment decisions (offscreen Qt, the DDS profile, torch threads) are made here, at the
 top, before Qt or rclpy start; the modules below take them as arguments.
@@ -11,11 +11,13 @@ import os
 import sys
 from pathlib import Path
 
+from .qt_platform import check_display
 from .render import VIEWS, ViewSettings
 
 
 def has_display() -> bool:
-    """Whether a window can be shown: X11 or Wayland, or a Qt platform chosen explicitly."""
+    """Whether a desktop session is there at all (X11 or Wayland); ``qt_platform.check_display`` says
+    whether Qt can really open a window on it."""
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
@@ -151,12 +153,9 @@ def viewer_main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"attanet viewer: {exc}", file=sys.stderr)
         return 2
-    if args.screenshot is None and not has_display() and not os.environ.get("QT_QPA_PLATFORM"):
-        print(
-            "attanet viewer: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it on a desktop, or "
-            "use --screenshot OUT.png to render one frame offscreen",
-            file=sys.stderr,
-        )
+    problem = window_problem(args.screenshot is not None, args.record is not None)
+    if problem is not None:
+        print(f"attanet viewer: {problem}", file=sys.stderr)
         return 2
     from .app import ScreenshotRequest, run_viewer
 
@@ -175,13 +174,32 @@ def viewer_main(argv: list[str]) -> int:
     )
 
 
+def window_problem(screenshot: bool, recording: bool) -> str | None:
+    """Why the viewer cannot usefully open its window here (checked before Qt starts), or None.
+
+    Qt itself would abort with "could not load the Qt platform plugin" for a missing X library or
+    display; a screenshot needs no screen, so it falls back to offscreen rendering (saying so).
+    """
+    check = check_display()
+    if check.problem is not None:
+        if not screenshot:
+            return f"{check.problem}; or use --screenshot OUT.png to render one frame offscreen"
+        print(f"attanet viewer: {check.problem}; rendering the screenshot offscreen instead", file=sys.stderr)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    if not check.visible and not screenshot:
+        invisible = f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} draws the window nowhere"
+        if recording:  # recording a video offscreen is useful; say how it ends
+            print(f"attanet viewer: {invisible}; recording only, stop it with Ctrl-C", file=sys.stderr)
+            return None
+        return (
+            f"{invisible}: nothing would be visible; unset QT_QPA_PLATFORM to see the window on this desktop, "
+            "or add --screenshot OUT.png to save one frame (or --record OUT.mp4 to record the overlay)"
+        )
+    return None
+
+
 def _query(click: tuple[int, int | None]):
     from attanet_model import AttentionQuery
 
     return AttentionQuery(click[0], click[1])
-
-
-def demo_main(argv: list[str]) -> int:
-    from .demo import demo_main as run
-
-    return run(argv)

@@ -1,8 +1,9 @@
 """Camera frames from files: a folder of images, a video file, or a rosbag2 (sqlite3 or MCAP).
 
 Each reader is an iterable of ``SourceImage`` (BGR uint8) that the in-process source pulls on
-its worker thread. ``open_reader`` picks one from a path and says what it expected when the
-path is none of them.
+its worker thread, with a ``SkippedImage`` (name and reason) in its place for an item that cannot
+be decoded, so the viewer can count and show it instead of a log line nobody reads. ``open_reader``
+picks one from a path and says what it expected when the path is none of them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class SourceImage:
     name: str
 
 
+@dataclass
+class SkippedImage:
+    """An item of a source that could not be decoded: where it is, and why."""
+
+    name: str
+    reason: str
+
+
 class FolderReader:
     """Images under a folder (recursively, sorted by path, so Cityscapes' city folders work)."""
 
@@ -42,13 +51,14 @@ class FolderReader:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __iter__(self) -> Iterator[SourceImage]:
+    def __iter__(self) -> Iterator[SourceImage | SkippedImage]:
         for i, path in enumerate(self.paths):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            name = str(path.relative_to(self.folder))
             if image is None:
-                log.warning("skipping %s: OpenCV cannot decode it as an image", path)
+                yield SkippedImage(name, "OpenCV cannot decode it as an image (corrupt, truncated or empty)")
                 continue
-            yield SourceImage(image, i, str(path.relative_to(self.folder)))
+            yield SourceImage(image, i, name)
 
 
 class VideoReader:
@@ -109,7 +119,7 @@ class BagReader:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Iterator[SourceImage]:
+    def __iter__(self) -> Iterator[SourceImage | SkippedImage]:
         from attanet_ros.bag_io import BagReader as RosBagReader
         from attanet_ros.bag_io import deserialize, image_from_bag_msg
         from attanet_ros.image_codec import ImageDecodeError
@@ -121,7 +131,7 @@ class BagReader:
                 try:
                     image = image_from_bag_msg(msg, message.msgtype)
                 except ImageDecodeError as exc:
-                    log.warning("skipping message %d of %s: %s", index, self.topic, exc)
+                    yield SkippedImage(f"{self.topic} message {index}", str(exc))
                     continue
                 yield SourceImage(image, stamp, f"{self.topic}@{stamp}")
             if bag.damage:

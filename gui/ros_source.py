@@ -114,6 +114,9 @@ class RosTopicSource(FrameSource):
         self.spin_timeout_s = spin_timeout_s
         self.classes: tuple[ClassInfo, ...] = CITYSCAPES_CLASSES
         self.class_info_received = False
+        # The node's labels and confidence publishers are known to this source's graph: frames the node
+        # segments from now on reach it (before that, reliable outputs published too early are lost).
+        self.outputs_discovered = threading.Event()
         self.messages_received = 0
         self.ready = threading.Event()
         # Evaluation waits for a slow node: the camera may run many frames ahead of the labels.
@@ -167,7 +170,8 @@ class RosTopicSource(FrameSource):
                 try:
                     image = image_from_msg(msg, use_cv_bridge=False)
                 except ImageDecodeError as exc:
-                    self.notice = f"camera frame skipped: {exc}"
+                    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                    self.skip(f"{topics['camera']}@{stamp}", str(exc))
                     return
                 self._add(msg.header, "camera", image)
 
@@ -196,6 +200,10 @@ class RosTopicSource(FrameSource):
             self.ready.set()
             while not self._stop.is_set():
                 executor.spin_once(timeout_sec=self.spin_timeout_s)
+                if not self.outputs_discovered.is_set() and all(
+                    node.count_publishers(topics[part]) > 0 for part in ("labels", "confidence")
+                ):
+                    self.outputs_discovered.set()
                 if self._query_changed:
                     self._query_changed = False
                     if self._last is not None:

@@ -16,9 +16,15 @@ from collections.abc import Iterable
 from attanet_model import AttentionQuery, Segmenter
 
 from .frames import Frame, LatestSlot
-from .readers import SourceImage
+from .readers import SkippedImage, SourceImage
 
 log = logging.getLogger(__name__)
+
+MAX_SKIPS_KEPT = 20  # named in messages; the count goes on
+
+
+class NothingToShow(ValueError):
+    """A source ended without one usable frame (every item undecodable or refused by the model)."""
 
 
 class FrameSource:
@@ -34,8 +40,11 @@ class FrameSource:
         self.slot: LatestSlot[Frame] = LatestSlot()
         self.error: str | None = None
         self.notice: str | None = None  # a non-fatal message for the status line
+        self.error_code = 1  # exit code of a --screenshot run that ends on ``error`` (2: the input is unusable)
         self.finished = threading.Event()
         self.frames_processed = 0
+        self.frames_skipped = 0
+        self.skipped: list[str] = []  # "name: reason" of the first skipped frames (MAX_SKIPS_KEPT)
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._paused = False
@@ -90,9 +99,27 @@ class FrameSource:
         return self.name
 
     # --- worker side ---
+    def skip(self, name: str, reason: str) -> None:
+        """Count a frame that cannot be shown and say which and why (status line, log); the source goes on."""
+        self.frames_skipped += 1
+        if len(self.skipped) < MAX_SKIPS_KEPT:  # a camera with a wrong encoding must not flood the log
+            self.skipped.append(f"{name}: {reason}")
+            log.warning("skipped %s: %s", name, reason)
+
+    def skip_summary(self) -> str:
+        """'skipped N frames (name: reason, ...)' for messages, or '' when nothing was skipped."""
+        if not self.frames_skipped:
+            return ""
+        named = "; ".join(self.skipped[:3]) + (
+            f"; and {self.frames_skipped - 3} more" if self.frames_skipped > 3 else ""
+        )
+        return f"skipped {self.frames_skipped} frame{'s' if self.frames_skipped > 1 else ''} ({named})"
+
     def _run_guarded(self) -> None:
         try:
             self.run()
+        except NothingToShow as exc:
+            self.error, self.error_code = str(exc), 2
         except Exception as exc:  # shown in the window's status line; the UI keeps running
             log.exception("%s failed", self.name)
             self.error = f"{self.name} stopped: {exc}"
@@ -154,6 +181,7 @@ class SegmentingSource(FrameSource):
         self.segmenter: Segmenter | None = None
         self.ready = threading.Event()
         self._last: SourceImage | None = None
+        self._last_index = -1
         self._index = -1
 
     def describe(self) -> str:
@@ -173,22 +201,39 @@ class SegmentingSource(FrameSource):
                 return
             if turn == "query":
                 if self._last is not None:
-                    self._publish(self._last, self._index)
+                    self._publish(self._last, self._last_index)
                 continue
-            image = next(images, None)
-            if image is None and self.loop and self._index >= 0:
+            image = self._next_image(images)
+            if image is None and self.loop and self._last is not None:
                 images = iter(self.reader)
-                image = next(images, None)
+                image = self._next_image(images)
             if image is None:
+                if self._last is None:  # the whole source, and not one frame to show
+                    where = getattr(self.reader, "path", None) or getattr(self.reader, "folder", None) or "the source"
+                    why = self.skip_summary() or "it gave no frames"
+                    raise NothingToShow(f"no frame of {where} could be shown: {why}")
                 exhausted = True
                 self.finished.set()
                 continue
             self._index += 1
-            self._last = image
-            self._publish(image, self._index)
+            try:
+                self._publish(image, self._index)
+            except (ValueError, RuntimeError) as exc:  # a frame the model cannot take (size, ...): the next may do
+                self.skip(image.name, str(exc))
+                continue
+            self._last, self._last_index = image, self._index
             if period:
                 next_due = max(next_due + period, time.monotonic() - period)
                 self._sleep(next_due - time.monotonic())
+
+    def _next_image(self, images) -> SourceImage | None:
+        """The next decodable image of ``images`` (undecodable ones counted as skipped), None at the end."""
+        for item in images:
+            if isinstance(item, SkippedImage):
+                self.skip(item.name, item.reason)
+                continue
+            return item
+        return None
 
     def _publish(self, image: SourceImage, index: int) -> None:
         query = self._query
@@ -198,9 +243,9 @@ class SegmentingSource(FrameSource):
         except ValueError as exc:  # e.g. an ONNX model or SAM switched off: no attention to show
             if query is None:
                 raise
+            result = self.segmenter.segment(image.image_bgr)  # raises again when the frame itself is the problem
             self.notice = f"no attention map: {exc}"
             self._query = query = None
-            result = self.segmenter.segment(image.image_bgr)
         latency = (time.perf_counter() - start) * 1e3
         self.frames_processed += 1
         self.slot.put(

@@ -279,6 +279,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if self.frame is not None and self.frame.latency_ms is not None:
             parts.append(f"latency {self.frame.latency_ms:.0f} ms")
         parts.append(f"dropped for display {self.source.slot.dropped}")
+        if self.source.frames_skipped:
+            parts.append(self.source.skip_summary())
         if self.source.notice:
             parts.append(self.source.notice)
         if self.source.error:

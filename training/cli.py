@@ -106,7 +106,9 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
     parser.add_argument("--dataset", choices=DATASETS, help="dataset kind (synthetic data is 'cityscapes')")
-    parser.add_argument("--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light")
+    parser.add_argument(
+        "--arch", help="attanet_r18 | attanet_r50 | attanet_r101 | attanet_light | attanet_light_compact"
+    )
     parser.add_argument("--pretrained", help="local torchvision ResNet ImageNet state dict (.pth) for the backbone")
     parser.add_argument(
         "--init-from",
@@ -281,7 +283,8 @@ def eval_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="attanet eval",
         description="mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same "
-        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip).",
+        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip), or with "
+        "--protocol official the official evaluate.py protocol (to compare with the paper's val mIoU).",
     )
     _add_model_args(parser)
     parser.add_argument("--data-root", required=True, help="dataset root (Cityscapes layout for the synthetic set)")
@@ -290,6 +293,17 @@ def eval_main(argv: list[str]) -> int:
     parser.add_argument("--split", default="val", help="split to evaluate (default val)")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0 = all)")
     parser.add_argument("--plots", help="folder for iou_bar.png and confusion_matrix.png")
+    parser.add_argument(
+        "--protocol",
+        default="deploy",
+        choices=["deploy", "official"],
+        help="deploy: the node's single pass at the model's input scale (default); official: the official "
+        "evaluate.py (full resolution, flip, 1024x1024 sliding window, --scales default 1.0), to compare with the "
+        "paper's val mIoU (torch backend, fp32)",
+    )
+    parser.add_argument(
+        "--window", type=int, default=1024, help="--protocol official: sliding window side (default: %(default)s)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (fractions in [0, 1])")
     args = parser.parse_args(argv)
     from .datasets import build_dataset
@@ -297,11 +311,22 @@ def eval_main(argv: list[str]) -> int:
 
     try:
         _check_classes_file(args.classes_file)
-        segmenter = _segmenter(args)
-        dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
-        cm, stats = evaluate_segmenter(
-            segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
-        )
+        if args.protocol == "official":
+            cm, stats, described = _eval_official(args)
+            dataset = stats.pop("dataset")
+        else:
+            segmenter = _segmenter(args)
+            dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+            cm, stats = evaluate_segmenter(
+                segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
+            )
+            described = {
+                "checkpoint": str(segmenter.model_path),
+                "provider": segmenter.provider,
+                "input_scale": segmenter.input_scale,
+                "scales": args.scales or [segmenter.input_scale],
+                "flip": args.flip,
+            }
     except USER_ERRORS as exc:
         return _fail("eval", exc)
     names = [c.name for c in dataset.classes]
@@ -313,11 +338,8 @@ def eval_main(argv: list[str]) -> int:
             "out_of_range": stats["out_of_range"],
             "split": args.split,
             "data_root": str(args.data_root),
-            "checkpoint": str(segmenter.model_path),
-            "provider": segmenter.provider,
-            "input_scale": segmenter.input_scale,
-            "scales": args.scales or [segmenter.input_scale],
-            "flip": args.flip,
+            **described,
+            "protocol": args.protocol,
             "ms_per_frame": round(stats["ms_per_frame"], 2),
         }
     )
@@ -327,7 +349,7 @@ def eval_main(argv: list[str]) -> int:
         result["plots"] = [
             str(
                 iou_bar_chart(
-                    cm, names, Path(args.plots) / "iou_bar.png", f"{Path(segmenter.model_path).name} on {args.split}"
+                    cm, names, Path(args.plots) / "iou_bar.png", f"{Path(result['checkpoint']).name} on {args.split}"
                 )
             ),
             str(confusion_matrix_image(cm, names, Path(args.plots) / "confusion_matrix.png")),
@@ -344,8 +366,8 @@ def eval_main(argv: list[str]) -> int:
     if not result["frames"]:
         return fail("eval", f"none of the {len(stats['skipped'])} images could be read; nothing was scored", code)
     print(
-        f"{result['frames']} frames of {args.data_root} {args.split}, {segmenter.provider}, "
-        f"scales {result['scales']}{' + flip' if args.flip else ''}"
+        f"{result['frames']} frames of {args.data_root} {args.split}, {result['provider']}, "
+        f"scales {result['scales']}{' + flip' if result['flip'] else ''}, protocol {args.protocol}"
         + (f"; {len(stats['skipped'])} unreadable skipped" if stats["skipped"] else "")
     )
     for name, value in result["iou"].items():
@@ -353,6 +375,43 @@ def eval_main(argv: list[str]) -> int:
     miou, acc = result["miou"], result["pixel_acc"]
     print(f"mIoU {miou * 100:.2f}%   pixel accuracy {acc * 100:.2f}%" if miou is not None else "mIoU n/a (no labels)")
     return 0
+
+
+def _eval_official(args) -> tuple:
+    """``--protocol official``: (confusion matrix, stats with the dataset, what was run)."""
+    import torch
+
+    from attanet_model import default_model_path, load_checkpoint
+
+    from .datasets import build_dataset
+    from .official_eval import evaluate_official
+
+    if args.backend != "torch" or args.precision != "fp32":
+        raise ValueError(
+            f"--protocol official runs the torch model in fp32 (as evaluate.py), got --backend {args.backend} "
+            f"--precision {args.precision}; give the .pt checkpoint"
+        )
+    if args.input_scale is not None:
+        raise ValueError("--protocol official evaluates at full resolution; use --scales for other scales")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here")
+    checkpoint = args.checkpoint or default_model_path()
+    model, meta, _ = load_checkpoint(checkpoint)
+    dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
+    scales = args.scales or [1.0]
+    cm, stats = evaluate_official(
+        model, dataset, meta.mean, meta.std, scales, args.window, True, args.device, args.max_images, not args.json
+    )
+    stats["dataset"] = dataset
+    described = {
+        "checkpoint": str(checkpoint),
+        "provider": f"torch-{args.device}",
+        "input_scale": 1.0,
+        "scales": list(scales),
+        "flip": True,
+        "window": args.window,
+    }
+    return cm, stats, described
 
 
 def predict_main(argv: list[str]) -> int:

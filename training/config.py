@@ -35,6 +35,9 @@ class TrainConfig:
     scales: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     flip: bool = True
     color_jitter: float = 0.4
+    # "default" or "official" (cityscapes.py's ColorJitter -> HorizontalFlip -> Rotation ->
+    # RandomScale -> RandomCrop with PIL, in the workers; see transforms.official_augment)
+    augment: str = "default"
     # augment on the training device (workers only decode; the batch is scaled, cropped, flipped
     # and jittered there in one grid_sample); for fast GPUs, where OpenCV in the workers is the
     # bottleneck. Frames of a batch must share one size.
@@ -49,11 +52,14 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     head_lr_mult: float = 10.0
+    head_lr_scope: str = "decoder"  # or "output_heads" (official get_params); optim.py
     warmup_iters: int = 1000
     warmup_ratio: float = 0.1
+    warmup_mode: str = "linear"  # or "exponential" (official optimizer.py); schedule.py
     poly_power: float = 0.9
     ohem_thresh: float = 0.7
     ohem_min_kept: float = 1 / 16
+    ohem_min_kept_pixels: int = 0  # > 0: the official fixed n_min per process batch; ohem_loss.py
     aux_weight: float = 1.0  # paper Eq. (6): lambda = 1, K = 2
     amp: bool = True  # CUDA only
     channels_last: bool = True  # CUDA only

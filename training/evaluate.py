@@ -12,7 +12,7 @@ dataset's table as ignore, naming the file (``out_of_range``): one bad file neve
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -96,6 +96,23 @@ def segmenter_labels(
     return probs.argmax(0).astype(np.uint8)
 
 
+def readable_samples(
+    dataset: SegmentationDataset, indices: Iterable[int], skipped: list[dict], out_of_range: list[dict]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(RGB image, labels) of each readable sample; an unreadable one is appended to ``skipped``
+    (``{file, reason}``) and left out, label values outside the table to ``out_of_range`` (scored as ignore)."""
+    for i in indices:
+        try:
+            image, labels, bad_values = dataset.load(i)
+        except BadSampleError as exc:
+            skipped.append(exc.as_dict())
+            continue
+        if bad_values:
+            reason = describe_out_of_range(bad_values, dataset.LABEL_TABLE)
+            out_of_range.append({"file": str(dataset.samples[i][1]), "reason": reason})
+        yield image, labels
+
+
 def evaluate_segmenter(
     segmenter,
     dataset: SegmentationDataset,
@@ -120,15 +137,7 @@ def evaluate_segmenter(
 
         indices = tqdm(indices, desc="eval", unit="img")
     total_ms, scored, skipped, out_of_range = 0.0, 0, [], []
-    for i in indices:
-        try:
-            image, labels, bad_values = dataset.load(i)
-        except BadSampleError as exc:
-            skipped.append(exc.as_dict())
-            continue
-        if bad_values:
-            reason = describe_out_of_range(bad_values, dataset.LABEL_TABLE)
-            out_of_range.append({"file": str(dataset.samples[i][1]), "reason": reason})
+    for image, labels in readable_samples(dataset, indices, skipped, out_of_range):
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         t0 = time.perf_counter()
         pred = segmenter_labels(segmenter, bgr, scales, flip)

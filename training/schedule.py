@@ -1,8 +1,15 @@
-"""Learning-rate schedule: linear warm-up, then the paper's "poly" decay.
+"""Learning-rate schedule: a warm-up, then the paper's "poly" decay.
 
-lr(it) = base_lr * (1 - it / max_iter) ** 0.9 (paper "Training Settings"); the official code
-warms up first (BiSeNet ``WarmupPolyLrScheduler``): the factor rises linearly from
-``warmup_ratio`` to 1 over ``warmup_iters``, and poly runs over the remaining iterations.
+lr(it) = base_lr * (1 - it / max_iter) ** 0.9 (paper "Training Settings"). Before it, a warm-up
+over ``warmup_iters`` iterations, one of:
+
+- ``"linear"`` (this project's default): the factor rises linearly from ``warmup_ratio`` to 1;
+- ``"exponential"`` (official AttaNet ``optimizer.py`` ``Optimizer.get_lr``): for it <= warmup,
+  lr = start * (base / start) ** (it / warmup), i.e. the factor is ``warmup_ratio ** (1 - it /
+  warmup)`` (official: start 1e-5, base 1e-2, so ``warmup_ratio`` 1e-3, 1000 iterations).
+
+Poly then runs over the remaining iterations: factor (1 - (it - warmup) / (max_iter - warmup))
+** power, as ``optimizer.py`` does.
 """
 
 from __future__ import annotations
@@ -10,11 +17,24 @@ from __future__ import annotations
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+WARMUP_MODES = ("linear", "exponential")
+
 
 def poly_lr_factor(
-    iteration: int, max_iters: int, power: float = 0.9, warmup_iters: int = 0, warmup_ratio: float = 0.1
+    iteration: int,
+    max_iters: int,
+    power: float = 0.9,
+    warmup_iters: int = 0,
+    warmup_ratio: float = 0.1,
+    warmup_mode: str = "linear",
 ) -> float:
     """Multiplier of the base lr at ``iteration`` (0-based)."""
+    if warmup_mode not in WARMUP_MODES:
+        raise ValueError(f"warmup_mode must be one of {', '.join(WARMUP_MODES)}; got {warmup_mode!r}")
+    if warmup_mode == "exponential" and iteration <= warmup_iters and warmup_iters > 0:
+        if not warmup_ratio > 0:
+            raise ValueError(f"an exponential warm-up needs warmup_ratio > 0 (start lr / lr), got {warmup_ratio}")
+        return warmup_ratio ** (1 - iteration / warmup_iters)
     if iteration < warmup_iters:
         alpha = iteration / warmup_iters
         return warmup_ratio * (1 - alpha) + alpha
@@ -29,6 +49,8 @@ def warmup_poly_scheduler(
     power: float = 0.9,
     warmup_iters: int = 0,
     warmup_ratio: float = 0.1,
+    warmup_mode: str = "linear",
 ) -> LambdaLR:
     """A LambdaLR that scales every param group's initial lr (head groups keep their 10x)."""
-    return LambdaLR(optimizer, lambda it: poly_lr_factor(it, max_iters, power, warmup_iters, warmup_ratio))
+    poly_lr_factor(0, max_iters, power, warmup_iters, warmup_ratio, warmup_mode)  # checks the settings now
+    return LambdaLR(optimizer, lambda it: poly_lr_factor(it, max_iters, power, warmup_iters, warmup_ratio, warmup_mode))

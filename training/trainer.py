@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
+from attanet_model.network import registered_arch
 
 from . import distributed as dist_utils
 from .config import TrainConfig
@@ -43,7 +44,7 @@ from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
 from .sample_stream import DecodedFrames, SampleStream, StreamSampler, collate_frames, single_threaded_worker
 from .schedule import warmup_poly_scheduler
-from .transforms import TrainTransform
+from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -150,11 +151,14 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.info.local_rank] if self.cuda else None
             )
-        self.optimizer = build_sgd(self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult)
-        self.scheduler = warmup_poly_scheduler(
-            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio
+        self.optimizer = build_sgd(
+            self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult, cfg.head_lr_scope
         )
-        self.criterion = DeepSupervisionLoss(OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept), cfg.aux_weight)
+        self.scheduler = warmup_poly_scheduler(
+            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio, cfg.warmup_mode
+        )
+        ohem = OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept, min_kept_pixels=cfg.ohem_min_kept_pixels)
+        self.criterion = DeepSupervisionLoss(ohem, cfg.aux_weight)
         self.amp = self.cuda and cfg.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if extra:
@@ -162,6 +166,7 @@ class Trainer:
         self.transform = TrainTransform(
             cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
         )
+        self.transform.official = check_augment(cfg.augment, cfg.device_augment)
         self.stop_signal: int | None = None
         self.history: list[dict] = []
         self.data_problems: dict[str, dict] = {}  # file -> its problem, each reported once
@@ -183,7 +188,7 @@ class Trainer:
         """(checkpoint payload, its weights as fp32) for ``flag`` (--resume / --init-from), after
         checking that it holds the architecture this run trains."""
         payload = read_checkpoint(path)
-        arch = payload["meta"].get("arch")
+        arch = registered_arch(payload["meta"].get("arch"), payload["meta"].get("arch_config") or {})
         if arch != self.cfg.arch:
             raise CheckpointError(f"{flag} {path} holds a {arch} model but the config trains {self.cfg.arch}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}

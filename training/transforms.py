@@ -1,7 +1,12 @@
-"""Training augmentation (paper "Implementation Details"; official code ``transform_cv2.py``).
+"""Training augmentation (paper "Implementation Details").
 
-Random scale from a fixed set, pad with ignore and random-crop, horizontal flip, colour jitter,
-then ImageNet normalization. Every random choice is drawn up front into ``AugmentParams`` from the
+This project's default: random scale from a fixed set, pad with ignore and random-crop,
+horizontal flip, colour jitter on the crop, then ImageNet normalization. The official recipe
+(``official_augment``, chosen with ``augment: official``) follows the official ``cityscapes.py``
+and ``transform.py`` instead: PIL colour jitter on the full frame, flip, a random 90 degree
+rotation, random scale, and a crop that scales small frames *up* instead of padding them.
+
+Every random choice is drawn up front into ``AugmentParams`` from the
 ``np.random.Generator`` passed in, so a sample's augmentation is a pure function of (seed,
 position in the sample stream): runs are reproducible and ``--resume`` continues the same data.
 
@@ -143,9 +148,12 @@ class TrainTransform:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     ignore_index: int = IGNORE_INDEX
+    official: bool = False  # the official code's augmentation (official_augment), workers only
 
     def draw(self, h: int, w: int, rng: np.random.Generator) -> AugmentParams:
         """Every random choice for one ``h`` x ``w`` frame (scale, crop window, flip, jitter)."""
+        if self.official:
+            raise ValueError("the official augmentation (a 90 degree rotation, PIL jitter) has no device path")
         scale = self.base_scale * float(rng.choice(self.scales))
         sh, sw = (h, w) if scale == 1.0 else scaled_size(h, w, scale)
         top, left, y, x = _crop_window(sh, sw, tuple(self.crop_size), rng)
@@ -165,6 +173,9 @@ class TrainTransform:
 
     def augment(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The uint8 image and labels after all random steps (before normalization)."""
+        if self.official:
+            scales = tuple(self.base_scale * s for s in self.scales)
+            return official_augment(image, labels, rng, tuple(self.crop_size), scales, self.brightness, self.flip)
         return self.apply(image, labels, self.draw(*labels.shape, rng))
 
     def __call__(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
@@ -176,6 +187,76 @@ class TrainTransform:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``augment_batch`` with this transform's crop, normalization and ignore index."""
         return augment_batch(images, labels, params, tuple(self.crop_size), self.mean, self.std, self.ignore_index)
+
+
+AUGMENTS = ("default", "official")
+
+
+def check_augment(augment: str, device_augment: bool) -> bool:
+    """True for the official augmentation; a ValueError for what cannot run."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {augment!r}")
+    if augment == "official" and device_augment:
+        raise ValueError(
+            "augment: official runs in the data-loading workers (PIL, a 90 degree rotation); set device_augment: false"
+        )
+    return augment == "official"
+
+
+def official_augment(
+    image: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    crop: tuple[int, int],
+    scales: Sequence[float],
+    jitter: float = 0.5,
+    flip: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The official ``cityscapes.py`` training transform, step by step (``transform.py``).
+
+    image: HxWx3 uint8 RGB, labels: HxW uint8; ``crop`` is (H, W). With ``rng`` in place of
+    Python's ``random``:
+
+    1. ``ColorJitter(0.5, 0.5, 0.5)`` on the full frame: PIL ``ImageEnhance`` Brightness,
+       Contrast, Color by factors uniform in [max(1 - j, 0), 1 + j];
+    2. ``HorizontalFlip`` with p = 0.5;
+    3. ``Rotation``: ``Image.ROTATE_90`` (counter-clockwise, so a 1024x2048 frame becomes
+       2048x1024) with p = 0.5, as ``cityscapes.py`` lists it (the paper does not mention it);
+    4. ``RandomScale``: PIL resize to (int(W * s), int(H * s)), bilinear / nearest;
+    5. ``RandomCrop``: a frame smaller than the crop is scaled *up* (factor crop_w / w if w < h
+       else crop_h / h, sizes int(scale * side + 1)), then a window at (int(u * (w - W)),
+       int(u' * (h - H))).
+    """
+    from PIL import Image, ImageEnhance
+
+    im, lb = Image.fromarray(image), Image.fromarray(labels)
+    if jitter > 0:
+        low, high = max(1 - jitter, 0), 1 + jitter
+        factors = [float(rng.uniform(low, high)) for _ in range(3)]
+        enhancers = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)
+        for enhancer, factor in zip(enhancers, factors, strict=True):
+            im = enhancer(im).enhance(factor)
+    if flip and rng.random() <= 0.5:  # transform.py: "if random.random() > p: return unchanged"
+        im, lb = im.transpose(Image.FLIP_LEFT_RIGHT), lb.transpose(Image.FLIP_LEFT_RIGHT)
+    if rng.random() <= 0.5:
+        im, lb = im.transpose(Image.ROTATE_90), lb.transpose(Image.ROTATE_90)
+    scale = float(rng.choice(scales))
+    w, h = int(im.size[0] * scale), int(im.size[1] * scale)
+    im, lb = im.resize((w, h), Image.BILINEAR), lb.resize((w, h), Image.NEAREST)
+    crop_h, crop_w = crop
+    if (w, h) != (crop_w, crop_h):
+        if w < crop_w or h < crop_h:
+            up = crop_w / w if w < h else crop_h / h
+            if int(up * w + 1) < crop_w or int(up * h + 1) < crop_h:
+                # only for crops that are not square, which the official code never uses:
+                # PIL would pad the window with label 0 (road) there
+                up = max(crop_w / w, crop_h / h)
+            w, h = int(up * w + 1), int(up * h + 1)
+            im, lb = im.resize((w, h), Image.BILINEAR), lb.resize((w, h), Image.NEAREST)
+        left, top = int(rng.random() * (w - crop_w)), int(rng.random() * (h - crop_h))
+        box = (left, top, left + crop_w, top + crop_h)
+        im, lb = im.crop(box), lb.crop(box)
+    return np.ascontiguousarray(np.asarray(im)), np.ascontiguousarray(np.asarray(lb))
 
 
 def augment_batch(

@@ -79,7 +79,7 @@ def labels_from_bag_msg(msg: Any, msgtype: str) -> np.ndarray:
     data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
     if height <= 0 or width <= 0 or step < width or data.size < step * height:
         raise ImageDecodeError(
-            "short_data", f"label image {width}x{height} step {step} does not fit its {data.size} data bytes"
+            "short_data", f"label image {height}x{width} (HxW) step {step} does not fit its {data.size} data bytes"
         )
     return np.array(data[: step * height].reshape(height, step)[:, :width])
 

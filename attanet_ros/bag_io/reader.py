@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rosbags.interfaces import QosDurability
 from rosbags.rosbag2 import Reader, ReaderError
 
 from .errors import BagError
@@ -25,6 +26,7 @@ class TopicInfo:
     name: str
     msgtype: str
     count: int  # as the bag's index says; a damaged bag may hold fewer
+    latched: bool = False  # every recorded publisher offered transient local (e.g. the node's ~/class_info)
 
 
 class Connection(Protocol):
@@ -151,7 +153,9 @@ class BagReader:
             for conn in source.connections:
                 old = topics.get(conn.topic)
                 count = conn.msgcount + (old.count if old else 0)
-                topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, count)
+                profiles = getattr(getattr(conn, "ext", None), "offered_qos_profiles", None) or []
+                latched = bool(profiles) and all(q.durability == QosDurability.TRANSIENT_LOCAL for q in profiles)
+                topics[conn.topic] = TopicInfo(conn.topic, conn.msgtype, count, latched)
         return dict(sorted(topics.items()))
 
     # queries ------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from .errors import BagError
@@ -40,9 +42,13 @@ class BagWriter:
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
 
-    def add_topic(self, topic: str, msgtype: str) -> None:
+    def add_topic(self, topic: str, msgtype: str, offered_qos: Sequence[Qos] = ()) -> None:
+        """Declare ``topic``; ``offered_qos``: its publishers' QoS, kept in the metadata as rosbag2 does
+        (``ros2 bag play`` and ``attanet bag-play`` then offer a latched topic latched again)."""
         if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            self._connections[topic] = self._writer.add_connection(
+                topic, msgtype, typestore=TYPESTORE, offered_qos_profiles=list(offered_qos)
+            )
             self.counts[topic] = 0
 
     def write(self, topic: str, log_time: int, msg: Any) -> None:

@@ -113,6 +113,32 @@ def calibrated_model(path) -> None:
     save_checkpoint(path, model, meta)
 
 
+# A library PyQt5's libqxcb.so itself links against (readelf -d), and a name for it of the same
+# length that no system has, so a byte-edited copy of the plugin stays a valid ELF file.
+HIDDEN = b"libxcb-xinerama.so.0"
+RENAMED = b"libxcb-xinerama.so.7"
+
+
+def xcb_plugin_needing(folder, needed: bytes = HIDDEN, instead: bytes = RENAMED):
+    """A copy of PyQt5's xcb plugin under ``folder`` that links against ``instead`` where the real one needs
+    ``needed``: Qt (and ldd) find that library only where a test puts it on LD_LIBRARY_PATH. Returns the
+    folder to give Qt as QT_QPA_PLATFORM_PLUGIN_PATH."""
+    import pytest
+
+    from attanet_gui.qt_platform import platform_plugin
+
+    real = platform_plugin("xcb", {})
+    if real is None:
+        pytest.skip("PyQt5 has no libqxcb.so here")
+    data = real.read_bytes()
+    assert data.count(needed + b"\0") == 1 and len(needed) == len(instead)
+    platforms = folder / "plugins" / "platforms"
+    platforms.mkdir(parents=True)
+    (platforms / real.name).write_bytes(data.replace(needed + b"\0", instead + b"\0"))
+    (folder / "lib").symlink_to(real.parent.parent.parent / "lib")  # the plugin's RUNPATH $ORIGIN/../../lib
+    return platforms
+
+
 def ros_domain_for_test(offset: int = 0) -> int:
     """A ROS domain for this test process, so parallel test runs on one machine do not hear each other."""
     import os

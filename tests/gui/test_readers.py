@@ -134,3 +134,28 @@ def test_stamp_pairing_and_message_helpers():
     raw = bytes([0, 1, 0, 0]) + (5).to_bytes(4, "little") + (7).to_bytes(4, "little") + b"rest"
     moved = restamp(raw, 12_000_000_034)
     assert header_stamp_ns(moved) == 12_000_000_034 and moved[12:] == b"rest"
+
+
+def test_viewer_on_a_folder_of_undecodable_images_exits_2_naming_them(tmp_path, model_path):
+    folder = tmp_path / "broken"
+    write_folder(folder, count=1, height=64, width=128)
+    data = (folder / "frame_000.png").read_bytes()
+    (folder / "frame_000.png").write_bytes(data[: len(data) // 2])  # truncated
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_bytes(b"not an image" * 10)
+    out = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "attanet_cli", "viewer", "--source", str(folder), "--model", str(model_path)]
+        + ["--screenshot", str(out), "--timeout", "600", "--threads", "1"],
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+        capture_output=True,
+        text=True,
+        timeout=300,  # well under --timeout: the viewer must not wait for frames that cannot come
+    )
+    assert proc.returncode == 2, proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("attanet viewer:")]
+    assert len(ours) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert ours[0].startswith(f"attanet viewer: no frame of {folder} could be shown: skipped 3 frames (")
+    for name in ("empty.jpg", "frame_000.png", "notes.png"):
+        assert f"{name}: OpenCV cannot decode it" in ours[0]
+    assert not out.exists()

@@ -64,7 +64,11 @@ def ros_world(tmp_path_factory, model_path):
 def wait_for_node(source: RosTopicSource, world: dict, subscribers: int) -> None:
     process = world["process"]
     try:
-        wait_until(lambda: source.class_info_received or not process.running(), timeout=90)
+        # class_info (latched) and the labels/confidence publishers known: the node's results now reach the source
+        wait_until(
+            lambda: (source.class_info_received and source.outputs_discovered.is_set()) or not process.running(),
+            timeout=90,
+        )
         wait_until(lambda: world["publisher"].get_subscription_count() >= subscribers, timeout=30)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nnode log:\n{process.log_tail()}") from None
@@ -82,6 +86,15 @@ def publish(world: dict, image: np.ndarray) -> int:
     array_to_image_msg(msg, image, "bgr8", msg.header)
     world["publisher"].publish(msg)
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def publish_truncated(world: dict) -> None:
+    """A bgr8 frame whose data is shorter than height * step (a driver bug the decoder must refuse)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image(height=4, width=4, encoding="bgr8", step=12, data=bytes(10))
+    msg.header.stamp = world["node"].get_clock().now().to_msg()
+    world["publisher"].publish(msg)
 
 
 def publish_until(world: dict, image: np.ndarray, predicate, timeout: float = 60.0) -> tuple[object, list[int]]:
@@ -106,13 +119,14 @@ def test_live_source_receives_every_frame_from_the_node(ros_world, model_path):
     try:
         wait_for_node(source, ros_world, subscribers=2)
         images = [street_image(128, 256, seed=i) for i in range(4)]
+        publish_truncated(ros_world)  # skipped, counted and named by the source (and refused by the node)
         stamps = []
-        for image in images:
+        for image in images:  # a burst: replay mode processes every frame, in order, however fast they come
             stamps.append(publish(ros_world, image))
-            time.sleep(0.1)
         wait_until(lambda: len(frames) == 4, timeout=60)
     finally:
         source.stop()
+    assert source.frames_skipped == 1 and source.skipped[0].startswith(f"{CAMERA}@")
     assert [f.stamp_ns for f in frames] == stamps  # every frame, in order, paired by header stamp
     local = Segmenter(model_path)
     assert source.classes == tuple(local.classes)  # from the node's ~/class_info

@@ -164,3 +164,20 @@ def test_click_on_a_model_without_sam_says_why(qapp, tmp_path):
         assert window.frame.attention is None and source.error is None  # the viewer keeps working
     finally:
         window.close()
+
+
+def test_a_frame_the_model_cannot_take_is_skipped_counted_and_shown(qapp, tmp_path, model_path):
+    images = write_folder(tmp_path / "imgs", count=3, height=64, width=128)
+    cv2.imwrite(str(tmp_path / "imgs" / "frame_001.png"), np.zeros((600, 4, 3), np.uint8))  # 4 pixels wide
+    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(model_path))
+    window = ViewerWindow(source)
+    source.start()
+    try:
+        wait_until(lambda: source.finished.is_set() and window.frame is not None and window.frame.index == 2, 60)
+        assert source.error is None  # the model went on after the bad frame
+        assert source.frames_processed == 2 and source.frames_skipped == 1
+        assert window.frame.name == "frame_002.png" and np.array_equal(window.frame.image_bgr, images[2])
+        stats = window.stats_text()
+        assert "skipped 1 frame (frame_001.png: image size 4x600 is outside the supported range" in stats
+    finally:
+        window.close()

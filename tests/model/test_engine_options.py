@@ -32,6 +32,9 @@ def test_rules_between_backend_device_precision_and_compile():
     assert problem.startswith("torch.compile (mode 'default') is for backend 'torch' on device 'cuda', not onnxruntime")
     # ONNX Runtime's CUDA path does not depend on torch seeing the GPU
     assert engine_problems("onnxruntime", "cuda", "fp16", cuda_available=False) == []
+    assert engine_problems("onnxruntime", "cuda", "bf16", cuda_available=True) == [
+        "precision 'bf16' with onnxruntime on cuda is not supported; use fp32 or fp16 (TensorRT)"
+    ]
 
 
 def test_check_engine_raises_every_problem_in_one_error():

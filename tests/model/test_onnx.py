@@ -83,29 +83,3 @@ def test_onnx_without_metadata_is_rejected(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         Segmenter(tmp_path / "junk.onnx")
-
-
-def test_execution_provider_preference(tmp_path, caplog):
-    from attanet_model.segmenter import execution_providers
-
-    model = tmp_path / "m.onnx"
-    all_three = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    chosen = execution_providers(all_three, "cuda", "fp16", model)
-    assert [p[0] if isinstance(p, tuple) else p for p in chosen] == all_three
-    trt_options = chosen[0][1]
-    assert trt_options["trt_fp16_enable"] is True and trt_options["trt_engine_cache_enable"] is True
-    assert execution_providers(all_three, "cpu", "fp32", model) == ["CPUExecutionProvider"]
-    with caplog.at_level("WARNING"):
-        assert execution_providers(["CPUExecutionProvider"], "cuda", "fp32", model) == ["CPUExecutionProvider"]
-    assert "no CUDA/TensorRT provider" in caplog.text
-
-
-def test_cuda_request_falls_back_to_cpu_with_a_warning(exported, caplog):
-    *_, argmax_path = exported
-    import onnxruntime
-
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("onnxruntime-gpu is installed; the fallback path is for CPU-only builds")
-    with caplog.at_level("WARNING"):
-        seg = Segmenter(argmax_path, device="cuda")
-    assert seg.provider == "CPUExecutionProvider" and "running on the CPU" in caplog.text

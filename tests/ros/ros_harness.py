@@ -73,11 +73,12 @@ class NodeProcess:
         params: dict[str, Any] | None = None,
         params_file: Path | None = PARAMS_FILE,
         extra_args: list[str] | None = None,
+        module: str = "attanet_ros.node",
     ) -> None:
         args = [
             sys.executable,
             "-m",
-            "attanet_ros.node",
+            module,
             "--ros-args",
             "-r",
             f"__ns:={NAMESPACE}",

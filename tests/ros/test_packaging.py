@@ -74,9 +74,9 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
         pytest.skip("colcon is not installed (pip install colcon-core colcon-ros colcon-python-setup-py)")
     src = tmp_path / "src" / "attanet_ros"
     src.mkdir(parents=True)
-    for name in ("setup.py", "setup.cfg", "package.xml", "pyproject.toml", "attanet_cli.py"):
+    for name in ("setup.py", "setup.cfg", "package.xml", "pyproject.toml", "attanet_cli.py", "attanet_demo.py"):
         shutil.copy2(REPO / name, src / name)
-    for name in ("resource", "launch", "config", "attanet_model", "attanet_ros", "training", "gui"):
+    for name in ("resource", "launch", "config", "attanet_model", "attanet_ros", "training", "gui", "bench"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     result = subprocess.run(
         [colcon, "build", "--base-paths", "src", "--build-base", "build", "--install-base", "install"],
@@ -93,6 +93,9 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     assert (share / "config" / "attanet.yaml").is_file() and (share / "config" / "fastdds_shm.xml").is_file()
     node = prefix / "lib" / "attanet_ros" / "attanet_node"
     assert node.is_file() and os.access(node, os.X_OK) and "'attanet_node'" in node.read_text()
+    assert os.access(prefix / "lib" / "attanet_ros" / "attanet_lifecycle_node", os.X_OK)
+    assert (share / "launch" / "attanet_lifecycle.launch.py").is_file()
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "attanet_ros").is_file()
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "attanet_ros" / "node.py").is_file() and (site / "attanet_ros" / "image_codec.py").is_file()
+    assert (site / "attanet_demo.py").is_file() and (site / "attanet_cli.py").is_file()  # the top-level modules

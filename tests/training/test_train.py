@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from attanet_model import load_checkpoint
-from attanet_model.checkpoint import read_checkpoint
+from attanet_model.checkpoint import CheckpointError, read_checkpoint
 from attanet_model.metrics import ConfusionMatrix
 from attanet_training.budget import fit_iterations, train_for_minutes
 from attanet_training.cli import train_main
@@ -207,7 +207,15 @@ def test_init_from_copies_the_weights_that_fit(mini_cityscapes, tmp_path):
     from attanet_model import CITYSCAPES_CLASSES, ModelMeta, build_model, default_model_path, save_checkpoint
 
     bundled = read_checkpoint(default_model_path())["state_dict"]  # a --release file: fp16, no aux heads
-    trainer = Trainer(tiny_config(mini_cityscapes, tmp_path / "a", init_from=str(default_model_path())), device="cpu")
+    # the bundled model predates the official light decoder: it is an attanet_light_compact
+    compact = tiny_config(
+        mini_cityscapes, tmp_path / "a", arch="attanet_light_compact", init_from=str(default_model_path())
+    )
+    with pytest.raises(
+        CheckpointError, match="holds a attanet_light_compact model but the config trains attanet_light"
+    ):
+        Trainer(tiny_config(mini_cityscapes, tmp_path / "x", init_from=str(default_model_path())), device="cpu")
+    trainer = Trainer(compact, device="cpu")
     own = trainer.model.state_dict()
     for name, tensor in bundled.items():
         torch.testing.assert_close(own[name], tensor.float() if tensor.is_floating_point() else tensor, msg=name)

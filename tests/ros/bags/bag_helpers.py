@@ -65,3 +65,33 @@ def assert_same_scores(got: dict, want: dict) -> None:
     assert got["pixel_acc"] == want["pixel_acc"]
     assert got["iou"] == want["iou"]
     assert np.isfinite(got["miou"])
+
+
+CUSTOM_CLASSES_YAML = """classes:
+  - {name: background, color: [0, 0, 0], value: 0}
+  - {name: floor, color: [128, 64, 128], value: 1}
+  - {name: obstacle, color: [220, 20, 60], value: 2}
+"""
+
+
+def write_custom_dataset(root: Path, splits: dict[str, int], height: int = 64, width: int = 96, seed: int = 0) -> Path:
+    """A custom-layout folder (images/<split>, labels/<split>, classes.yaml) of easy scenes: background
+    above, floor below, one obstacle box, each with its own colour plus noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for split, count in splits.items():
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(count):
+            labels = np.zeros((height, width), np.uint8)
+            labels[height // 2 :] = 1
+            y, x = rng.integers(height // 4, height // 2), rng.integers(0, width - width // 4)
+            labels[y : y + height // 4, x : x + width // 4] = 2
+            palette = np.array([(200, 160, 90), (90, 90, 90), (40, 40, 220)], np.int16)  # BGR per class
+            noise = rng.integers(-25, 26, (height, width, 3))
+            image = np.clip(palette[labels] + noise, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / "images" / split / f"f{i:03d}.png"), image)
+            cv2.imwrite(str(root / "labels" / split / f"f{i:03d}.png"), labels)
+    (root / "classes.yaml").write_text(CUSTOM_CLASSES_YAML)
+    return root

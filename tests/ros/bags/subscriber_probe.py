@@ -1,9 +1,11 @@
 """A real rclpy subscriber in its own process, for the bag-play tests.
 
-    python subscriber_probe.py TOPIC COUNT TIMEOUT_S
+    python subscriber_probe.py TOPIC COUNT TIMEOUT_S [--ros-args ...]
 
-Prints ``ready`` once subscribed, ``msg <stamp ns> <crc32 of data>`` per message as it arrives,
-and at the end (COUNT messages or timeout) one JSON line with everything received.
+``--ros-args`` go to rclpy (``-r __node:=NAME``, ``-p use_sim_time:=true``). Prints ``ready`` once
+subscribed, ``msg <stamp ns> <crc32 of data>`` per message as it arrives,
+and at the end (COUNT messages or timeout) one JSON line with everything received, each with
+the node clock's time at arrival (``sim``: the bag's /clock under use_sim_time).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from sensor_msgs.msg import Image
 
 def main() -> int:
     topic, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    rclpy.init()
+    rclpy.init(args=sys.argv)
     node = rclpy.create_node("bag_play_probe")
     received: list[dict] = []
 
     def on_image(msg: Image) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         crc = zlib.crc32(bytes(msg.data))
-        received.append({"stamp": stamp, "crc": crc, "encoding": msg.encoding, "t": time.monotonic()})
+        sim = node.get_clock().now().nanoseconds
+        received.append({"stamp": stamp, "crc": crc, "encoding": msg.encoding, "t": time.monotonic(), "sim": sim})
         print(f"msg {stamp} {crc}", flush=True)
 
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)

@@ -247,7 +247,7 @@ def test_ground_truth_of_another_size_is_reported(tmp_path, frames, segmenter) -
 
     summary = evaluate(write_bag(tmp_path / "sizes", frames, gt=gt), segmenter)
     assert (summary["matched"], summary["size_mismatch"]) == (FRAMES - 1, 1)
-    assert any("frame 256x128, ground truth 128x64" in w for w in summary["warnings"])
+    assert any("frame 128x256, ground truth 64x128 (HxW)" in w for w in summary["warnings"])
     want = expected([(segmenter.segment(b).labels, g) for i, (b, g) in enumerate(frames) if i != 1])
     assert_same_scores(summary, want)
 

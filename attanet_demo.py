@@ -1,8 +1,12 @@
 """``attanet demo``: a synthetic drive through the real node, shown in the viewer or written headless.
 
+It lives at the top level, beside ``attanet_cli.py``, because it is the one program that uses every
+package: synthetic data (``attanet_training``), bags and the node (``attanet_ros``), the viewer
+(``attanet_gui``). It calls their library functions; none of them imports it.
+
 Steps, each reusing what a previous run left in ``--out`` when it matches:
 1. a short synthetic driving sequence (``attanet_training.synth``) in the Cityscapes layout;
-2. a rosbag2 of it with ground truth (``attanet bag-make``);
+2. a rosbag2 of it with ground truth (``attanet_ros.bag_make.make_bag``, what ``attanet bag-make`` runs);
 3. the node (``python -m attanet_ros.node``) in its own process with the shipped parameter file
    and DDS profile;
 4. the bag's camera frames published to the node's camera topic like a live camera, fresh stamps
@@ -17,8 +21,6 @@ Every process and thread started is stopped at the end, on errors and on Ctrl-C/
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import queue
@@ -31,17 +33,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .camera_player import CameraPlayer
-from .frames import Frame
-from .processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, python_module, wait_for
-from .recorder import VideoRecorder
-from .render import ViewSettings, render_view
-from .ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+from attanet_gui.camera_player import CameraPlayer
+from attanet_gui.frames import Frame
+from attanet_gui.processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, python_module, wait_for
+from attanet_gui.qt_platform import check_display
+from attanet_gui.recorder import VideoRecorder
+from attanet_gui.render import ViewSettings, render_view
+from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
+from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
 
 CAMERA_PREFIX = "/camera"
 CAMERA_TOPIC = "/camera/image_raw"
 GT_TOPIC = "/camera/gt_labels"
 NODE_OUTPUTS = "/attanet"
+NODE_NAME = "attanet"
+DISCOVERY_RANGE_VARIABLE = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 DATA_MARKER = "attanet_demo_data.json"
 BAG_MARKER = "attanet_demo_bag.json"
 
@@ -71,7 +77,7 @@ class DemoConfig:
             raise ValueError(f"--frames must be in 1..10000, got {self.frames}")
         if self.height < 64 or self.width < 64 or self.height % 32 or self.width % 32:
             raise ValueError(
-                f"--height/--width must be multiples of 32 and at least 64, got {self.width}x{self.height}"
+                f"--height/--width must be multiples of 32 and at least 64, got {self.height}x{self.width} (HxW)"
             )
         if not self.rate_hz > 0:
             raise ValueError(f"--rate must be > 0 Hz, got {self.rate_hz}")
@@ -94,12 +100,12 @@ def prepare_data(config: DemoConfig, log=print) -> Path:
     _clear_owned(root, DATA_MARKER)
     from attanet_training.synth import generate_dataset
 
-    log(f"generating {config.frames} synthetic frames at {config.width}x{config.height} in {root}")
+    log(f"generating {config.frames} synthetic frames of {config.height}x{config.width} (HxW) in {root}")
     generate_dataset(
-        root,
-        config.frames,
-        config.height,
-        config.width,
+        out_dir=root,
+        num=config.frames,
+        height=config.height,
+        width=config.width,
         seed=config.seed,
         split="val",
         sequence=True,
@@ -111,7 +117,8 @@ def prepare_data(config: DemoConfig, log=print) -> Path:
 
 def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
     """A rosbag2 of the sequence with ground truth under ``out/bag`` (written unless a matching one is there)."""
-    from attanet_ros.bag_cli import bag_make_main
+    from attanet_ros.bag_make import MakeConfig, make_bag
+    from attanet_training.datasets import build_dataset
 
     bag = config.out / "bag"
     marker = config.out / BAG_MARKER
@@ -123,26 +130,15 @@ def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
         if not marker.exists():
             raise DemoError(f"{bag} exists and was not written by the demo; remove it or choose another --out")
         shutil.rmtree(bag)
-    argv = [
-        "--data-root",
-        str(data_root),
-        "--split",
-        "val",
-        "--out",
-        str(bag),
-        "--rate",
-        str(config.rate_hz),
-        "--topic-prefix",
-        CAMERA_PREFIX,
-    ]
-    if not config.progress:
-        argv.append("--no-progress")
-    report = io.StringIO()
-    with contextlib.redirect_stdout(report):  # keep stdout for the demo's own result (--json)
-        code = bag_make_main([*argv, "--json"])
-    if code != 0:
-        raise DemoError(f"attanet bag-make could not write {bag} from {data_root} (its message is above)")
-    made = json.loads(report.getvalue())
+    try:
+        dataset = build_dataset(kind="cityscapes", root=data_root, split="val")
+        made = make_bag(
+            samples=dataset.samples,
+            read_labels=dataset.read_labels,
+            config=MakeConfig(out=bag, rate_hz=config.rate_hz, topic_prefix=CAMERA_PREFIX, progress=config.progress),
+        )
+    except ValueError as exc:  # dataset layout, bag writer and frame errors all say what is wrong
+        raise DemoError(f"could not write the bag {bag} from {data_root}: {exc}") from exc
     log(f"wrote a {made['storage']} bag of {made['frames']} frames with ground truth to {bag}")
     marker.write_text(json.dumps(wanted))
     return bag
@@ -204,11 +200,17 @@ def node_command(config: DemoConfig, mode: str) -> list[str]:
 
 
 def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, source, log=print) -> ManagedProcess:
-    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info arrives."""
+    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info has arrived
+    and its labels/confidence publishers are known to the source (so the first frame's results are not lost)."""
     node = group.start("node", node_command(config, mode))
     source.start()
     log(f"waiting for the node (pid {node.pid}; log {node.log_path}) ...")
-    ok = wait_for(lambda: source.class_info_received or not node.running() or source.error, config.node_timeout_s)
+    ok = wait_for(
+        lambda: (
+            (source.class_info_received and source.outputs_discovered.is_set()) or not node.running() or source.error
+        ),
+        config.node_timeout_s,
+    )
     if source.error:
         raise DemoError(f"the demo's subscriber failed: {source.error}")
     if not node.running():
@@ -217,7 +219,8 @@ def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, so
         )
     if not ok:
         raise DemoError(
-            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info); "
+            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info, or no ~/labels "
+            "and ~/confidence publishers); "
             f"its log {node.log_path} ends:\n{node.log_tail()}"
         )
     return node
@@ -280,7 +283,7 @@ def run_headless(config: DemoConfig, bag: Path, env: dict[str, str], log=print) 
     """Node in replay mode, bag played once; score, draw and write every frame. Returns the summary."""
     from tqdm import tqdm
 
-    from .ros_source import RosTopicSource
+    from attanet_gui.ros_source import RosTopicSource
 
     outputs = HeadlessOutputs(
         config.out / "overlays", config.out / "demo_overlay.mp4", config.out / "summary.json", config.out / "logs"
@@ -377,10 +380,9 @@ def run_with_viewer(
 ) -> int:
     """Node in live mode, the bag looping, the viewer on the node's outputs until its window closes
     (or, with ``screenshot``, until the first frame is saved there)."""
+    from attanet_gui.app import ScreenshotRequest, run_viewer
+    from attanet_gui.ros_source import RosTopicSource
     from attanet_model import Segmenter
-
-    from .app import ScreenshotRequest, run_viewer
-    from .ros_source import RosTopicSource
 
     model = config.model
     source = RosTopicSource(
@@ -433,17 +435,62 @@ def demo_parser() -> argparse.ArgumentParser:
         metavar="OUT.png",
         help="open the viewer (offscreen without a display), save its first frame to OUT.png and stop",
     )
-    p.add_argument("--domain-id", type=int, help="ROS domain for the demo's processes (default: ROS_DOMAIN_ID)")
+    p.add_argument(
+        "--domain-id",
+        type=int,
+        help="ROS domain for the demo's processes (default: a free one, found on this machine); refused when a node "
+        "named attanet is already there",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default: 300)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (headless)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
+def choose_viewer(headless: bool, screenshot: Path | None, log=print) -> bool:
+    """Whether the viewer can run (else the demo runs headless), decided before Qt starts.
+
+    A screen that cannot show the window (missing xcb libraries, no X server, an offscreen Qt
+    platform) falls back to headless, saying why; a screenshot needs no screen and renders offscreen.
+    """
+    if headless:
+        return False
+    check = check_display()
+    if screenshot is not None:
+        if check.problem is not None:
+            if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+                log(f"{check.problem}; rendering the screenshot offscreen")
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return True
+    if check.problem is not None:
+        log(f"{check.problem}; running headless instead")
+        return False
+    if not check.visible:
+        log(
+            f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} would show the viewer nowhere; running headless "
+            "instead (unset QT_QPA_PLATFORM on a desktop to see the viewer)"
+        )
+        return False
+    return True
+
+
+def own_domain(config: DemoConfig, log=print) -> DomainLease:
+    """Move the demo into a ROS domain nobody on this machine uses, discovery limited to localhost (so
+    a second demo, a running node or another machine cannot mix frames into its results)."""
+    try:
+        lease = lease_free_domain()
+    except RuntimeError as exc:
+        raise DemoError(f"{exc}; pass --domain-id N to choose one") from exc
+    config.domain_id = lease.domain
+    os.environ[DISCOVERY_RANGE_VARIABLE] = "LOCALHOST"  # this process's subscribers, and (copied) its children
+    log(f"running in ROS domain {lease.domain}, free on this machine (--domain-id N to choose one)")
+    return lease
+
+
 def demo_main(argv: list[str]) -> int:
     args = demo_parser().parse_args(argv)
-    from .cli import has_display
-
+    stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the summary
+    log = lambda text: print(f"attanet demo: {text}", file=stream, flush=True)  # noqa: E731 (live through a pipe)
     try:
         config = DemoConfig(
             out=args.out,
@@ -453,7 +500,7 @@ def demo_main(argv: list[str]) -> int:
             seed=args.seed,
             rate_hz=args.rate,
             model=args.model,
-            headless=args.headless or (not has_display() and args.screenshot is None),
+            headless=args.headless,
             domain_id=args.domain_id,
             timeout_s=args.timeout,
             progress=not args.no_progress,
@@ -461,27 +508,35 @@ def demo_main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"attanet demo: {exc}", file=sys.stderr)
         return 2
-    log = (
-        (lambda text: print(f"attanet demo: {text}", file=sys.stderr))
-        if args.json
-        else (lambda text: print(f"attanet demo: {text}"))
-    )
+    config.headless = not choose_viewer(args.headless, args.screenshot, log)
+    lease = None
     try:
         with TerminateAsInterrupt():
+            if config.domain_id is None:
+                lease = own_domain(config, log)
+            env = ros_environment(config)
+            os.environ[PROFILE_VARIABLE] = env[PROFILE_VARIABLE]  # for this process's own subscriber
+            if lease is None:
+                # Participants on this machine: give discovery time to name them (a loaded CPU is slow to).
+                others = nodes_named(
+                    config.domain_id, NODE_NAME, wait_s=8.0 if domain_in_use(config.domain_id) else 2.0
+                )
+                if others:
+                    print(
+                        f"attanet demo: ROS domain {config.domain_id} already has a node named {NODE_NAME} "
+                        f"({', '.join(others)}), whose frames would mix with the demo's; stop it, choose another "
+                        "--domain-id, or leave --domain-id out to run in a free domain",
+                        file=sys.stderr,
+                    )
+                    return 2
             config.out.mkdir(parents=True, exist_ok=True)
             data_root = prepare_data(config, log)
             bag = prepare_bag(config, data_root, log)
-            env = ros_environment(config)
-            os.environ[PROFILE_VARIABLE] = env[PROFILE_VARIABLE]  # for this process's own subscriber
             if not config.headless:
-                if args.screenshot is not None and not has_display():
-                    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
                 code = run_with_viewer(config, bag, env, log, args.screenshot)
                 if code == 130:
                     raise KeyboardInterrupt
                 return code
-            if not has_display() and not args.headless:
-                log("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
             summary = run_headless(config, bag, env, log)
     except DemoError as exc:
         print(f"attanet demo: {exc}", file=sys.stderr)
@@ -489,6 +544,9 @@ def demo_main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("attanet demo: interrupted; every process it started has been stopped", file=sys.stderr)
         return 130
+    finally:
+        if lease is not None:
+            lease.release()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

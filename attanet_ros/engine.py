@@ -1,0 +1,433 @@
+"""The segmentation engine both node shells drive: model, cameras, worker, publishers, diagnostics.
+
+``AttanetNode`` (``node.py``) runs every step at construction; ``AttanetLifecycleNode``
+(``lifecycle_node.py``) runs them on the lifecycle transitions:
+
+    load()  (configure)  model loaded and warmed up; publishers, ~/class_info, /diagnostics timer
+    start() (activate)   input subscriptions and the worker thread
+    stop()  (deactivate) subscriptions destroyed, worker stopped; counters kept
+    unload() (cleanup)   publishers and timer destroyed, model freed
+
+Callbacks only store messages (one newest-frame slot or one ordered queue per camera); one
+worker takes the frames waiting at that moment from every camera, runs them through the model
+(one batched forward for same-size frames on the GPU path, see ``FramePipeline.run_many``) and
+publishes each camera's outputs with that camera's header.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+
+from attanet_model import IGNORE_INDEX
+
+from .camera_channel import CameraChannel, scaled_camera_info
+from .diagnostics import diagnostic_report, stale_report, summary_report
+from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter
+from .frame_queue import FrameQueues
+from .image_codec import ImageDecodeError, array_to_image_msg
+from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
+from .qos import input_qos, latched_qos, output_qos
+from .stats import RateLimitedLog
+
+ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8", "attention": "mono8"}
+
+
+class StartupError(RuntimeError):
+    """The node cannot start with this configuration; the message says what to change."""
+
+
+def declare_parameters(node: Node) -> None:
+    """Declare every parameter of ``params.PARAMETERS`` on ``node``, and refuse bad run-time changes."""
+    for spec in PARAMETERS:
+        descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.dynamic)
+        if spec.default == []:
+            # an empty list has no ROS type (rclpy would take it for a byte array); declare it as a
+            # string array, unset ([] in YAML and on the command line also read as unset)
+            node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
+        else:
+            # dynamic_typing: our own check says "overlay_alpha must be in [0, 1]", and accepts 1 for 1.0
+            descriptor.dynamic_typing = True
+            node.declare_parameter(spec.name, spec.default, descriptor)
+    node.add_on_set_parameters_callback(check_parameter_updates)
+
+
+def read_settings(node: Node) -> NodeSettings:
+    """The node's current parameter values, every one checked at once (StartupError lists the problems)."""
+    values = {spec.name: parameter_value(node, spec.name) for spec in PARAMETERS}
+    try:
+        return settings_from_values(values)
+    except ParamError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def parameter_value(node: Node, name: str) -> Any:
+    """A declared parameter's value; the table's default for a string array left unset."""
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return SPECS[name].default
+
+
+def check_parameter_updates(parameters) -> SetParametersResult:
+    """Refuse a run-time change the table does not allow (read-only, out of range), with the reason."""
+    for p in parameters:
+        reason = update_problem(p.name, p.value)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+    return SetParametersResult(successful=True)
+
+
+@dataclass
+class _Frame:
+    channel: CameraChannel
+    msg: Any
+    received_at: float
+    image: np.ndarray
+    wanted: frozenset[str]
+    want_info: bool
+    timings: dict[str, float]
+
+
+class SegmentationEngine:
+    """One model, one or several cameras, one worker thread; created by a node shell."""
+
+    def __init__(self, node: Node, settings: NodeSettings) -> None:
+        self.node = node
+        self.settings = settings
+        self.options = self._frame_options()
+        names = settings.cameras or ("",)
+        self.channels = {name: CameraChannel(name) for name in names}
+        self.pipeline: FramePipeline | None = None
+        self.info: dict[str, str] = {}
+        self.active = False
+        self._batch_sizes: Counter[int] = Counter()
+        self._batch_lock = threading.Lock()
+        self._queues: FrameQueues | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._publishers: list = []
+        self._timer = None
+        self._applying_parameters = False
+
+    @property
+    def executor_threads(self) -> int:
+        """A blocked replay callback per camera, plus the timer, services and camera_info."""
+        return len(self.channels) + 3
+
+    # -- configure / cleanup -------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load and warm up the model, create the publishers; StartupError says what is wrong."""
+        s = self.settings
+        try:
+            segmenter = make_segmenter(
+                s.model_path,
+                s.backend,
+                s.device,
+                s.precision,
+                s.output_resolution,
+                s.network_scale,
+                s.network_size,
+                cuda_graphs=s.cuda_graphs,
+                compile_mode=s.torch_compile,
+                trt_cache=s.trt_cache,
+                allow_fallback=s.allow_fallback,
+            )
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise StartupError(f"cannot load the model: {exc}") from exc
+        if s.warmup:
+            try:
+                segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
+                if len(self.channels) > 1 and segmenter.batches_frames:
+                    # every camera's frame at once: the batched forward's CUDA graph is made now too
+                    segmenter.segment_batch([np.zeros(s.warmup_shape, np.uint8)] * len(self.channels))
+            except Exception as exc:  # e.g. out of GPU memory at the camera's size, a TensorRT build error
+                raise StartupError(
+                    f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
+                ) from exc
+        self.pipeline = FramePipeline(segmenter, s.output_resolution, s.network_scale or None, s.network_size)
+        self.info = {
+            "backend": segmenter.backend,
+            "device": segmenter.device,
+            "precision": segmenter.precision,
+            "provider": segmenter.provider,
+            "providers": ",".join(segmenter.providers),  # every ONNX Runtime provider the session runs
+            "frame_path": segmenter.frame_path,
+            "model": str(segmenter.model_path),
+            "arch": segmenter.meta.arch,
+            "mode": s.mode,
+            "output_resolution": s.output_resolution,
+        }
+        node = self.node
+        for channel in self.channels.values():
+            prefix = channel.output_prefix
+            channel.image_pubs = {
+                name: node.create_publisher(Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
+            }
+            channel.camera_info_pub = node.create_publisher(CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
+            channel.log_bad = RateLimitedLog(node.get_logger().warning, s.log_throttle_period, time.monotonic)
+            self._publishers += [*channel.image_pubs.values(), channel.camera_info_pub]
+        class_info_pub = node.create_publisher(String, "~/class_info", latched_qos())
+        self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._publishers += [class_info_pub, self.diagnostics_pub]
+        class_info_pub.publish(String(data=self.class_info_json()))
+        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics)
+        if not self._applying_parameters:
+            node.add_post_set_parameters_callback(self._apply_parameters)
+            self._applying_parameters = True
+
+    def unload(self) -> None:
+        """Destroy publishers and timer and free the model (GPU memory included)."""
+        self.stop()
+        if self._timer is not None:
+            self.node.destroy_timer(self._timer)
+            self._timer = None
+        if self._applying_parameters:
+            self.node.remove_post_set_parameters_callback(self._apply_parameters)
+            self._applying_parameters = False
+        for pub in self._publishers:
+            self.node.destroy_publisher(pub)
+        self._publishers.clear()
+        for channel in self.channels.values():
+            channel.image_pubs, channel.camera_info_pub = {}, None
+        device = self.info.get("device")
+        self.pipeline = None
+        gc.collect()
+        if device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # -- activate / deactivate -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to every camera and start the worker."""
+        s, node = self.settings, self.node
+        self._queues = FrameQueues(list(self.channels), s.mode, s.replay_queue)
+        self._stop.clear()
+        self.active = True  # before subscribing: a frame arriving meanwhile is queued, not ignored
+        qos = input_qos(s.mode, s.input_reliability, s.input_depth)
+        infos = MutuallyExclusiveCallbackGroup()
+        for channel in self.channels.values():
+            # its own group per camera: a camera blocked in replay mode must not hold up the others
+            images = MutuallyExclusiveCallbackGroup()
+            image_topic = f"{channel.input_prefix}image"
+            subs = [
+                node.create_subscription(
+                    Image, image_topic, lambda m, c=channel: self._on_image(c, m, False), qos, callback_group=images
+                )
+            ]
+            if s.subscribe_compressed:
+                # image_transport's convention: <image topic>/compressed, so remapping `image` moves both
+                compressed = node.resolve_topic_name(image_topic) + "/compressed"
+                subs.append(
+                    node.create_subscription(
+                        CompressedImage,
+                        compressed,
+                        lambda m, c=channel: self._on_image(c, m, True),
+                        qos,
+                        callback_group=images,
+                    )
+                )
+            subs.append(
+                node.create_subscription(
+                    CameraInfo,
+                    f"{channel.input_prefix}camera_info",
+                    lambda m, c=channel: setattr(c, "camera_info", m),
+                    5,
+                    callback_group=infos,
+                )
+            )
+            channel.subscriptions = subs
+        self._worker = threading.Thread(target=self._work, name="attanet-worker", daemon=True)
+        self._worker.start()
+        topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
+        node.get_logger().info(
+            f"segmenting {topics} with {self.info['arch']} ({self.info['providers']}), mode {s.mode}, "
+            f"outputs {', '.join(s.outputs)}"
+        )
+
+    def stop(self) -> None:
+        """Stop taking frames and stop the worker (a frame in flight is published first)."""
+        if not self.active:
+            return
+        self.active = False
+        self._stop.set()
+        if self._queues is not None:
+            self._queues.close()  # wakes a callback blocked in replay mode
+        for channel in self.channels.values():
+            for sub in channel.subscriptions:
+                self.node.destroy_subscription(sub)
+            channel.subscriptions = []
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+            self._worker = None
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def _apply_parameters(self, parameters) -> None:
+        for p in parameters:
+            self.settings = self.settings.with_update(p.name, p.value)
+        self.options = self._frame_options()  # one atomic swap; the worker reads it once per frame
+        self.node.get_logger().info("set " + ", ".join(f"{p.name}={p.value}" for p in parameters))
+
+    def _frame_options(self) -> FrameOptions:
+        s = self.settings
+        return FrameOptions(s.overlay_alpha, s.confidence_threshold, s.attention_column, s.attention_row)
+
+    def class_info_json(self) -> str:
+        classes = [c.to_dict() for c in self.pipeline.classes]
+        return json.dumps({"classes": classes, "ignore_index": IGNORE_INDEX, "arch": self.info["arch"]})
+
+    # -- callbacks: store and return -----------------------------------------------------------
+
+    def _on_image(self, channel: CameraChannel, msg, compressed: bool) -> None:
+        if not self.active:
+            return
+        channel.stats.on_received()
+        channel.last_frame_at = time.monotonic()
+        dropped = self._queues.put(channel.name, (msg, compressed, time.perf_counter()))
+        if dropped:
+            channel.stats.on_dropped(dropped)
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        queues = self._queues
+        while not self._stop.is_set():
+            items = queues.take(timeout=0.1)
+            frames = []
+            for name, (msg, compressed, received_at) in items:
+                channel = self.channels[name]
+                try:
+                    frame = self._decode(channel, msg, compressed, received_at)
+                except Exception as exc:  # never let one frame kill the worker; say what happened
+                    self._internal_error(channel, exc)
+                    continue
+                if frame is not None:
+                    frames.append(frame)
+            if frames:
+                self._segment_and_publish(frames)
+
+    def _internal_error(self, channel: CameraChannel, exc: Exception) -> None:
+        channel.stats.on_error("internal")
+        channel.log_bad("internal", f"processing a frame failed: {type(exc).__name__}: {exc}")
+
+    def _decode(self, channel: CameraChannel, msg, compressed: bool, received_at: float) -> _Frame | None:
+        wanted = frozenset(name for name, pub in channel.image_pubs.items() if pub.get_subscription_count() > 0)
+        want_info = channel.camera_info is not None and channel.camera_info_pub.get_subscription_count() > 0
+        channel.outputs_active = ",".join(sorted(wanted | ({"camera_info"} if want_info else set())))
+        if not wanted and not want_info:
+            channel.stats.on_skipped()
+            return None
+        t0 = time.perf_counter()
+        try:
+            image = decode_frame(msg, compressed)
+        except ImageDecodeError as exc:
+            channel.stats.on_error(exc.kind)
+            topic = self.node.resolve_topic_name(f"{channel.input_prefix}image" + ("/compressed" if compressed else ""))
+            channel.log_bad(exc.kind, f"skipped a frame on {topic}: {exc}")
+            return None
+        timings = {"decode": (time.perf_counter() - t0) * 1e3}
+        return _Frame(channel, msg, received_at, image, wanted, want_info, timings)
+
+    def _segment_and_publish(self, frames: list[_Frame]) -> None:
+        segmented = [f for f in frames if f.wanted]
+        try:
+            outputs, batches = self.pipeline.run_many([(f.image, f.wanted) for f in segmented], self.options)
+        except Exception as exc:
+            for f in segmented:
+                self._internal_error(f.channel, exc)
+            frames = [f for f in frames if not f.wanted]
+            outputs, batches = [], []
+        with self._batch_lock:
+            self._batch_sizes.update(batches)
+        by_frame = dict(zip(map(id, segmented), outputs, strict=False))
+        for frame in frames:
+            try:
+                self._publish(frame, by_frame.get(id(frame)))
+            except Exception as exc:
+                self._internal_error(frame.channel, exc)
+
+    def _publish(self, frame: _Frame, outputs) -> None:
+        channel, header = frame.channel, frame.msg.header
+        timings = dict(frame.timings)
+        t1 = time.perf_counter()
+        if outputs is not None:
+            timings.update(outputs.timings_ms)
+            for name in frame.wanted:
+                array = getattr(outputs, name)
+                if array is not None:
+                    channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))
+        if frame.want_info:
+            size = self.pipeline.output_size(*frame.image.shape[:2])
+            info = scaled_camera_info(channel.camera_info, frame.image.shape[:2], size, header)
+            channel.camera_info_pub.publish(info)
+        done = time.perf_counter()
+        timings["publish"] = (done - t1) * 1e3
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        latency = (self.node.get_clock().now().nanoseconds - stamp_ns) / 1e6 if stamp_ns > 0 else None
+        channel.stats.on_processed(latency, (done - frame.received_at) * 1e3, timings)
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def batch_sizes(self) -> str:
+        """Forward batch sizes used so far, e.g. '1:40,3:12' (size:count)."""
+        with self._batch_lock:
+            return ",".join(f"{size}:{count}" for size, count in sorted(self._batch_sizes.items()))
+
+    def publish_diagnostics(self) -> None:
+        s, now = self.settings, time.monotonic()
+        name = f"{self.node.get_fully_qualified_name()}: segmentation"
+        statuses = []
+        for channel in self.channels.values():
+            snapshot = channel.stats.snapshot()
+            info = {"outputs_active": channel.outputs_active}
+            if channel.name:
+                info["image_topic"] = self.node.resolve_topic_name(f"{channel.input_prefix}image")
+            else:
+                info = {**self.info, **info, "batch_sizes": self.batch_sizes()}
+            level, message, values = diagnostic_report(snapshot, channel.last_snapshot, info, s.diagnostics_period)
+            channel.last_snapshot = snapshot
+            age = None if channel.last_frame_at is None else now - channel.last_frame_at
+            level, message, values = stale_report(level, message, values, age, s.camera_stale_after)
+            if not self.active:
+                message = "inactive: not taking frames (lifecycle state)"
+            status_name = f"{self.node.get_fully_qualified_name()}: camera {channel.name}" if channel.name else name
+            statuses.append((status_name, level, message, values))
+        if self.settings.cameras:
+            per_camera = [(c.name, st[1], st[2]) for c, st in zip(self.channels.values(), statuses, strict=True)]
+            level, message, values = summary_report(per_camera, {**self.info, "batch_sizes": self.batch_sizes()})
+            if not self.active:
+                message = "inactive: not taking frames (lifecycle state)"
+            statuses.insert(0, (name, level, message, values))
+        array = DiagnosticArray(
+            status=[
+                DiagnosticStatus(
+                    level=bytes([level]),
+                    name=status_name,
+                    message=message,
+                    hardware_id=self.info.get("provider", ""),
+                    values=[KeyValue(key=k, value=v) for k, v in values],
+                )
+                for status_name, level, message, values in statuses
+            ]
+        )
+        array.header.stamp = self.node.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
