@@ -143,6 +143,11 @@ def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_city
     with open(log, "a") as f:
         f.write('{"iter": 99, "lo')
 
+    # TensorBoard reads event files in name order (events.out.tfevents.<unix second>.<host>.<pid>...):
+    # a resume within the killed run's first second could sort before it, by pid; start a second later
+    killed_second = int(next((out / "tensorboard").glob("events.out.tfevents.*")).name.split(".")[3])
+    while time.time() < killed_second + 1:
+        time.sleep(0.05)
     total = logged + 2
     err = _resume_to(cfg_file, total, capsys)
     assert not stale.exists() and "removed 1 temporary file(s)" in err and stale.name in err, err
