@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("attanet_training.cli", "train_main", "train AttaNet (single process or torchrun/DDP)"),
     "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
     "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
-    "bag-make": ("attanet_ros.bag_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
+    "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
     "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
     "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
@@ -32,6 +32,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
     "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
 }
+
+
+def bag_make_main(argv: list[str]) -> int:
+    """``attanet bag-make``: a dataset split (training's readers) written as a bag (the ROS tools)."""
+    from attanet_ros.bag_cli import bag_make_main as make
+    from attanet_training.datasets import build_dataset
+
+    return make(argv, build_dataset)
 
 
 def usage() -> str:

@@ -158,6 +158,29 @@ def ground_truth(bag: Path) -> dict[int, np.ndarray]:
     return out
 
 
+def check_model_file(model: Path | None):
+    """The model's ModelMeta; CheckpointError for a damaged file, before any data is generated."""
+    from attanet_model import default_model_path
+    from attanet_model.segmenter import model_file_meta
+
+    return model_file_meta(model or default_model_path())
+
+
+def check_model_scores_bag(model: Path | None, bag: Path) -> None:
+    """Refuse (ClassTableMismatch) a model whose classes are not the bag's ground truth's, before any
+    process starts: a score of floor against road means nothing."""
+    from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
+    from attanet_ros.bag_io import BagReader, class_info_topic
+
+    path = model or default_model_path()
+    meta = check_model_file(model)
+    with BagReader(bag) as reader:
+        # demo bags are always the synthetic Cityscapes-layout drive; ones cached before bags carried
+        # their class table have none
+        truth = reader.class_table(class_info_topic(GT_TOPIC)) or CITYSCAPES_CLASSES
+    check_same_classes(meta.classes, truth, f"model {path}", "the demo's ground truth")
+
+
 def _marker_matches(marker: Path, wanted: dict) -> bool:
     try:
         return json.loads(marker.read_text()) == wanted
@@ -512,6 +535,7 @@ def demo_main(argv: list[str]) -> int:
     lease = None
     try:
         with TerminateAsInterrupt():
+            check_model_file(config.model)
             if config.domain_id is None:
                 lease = own_domain(config, log)
             env = ros_environment(config)
@@ -532,6 +556,7 @@ def demo_main(argv: list[str]) -> int:
             config.out.mkdir(parents=True, exist_ok=True)
             data_root = prepare_data(config, log)
             bag = prepare_bag(config, data_root, log)
+            check_model_scores_bag(config.model, bag)
             if not config.headless:
                 code = run_with_viewer(config, bag, env, log, args.screenshot)
                 if code == 130:
@@ -541,6 +566,9 @@ def demo_main(argv: list[str]) -> int:
     except DemoError as exc:
         print(f"attanet demo: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # CheckpointError, ClassTableMismatch: the model given cannot be scored here
+        print(f"attanet demo: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("attanet demo: interrupted; every process it started has been stopped", file=sys.stderr)
         return 130

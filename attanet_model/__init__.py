@@ -1,6 +1,14 @@
 """AttaNet: the network, checkpoints and the inference engine. Knows nothing of ROS or Qt."""
 
-from .classes import CITYSCAPES_CLASSES, IGNORE_INDEX, ClassInfo, labels_to_color, overlay
+from .classes import (
+    CITYSCAPES_CLASSES,
+    IGNORE_INDEX,
+    ClassInfo,
+    ClassTableMismatch,
+    check_same_classes,
+    labels_to_color,
+    overlay,
+)
 from .network import ARCHS, ArchConfig, AttaNet, build_model
 
 __all__ = [
@@ -10,7 +18,9 @@ __all__ = [
     "ArchConfig",
     "AttaNet",
     "ClassInfo",
+    "ClassTableMismatch",
     "build_model",
+    "check_same_classes",
     "labels_to_color",
     "overlay",
 ]

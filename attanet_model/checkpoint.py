@@ -6,14 +6,23 @@ A checkpoint is a ``torch.save`` archive holding plain data only (loadable with
     {"format": "attanet-checkpoint", "version": 1,
      "meta": ModelMeta.to_dict(),      # arch, classes, input size, mean/std, provenance
      "state_dict": {...},              # the network's weights
-     "extra": {...}}                   # training state (optimizer, iteration, RNG), optional
+     "extra": {...},                   # training state (optimizer, iteration, RNG), optional
+     "integrity": {"sha256": ...}}     # hash of meta + state_dict, set by save_checkpoint
 
 ``load_checkpoint`` checks every part and raises ``CheckpointError`` with a sentence that says
 what is wrong, so a bad file stops a node or a tool at start-up, not at the first frame.
+
+Integrity: ``torch.load`` does not verify the zip archive's CRC-32s, so a file with flipped bytes
+inside a tensor record loads and the model publishes garbage. ``read_checkpoint`` therefore runs
+``zipfile.ZipFile.testzip()`` (every member's CRC, which also covers files saved before the hash
+existed) and, when the file carries one, recomputes the SHA-256 of the metadata and weights
+(which also catches a payload edited and re-saved with plain ``torch.save``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 import zipfile
@@ -31,6 +40,7 @@ FORMAT = "attanet-checkpoint"
 VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+HASH_ALGORITHM = "sha256"
 
 
 class CheckpointError(ValueError):
@@ -103,7 +113,15 @@ def save_checkpoint(
     state = {
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()
     }
-    payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(), "state_dict": state, "extra": extra or {}}
+    meta_dict = meta.to_dict()
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "meta": meta_dict,
+        "state_dict": state,
+        "extra": extra or {},
+        "integrity": {HASH_ALGORITHM: content_hash(meta_dict, state), "covers": "meta and state_dict"},
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -114,6 +132,49 @@ def save_checkpoint(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def content_hash(meta: dict, state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the metadata (canonical JSON) and every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_archive(path: Path) -> None:
+    """Every zip member's CRC-32 (torch.load reads the bytes without checking them)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"model file {path} is truncated or corrupt (a damaged zip archive: {exc})") from exc
+    if bad is not None:
+        raise CheckpointError(
+            f"model file {path} is corrupt: archive member {bad!r} fails its CRC-32 check (the file was damaged "
+            "after it was written); copy it again from its source or re-train/re-export it"
+        )
+
+
+def _check_content_hash(path: Path, payload: dict) -> None:
+    integrity = payload.get("integrity")
+    if integrity is None:
+        return  # saved before checkpoints carried a hash; the archive CRCs were checked
+    want = integrity.get(HASH_ALGORITHM) if isinstance(integrity, dict) else None
+    if not isinstance(want, str):
+        raise CheckpointError(f"model file {path} has a malformed integrity record {integrity!r}")
+    try:
+        got = content_hash(payload["meta"], payload["state_dict"])
+    except (KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"model file {path}: metadata or weights are malformed ({exc!r})") from exc
+    if got != want:
+        raise CheckpointError(
+            f"model file {path} fails its integrity check: the {HASH_ALGORITHM} of its metadata and weights is "
+            f"{got[:16]}..., saved as {want[:16]}... (modified after save_checkpoint wrote it); use the original "
+            "file, or load and save it again with save_checkpoint() if the change was intended"
+        )
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -133,6 +194,7 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(
             f"{path} is not a checkpoint (not a torch.save archive); for an .onnx file use backend='onnxruntime'"
         )
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -146,6 +208,7 @@ def read_checkpoint(path: str | Path) -> dict:
         )
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload['version']}; this attanet reads up to {VERSION}")
+    _check_content_hash(path, payload)
     return payload
 
 

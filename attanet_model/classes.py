@@ -6,6 +6,8 @@ The Cityscapes table is the 19 evaluation classes in trainId order with the offi
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +56,75 @@ _CITYSCAPES = [
 CITYSCAPES_CLASSES: tuple[ClassInfo, ...] = tuple(
     ClassInfo(i, name, color) for i, (name, color) in enumerate(_CITYSCAPES)
 )
+
+
+class ClassTableMismatch(ValueError):
+    """A model's predictions and a set of ground-truth labels use different class tables."""
+
+
+def describe_classes(classes: Sequence[ClassInfo], limit: int = 6) -> str:
+    """A class table in a few words: 'the 19 Cityscapes classes' or '2 classes: floor, obstacle'."""
+    if tuple(classes) == CITYSCAPES_CLASSES:
+        return f"the {len(classes)} Cityscapes classes"
+    names = [c.name for c in sorted(classes, key=lambda c: c.id)]
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    return f"{len(names)} classes: {shown}"
+
+
+def check_same_classes(
+    predicted: Sequence[ClassInfo],
+    truth: Sequence[ClassInfo],
+    predicted_from: str = "the model",
+    truth_from: str = "the ground truth",
+) -> None:
+    """Raise ClassTableMismatch unless both tables name the same classes at the same ids.
+
+    Every mIoU computed in this project goes through here first: scoring label id k of one table
+    against id k of another (floor as road) gives a confident number that means nothing. Names
+    are compared case-insensitively; colours do not matter for scoring.
+    """
+
+    if same_classes(predicted, truth):
+        return
+    raise ClassTableMismatch(
+        f"class tables differ: {predicted_from} predicts {describe_classes(predicted)}, but {truth_from} is "
+        f"labelled with {describe_classes(truth)}; score a model trained on this label set"
+    )
+
+
+def _class_key(classes: Sequence[ClassInfo]) -> list[tuple[int, str]]:
+    return sorted((c.id, c.name.strip().lower()) for c in classes)
+
+
+def same_classes(a: Sequence[ClassInfo], b: Sequence[ClassInfo]) -> bool:
+    """The same names at the same ids (case-insensitive; colours are display only)."""
+    return _class_key(a) == _class_key(b)
+
+
+def describe_difference(a: Sequence[ClassInfo], b: Sequence[ClassInfo]) -> str:
+    """'3 classes vs 19; first difference: id 0 'floor' vs 'road'', for one-line errors."""
+    names_a, names_b = dict(_class_key(a)), dict(_class_key(b))
+    text = f"{len(a)} classes vs {len(b)}"
+    for i in sorted(set(names_a) | set(names_b)):
+        if names_a.get(i) != names_b.get(i):
+            return f"{text}; first difference: id {i} {names_a.get(i, '(none)')!r} vs {names_b.get(i, '(none)')!r}"
+    return text
+
+
+def class_info_json(classes: Sequence[ClassInfo], **extra) -> str:
+    """A class table as the node's ``~/class_info`` JSON: ``{"classes": [{id, name, color}], "ignore_index"}``."""
+    return json.dumps({"classes": [c.to_dict() for c in classes], "ignore_index": IGNORE_INDEX, **extra})
+
+
+def parse_class_info(text: str) -> tuple[ClassInfo, ...]:
+    """The class table of a ``class_info`` JSON string; ValueError in words when it is not one."""
+    try:
+        classes = tuple(ClassInfo.from_dict(c) for c in json.loads(text)["classes"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"class_info is not a class table JSON ({exc!r}): {text[:80]!r}") from exc
+    if not classes:
+        raise ValueError("class_info lists no classes")
+    return classes
 
 
 def generic_classes(num_classes: int) -> tuple[ClassInfo, ...]:

@@ -152,7 +152,9 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", type=Path, help="attanet checkpoint (default: the bundled model)")
     parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
     parser.add_argument("--argmax", action="store_true", help="end the graph with labels (uint8) + confidence")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    parser.add_argument(
+        "--opset", type=int, default=18, help="ONNX opset, 18 or newer; written exactly (default: %(default)s)"
+    )
     parser.add_argument(
         "--int8",
         action="store_true",
@@ -163,7 +165,11 @@ def export_main(argv: list[str]) -> int:
         type=Path,
         help="folder of the camera's own frames to calibrate int8 on (default: six bundled synthetic street frames)",
     )
-    parser.add_argument("--check", action="store_true", help="compare ONNX Runtime with torch at three sizes")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare ONNX Runtime with torch at three sizes; with --int8 also the int8 model's labels with fp32's",
+    )
     parser.add_argument(
         "--trt-cache",
         type=Path,
@@ -195,7 +201,7 @@ def export_main(argv: list[str]) -> int:
         except ValueError as exc:  # ProviderError is a ValueError
             return fail("export", str(exc))
     from .checkpoint import CheckpointError, load_checkpoint
-    from .onnx_export import export_onnx
+    from .onnx_export import export_onnx, read_onnx_meta, supported_opsets, written_opset
     from .segmenter import default_model_path
 
     ckpt = args.checkpoint or default_model_path()
@@ -205,25 +211,39 @@ def export_main(argv: list[str]) -> int:
         return fail("export", str(exc))
     if args.out.suffix != ".onnx":
         return fail("export", f"--out should end in .onnx, got {args.out}")
-    out = export_onnx(model, meta, args.out, argmax=args.argmax, opset=args.opset)
+    if args.opset not in supported_opsets():
+        opsets = supported_opsets()
+        return fail("export", f"--opset {args.opset} cannot be written; this exporter writes {opsets[0]}..{opsets[-1]}")
+    calibration = None
+    if args.int8:  # read the frames first: a bad --calib should not wait for the export
+        from .bench import CALIBRATION_DIR
+        from .quantize import load_calibration
+
+        try:
+            calibration = load_calibration(args.calib or CALIBRATION_DIR)
+        except ValueError as exc:
+            return fail("export", str(exc))
+        for path, why in calibration.skipped:
+            print(f"attanet export: warning: calibration image {path} skipped: {why}", file=sys.stderr)
+    try:
+        out = export_onnx(model, meta, args.out, argmax=args.argmax, opset=args.opset)
+    except ValueError as exc:
+        return fail("export", str(exc))
     summary = {
         "onnx": str(out),
         "checkpoint": str(ckpt),
         "argmax": args.argmax,
-        "opset": args.opset,
+        "opset": written_opset(read_onnx_proto(out)),
         "bytes": out.stat().st_size,
     }
-    if args.int8:
-        from .quantize import CALIBRATION_DIR, quantize_int8, read_images
+    if calibration is not None:
+        from .quantize import quantize_int8
 
         int8_path = out.with_suffix(".int8.onnx")
-        try:
-            frames = read_images(args.calib or CALIBRATION_DIR)
-        except ValueError as exc:
-            return fail("export", str(exc))
-        quantize_int8(out, int8_path, meta, frames)
+        quantize_int8(out, int8_path, meta, calibration.images)
         summary["int8"] = str(int8_path)
-        summary["calibration_frames"] = len(frames)
+        summary["calibration_frames"] = len(calibration.images)
+        summary["calibration_skipped"] = [{"file": str(p), "reason": why} for p, why in calibration.skipped]
     if trt_sizes is not None:
         from .trt_engines import build_engines
 
@@ -238,9 +258,23 @@ def export_main(argv: list[str]) -> int:
         from .parity import onnx_parity
 
         summary["parity"] = onnx_parity(model, out)
+        if calibration is not None:
+            from .quantize import int8_label_agreement
+
+            read_onnx_meta(int8_path)  # its weights hash, as every consumer will check it
+            summary["int8_check"] = {
+                "label_agreement_vs_fp32": int8_label_agreement(out, int8_path, calibration.images),
+                "frames": f"the {len(calibration.images)} calibration frames, at the model's input scale",
+            }
     if args.json:
         print(json.dumps(summary))
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
     return 0
+
+
+def read_onnx_proto(path: Path):
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)

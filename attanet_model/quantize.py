@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .checkpoint import ModelMeta
+from .onnx_export import set_weights_hash
 from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
@@ -40,16 +42,64 @@ def calibration_inputs(
     return inputs
 
 
-def read_images(folder: str | Path, limit: int = 16) -> list[np.ndarray]:
-    """Up to ``limit`` images (png/jpg) from a folder tree, sorted by path."""
+@dataclass
+class CalibrationSet:
+    """The frames int8 calibration runs on, and the files that could not be used (path, reason)."""
+
+    images: list[np.ndarray]
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def load_calibration(folder: str | Path, limit: int = 16) -> CalibrationSet:
+    """Up to ``limit`` usable images (png/jpg) from a folder tree, sorted by path; unreadable or
+    unusable files are skipped and named. ValueError when none is usable."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"calibration folder not found: {folder}")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    paths = [p for p in paths if "gtFine" not in p.parts][:limit]
+    paths = [p for p in paths if "gtFine" not in p.parts]
     if not paths:
         raise ValueError(f"no .png/.jpg images under {folder} to calibrate int8 with")
-    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+    found = CalibrationSet([], [])
+    for path in paths:
+        if len(found.images) == limit:
+            break
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        try:
+            if image is None:
+                raise ValueError("not a readable image (truncated, empty or another format)")
+            found.images.append(check_image(image))
+            found.paths.append(path)
+        except ValueError as exc:
+            found.skipped.append((path, str(exc)))
+    if not found.images:
+        named = "; ".join(f"{p}: {why}" for p, why in found.skipped[:3])
+        raise ValueError(f"none of the {len(found.skipped)} images under {folder} can calibrate int8 ({named})")
+    return found
+
+
+def read_images(folder: str | Path, limit: int = 16) -> list[np.ndarray]:
+    """Up to ``limit`` images (png/jpg) from a folder tree, sorted by path; ValueError naming any
+    file that cannot be used."""
+    found = load_calibration(folder, limit)
+    if found.skipped:
+        path, why = found.skipped[0]
+        raise ValueError(f"calibration image {path} cannot be used: {why}")
+    return found.images
+
+
+def int8_label_agreement(fp32_onnx: str | Path, int8_onnx: str | Path, images: Iterable[np.ndarray]) -> float:
+    """Fraction of pixels on which the int8 model gives the fp32 model's label, at the deployment setting."""
+    from .segmenter import Segmenter
+
+    fp32, int8 = Segmenter(fp32_onnx), Segmenter(int8_onnx)
+    same = total = 0
+    for image in images:
+        a, b = fp32.segment(image).labels, int8.segment(image).labels
+        same += int((a == b).sum())
+        total += a.size
+    return same / max(total, 1)
 
 
 def quantize_int8(
@@ -94,6 +144,7 @@ def quantize_int8(
     quantized = onnx.load(str(out))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(model.metadata_props)
+    set_weights_hash(quantized)  # the int8 weights are new; the fp32 model's hash does not describe them
     onnx.save(quantized, str(out))
     log.info("int8 model written to %s (calibrated on %d frames)", out, len(inputs))
     return out

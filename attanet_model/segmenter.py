@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, ModelMeta, load_checkpoint
+from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_checkpoint
 from .engine_options import TORCH_DTYPES, check_engine
 from .layers import fold_batchnorm
 from .onnx_export import labels_and_confidence, read_onnx_meta
@@ -40,6 +40,15 @@ DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
 def default_model_path() -> Path:
     """The bundled model (trained by ``attanet train`` on synthetic city scenes; see its card)."""
     return DEFAULT_MODEL
+
+
+def model_file_meta(path: str | Path) -> ModelMeta:
+    """The ModelMeta of a checkpoint or .onnx file, with its integrity checked, without building the
+    network: for tools that must refuse a bad model file before they start anything else."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return read_onnx_meta(path)[0]
+    return ModelMeta.from_dict(read_checkpoint(path)["meta"])
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,12 @@ def _make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def bag_make_main(argv: list[str]) -> int:
-    """``attanet bag-make``."""
+def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
+    """``attanet bag-make``. ``build_dataset(kind, root, split, classes_file=...)`` reads the split: the
+    dataset readers are training's, so the top-level dispatcher, which knows both packages, passes
+    ``attanet_training.datasets.build_dataset`` in (this package never imports training)."""
     args = _make_parser().parse_args(argv)
-    from attanet_training.datasets import build_dataset
+    import yaml
 
     from .bag_make import MakeConfig, make_bag
 
@@ -103,11 +106,22 @@ def bag_make_main(argv: list[str]) -> int:
         dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     except ValueError as exc:  # DatasetLayoutError, BagError and bad values are all ValueErrors with a sentence
         return _fail("bag-make", str(exc))
+    except (TypeError, OSError, yaml.YAMLError) as exc:  # a classes file that is not the table it should be
+        return _fail(
+            "bag-make",
+            f"cannot read the class table {args.classes_file} ({' '.join(str(exc).split())}); expected 'classes:', "
+            "a list of {name, color: [r, g, b], value}",
+        )
     if args.out.exists():
         return _fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
+    if config.start_ns is not None:
+        try:
+            config.check_span(len(samples), config.start_ns)
+        except ValueError as exc:
+            return _fail("bag-make", str(exc))
     try:
-        summary = make_bag(samples, dataset.read_labels, config)
+        summary = make_bag(samples, dataset.read_labels, config, classes=dataset.classes)
     except BagError as exc:
         return _fail("bag-make", str(exc))
     except ValueError as exc:
@@ -187,6 +201,8 @@ def _eval_parser() -> argparse.ArgumentParser:
 def bag_eval_main(argv: list[str]) -> int:
     """``attanet bag-eval``."""
     args = _eval_parser().parse_args(argv)
+    from attanet_model import ClassTableMismatch
+
     from .bag_eval import EvalConfig, evaluate_bag
     from .bag_io import BagReader
 
@@ -231,7 +247,7 @@ def bag_eval_main(argv: list[str]) -> int:
             args.out_bag.parent.mkdir(parents=True, exist_ok=True)
         try:
             report = evaluate_bag(reader, config, classes, segment)
-        except BagError as exc:
+        except (BagError, ClassTableMismatch) as exc:
             return _fail("bag-eval", str(exc))
     if segmenter is not None and not args.pred_topic:
         report.model, report.provider = str(segmenter.model_path), segmenter.provider
@@ -278,19 +294,20 @@ def _recorded_classes(reader, args: argparse.Namespace, segmenter) -> tuple[tupl
     it (and with each other). Raises BagError, one line, on a disagreement.
     """
     from attanet_model import CITYSCAPES_CLASSES
+    from attanet_model.classes import describe_difference, same_classes
 
-    from .bag_eval import class_info_topic, class_table, describe_difference, same_classes
+    from .bag_io import class_info_topic
 
     info_topic = args.class_info_topic or class_info_topic(args.pred_topic)
     if args.class_info_topic:
         reader.require_topic(info_topic, ("std_msgs/msg/String",), "--class-info-topic")
     sources = []  # (description, classes), most authoritative first
-    if (recorded := class_table(reader, info_topic)) is not None:
+    if (recorded := reader.class_table(info_topic)) is not None:
         sources.append((f"the recorded {info_topic}", recorded))
     if segmenter is not None:
         sources.append((f"--model {segmenter.model_path}", segmenter.classes))
     gt_topic = class_info_topic(args.label_topic)
-    if gt_topic != info_topic and (truth := class_table(reader, gt_topic)) is not None:
+    if gt_topic != info_topic and (truth := reader.class_table(gt_topic)) is not None:
         sources.append((f"the ground truth's {gt_topic}", truth))
     for name, table in sources[1:]:
         if not same_classes(sources[0][1], table):
@@ -334,7 +351,7 @@ def _eval_text(s: dict[str, Any]) -> str:
     lines.append(
         f"mIoU {fmt(s['miou'])}  pixel acc {fmt(s['pixel_acc'])}  "
         f"frames {s['frames']} (scored {s['matched']}, no ground truth {s['unmatched']}, "
-        f"size mismatch {s['size_mismatch']}, undecodable {s['undecodable']})"
+        f"size mismatch {s['size_mismatch']}, undecodable {s['undecodable']}, model failed {s['model_failed']})"
     )
     if s.get("gt_resized_to"):
         h, w = s["gt_resized_to"]
@@ -342,6 +359,16 @@ def _eval_text(s: dict[str, Any]) -> str:
             f"ground truth resized (nearest) to the labels' {h}x{w} for {s['gt_resized']} frames "
             "(labels recorded at the network's resolution)"
         )
+    if s["skipped"]:
+        named = "; ".join(
+            k["topic"]
+            + (f" #{k['index']}" if k["index"] is not None else "")
+            + (f" at {k['stamp']:.6f}" if k["stamp"] is not None else "")
+            + f": {k['reason']}"
+            for k in s["skipped"][:3]
+        )
+        more = f" (and {len(s['skipped']) - 3} more; --json lists all)" if len(s["skipped"]) > 3 else ""
+        lines.append(f"skipped {len(s['skipped'])}: {named}{more}")
     if s.get("dropped") is not None:
         lines.append(f"node dropped {s['dropped']} of {s['input_frames']} camera frames ({100 * s['drop_rate']:.1f}%)")
     if s["latency_ms"]:

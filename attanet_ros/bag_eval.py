@@ -18,11 +18,16 @@ Scores come from ``attanet_model.metrics.ConfusionMatrix``, the same accumulator
 The bag is read twice: once for header stamps only (cheap, from the CDR bytes), to pair frames
 with ground truth before any pixels are decoded; then for pixels, holding a ground-truth image
 only until every frame paired with it has been scored, so memory stays small on long bags.
+
+Nothing is scored against the wrong thing: the class table the bag records for its ground truth
+(``class_info`` beside the labels, written by ``attanet bag-make``) must be the model's, and ground
+truth without a single id of that table is an error, not an empty score. One bad frame (cannot be
+decoded, rejected by the model, ground truth of another size) is skipped and named in
+``skipped``; the run fails only when nothing could be scored.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,14 +38,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from attanet_model import IGNORE_INDEX, ClassInfo, labels_to_color, overlay
+from attanet_model import IGNORE_INDEX, ClassInfo, check_same_classes, labels_to_color, overlay
+from attanet_model.classes import describe_classes
 
 from .bag_io import (
     IMAGE_TYPES,
-    BagError,
     BagMessage,
     BagReader,
     BagWriter,
+    class_info_topic,
     deserialize,
     header_stamp_ns,
     image_from_bag_msg,
@@ -82,6 +88,11 @@ class EvalReport:
     gt_resized_to: tuple[int, int] | None = None  # (h, w) of those labels (the first, if it varies)
     undecodable: int = 0  # frames that could not be decoded (not scored)
     bad_ground_truth: int = 0  # ground-truth messages that could not be decoded
+    model_failed: int = 0  # model mode: frames the model rejected (e.g. a size it cannot take)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # every frame/label not scored for a problem
+    class_table: str | None = None  # where the ground truth's class table came from
+    gt_pixels: int = 0  # ground-truth pixels with an id of the class table, in scored frames
+    gt_out_of_range: dict[int, int] = field(default_factory=dict)  # other ids (not 255) -> pixel count
     input_frames: int | None = None  # recorded mode: camera frames in the bag
     dropped: int | None = None  # recorded mode: camera frames the node did not answer
     latencies_ms: list[float] = field(default_factory=list)
@@ -130,6 +141,9 @@ class EvalReport:
             "gt_resized_to": list(self.gt_resized_to) if self.gt_resized_to else None,
             "undecodable": self.undecodable,
             "bad_ground_truth": self.bad_ground_truth,
+            "model_failed": self.model_failed,
+            "skipped": self.skipped,
+            "class_table": self.class_table,
             "latency_ms": latency,
             "partial": self.partial,
             "warnings": self.warnings,
@@ -159,6 +173,7 @@ class _Problems:
         self._counts: dict[str, int] = defaultdict(int)
 
     def add(self, what: str, example: str) -> None:
+        """Count one problem of kind ``what``; ``example`` names the frame and the reason."""
         self._counts[what] += 1
         if len(self._seen[what]) < MAX_EXAMPLES:
             self._seen[what].append(example)
@@ -169,6 +184,18 @@ class _Problems:
 
 def _stamp_text(stamp: int) -> str:
     return f"stamp {stamp / 1e9:.6f}"
+
+
+def _skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, stamp: int | None = None) -> None:
+    """Name a message that was not scored in ``report.skipped`` (topic, index on it, stamp, reason)."""
+    if stamp is None:
+        try:
+            stamp = header_stamp_ns(msg.raw)
+        except ValueError:
+            stamp = None
+    report.skipped.append(
+        {"topic": msg.topic, "index": index, "stamp": None if stamp is None else stamp / 1e9, "reason": reason}
+    )
 
 
 def _scan_stamps(reader: BagReader, topics: list[str]) -> tuple[dict[str, list[tuple[int, int]]], list[str]]:
@@ -214,6 +241,7 @@ def evaluate_bag(
     camera_topic = config.image_topic if mode == "recorded" else None
     if camera_topic is not None:
         reader.require_topic(camera_topic, IMAGE_TYPES, "--image-topic")
+    _check_class_table(report, reader, classes)
 
     # Pass 1: stamps only. Pair frames with ground truth (and, recorded, camera frames with outputs).
     scan_topics = [frame_topic, config.label_topic] + ([camera_topic] if camera_topic else [])
@@ -236,7 +264,7 @@ def evaluate_bag(
 
     # Pass 2: pixels.
     problems = _Problems()
-    pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)  # gt stamp -> (frame stamp, prediction)
+    pending: dict[int, list[tuple[int, np.ndarray, int]]] = defaultdict(list)  # gt stamp -> (stamp, labels, index)
     held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
     gt_done: set[int] = set()
     writer = _OutputBag(config, reader, classes) if config.out_bag is not None and mode == "model" else None
@@ -248,18 +276,18 @@ def evaluate_bag(
                 prediction = _frame(report, msg, segment, writer, problems)
                 if prediction is None:
                     continue
-                stamp, labels = prediction
+                stamp, labels, index = prediction
                 gt_stamp = pairing.get(stamp)
                 if gt_stamp is None:
                     report.unmatched += 1
                     continue
                 if gt_stamp in held:
-                    _score(report, confusion, labels, held[gt_stamp], stamp, problems)
+                    _score(report, confusion, labels, held[gt_stamp], (frame_topic, index, stamp), problems)
                     _release(gt_stamp, uses, held)
                 elif gt_stamp in gt_done:  # ground truth was unreadable
                     report.unmatched += 1
                 else:
-                    pending[gt_stamp].append((stamp, labels))
+                    pending[gt_stamp].append((stamp, labels, index))
             else:
                 _ground_truth(report, confusion, msg, uses, pending, held, gt_done, problems)
     finally:
@@ -271,6 +299,23 @@ def evaluate_bag(
 
     _finish(report, reader, confusion, classes, frame_stamps, gt_stamps, problems)
     return report
+
+
+def _check_class_table(report: EvalReport, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
+    """ClassTableMismatch unless the bag's recorded ground-truth table is ``classes``; a bag without
+    one (recorded by other tools) is scored as ``classes``, and the result says so."""
+    topic = class_info_topic(report.config.label_topic)
+    truth = reader.class_table(topic)
+    if truth is None:
+        report.class_table = "assumed (the bag records none)"
+        report.warnings.append(
+            f"the bag does not record what the ids on {report.config.label_topic} mean (no {topic}); they were "
+            f"scored as {describe_classes(classes)}: check that this is the label set"
+        )
+        return
+    predicted_from = "the model" if report.mode == "model" else "the predictions' class table"
+    check_same_classes(classes, truth, predicted_from, f"the bag's ground truth ({topic})")
+    report.class_table = topic
 
 
 def _count_dropped(report: EvalReport, camera: list[tuple[int, int]], outputs: list[tuple[int, int]], tol: int) -> None:
@@ -293,14 +338,17 @@ def _progress(enabled: bool, total: int, topic: str) -> Any:
     return tqdm(total=total, unit="frame", desc=topic, disable=not enabled, leave=False)
 
 
-def _frame(report: EvalReport, msg: BagMessage, segment, writer, problems: _Problems) -> tuple[int, np.ndarray] | None:
-    """(stamp, predicted labels) of one frame message, or None when it cannot be decoded."""
+def _frame(
+    report: EvalReport, msg: BagMessage, segment, writer, problems: _Problems
+) -> tuple[int, np.ndarray, int] | None:
+    """(stamp, predicted labels) of one frame message, or None when it cannot be decoded or segmented."""
     report.frames += 1
+    index = report.frames - 1
     try:
         data = deserialize(msg)
         stamp = header_stamp_ns(msg.raw)
         if segment is None:
-            return stamp, labels_from_bag_msg(data, msg.msgtype)
+            return stamp, labels_from_bag_msg(data, msg.msgtype), index
         image = image_from_bag_msg(data, msg.msgtype)
     except Exception as exc:  # ImageDecodeError says what; a corrupt CDR blob raises assorted errors
         report.undecodable += 1
@@ -308,13 +356,20 @@ def _frame(report: EvalReport, msg: BagMessage, segment, writer, problems: _Prob
             f"frames on {msg.topic} could not be decoded and were not scored",
             f"log time {msg.log_time / 1e9:.3f}: {exc}",
         )
+        _skip(report, msg, index, f"undecodable: {exc}")
         return None
     t0 = time.perf_counter()
-    labels = segment(image)
+    try:
+        labels = segment(image)
+    except Exception as exc:  # one frame the model cannot take (a 600x4 image) must not lose the others
+        report.model_failed += 1
+        problems.add(f"frames on {msg.topic} were rejected by the model and not scored", f"{_stamp_text(stamp)}: {exc}")
+        _skip(report, msg, index, f"model: {exc}", stamp)
+        return None
     report.latencies_ms.append((time.perf_counter() - t0) * 1e3)
     if writer is not None:
         writer.write(msg, data, image, labels)
-    return stamp, labels
+    return stamp, labels, index
 
 
 def _ground_truth(
@@ -331,12 +386,20 @@ def _ground_truth(
     except Exception as exc:
         report.bad_ground_truth += 1
         problems.add(f"ground-truth messages on {msg.topic} could not be decoded", f"{_stamp_text(stamp)}: {exc}")
+        _skip(report, msg, None, f"undecodable ground truth: {exc}", stamp)
         gt_done.add(stamp)
         report.unmatched += len(pending.pop(stamp, []))
         return
     held[stamp] = gt
-    for frame_stamp, labels in pending.pop(stamp, []):
-        _score(report, confusion, labels, gt, frame_stamp, problems)
+    for frame_stamp, labels, index in pending.pop(stamp, []):
+        _score(
+            report,
+            confusion,
+            labels,
+            gt,
+            (report.config.pred_topic or report.config.image_topic, index, frame_stamp),
+            problems,
+        )
         _release(stamp, uses, held)
     if stamp not in held:
         gt_done.add(stamp)
@@ -348,7 +411,11 @@ def _release(gt_stamp: int, uses: dict[int, int], held: dict[int, np.ndarray]) -
         held.pop(gt_stamp, None)
 
 
-def _score(report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, stamp: int, problems: _Problems) -> None:
+def _score(
+    report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, frame: tuple[str, int, int], problems: _Problems
+) -> None:
+    """Add one (prediction, ground truth) pair; ``frame`` is (topic, index on it, stamp) for the report."""
+    topic, index, stamp = frame
     (ph, pw), (gh, gw) = labels.shape, gt.shape
     if labels.shape != gt.shape and report.mode == "recorded" and ph <= gh and pw <= gw:
         # The node published at the network's size (output_resolution: network). Nearest keeps
@@ -363,7 +430,22 @@ def _score(report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, st
             "frames have ground truth of another size and were not scored",
             f"{_stamp_text(stamp)}: frame {ph}x{pw}, ground truth {gh}x{gw} (HxW)",
         )
+        report.skipped.append(
+            {
+                "topic": topic,
+                "index": index,
+                "stamp": stamp / 1e9,
+                "reason": f"ground truth is {gh}x{gw}, the frame {ph}x{pw} (HxW)",
+            }
+        )
         return
+    # The accumulator ignores ids outside the table without a word; count them so the report can.
+    histogram = np.bincount(gt.ravel(), minlength=256)
+    k = confusion.num_classes
+    report.gt_pixels += int(histogram[:k].sum())
+    for value in np.nonzero(histogram[k:])[0] + k:
+        if value != IGNORE_INDEX:
+            report.gt_out_of_range[int(value)] = report.gt_out_of_range.get(int(value), 0) + int(histogram[value])
     confusion.update(labels, gt)
     report.matched += 1
 
@@ -379,6 +461,22 @@ def _finish(report: EvalReport, reader: BagReader, confusion, classes, frame_sta
         reason = _unmatched_text(report, frame_stamps, gt_stamps) if report.unmatched else "see the warnings"
         report.errors.append(f"no frame could be scored ({report.frames} frames read): {reason}")
         return
+    table = f"the class table (ids 0..{len(classes) - 1}: {describe_classes(classes)}; 255 = ignore)"
+    outside = sum(report.gt_out_of_range.values())
+    ids = ", ".join(f"{v} ({n} px)" for v, n in sorted(report.gt_out_of_range.items())[:8])
+    if report.gt_pixels == 0:
+        found = f"only ids outside {table}: {ids}" if outside else "only ignored pixels (255)"
+        report.errors.append(
+            f"nothing to score: the ground truth of the {report.matched} paired frames on "
+            f"{report.config.label_topic} holds {found}; is it the right --label-topic, and are its ids trainIds "
+            "of this class table (not e.g. Cityscapes labelIds)?"
+        )
+        return
+    if outside:
+        report.warnings.append(
+            f"{outside} ground-truth pixels ({100 * outside / (outside + report.gt_pixels):.1f} %) on "
+            f"{report.config.label_topic} have ids outside {table}: {ids}; they were not scored"
+        )
     report.scores = _scores(confusion, classes)
 
 
@@ -427,63 +525,8 @@ class _OutputBag:
 # ---------------------------------------------------------------- class tables in a bag
 
 
-def class_info_topic(label_topic: str) -> str:
-    """Where a label topic's class table is recorded: ``~/class_info`` beside ``~/labels``
-    (the node's convention), i.e. /attanet/labels -> /attanet/class_info."""
-    namespace = label_topic.rstrip("/").rsplit("/", 1)[0]
-    return f"{namespace}/class_info"
-
-
-def class_table(reader: BagReader, topic: str) -> tuple[ClassInfo, ...] | None:
-    """The class table recorded on ``topic`` (std_msgs/String JSON, the node's ``~/class_info``),
-    or None when the bag has no such topic. BagError when it is there but unusable."""
-    info = reader.topics.get(topic)
-    if info is None:
-        return None
-    if info.msgtype != "std_msgs/msg/String":
-        raise BagError(f"class table topic {topic} has type {info.msgtype}; expected std_msgs/msg/String (JSON)")
-    tables = []
-    for msg in reader.messages([topic]):
-        try:
-            table = tuple(ClassInfo.from_dict(c) for c in json.loads(deserialize(msg).data)["classes"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BagError(
-                f"class table on {topic} at log time {msg.log_time / 1e9:.3f} is not the node's class_info JSON "
-                f'({{"classes": [{{"id", "name", "color"}}, ...]}}): {exc}'
-            ) from exc
-        if tables and _names(table) != _names(tables[0]):
-            raise BagError(
-                f"the class table on {topic} changes during the recording: {describe_difference(tables[0], table)}"
-            )
-        tables.append(table)
-    return tables[0] if tables else None
-
-
-def _names(classes: tuple[ClassInfo, ...]) -> list[tuple[int, str]]:
-    return sorted((c.id, c.name) for c in classes)
-
-
-def same_classes(a: tuple[ClassInfo, ...], b: tuple[ClassInfo, ...]) -> bool:
-    """Same ids with the same names (colours are display only)."""
-    return _names(a) == _names(b)
-
-
-def describe_difference(a: tuple[ClassInfo, ...], b: tuple[ClassInfo, ...]) -> str:
-    """'3 classes vs 19; first difference: id 0 'floor' vs 'road'' for one-line errors."""
-    names_a, names_b = dict(_names(a)), dict(_names(b))
-    text = f"{len(a)} classes vs {len(b)}"
-    for i in sorted(set(names_a) | set(names_b)):
-        if names_a.get(i) != names_b.get(i):
-            return f"{text}; first difference: id {i} {names_a.get(i, '(none)')!r} vs {names_b.get(i, '(none)')!r}"
-    return text
-
-
 __all__ = [
     "EvalConfig",
     "EvalReport",
-    "class_info_topic",
-    "class_table",
-    "describe_difference",
     "evaluate_bag",
-    "same_classes",
 ]

@@ -4,10 +4,17 @@ A bag made this way is the bridge between ``attanet eval`` (files on disk) and e
 runs on topics: ``attanet bag-eval`` scores it, ``attanet bag-play`` feeds it to the live node,
 and the demo replays it. Frames are stamped ``start + i / rate``; the ground-truth label image
 and camera_info of a frame carry exactly the frame's stamp, so pairing them needs no tolerance.
+The dataset's class table goes on ``<prefix>/class_info``, beside the labels (std_msgs/String, the node's
+``~/class_info`` JSON) at the first stamp, so a scorer can check a model against what the labels mean.
+
+The bag is written into a hidden folder beside ``out`` and renamed to ``out`` only when every
+frame is in: a failure or Ctrl-C half-way leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,13 +24,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .bag_io import BagWriter, camera_info_msg, compressed_msg, image_msg
+from attanet_model import ClassInfo
+
+from .bag_io import BagWriter, camera_info_msg, class_info_topic, class_table_msg, compressed_msg, image_msg
 
 ENCODINGS = ("bgr8", "rgb8", "mono8")
 COMPRESSIONS = ("none", "png", "jpeg")
 # Cityscapes' camera (fx, fy, cx, cy at 2048x1024); scaled to each frame's size for camera_info.
 CITYSCAPES_INTRINSICS = (2262.52, 2265.30, 1096.98, 513.137)
 CITYSCAPES_SIZE = (1024, 2048)
+MAX_STAMP_S = 2**31 - 1  # builtin_interfaces/Time.sec is an int32
 
 
 def image_topic(prefix: str, compress: str = "none") -> str:
@@ -62,6 +72,20 @@ class MakeConfig:
             raise ValueError(f"compression {self.compress!r} is not supported; choose one of {', '.join(COMPRESSIONS)}")
         if not self.topic_prefix.startswith("/"):
             raise ValueError(f"topic prefix must be absolute (start with '/'), got {self.topic_prefix!r}")
+        if self.start_ns is not None and not 0 <= self.start_ns <= MAX_STAMP_S * 10**9:
+            raise ValueError(
+                f"start time must be in 0..{MAX_STAMP_S} seconds since the epoch (a ROS stamp's range), "
+                f"got {self.start_ns / 1e9:g}"
+            )
+
+    def check_span(self, frames: int, start_ns: int) -> None:
+        """The last frame's stamp must fit a ROS stamp too."""
+        last_s = (start_ns + (frames - 1) * 1e9 / self.rate_hz) / 1e9
+        if last_s > MAX_STAMP_S:
+            raise ValueError(
+                f"{frames} frames at {self.rate_hz:g} Hz from {start_ns / 1e9:g} s end at {last_s:.0f} s, past a "
+                f"ROS stamp's range ({MAX_STAMP_S} s); choose an earlier --start-time"
+            )
 
 
 def _camera_image(image_bgr: np.ndarray, config: MakeConfig, stamp: int) -> Any:
@@ -109,36 +133,56 @@ def make_bag(
     samples: Sequence[tuple[Path, Path | None]],
     read_labels: Callable[[Path], np.ndarray],
     config: MakeConfig,
+    classes: Sequence[ClassInfo] | None = None,
 ) -> dict[str, Any]:
     """Write ``samples`` (image path, label path or None) to a new bag; returns a summary dict.
 
     ``read_labels`` turns a label file into HxW uint8 trainIds (the dataset's own reader, so the
-    bag's ground truth is exactly what ``attanet eval`` scores against).
+    bag's ground truth is exactly what ``attanet eval`` scores against); ``classes`` is what those
+    ids mean, recorded beside them. Raises ValueError (BagError for the bag itself) with nothing
+    written when any frame fails.
     """
     from tqdm import tqdm
 
+    from .bag_io import BagError
+
     start = config.start_ns if config.start_ns is not None else time.time_ns()
+    config.check_span(len(samples), start)
     period = 1e9 / config.rate_hz
     topics = {
         "image": image_topic(config.topic_prefix, config.compress),
         "labels": label_topic(config.topic_prefix),
         "camera_info": camera_info_topic(config.topic_prefix),
     }
+    out = Path(config.out)
+    if out.exists():
+        raise BagError(f"output bag {out} exists already; remove it or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise BagError(f"cannot create bag {out}: {exc}") from exc
     frames = 0
-    with BagWriter(config.out, config.storage, origin="attanet bag-make") as writer:
-        try:
+    try:
+        with BagWriter(staging / out.name, config.storage, origin="attanet bag-make") as writer:
+            if classes is not None and any(label is not None for _, label in samples):
+                writer.write(class_info_topic(topics["labels"]), start, class_table_msg(classes))
             for i, (image_path, label_path) in enumerate(
                 tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
             ):
                 stamp = start + round(i * period)
-                _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+                try:
+                    _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+                except ValueError as exc:
+                    raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
                 frames += 1
-        except ValueError as exc:
-            # metadata.yaml is still written on the way out, so the frames before the failure form a valid bag
-            raise ValueError(f"{exc}; {config.out} holds only the {frames} frames written before it") from exc
-        counts = dict(writer.counts)
+            counts = dict(writer.counts)
+        # metadata.yaml names the bag's storage files relative to the folder, so the folder moves as one
+        (staging / out.name).rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {
-        "bag": str(config.out),
+        "bag": str(out),
         "storage": config.storage,
         "frames": frames,
         "topics": counts,

@@ -14,12 +14,20 @@ def _ms(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.1f}"
 
 
-def diagnostic_report(snapshot: dict, previous: dict | None, info: dict[str, str], period_s: float):
+def diagnostic_report(
+    snapshot: dict,
+    previous: dict | None,
+    info: dict[str, str],
+    period_s: float,
+    problems: list[tuple[int, str]] | tuple = (),
+):
     """(level, message, [(key, value), ...]) for one diagnostics period.
 
     ``snapshot``/``previous`` are ``FrameStats.snapshot()`` now and one period ago; rates and
     the level use the difference, so an error long ago does not keep the status at WARN.
     ``info`` is static context: backend, device, precision, mode, model, input topic.
+    ``problems`` are (level, sentence) found elsewhere (the ROS graph: a node of the same name,
+    publishers whose frames never arrive); they lead the message and raise the level.
     """
     previous = previous or {"received": 0, "processed": 0, "dropped": 0, "errors": {}}
     new_errors = sum(snapshot["errors"].values()) - sum(previous["errors"].values())
@@ -39,12 +47,27 @@ def diagnostic_report(snapshot: dict, previous: dict | None, info: dict[str, str
     else:
         level = OK
         message = f"{fps:.1f} fps, latency p50 {_ms(snapshot['latency_p50_ms'])} ms"
+    ahead = snapshot.get("clock_ahead", 0) - previous.get("clock_ahead", 0)
+    if ahead > 0:
+        problems = [
+            (
+                WARN,
+                f"camera clock ahead by {snapshot['clock_ahead_p50_ms']:.0f} ms ({ahead} frame(s) stamped in the "
+                "node's future, left out of the latency figures): sync the clocks (chrony/PTP) or check use_sim_time",
+            ),
+            *problems,
+        ]
+    if problems:
+        level = max(level, *(lvl for lvl, _ in problems))
+        message = "; ".join([text for _, text in problems] + [message])
     values = [
         ("frames_received", str(snapshot["received"])),
         ("frames_processed", str(snapshot["processed"])),
         ("frames_dropped", str(snapshot["dropped"])),
         ("frames_skipped_no_subscribers", str(snapshot["skipped_no_subscribers"])),
         ("frames_bad_input", str(sum(snapshot["errors"].values()))),
+        ("frames_clock_ahead", str(snapshot.get("clock_ahead", 0))),
+        ("camera_clock_ahead_p50_ms", _ms(snapshot.get("clock_ahead_p50_ms", float("nan")))),
     ]
     values += [(f"errors.{kind}", str(count)) for kind, count in sorted(snapshot["errors"].items())]
     values += [

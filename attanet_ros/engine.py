@@ -40,6 +40,7 @@ from .camera_channel import CameraChannel, scaled_camera_info
 from .diagnostics import diagnostic_report, stale_report, summary_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame, make_segmenter
 from .frame_queue import FrameQueues
+from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
 from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
@@ -119,6 +120,7 @@ class SegmentationEngine:
         self._batch_sizes: Counter[int] = Counter()
         self._batch_lock = threading.Lock()
         self._queues: FrameQueues | None = None
+        self._graph: GraphWatch | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._publishers: list = []
@@ -255,6 +257,10 @@ class SegmentationEngine:
                 )
             )
             channel.subscriptions = subs
+        image_topics = [node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values()]
+        image_topics += [t + "/compressed" for t in image_topics] if s.subscribe_compressed else []
+        # a node of the same name, publishers whose frames never arrive: said in the log and diagnostics
+        self._graph = GraphWatch(node, image_topics, node.get_logger().warning, s.mode == "replay")
         self._worker = threading.Thread(target=self._work, name="attanet-worker", daemon=True)
         self._worker.start()
         topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
@@ -396,14 +402,21 @@ class SegmentationEngine:
         s, now = self.settings, time.monotonic()
         name = f"{self.node.get_fully_qualified_name()}: segmentation"
         statuses = []
-        for channel in self.channels.values():
-            snapshot = channel.stats.snapshot()
+        snapshots = {name: channel.stats.snapshot() for name, channel in self.channels.items()}
+        problems, graph_values = [], {}
+        if self._graph is not None:
+            received = sum(snapshot["received"] for snapshot in snapshots.values())
+            problems, graph_values = self._graph.check(received, self._queues.waiting() if self._queues else 0)
+        for key, channel in self.channels.items():
+            snapshot = snapshots[key]
             info = {"outputs_active": channel.outputs_active}
             if channel.name:
                 info["image_topic"] = self.node.resolve_topic_name(f"{channel.input_prefix}image")
             else:
-                info = {**self.info, **info, "batch_sizes": self.batch_sizes()}
-            level, message, values = diagnostic_report(snapshot, channel.last_snapshot, info, s.diagnostics_period)
+                info = {**self.info, **info, "batch_sizes": self.batch_sizes(), **graph_values}
+            level, message, values = diagnostic_report(
+                snapshot, channel.last_snapshot, info, s.diagnostics_period, () if channel.name else problems
+            )
             channel.last_snapshot = snapshot
             age = None if channel.last_frame_at is None else now - channel.last_frame_at
             level, message, values = stale_report(level, message, values, age, s.camera_stale_after)
@@ -413,7 +426,12 @@ class SegmentationEngine:
             statuses.append((status_name, level, message, values))
         if self.settings.cameras:
             per_camera = [(c.name, st[1], st[2]) for c, st in zip(self.channels.values(), statuses, strict=True)]
-            level, message, values = summary_report(per_camera, {**self.info, "batch_sizes": self.batch_sizes()})
+            level, message, values = summary_report(
+                per_camera, {**self.info, "batch_sizes": self.batch_sizes(), **graph_values}
+            )
+            if problems:  # the graph's findings belong to the node, not to one camera
+                level = max(level, *(lvl for lvl, _ in problems))
+                message = "; ".join([text for _, text in problems] + [message])
             if not self.active:
                 message = "inactive: not taking frames (lifecycle state)"
             statuses.insert(0, (name, level, message, values))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import array
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,16 @@ MAX_PIXELS = 16384 * 8192
 class ImageDecodeError(ValueError):
     """An image message that cannot be turned into pixels; ``kind`` is the diagnostics key."""
 
-    KINDS = ("unsupported_encoding", "bad_step", "short_data", "empty", "too_large", "bad_size", "bad_compressed")
+    KINDS = (
+        "unsupported_encoding",
+        "bad_encoding",
+        "bad_step",
+        "short_data",
+        "empty",
+        "too_large",
+        "bad_size",
+        "bad_compressed",
+    )
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -56,7 +66,6 @@ _LAYOUTS: dict[str, _Layout] = {
     "bgra16": _Layout(4, 2, cv2.COLOR_BGRA2BGR),
     "rgba16": _Layout(4, 2, cv2.COLOR_RGBA2BGR),
     "mono16": _Layout(1, 2, cv2.COLOR_GRAY2BGR),
-    "16uc1": _Layout(1, 2, cv2.COLOR_GRAY2BGR),
     "yuv422": _Layout(2, 1, cv2.COLOR_YUV2BGR_UYVY),  # U Y0 V Y1 (ROS's name for UYVY)
     "uyvy": _Layout(2, 1, cv2.COLOR_YUV2BGR_UYVY),
     "yuv422_yuy2": _Layout(2, 1, cv2.COLOR_YUV2BGR_YUY2),  # Y0 U Y1 V
@@ -69,6 +78,9 @@ _LAYOUTS: dict[str, _Layout] = {
 }
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_LAYOUTS)
+# OpenCV-style numeric encodings (16UC1, 32FC1, ...) carry depth or other data, not light: REP 118 puts
+# depth in 16UC1 (mm) or 32FC1 (m). Segmenting one as a grey camera frame gives confident nonsense.
+_DATA_ENCODING = re.compile(r"(8|16|32|64)[usf]c\d+")
 OUTPUT_ENCODINGS: tuple[str, ...] = ("bgr8", "rgb8", "mono8", "mono16")
 
 
@@ -98,6 +110,12 @@ def check_fields(height: int, width: int, encoding: str, step: int, data_len: in
     """
     height, width, step = int(height), int(width), int(step)
     layout = _LAYOUTS.get(str(encoding).lower())
+    if layout is None and _DATA_ENCODING.fullmatch(str(encoding).lower()):
+        raise ImageDecodeError(
+            "bad_encoding",
+            f"image encoding {encoding!r} is a depth/data image, not a camera frame; remap `image` to the "
+            "colour or mono camera topic (supported: " + ", ".join(SUPPORTED_ENCODINGS) + ")",
+        )
     if layout is None:
         raise ImageDecodeError(
             "unsupported_encoding",
@@ -153,7 +171,9 @@ def decode_compressed(fmt: str, data: Any) -> np.ndarray:
     buf = _as_bytes_array(data)
     name = str(fmt).lower()
     if "compresseddepth" in name:
-        raise ImageDecodeError("unsupported_encoding", f"compressed format {fmt!r} is a depth image; expected jpeg/png")
+        raise ImageDecodeError(
+            "bad_encoding", f"compressed format {fmt!r} is a depth image, not a camera frame; expected jpeg/png"
+        )
     if buf.size == 0:
         raise ImageDecodeError("empty", f"compressed image ({fmt!r}) has no data")
     image = cv2.imdecode(buf, cv2.IMREAD_COLOR)

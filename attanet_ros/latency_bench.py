@@ -7,6 +7,7 @@ waits for their labels and records the difference. The same frame then goes thro
 reads as the difference.
 
     python -m attanet_ros.latency_bench --sizes 512x1024 1024x2048 --frames 20 [--json]
+    python -m attanet_ros.latency_bench --soak 600 --sizes 512x1024 --rate 15 --outputs all   (see soak.py)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_flags import DeprecatedAlias
+from .soak import street_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
 
@@ -52,34 +54,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--domain-id", type=int, default=88, help="ROS domain id for the run (default 88)")
     parser.add_argument("--domain", dest="domain_id", type=int, action=DeprecatedAlias, new="--domain-id")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    soak = parser.add_argument_group("soak (a long run at a fixed camera rate: node memory, outputs per window)")
+    soak.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="run a soak of this length")
+    soak.add_argument("--rate", type=float, default=15.0, help="soak: camera rate in Hz (default 15)")
+    soak.add_argument("--window", type=float, default=10.0, help="soak: seconds per counting window (default 10)")
+    soak.add_argument("--warmup-s", type=float, default=60.0, help="soak: RSS growth is measured from here (60)")
+    soak.add_argument("--max-rss-growth-mb", type=float, default=20.0, help="soak: target RSS growth (20 MB)")
+    soak.add_argument("--soak-report", type=Path, help="soak: also write the markdown report to this file")
     return parser
-
-
-def _street(height: int, width: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    img = np.zeros((height, width, 3), np.uint8)
-    img[: height // 3] = (180, 130, 70)
-    img[height // 3 : 2 * height // 3] = (70, 70, 70)
-    img[2 * height // 3 :] = (128, 64, 128)
-    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
 
 
 def _pct(values, q) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def measure_node(size, args, env) -> dict:
-    """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
-    import rclpy
-    import rclpy.executors
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-    from tqdm import tqdm
+def _outputs(text: str) -> list[str]:
+    """``--outputs``: a comma list, or ``all`` for every output the node has."""
+    from .params import OUTPUTS
 
-    from .image_codec import array_to_image_msg
+    names = [o.strip() for o in text.split(",") if o.strip()]
+    return list(OUTPUTS) if names == ["all"] else names
 
-    outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
+
+def _node_command(args, outputs: list[str]) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -98,6 +95,22 @@ def measure_node(size, args, env) -> dict:
     ]
     if args.model:
         cmd += ["-p", f"model_path:={args.model}"]
+    return cmd
+
+
+def measure_node(size, args, env) -> dict:
+    """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
+    import rclpy
+    import rclpy.executors
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from tqdm import tqdm
+
+    from .image_codec import array_to_image_msg
+
+    outputs = _outputs(args.outputs)
+    cmd = _node_command(args, outputs)
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
     node = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
@@ -124,7 +137,7 @@ def measure_node(size, args, env) -> dict:
                 log.seek(0)
                 raise RuntimeError(f"the node did not come up:\n{log.read()}")
         executor.spin_once(timeout_sec=1.0)  # let the node see our subscription too
-        frame = _street(*size)
+        frame = street_frame(*size)
         latencies = []
         for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
             msg = array_to_image_msg(Image(), frame, "bgr8")
@@ -167,7 +180,7 @@ def measure_segmenter(size, args) -> dict:
     from attanet_model import Segmenter
 
     segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device)
-    frame = _street(*size)
+    frame = street_frame(*size)
     totals = []
     for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
         t = time.perf_counter()
@@ -185,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.domain_id <= 232:
         print(f"attanet ros-bench: --domain-id must be in 0..232, got {args.domain_id}", file=sys.stderr)
         return 2
+    if args.soak:
+        problem = _soak_problem(args)
+        if problem:
+            print(f"attanet ros-bench: {problem}", file=sys.stderr)
+            return 2
     env = dict(
         os.environ,
         ROS_DOMAIN_ID=str(args.domain_id),
@@ -192,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
     )
     os.environ.update({k: env[k] for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    if args.soak:
+        return _soak(args, env)
     results = []
     for size in args.sizes:
         row = {"size": f"{size[0]}x{size[1]}"}
@@ -218,6 +238,38 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f}  {stages}"
             )
     return 0
+
+
+def _soak_problem(args) -> str | None:
+    if args.rate <= 0 or args.window <= 0 or args.soak < args.window:
+        return (
+            f"--soak {args.soak:g} needs --rate > 0 and --window > 0 (got {args.rate:g}, {args.window:g}), "
+            "and at least one window"
+        )
+    if not 0 <= args.warmup_s < args.soak:
+        return f"--warmup-s must be in [0, --soak), got {args.warmup_s:g}"
+    if args.soak_report is not None and args.soak_report.is_dir():
+        return f"--soak-report {args.soak_report} is a folder; give a file name"
+    return None
+
+
+def _soak(args, env: dict[str, str]) -> int:
+    from .soak import markdown_report, run_soak
+
+    size = args.sizes[0]  # one camera; the default list starts with 512x1024
+    outputs = _outputs(args.outputs)
+    try:
+        report = run_soak(size, args, env, _node_command(args, outputs), outputs)
+    except RuntimeError as exc:
+        print(f"attanet ros-bench: {exc}", file=sys.stderr)
+        return 1
+    text = markdown_report(report)
+    if args.soak_report is not None:
+        args.soak_report.write_text(text)
+    print(json.dumps(report, indent=2) if args.json else text)
+    if not report["passed"]:
+        print("attanet ros-bench: the soak missed its targets (see the report)", file=sys.stderr)
+    return 0 if report["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from .engine import SegmentationEngine, StartupError, declare_parameters, parameter_value, read_settings
-from .node import NODE_NAME
+from .node import NODE_NAME, log_transport, start_ros
 
 __all__ = ["AttanetLifecycleNode", "main"]
 
@@ -88,13 +88,16 @@ class AttanetLifecycleNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    early_exit, profile = start_ros(args, "attanet_lifecycle_node")
+    if early_exit is not None:
+        return early_exit
     try:
         node = AttanetLifecycleNode()
     except Exception as exc:  # rclpy rejects e.g. a malformed --params-file before our checks run
         print(f"attanet_lifecycle_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    log_transport(node, profile)
     executor = MultiThreadedExecutor(num_threads=node.executor_threads())
     executor.add_node(node)
     try:

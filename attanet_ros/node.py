@@ -15,11 +15,15 @@ import sys
 from typing import Any
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from .dds_env import transport_setting, use_shipped_profile
 from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters, read_settings
+from .malloc_tuning import fix_mmap_threshold
 from .params import NodeSettings
+from .ros_args import preflight, rcl_error_line
 
 __all__ = ["ENCODINGS", "NODE_NAME", "AttanetNode", "StartupError", "main"]
 
@@ -45,8 +49,32 @@ class AttanetNode(Node):
         self.engine.stop()
 
 
+def start_ros(args: list[str] | None, program: str) -> tuple[int | None, bool]:
+    """What both node executables do before a node exists: ``--help`` and the params-file checks,
+    the shipped DDS profile when none is set (Fast DDS reads it at the first participant), the
+    malloc threshold, then ``rclpy.init``. Returns (exit code or None to go on, profile was set)."""
+    early_exit = preflight(sys.argv if args is None else args, NODE_NAME)
+    if early_exit is not None:
+        return early_exit, False
+    profile = use_shipped_profile()
+    fix_mmap_threshold()  # frame-sized buffers back to the OS, not a slowly growing heap
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # what preflight cannot see, e.g. a YAML list of mixed types
+        print(f"{program}: cannot start: {rcl_error_line(exc)}", file=sys.stderr)
+        return 2, profile
+    return None, profile
+
+
+def log_transport(node: Node, profile_was_set: bool) -> None:
+    shipped = " (the shipped default: none was set)" if profile_was_set else ""
+    node.get_logger().info(f"Fast DDS transports: {transport_setting()}{shipped}")
+
+
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    early_exit, profile = start_ros(args, "attanet_node")
+    if early_exit is not None:
+        return early_exit
     try:
         node = AttanetNode()
     except StartupError as exc:
@@ -57,6 +85,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"attanet_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    log_transport(node, profile)
     executor = MultiThreadedExecutor(num_threads=node.engine.executor_threads)
     executor.add_node(node)
     try:

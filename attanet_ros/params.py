@@ -237,8 +237,38 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
             f"trt_cache={merged['trt_cache']!r} is for backend 'onnxruntime' on device 'cuda' (TensorRT engines; "
             f"got {backend} on {merged['device']}); leave it empty"
         )
-    if not problems and "attention" in merged["outputs"] and merged["backend"] != "torch":
-        problems.append("output 'attention' needs backend 'torch' (the ONNX graph has no attention output)")
+    onnx_file = str(merged["model_path"]).lower().endswith(".onnx")  # the Segmenter runs it on onnxruntime
+    if not problems and "attention" in merged["outputs"] and (merged["backend"] != "torch" or onnx_file):
+        why = f"model_path {merged['model_path']!r} is an ONNX file" if onnx_file else "backend is 'onnxruntime'"
+        problems.append(
+            f"output 'attention' needs backend 'torch' with a checkpoint (.pt), but {why} and the ONNX graph "
+            "has no attention output; remove 'attention' from outputs or use the checkpoint"
+        )
     if problems:
         raise ParamError("; ".join(problems))
     return NodeSettings(**merged)
+
+
+def parameters_help(node_name: str = "attanet") -> str:
+    """``attanet_node --help``: every parameter with its type, default, allowed values and meaning."""
+    lines = [
+        "usage: attanet_node [--help] --ros-args [--params-file FILE] [-p NAME:=VALUE ...] [-r image:=TOPIC ...]",
+        "",
+        f"The {node_name} node: sensor_msgs/Image on `image` in, semantic labels on ~/labels (and ~/color,",
+        "~/overlay, ~/confidence, ~/attention) out. Parameters (config/attanet.yaml has them all;",
+        "a params file addresses the node as '/**' or by its fully-qualified name, e.g. '/attanet'):",
+        "",
+    ]
+    for spec in PARAMETERS:
+        kind = "list of strings" if isinstance(spec.default, list) else type(spec.default).__name__
+        default = "[" + ", ".join(spec.default) + "]" if isinstance(spec.default, list) else repr(spec.default)
+        extra = f"; one of {', '.join(repr(c) for c in spec.choices)}" if spec.choices else ""
+        run_time = "; run-time changeable" if spec.dynamic else ""
+        lines.append(f"  {spec.name} ({kind}, default {default}{extra}{run_time})")
+        lines.append(f"      {spec.description}")
+    lines += [
+        "",
+        "Unknown parameters (a typo in a params file or -p) stop the node with exit code 2, as do bad values.",
+        "Without FASTDDS_DEFAULT_PROFILES_FILE the node uses its shipped shared-memory profile (docs/ROS.md).",
+    ]
+    return "\n".join(lines)

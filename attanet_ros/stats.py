@@ -30,6 +30,8 @@ class FrameStats:
         self.dropped = 0
         self.skipped = 0  # no subscriber to any output: nothing computed
         self.errors: Counter[str] = Counter()
+        self.clock_ahead = 0  # frames stamped in the node's future: the camera's clock is ahead
+        self._clock_ahead_ms = deque(maxlen=window)
         self._latency = deque(maxlen=window)  # camera stamp -> last output published, ms
         self._node_latency = deque(maxlen=window)  # message received -> last output published, ms
         self._stages = {name: deque(maxlen=window) for name in STAGES}
@@ -53,7 +55,11 @@ class FrameStats:
     def on_processed(self, latency_ms: float | None, node_latency_ms: float, stages_ms: dict[str, float]) -> None:
         with self._lock:
             self.processed += 1
-            if latency_ms is not None:
+            if latency_ms is not None and latency_ms < 0:
+                # a negative latency is a clock offset, not speed: kept apart so the percentiles stay true
+                self.clock_ahead += 1
+                self._clock_ahead_ms.append(-latency_ms)
+            elif latency_ms is not None:
                 self._latency.append(latency_ms)
             self._node_latency.append(node_latency_ms)
             for name, value in stages_ms.items():
@@ -64,6 +70,7 @@ class FrameStats:
         """A consistent copy of every counter and statistic, as plain numbers."""
         with self._lock:
             latency, node_latency = list(self._latency), list(self._node_latency)
+            ahead = list(self._clock_ahead_ms)
             stages = {name: list(values) for name, values in self._stages.items()}
             return {
                 "received": self.received,
@@ -71,6 +78,8 @@ class FrameStats:
                 "dropped": self.dropped,
                 "skipped_no_subscribers": self.skipped,
                 "errors": dict(self.errors),
+                "clock_ahead": self.clock_ahead,
+                "clock_ahead_p50_ms": percentile(ahead, 50),
                 "latency_p50_ms": percentile(latency, 50),
                 "latency_p95_ms": percentile(latency, 95),
                 "node_latency_p50_ms": percentile(node_latency, 50),

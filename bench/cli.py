@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from attanet_model.checkpoint import CheckpointError
 from attanet_model.engine_options import engine_problems
 from attanet_model.network import ARCHS
+from attanet_model.segmenter import model_file_meta
 
 from . import suite as bench_suite
 from .latency import BACKENDS, BenchRow, environment, rows_markdown, run_bench
@@ -67,6 +69,12 @@ def bench_cli(argv: list[str]) -> int:
     if problems:
         print(f"attanet bench: {'; '.join(problems)}", file=sys.stderr)
         return 2
+    if args.checkpoint is not None:
+        try:
+            model_file_meta(args.checkpoint)  # a damaged file is one line, before any row is timed
+        except CheckpointError as exc:
+            print(f"attanet bench: {exc}", file=sys.stderr)
+            return 2
     rows = []
     for arch in archs:
         rows += run_bench(

@@ -131,8 +131,10 @@ def make_source(args: argparse.Namespace):
     from .readers import open_reader
     from .sources import SegmentingSource
 
-    if args.model is not None and not args.model.exists():
-        raise ValueError(f"model file {args.model} does not exist")
+    if args.model is not None:
+        from attanet_model.segmenter import model_file_meta
+
+        model_file_meta(args.model)  # a missing or damaged file: CheckpointError, before the window opens
     reader = open_reader(Path(args.source), args.topic)
     return SegmentingSource(reader, segmenter, max_fps=args.max_fps, loop=args.loop)
 

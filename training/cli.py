@@ -400,7 +400,17 @@ def _eval_official(args) -> tuple:
     dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     scales = args.scales or [1.0]
     cm, stats = evaluate_official(
-        model, dataset, meta.mean, meta.std, scales, args.window, True, args.device, args.max_images, not args.json
+        model,
+        dataset,
+        meta.mean,
+        meta.std,
+        scales,
+        args.window,
+        True,
+        args.device,
+        args.max_images,
+        not args.json,
+        classes=meta.classes,
     )
     stats["dataset"] = dataset
     described = {

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from attanet_model import check_same_classes
 from attanet_model.metrics import ConfusionMatrix
 from attanet_model.onnx_export import labels_and_confidence
 from attanet_model.preprocess import network_size, normalize_bgr
@@ -124,11 +125,9 @@ def evaluate_segmenter(
     """(confusion matrix, stats) for ``segmenter`` over ``dataset``. stats: ``frames`` (scored),
     ``ms_per_frame``, ``skipped`` (``[{file, reason}]``, unreadable, not scored) and ``out_of_range``
     (``[{file, reason}]``, scored with those pixels ignored)."""
-    if len(segmenter.classes) != len(dataset.classes):
-        raise ValueError(
-            f"the model has {len(segmenter.classes)} classes but the dataset has "
-            f"{len(dataset.classes)}; evaluate a model trained on this dataset"
-        )
+    check_same_classes(
+        segmenter.classes, dataset.classes, f"model {segmenter.model_path}", f"dataset {dataset.root} ({dataset.split})"
+    )
     cm = ConfusionMatrix(len(dataset.classes))
     count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     indices = range(count)

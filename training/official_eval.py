@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from attanet_model.classes import check_same_classes
 from attanet_model.metrics import ConfusionMatrix
 
 from .datasets import SegmentationDataset
@@ -143,9 +144,12 @@ def evaluate_official(
     device: str = "cpu",
     max_images: int = 0,
     progress: bool = False,
+    classes=None,
 ) -> tuple[ConfusionMatrix, dict]:
     """(confusion matrix, stats) of ``model`` (an eval-mode AttaNet) over ``dataset``."""
     num_classes = len(dataset.classes)
+    if classes is not None:
+        check_same_classes(classes, dataset.classes, "the model", f"dataset {dataset.root} ({dataset.split})")
     if model.num_classes != num_classes:
         raise ValueError(
             f"the model has {model.num_classes} classes but the dataset has {num_classes}; "

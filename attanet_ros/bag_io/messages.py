@@ -5,12 +5,16 @@ CameraInfo), all without a ROS install."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
+
+from attanet_model import ClassInfo
+from attanet_model.classes import class_info_json
 
 from ..image_codec import ImageDecodeError, compressed_from_msg, encode_image, image_from_msg
 
@@ -21,6 +25,7 @@ TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+STRING = "std_msgs/msg/String"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 LABEL_ENCODINGS = ("mono8", "8uc1")
 
@@ -109,6 +114,19 @@ def compressed_msg(image_bgr: np.ndarray, fmt: str, stamp: int, frame_id: str) -
     return TYPESTORE.types[COMPRESSED_IMAGE](
         header=header(stamp, frame_id), format=f"{encoding}; {fmt} compressed {encoding}", data=buf.reshape(-1)
     )
+
+
+def class_info_topic(label_topic: str) -> str:
+    """Where a label topic's class table is recorded: ``class_info`` beside the labels (the node's
+    ``~/class_info`` beside ``~/labels``): /attanet/labels -> /attanet/class_info, and bag-make's
+    /camera/gt_labels -> /camera/class_info."""
+    namespace = label_topic.rstrip("/").rsplit("/", 1)[0]
+    return f"{namespace}/class_info"
+
+
+def class_table_msg(classes: Iterable[ClassInfo]) -> Any:
+    """A std_msgs/String with the class table as the node's ``~/class_info`` JSON."""
+    return TYPESTORE.types[STRING](data=class_info_json(tuple(classes)))
 
 
 def camera_info_msg(

@@ -16,8 +16,11 @@ from typing import Any, Protocol
 from rosbags.interfaces import QosDurability
 from rosbags.rosbag2 import Reader, ReaderError
 
+from attanet_model import ClassInfo
+from attanet_model.classes import describe_difference, parse_class_info, same_classes
+
 from .errors import BagError
-from .messages import IMAGE_TYPES, BagMessage
+from .messages import IMAGE_TYPES, STRING, BagMessage, deserialize
 from .salvage import McapSalvage
 
 
@@ -206,6 +209,32 @@ class BagReader:
             if source.damage:
                 self.damage = f"bag {self.path} is truncated: {source.damage}"
                 return
+
+    def class_table(self, topic: str) -> tuple[ClassInfo, ...] | None:
+        """The class table recorded on ``topic`` (a std_msgs/String with the node's ``class_info``
+        JSON; see ``class_info_topic``), or None when the bag has no such topic. BagError when it is
+        there but unusable, or when it changes during the recording."""
+        info = self.topics.get(topic)
+        if info is None:
+            return None
+        self.require_topic(topic, (STRING,), "class table")
+        tables: list[tuple[ClassInfo, ...]] = []
+        for message in self.messages([topic]):
+            try:
+                table = parse_class_info(deserialize(message).data)
+            except Exception as exc:  # corrupt CDR or not our JSON: the table is unknown, not guessed
+                raise BagError(
+                    f"class table on {topic} at log time {message.log_time / 1e9:.3f} in bag {self.path} is not the "
+                    f'node\'s class_info JSON ({{"classes": [{{"id", "name", "color"}}, ...]}}): {exc}'
+                ) from exc
+            if tables and not same_classes(table, tables[0]):
+                raise BagError(
+                    f"the class table on {topic} changes during the recording: {describe_difference(tables[0], table)}"
+                )
+            tables.append(table)
+        if not tables:
+            raise BagError(f"{topic} in bag {self.path} lists no message (the bag is damaged before it)")
+        return tables[0]
 
     def close(self) -> None:
         for source in self._sources:

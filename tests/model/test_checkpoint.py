@@ -1,7 +1,11 @@
 """Checkpoint round trip and a readable error for each way a model file can be wrong."""
 
+import shutil
+
+import numpy as np
 import pytest
 import torch
+from damaged_files import flip_tensor_bytes
 
 from attanet_model import CheckpointError, ClassInfo, ModelMeta, build_model, load_checkpoint, save_checkpoint
 from attanet_model.checkpoint import read_checkpoint
@@ -18,6 +22,12 @@ def saved(tmp_path):
     meta = ModelMeta.for_model(model, "attanet_light", classes, input_scale=0.25, training={"iterations": 10})
     path = save_checkpoint(tmp_path / "m.pt", model, meta, extra={"iteration": 10})
     return model, meta, path
+
+
+def resave_without_hash(payload: dict, path) -> None:
+    """Write an edited payload as a checkpoint saved before the content hash existed would be."""
+    payload.pop("integrity", None)
+    torch.save(payload, path)
 
 
 def test_round_trip_restores_weights_and_metadata(saved):
@@ -78,19 +88,19 @@ def test_wrong_arch_and_class_count(saved, tmp_path):
         load_checkpoint(path, num_classes=19)
     payload = read_checkpoint(path)
     payload["meta"]["classes"] = payload["meta"]["classes"][:2]
-    torch.save(payload, tmp_path / "classes.pt")
+    resave_without_hash(payload, tmp_path / "classes.pt")
     with pytest.raises(
         CheckpointError, match="class count mismatch: the metadata lists 2 classes but the classifier has 3"
     ):
         load_checkpoint(tmp_path / "classes.pt")
     payload = read_checkpoint(path)
     payload["meta"]["arch"] = "attanet_vit"
-    torch.save(payload, tmp_path / "arch.pt")
+    resave_without_hash(payload, tmp_path / "arch.pt")
     with pytest.raises(CheckpointError, match="unknown arch 'attanet_vit'"):
         load_checkpoint(tmp_path / "arch.pt")
     payload = read_checkpoint(path)
     payload["meta"]["arch_config"]["head_channels"] = 128  # weights are for 64
-    torch.save(payload, tmp_path / "shape.pt")
+    resave_without_hash(payload, tmp_path / "shape.pt")
     with pytest.raises(CheckpointError, match="weights do not fit"):
         load_checkpoint(tmp_path / "shape.pt")
 
@@ -99,6 +109,45 @@ def test_incomplete_metadata(saved, tmp_path):
     _, _, path = saved
     payload = read_checkpoint(path)
     del payload["meta"]["classes"]
-    torch.save(payload, tmp_path / "meta.pt")
+    resave_without_hash(payload, tmp_path / "meta.pt")
     with pytest.raises(CheckpointError, match="metadata is incomplete"):
         load_checkpoint(tmp_path / "meta.pt")
+
+
+def test_flipped_bytes_in_a_tensor_record_are_refused(saved, tmp_path):
+    _, _, path = saved
+    member = flip_tensor_bytes(path)
+    torch.load(path, weights_only=True)  # torch itself reads the damaged bytes without complaint
+    with pytest.raises(CheckpointError, match=f"{path} is corrupt: archive member '{member}' fails its CRC-32"):
+        load_checkpoint(path)
+
+
+def test_bundled_checkpoint_without_hash_is_checked_by_crc(tmp_path):
+    """The bundled file predates the content hash: it loads as before, and a damaged copy is refused."""
+    from attanet_model import Segmenter, default_model_path
+
+    payload = read_checkpoint(default_model_path())
+    assert "integrity" not in payload
+    image = np.random.default_rng(0).integers(0, 256, (64, 128, 3), np.uint8)
+    labels = Segmenter(default_model_path()).segment(image).labels
+    copy = tmp_path / "bundled.pt"
+    shutil.copy(default_model_path(), copy)
+    assert np.array_equal(Segmenter(copy).segment(image).labels, labels)
+    flip_tensor_bytes(copy)
+    with pytest.raises(CheckpointError, match="fails its CRC-32 check"):
+        Segmenter(copy)
+
+
+def test_weights_edited_and_resaved_fail_the_content_hash(saved, tmp_path):
+    _, _, path = saved
+    payload = read_checkpoint(path)
+    assert len(payload["integrity"]["sha256"]) == 64
+    payload["state_dict"]["head.2.weight"][0, 0] += 1.0
+    torch.save(payload, tmp_path / "edited.pt")  # a fresh archive: its CRCs are valid
+    with pytest.raises(CheckpointError, match="fails its integrity check: the sha256 of its metadata and weights"):
+        load_checkpoint(tmp_path / "edited.pt")
+    payload = read_checkpoint(path)
+    payload["meta"]["input_scale"] = 1.0
+    torch.save(payload, tmp_path / "meta_edited.pt")
+    with pytest.raises(CheckpointError, match="fails its integrity check"):
+        load_checkpoint(tmp_path / "meta_edited.pt")

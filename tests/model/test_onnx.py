@@ -83,3 +83,21 @@ def test_onnx_without_metadata_is_rejected(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         Segmenter(tmp_path / "junk.onnx")
+
+
+def test_flipped_weight_bytes_in_an_onnx_file_are_refused(exported, tmp_path):
+    import shutil
+
+    from damaged_files import flip_onnx_weight_bytes
+
+    *_, logits_path, _ = exported
+    assert any(p.key == "attanet_weights_sha256" for p in onnx.load(str(logits_path)).metadata_props)
+    damaged = tmp_path / "damaged.onnx"
+    shutil.copy(logits_path, damaged)
+    flip_onnx_weight_bytes(damaged)
+    onnx.checker.check_model(onnx.load(str(damaged)))  # structurally valid: only the hash can tell
+    with pytest.raises(CheckpointError, match=f"ONNX model {damaged} is corrupt: the sha256 of its weights"):
+        Segmenter(damaged)
+    (tmp_path / "cut.onnx").write_bytes(logits_path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="is not a readable ONNX model"):
+        Segmenter(tmp_path / "cut.onnx")

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 
@@ -64,16 +66,52 @@ def test_empty_calibration_folder_is_an_error(tmp_path, models):
     assert proc.returncode == 2 and "no .png/.jpg images" in proc.stderr
 
 
-def test_export_cli_writes_int8_with_bundled_calibration(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "attanet_cli", "export", "--out", str(tmp_path / "m.onnx"), "--int8", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def test_export_cli_honours_the_opset_skips_a_bad_calibration_image_and_checks_int8(tmp_path):
+    """One export as a user runs it: --opset 20, a calibration folder with one broken file, --check."""
+    import shutil
+
+    calib = tmp_path / "calib"
+    shutil.copytree(CALIBRATION_DIR, calib)
+    (calib / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut off")
+    out = tmp_path / "m.onnx"
+    argv = ["export", "--out", str(out), "--opset", "20", "--int8", "--calib", str(calib), "--check", "--json"]
+    proc = subprocess.run([sys.executable, "-m", "attanet_cli", *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
+    written = [o.version for o in onnx.load(str(out)).opset_import if o.domain in ("", "ai.onnx")]
+    assert summary["opset"] == 20 and written == [20]
     assert summary["calibration_frames"] == 6
+    assert summary["calibration_skipped"] == [
+        {"file": str(calib / "zz_broken.png"), "reason": "not a readable image (truncated, empty or another format)"}
+    ]
+    assert f"calibration image {calib / 'zz_broken.png'} skipped" in proc.stderr and "Traceback" not in proc.stderr
     assert Segmenter(summary["int8"]).meta.arch == "attanet_light"
+    check = summary["int8_check"]
+    assert 0.9 < check["label_agreement_vs_fp32"] <= 1.0 and check["frames"].startswith("the 6 calibration frames")
+
+
+@pytest.mark.parametrize("opset", [5, 17, 999])
+def test_export_refuses_an_opset_it_cannot_write(tmp_path, capsys, opset):
+    from attanet_cli import main
+
+    assert main(["export", "--out", str(tmp_path / "m.onnx"), "--opset", str(opset)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"attanet export: --opset {opset} cannot be written; this exporter writes 18..")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibration_folder_without_a_usable_image_names_the_files(tmp_path, capsys):
+    from attanet_cli import main
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "a.png").write_bytes(b"not an image")
+    cv2.imwrite(str(calib / "b.png"), np.zeros((4, 4, 3), np.uint8))  # too small for the network
+    assert main(["export", "--out", str(tmp_path / "m.onnx"), "--int8", "--calib", str(calib)]) == 2
+    err = capsys.readouterr().err
+    assert f"none of the 2 images under {calib} can calibrate int8 ({calib / 'a.png'}: not a readable image" in err
+    assert f"{calib / 'b.png'}: image size 4x4 is outside the supported range" in err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_interleaved_speedup_times_both_models(models):

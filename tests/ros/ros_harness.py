@@ -74,9 +74,13 @@ class NodeProcess:
         params_file: Path | None = PARAMS_FILE,
         extra_args: list[str] | None = None,
         module: str = "attanet_ros.node",
+        env: dict[str, str | None] | None = None,
     ) -> None:
+        """``env``: changes to the node's environment (None removes a variable)."""
         args = [
             sys.executable,
+            "-X",
+            "faulthandler",  # a crash of the node (e.g. at shutdown) leaves its thread stacks in the log
             "-m",
             module,
             "--ros-args",
@@ -93,11 +97,25 @@ class NodeProcess:
             args += ["-p", f"{name}:={_ros_value(value)}"]
         args += extra_args or []
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="attanet_node_")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=ros_env(domain_id), stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        node_env = ros_env(domain_id)
+        for key, value in (env or {}).items():
+            node_env.pop(key, None) if value is None else node_env.__setitem__(key, value)
+        self.proc = subprocess.Popen(args, env=node_env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def output(self) -> str:
         self.log.flush()
         return Path(self.log.name).read_text()
+
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        """Until ``text`` is in the node's output (True) or it exits / ``timeout`` passes (False)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        return text in self.output()
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout)
@@ -158,6 +176,18 @@ class RosClient:
         received: list = []
         self._subs.append(self.node.create_subscription(msg_type, topic, received.append, qos))
         return received
+
+    def subscribe_timed(self, msg_type, topic: str, qos: QoSProfile = RELIABLE) -> tuple[list, dict[str, float]]:
+        """Like ``subscribe``, plus each message's arrival time (wall clock, s) by its header's frame_id."""
+        received: list = []
+        arrivals: dict[str, float] = {}
+
+        def on_message(msg) -> None:
+            arrivals[msg.header.frame_id] = time.time()
+            received.append(msg)
+
+        self._subs.append(self.node.create_subscription(msg_type, topic, on_message, qos))
+        return received, arrivals
 
     def unsubscribe_all(self) -> None:
         for sub in self._subs:

@@ -121,6 +121,9 @@ def test_data_containers(bgr, container):
     "fields, kind, words",
     [
         (dict(encoding="bayer_xyz9"), "unsupported_encoding", "'bayer_xyz9' is not supported"),
+        (dict(encoding="16UC1", step=W * 2), "bad_encoding", "'16UC1' is a depth/data image, not a camera frame"),
+        (dict(encoding="32FC1", step=W * 4), "bad_encoding", "'32FC1' is a depth/data image"),
+        (dict(encoding="8UC2"), "bad_encoding", "remap `image` to the colour or mono camera topic"),
         (dict(step=W * 3 - 1), "bad_step", "step 95 is smaller"),
         (dict(data=b"\0" * (W * 3 * H - 1)), "short_data", "2303 bytes"),
         (dict(height=0, data=b""), "empty", "height=0"),
@@ -161,7 +164,7 @@ def test_compressed_errors():
     assert info.value.kind == "empty"
     with pytest.raises(ImageDecodeError) as info:
         decode_compressed("16UC1; compressedDepth png", b"\x89PNG")
-    assert info.value.kind == "unsupported_encoding"
+    assert info.value.kind == "bad_encoding"
 
 
 @pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "mono8", "mono16"])

@@ -25,7 +25,7 @@ def ros():
     try:
         client.wait_for(lambda: info or node.proc.poll() is not None, 90, "the node to publish class_info")
         assert node.proc.poll() is None, f"node exited:\n{node.output()}"
-        client.labels = client.subscribe(Image, f"{NODE}/labels")
+        client.labels, client.burst_arrivals = client.subscribe_timed(Image, f"{NODE}/labels")
         client.camera_info = client.subscribe(CameraInfo, f"{NODE}/camera_info")
         client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
         client.pub = client.publisher(Image)
@@ -45,70 +45,96 @@ def test_labels_and_camera_info_at_network_size(ros):
     info = CameraInfo(height=256, width=512, distortion_model="plumb_bob")
     info.k = [400.0, 0.0, 256.0, 0.0, 410.0, 128.0, 0.0, 0.0, 1.0]
     info.p = [400.0, 0.0, 256.0, 0.0, 0.0, 410.0, 128.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    client.info_pub.publish(info)
-    client.spin(0.5)
-    msg = client.image(street_image(256, 512), frame_id="net")
-    client.pub.publish(msg)
-    client.wait_for(lambda: any(m.header.frame_id == "net" for m in client.labels), 30, "labels")
-    client.wait_for(lambda: any(m.header.frame_id == "net" for m in client.camera_info), 10, "camera_info")
-    labels = next(m for m in client.labels if m.header.frame_id == "net")
+    bgr = street_image(256, 512)
+    # camera_info and the frame travel on different topics: send the pair until the frame comes back with it
+    for attempt in range(10):
+        client.info_pub.publish(info)
+        msg = client.image(bgr, frame_id=f"net{attempt}")
+        client.pub.publish(msg)
+        if _wait_quietly(client, lambda m=msg: any(x.header.frame_id == m.header.frame_id for x in client.camera_info)):
+            break
+    client.wait_for(lambda: any(m.header.frame_id == msg.header.frame_id for m in client.labels), 30, "labels")
+    labels = next(m for m in client.labels if m.header.frame_id == msg.header.frame_id)
     assert (labels.height, labels.width) == (NET_H, NET_W)
     assert stamp_ns(labels.header) == stamp_ns(msg.header)
-    scaled = next(m for m in client.camera_info if m.header.frame_id == "net")
+    scaled = next(m for m in client.camera_info if m.header.frame_id == msg.header.frame_id)
     assert (scaled.height, scaled.width) == (NET_H, NET_W)
     np.testing.assert_allclose(scaled.k, [200.0, 0, 128.0, 0, 205.0, 64.0, 0, 0, 1])
     np.testing.assert_allclose(list(scaled.p)[:7], [200.0, 0, 128.0, 0, 0, 205.0, 64.0])
 
 
 def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros):
-    """Publish 4x faster than the node can segment: it must skip to the newest frame (drops
-    counted) instead of queueing, so latency stays near one frame's processing time."""
+    """A burst of big frames published without waiting: the node must skip to the newest frame
+    (drops counted) instead of queueing, so latency stays near one frame's processing time.
+
+    Deterministic by construction, not by timing: 40 frames of 512x1024 leave this process in a
+    fraction of the time the node needs for one of them, so frames arrive while it is busy."""
     client, _ = ros
-    bgr = street_image(256, 512, seed=3)
-    # how long one frame takes, unloaded
-    single = []
-    for i in range(3):
-        msg = client.image(bgr, frame_id=f"probe{i}")
-        sent = time.monotonic()
-        client.pub.publish(msg)
-        client.wait_for(lambda i=i: any(m.header.frame_id == f"probe{i}" for m in client.labels), 30, "probe")
-        single.append(time.monotonic() - sent)
-    frame_s = min(single)
-    _next_diagnostics(client)  # the one after it was certainly taken after the probes were counted
-    before = diagnostics_values(_next_diagnostics(client))
     n = 40
-    period = frame_s / 4
-    for i in range(n):
-        client.pub.publish(client.image(bgr, frame_id=f"burst{i}"))
-        client.spin(period)
-    client.spin(2 * frame_s + 1.0)
-    got = [m for m in client.labels if m.header.frame_id.startswith("burst")]
-    assert 0 < len(got) < n
-    order = [int(m.header.frame_id[5:]) for m in got]
-    assert order == sorted(order) and order[-1] >= n - 3  # in order, and the newest frames did get through
+    msg = client.image(street_image(512, 1024, seed=3))
+    _next_diagnostics(client)  # the one after it was certainly taken after earlier frames were counted
+    before = diagnostics_values(_next_diagnostics(client))
+    burst_start = time.time_ns()
+    for i in range(n):  # one message re-stamped: publishing serialises it, so reuse is safe
+        msg.header.frame_id = f"burst{i}"
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(client.now_ns(), 1_000_000_000)
+        client.pub.publish(msg)
+    burst_s = (time.time_ns() - burst_start) / 1e9
 
     def delta(values, key):
         return int(values[key]) - int(before[key])
 
     def settled(values):
-        # Best-effort DDS (the sensor-data QoS of live mode) loses part of a burst on a loaded machine;
-        # what must hold is that every frame the node received was either segmented or counted as dropped.
+        # Best-effort DDS (the sensor-data QoS of live mode) may lose part of a burst; what must hold is
+        # that every frame the node received was either segmented or counted as dropped.
         received = delta(values, "frames_received")
-        return n // 2 <= received <= n and received == delta(values, "frames_processed") + delta(
-            values, "frames_dropped"
-        )
+        return received > 0 and received == delta(values, "frames_processed") + delta(values, "frames_dropped")
 
-    after = _diagnostics_where(client, settled)
-    got = [m for m in client.labels if m.header.frame_id.startswith("burst")]
+    after = _diagnostics_where(client, settled, timeout=120)
+    client.wait_for(lambda: len(_burst_labels(client)) >= delta(after, "frames_processed"), 30, "the burst's labels")
+    got = _burst_labels(client)
+    order = [int(m.header.frame_id[5:]) for m in got]
+    assert order == sorted(order) and order[-1] >= n - 3, order  # in order, and the newest frames did get through
     processed, dropped = delta(after, "frames_processed"), delta(after, "frames_dropped")
-    assert dropped > 0 and processed < n  # skipped to the newest instead of queueing
-    assert len(got) >= processed // 2  # what was segmented was published (best-effort may lose some)
-    # camera stamp -> publish: bounded by a few frame times, not by the n-frame backlog a queue would build
-    assert float(after["latency_p95_ms"]) < 1000 * (3 * frame_s + 0.5), after
+    assert dropped > 0 and processed < n, after  # skipped to the newest instead of queueing
+    # camera stamp -> labels here: bounded by the burst plus a couple of frame times (the worker is serial,
+    # so the gaps between labels are at least one frame's processing), not by the n-frame backlog of a queue
+    arrivals = [burst_start / 1e9 + burst_s] + [client.burst_arrivals[m.header.frame_id] for m in got]
+    frame_s = max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+    latencies = [client.burst_arrivals[m.header.frame_id] - stamp_ns(m.header) / 1e9 for m in got]
+    assert max(latencies) < burst_s + 2.5 * frame_s + 1.0, (latencies, frame_s, burst_s)
     assert float(after["stage_inference_p50_ms"]) > 0
     for key in ("backend", "device", "precision", "latency_p50_ms", "stage_decode_p50_ms", "stage_publish_p50_ms"):
         assert key in after
     assert after["frame_path"] == "host: OpenCV resize + torch"
+
+
+def test_camera_clock_ahead_is_flagged_not_averaged(ros):
+    """Frames stamped 2 s in the node's future (a camera clock ahead): WARN saying so, and the
+    latency percentiles stay positive instead of averaging in -2000 ms."""
+    client, _ = ros
+    for i in range(3):
+        msg = client.image(
+            street_image(64, 128, seed=i), stamp_ns=client.now_ns() + 2_000_000_000, frame_id=f"ahead{i}"
+        )
+        client.pub.publish(msg)
+        client.wait_for(lambda i=i: any(m.header.frame_id == f"ahead{i}" for m in client.labels), 30, "labels")
+    values = _diagnostics_where(client, lambda v: "camera clock ahead by" in v["_message"])
+    assert values["_level"] == 1, values
+    assert 1500 < float(values["camera_clock_ahead_p50_ms"]) < 2100, values
+    assert float(values["latency_p50_ms"]) > 0 and float(values["latency_p95_ms"]) > 0, values
+
+
+def _wait_quietly(client, condition, timeout: float = 10.0) -> bool:
+    try:
+        client.wait_for(condition, timeout)
+    except AssertionError:
+        return False
+    return True
+
+
+def _burst_labels(client) -> list:
+    return [m for m in client.labels if m.header.frame_id.startswith("burst")]
 
 
 def _next_diagnostics(client, timeout: float = 10.0):

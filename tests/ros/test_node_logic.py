@@ -117,6 +117,23 @@ def test_diagnostics_report_levels_and_keys():
     assert level == OK and message.startswith("1.0 fps")  # an old error no longer warns
 
 
+def test_camera_clock_ahead_is_flagged_and_kept_out_of_the_latency():
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(40.0, 30.0, {})
+    first = stats.snapshot()
+    for offset in (1945.0, 1950.0, 1940.0):
+        stats.on_received()
+        stats.on_processed(-offset, 30.0, {})
+    snap = stats.snapshot()
+    assert snap["latency_p50_ms"] == 40.0 and snap["clock_ahead"] == 3 and snap["clock_ahead_p50_ms"] == 1945.0
+    level, message, values = diagnostic_report(snap, first, {}, 1.0)
+    assert level == WARN and message.startswith("camera clock ahead by 1945 ms (3 frame(s)")
+    assert dict(values)["frames_clock_ahead"] == "3" and dict(values)["latency_p50_ms"] == "40.0"
+    level, message, _ = diagnostic_report(stats.snapshot(), snap, {}, 1.0, problems=[(WARN, "two nodes")])
+    assert level == WARN and message.startswith("two nodes; ")
+
+
 def test_rate_limited_log():
     now = [0.0]
     lines: list[str] = []
@@ -201,3 +218,68 @@ def test_rate_of_queue_under_threads_is_consistent():
     worker.join(5)
     assert len(consumed) + dropped[0] == 300
     assert consumed == sorted(consumed) and consumed[-1] == 299
+
+
+class _Graph:
+    """The few rclpy.Node graph calls GraphWatch makes, answered from plain lists (ROS-free)."""
+
+    def __init__(self) -> None:
+        self.nodes = [("attanet", "/t")]
+        self.publishers: list = []
+        self.context = type("Context", (), {"get_domain_id": staticmethod(lambda: 7)})()
+
+    def get_name(self) -> str:
+        return "attanet"
+
+    def get_namespace(self) -> str:
+        return "/t"
+
+    def get_fully_qualified_name(self) -> str:
+        return "/t/attanet"
+
+    def get_node_names_and_namespaces(self) -> list:
+        return self.nodes
+
+    def get_publishers_info_by_topic(self, topic: str) -> list:
+        return self.publishers
+
+
+def test_graph_watch_says_each_problem_once_per_period_and_clears():
+    from types import SimpleNamespace
+
+    from attanet_ros.graph_checks import GraphWatch
+
+    now, lines, graph = [0.0], [], _Graph()
+    watch = GraphWatch(graph, ["/cam/image"], lines.append, silent_after_s=3.0, repeat_s=30.0, clock=lambda: now[0])
+    assert watch.check(0)[0] == []
+    graph.nodes = graph.nodes * 2
+    qos = SimpleNamespace(reliability=SimpleNamespace(name="RELIABLE"))
+    graph.publishers = [SimpleNamespace(node_namespace="/", node_name="camera", qos_profile=qos)]
+    problems, values = watch.check(0)
+    assert [text[:40] for _, text in problems] == ["1 other node(s) named /t/attanet in ROS "]
+    assert values["nodes_with_this_name"] == "2" and values["image_publishers"] == "1"
+    now[0] = 3.5
+    problems, _ = watch.check(0, frames_waiting=2)  # replay: a full queue holds the counter still
+    assert len(problems) == 1
+    now[0] = 6.5
+    problems, _ = watch.check(0)
+    silent = "1 publisher(s) on /cam/image [/camera (reliable)] but no frame arrived for 3 s"
+    assert any(silent in text for _, text in problems), problems
+    assert len(lines) == 2  # one line per problem, not one per check
+    now[0] = 8.0
+    watch.check(0)
+    assert len(lines) == 2
+    graph.nodes = graph.nodes[:1]
+    assert watch.check(1)[0] == []  # a frame arrived and the other node left
+
+
+def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_set_it(monkeypatch):
+    import platform
+
+    from attanet_ros.malloc_tuning import fix_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip(f"not glibc ({platform.libc_ver()}): nothing to tune")
+    assert fix_mmap_threshold() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False

@@ -6,12 +6,15 @@ few values changed), so the tests also prove that file is loaded through rclpy.
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import (
+    CAMERA,
     LATCHED,
     NODE,
     PARAMS_FILE,
@@ -206,7 +209,8 @@ def test_compressed_input(ros, ext):
 BAD_INPUTS = {
     "short_data": dict(height=64, width=128, encoding="bgr8", step=384, data=b"\0" * 1000),
     "bad_step": dict(height=64, width=128, encoding="bgr8", step=100, data=b"\0" * 6400),
-    "unsupported_encoding": dict(height=64, width=128, encoding="32FC1", step=512, data=b"\0" * 512 * 64),
+    "unsupported_encoding": dict(height=64, width=128, encoding="nv21", step=128, data=b"\0" * 128 * 96),
+    "bad_encoding": dict(height=64, width=128, encoding="16UC1", step=256, data=b"\0" * 256 * 64),  # depth
     "empty": dict(height=0, width=0, encoding="bgr8", step=0, data=b""),
     "too_large": dict(height=100_000, width=100_000, encoding="bgr8", step=300_000, data=b"\0" * 16),
     "bad_size": dict(height=4, width=4, encoding="bgr8", step=12, data=b"\0" * 48),
@@ -238,7 +242,8 @@ def test_bad_inputs_are_counted_and_the_next_good_frame_is_processed(ros):
     assert node.proc.poll() is None
     log = node.output()
     assert "data has 1000 bytes but step x height = 384 x 64 = 24576" in log
-    assert "'32FC1' is not supported" in log
+    assert "'nv21' is not supported" in log
+    assert f"skipped a frame on {CAMERA}: image encoding '16UC1' is a depth/data image, not a camera frame" in log
     assert "could not be decoded as jpeg/png" in log
 
 
@@ -278,14 +283,29 @@ def test_camera_info_is_republished_with_the_image_header(ros):
     info = CameraInfo(height=64, width=128, distortion_model="plumb_bob")
     info.k = [100.0, 0.0, 64.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
     info.p = [100.0, 0.0, 64.0, 0.0, 0.0, 100.0, 32.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    client.info_pub.publish(info)
-    client.spin(0.5)
-    msg = client.image(street_image(64, 128), frame_id="with_info")
-    send(client, msg)
-    client.wait_for(lambda: any(m.header.frame_id == "with_info" for m in client.camera_info), 10, "camera_info")
-    out = next(m for m in client.camera_info if m.header.frame_id == "with_info")
+    msg, out = send_with_camera_info(client, info, street_image(64, 128))
     assert stamp_ns(out.header) == stamp_ns(msg.header)
     assert (out.height, out.width) == (64, 128) and list(out.k) == list(info.k)  # input resolution: unscaled
+
+
+def send_with_camera_info(client, info: CameraInfo, bgr, attempts: int = 10):
+    """(the image sent, the node's ~/camera_info for it). The node republishes the newest camera_info
+    it holds with each frame; whether ours reached it before the frame is not ordered across topics,
+    so send the pair again (a new frame_id) until the frame comes back with it."""
+    for attempt in range(attempts):
+        client.info_pub.publish(info)
+        msg = client.image(bgr, frame_id=f"with_info{attempt}")
+        send(client, msg)
+        try:
+            client.wait_for(lambda m=msg: _info_for(client, m) is not None, 5, "camera_info")
+            return msg, _info_for(client, msg)
+        except AssertionError:
+            continue
+    raise AssertionError(f"no ~/camera_info came back with any of {attempts} frames")
+
+
+def _info_for(client, msg):
+    return next((m for m in client.camera_info if m.header.frame_id == msg.header.frame_id), None)
 
 
 def test_parameter_callbacks_accept_valid_and_reject_invalid_values(ros):
@@ -318,15 +338,24 @@ def test_outputs_nobody_subscribes_to_are_not_computed(ros):
     client.outputs = {"labels": client.subscribe(Image, f"{NODE}/labels")}
     client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
     client.wait_for(lambda: client.node.count_subscribers(f"{NODE}/color") == 0, 10, "color unsubscribed")
-    client.spin(1.0)  # the node's view of the graph catches up
-    send(client, client.image(street_image(64, 128)))
-    values = latest_diagnostics(client, lambda v: v.get("outputs_active") == "labels")
+    # the node's view of the graph catches up at its own pace: send frames until one shows it
+    values = _send_until(client, lambda v: v.get("outputs_active") == "labels", "outputs_active == labels")
     assert values["outputs_active"] == "labels"
 
     client.unsubscribe_all()
     client.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
-    client.spin(1.5)
     before = int(latest_diagnostics(client)["frames_skipped_no_subscribers"])
-    client.pub.publish(client.image(street_image(64, 128)))
-    values = latest_diagnostics(client, lambda v: int(v["frames_skipped_no_subscribers"]) > before)
+    values = _send_until(client, lambda v: int(v["frames_skipped_no_subscribers"]) > before, "a skipped frame")
     assert values["outputs_active"] == ""
+
+
+def _send_until(client, condition, what: str, timeout: float = 60.0) -> dict[str, str]:
+    """Publish a frame, look at the next diagnostics, again until ``condition`` holds for one."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        client.pub.publish(client.image(street_image(64, 128)))
+        try:
+            return latest_diagnostics(client, condition, timeout=3.0)
+        except AssertionError:
+            continue
+    raise AssertionError(f"no /diagnostics with {what} within {timeout} s")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, LABEL_TOPIC, assert_same_scores, run_cli, run_json, stamp_of
 
+from attanet_cli import main as attanet
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color, overlay
 from attanet_model.metrics import ConfusionMatrix
 from attanet_ros.bag_eval import EvalConfig, evaluate_bag
@@ -359,3 +360,149 @@ def test_bag_make_and_bag_eval_run_without_ros(made_bags, dataset_root, tmp_path
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout[done.stdout.index("{") :])["matched"] == 2
+
+
+# ---------------------------------------------------------------- class tables, ground truth ids, bad frames
+
+
+@pytest.fixture(scope="module")
+def custom_bags(tmp_path_factory) -> dict[str, Path]:
+    """bag-make of a 2-class custom dataset (floor 1, obstacle 2; 0 unlisted = ignored), in both storages."""
+    root = tmp_path_factory.mktemp("custom")
+    rng = np.random.default_rng(3)
+    for kind in ("images", "labels"):
+        (root / kind / "val").mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(root / "images" / "val" / f"f{i}.png"), rng.integers(0, 256, (64, 128, 3), np.uint8))
+        labels = np.ones((64, 128), np.uint8)
+        labels[40:, :] = 2
+        labels[:4, :] = 0
+        cv2.imwrite(str(root / "labels" / "val" / f"f{i}.png"), labels)
+    (root / "classes.yaml").write_text(
+        "classes:\n"
+        "  - {name: floor, color: [0, 255, 0], value: 1}\n"
+        "  - {name: obstacle, color: [255, 0, 0], value: 2}\n"
+    )
+    bags = {}
+    for storage in ("mcap", "sqlite3"):
+        bags[storage] = root / f"bag_{storage}"
+        argv = ["bag-make", "--dataset", "custom", "--data-root", root, "--out", bags[storage], "--storage", storage]
+        assert attanet([*map(str, argv), "--no-progress"]) == 0
+    return bags
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_model_of_another_class_table_is_refused(custom_bags, capsys, storage) -> None:
+    """The bundled 19-class Cityscapes model on a floor/obstacle bag: no score, one line naming both tables."""
+    code, out, err = run_cli(capsys, "bag-eval", custom_bags[storage], "--no-progress")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "attanet bag-eval: class tables differ: the model predicts the 19 Cityscapes classes, but the bag's ground "
+        "truth (/camera/class_info) is labelled with 2 classes: floor, obstacle; "
+        "score a model trained on this label set"
+    )
+
+
+def test_recorded_outputs_are_scored_in_the_bags_own_class_table(custom_bags, tmp_path, capsys) -> None:
+    """Recorded mode without --model: the class names come from the bag, not the Cityscapes default."""
+    bag = tmp_path / "recorded"
+    with BagReader(custom_bags["mcap"]) as reader, BagWriter(bag, "mcap") as writer:
+        for msg in reader.messages():
+            writer.write_raw(msg.topic, msg.log_time, msg.raw, msg.msgtype)
+            if msg.topic == LABEL_TOPIC:  # a "prediction" that gets the upper obstacle rows wrong
+                truth = deserialize(msg)
+                pred = labels_of(truth, msg.msgtype).copy()
+                pred[40:48, :] = 0
+                stamp = truth.header.stamp.sec * 10**9 + truth.header.stamp.nanosec
+                writer.write(PRED_TOPIC, msg.log_time + MS, image_msg(pred, "mono8", stamp, "c"))
+    code, summary, err = run_json(capsys, "bag-eval", bag, "--pred-topic", PRED_TOPIC, "--no-progress")
+    assert code == 0, err
+    assert summary["class_table"] == "/camera/class_info"
+    # floor: 36 rows of 128 right, obstacle: 16 of 24 rows right, 8 rows predicted as floor (id 0)
+    assert summary["iou"] == {"floor": 36 / 44, "obstacle": 16 / 24}
+    assert summary["miou"] == (36 / 44 + 16 / 24) / 2
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_ground_truth_with_only_out_of_range_ids_fails_with_the_reason(tmp_path, capsys, frames, storage) -> None:
+    """Labels in another id scheme (Cityscapes labelIds 24..33 instead of trainIds): rc 1, not a silent null."""
+    bag = write_bag(tmp_path / "ids", frames, storage=storage, gt=lambda i, labels: np.full_like(labels, 26))
+    code, summary, err = run_json(capsys, "bag-eval", bag, "--no-progress")
+    assert code == 1
+    assert summary["miou"] is None and summary["matched"] == FRAMES
+    (error,) = summary["errors"]
+    assert error.startswith(f"nothing to score: the ground truth of the {FRAMES} paired frames on /camera/gt_labels")
+    assert "only ids outside the class table (ids 0..18: the 19 Cityscapes classes; 255 = ignore): 26 (" in error
+    assert f"attanet bag-eval: error: {error}" in err
+
+
+def test_some_out_of_range_ids_are_counted_in_a_warning(tmp_path, frames, segmenter) -> None:
+    def gt(i, labels):
+        labels = labels.copy()
+        labels[:2, :] = 40  # two rows of 256 pixels in each frame
+        return labels
+
+    summary = evaluate(write_bag(tmp_path / "some", frames, gt=gt), segmenter)
+    assert summary["miou"] is not None and summary["errors"] == []
+    assert any(f"{2 * 256 * FRAMES} ground-truth pixels" in w and ": 40 (" in w for w in summary["warnings"])
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_one_bad_frame_is_skipped_and_named_not_fatal(tmp_path, capsys, frames, segmenter, storage) -> None:
+    """A 600x4 frame (the model cannot take it), an undecodable one and ground truth of another size:
+    each is skipped and named, and the other frames are scored exactly."""
+
+    def image(i, bgr, stamp):
+        if i == 1:
+            return image_msg(np.zeros((600, 4, 3), np.uint8), "bgr8", stamp, "camera")
+        msg = image_msg(bgr, "bgr8", stamp, "camera")
+        if i == 3:
+            msg.encoding = "bayer_xyz8"
+        return msg
+
+    def gt(i, labels):
+        return labels[:64] if i == 4 else labels
+
+    bag = write_bag(tmp_path / "bad", frames, storage=storage, image=image, gt=gt)
+    code, summary, err = run_json(capsys, "bag-eval", bag, "--no-progress")
+    assert code == 0, err
+    assert (summary["matched"], summary["model_failed"], summary["undecodable"], summary["size_mismatch"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    by_index = {s["index"]: s for s in summary["skipped"]}
+    assert sorted(by_index) == [1, 3, 4]
+    assert by_index[1]["reason"] == "model: image size 4x600 is outside the supported range 8..16384 pixels per side"
+    assert by_index[1]["stamp"] == stamp_of(1) / 1e9 and by_index[1]["topic"] == IMAGE_TOPIC
+    assert by_index[3]["reason"].startswith("undecodable: ") and "bayer_xyz8" in by_index[3]["reason"]
+    assert by_index[4]["reason"] == "ground truth is 64x256, the frame 128x256 (HxW)"
+    want = expected([(segmenter.segment(frames[i][0]).labels, frames[i][1]) for i in (0, 2, 5)])
+    assert_same_scores(summary, want)
+    code, out, _ = run_cli(capsys, "bag-eval", bag, "--no-progress")
+    assert code == 0
+    assert f"skipped 3: {IMAGE_TOPIC} #1 at {stamp_of(1) / 1e9:.6f}: model: image size 4x600" in out
+
+
+def test_nothing_scorable_exits_1(tmp_path, capsys, frames) -> None:
+    bag = write_bag(tmp_path / "tiny", frames, image=lambda i, bgr, s: image_msg(bgr[:4, :4], "bgr8", s, "camera"))
+    code, summary, err = run_json(capsys, "bag-eval", bag, "--no-progress")
+    assert code == 1 and summary["miou"] is None
+    assert summary["model_failed"] == FRAMES and len(summary["skipped"]) == FRAMES
+    assert any(e.startswith(f"no frame could be scored ({FRAMES} frames read)") for e in summary["errors"])
+
+
+def test_undecodable_ground_truth_is_named_in_skipped(tmp_path, frames, segmenter) -> None:
+    with BagWriter(tmp_path / "gt", "mcap") as writer:
+        for i, (bgr, labels) in enumerate(frames):
+            writer.write(IMAGE_TOPIC, stamp_of(i), image_msg(bgr, "bgr8", stamp_of(i), "c"))
+            truth = image_msg(np.dstack([labels] * 3), "rgb8", stamp_of(i), "c") if i == 2 else None
+            writer.write(LABEL_TOPIC, stamp_of(i), truth or image_msg(labels, "mono8", stamp_of(i), "c"))
+    summary = evaluate(tmp_path / "gt", segmenter)
+    assert (summary["matched"], summary["bad_ground_truth"], summary["unmatched"]) == (FRAMES - 1, 1, 1)
+    (skipped,) = summary["skipped"]
+    assert skipped["topic"] == LABEL_TOPIC and skipped["index"] is None and skipped["stamp"] == stamp_of(2) / 1e9
+    assert skipped["reason"] == "undecodable ground truth: label images must be mono8 trainIds, got encoding 'rgb8'"
+    want = expected([(segmenter.segment(frames[i][0]).labels, frames[i][1]) for i in (0, 1, 3, 4, 5)])
+    assert_same_scores(summary, want)

@@ -86,13 +86,15 @@ def test_bag_make_metadata_is_a_valid_rosbag2_description(made_bags, storage: st
     assert info["storage_identifier"] == storage
     assert all((bag / f).is_file() for f in info["relative_file_paths"])
     topics = {t["topic_metadata"]["name"]: t for t in info["topics_with_message_count"]}
-    assert set(topics) == {IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC}
-    for entry in topics.values():
-        assert entry["message_count"] == FRAMES
+    table = f"{LABEL_TOPIC}/class_info"
+    assert set(topics) == {IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC, table}
+    for name, entry in topics.items():
+        assert entry["message_count"] == (1 if name == table else FRAMES)
         assert entry["topic_metadata"]["serialization_format"] == "cdr"
         assert entry["topic_metadata"]["type_description_hash"].startswith("RIHS01_")
     assert topics[INFO_TOPIC]["topic_metadata"]["type"] == "sensor_msgs/msg/CameraInfo"
-    assert info["message_count"] == 3 * FRAMES
+    assert topics[table]["topic_metadata"]["type"] == "std_msgs/msg/String"
+    assert info["message_count"] == 3 * FRAMES + 1
     assert info["starting_time"]["nanoseconds_since_epoch"] == stamp_of(0)
     assert info["duration"]["nanoseconds"] == stamp_of(FRAMES - 1) - stamp_of(0)
     assert info["custom_data"] == {"written_by": "attanet bag-make"}

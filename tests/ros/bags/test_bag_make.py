@@ -20,8 +20,18 @@ from bag_helpers import (
     stamp_of,
 )
 
-from attanet_ros.bag_io import COMPRESSED_IMAGE, BagReader, deserialize, header_stamp_ns, image_from_bag_msg
+from attanet_model import CITYSCAPES_CLASSES
+from attanet_ros.bag_io import (
+    COMPRESSED_IMAGE,
+    BagReader,
+    class_info_topic,
+    deserialize,
+    header_stamp_ns,
+    image_from_bag_msg,
+)
 from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+
+CLASS_TABLE_TOPIC = class_info_topic(LABEL_TOPIC)  # /camera/class_info, beside the labels
 
 
 def _by_topic(bag: Path) -> dict[str, list]:
@@ -36,7 +46,11 @@ def _by_topic(bag: Path) -> dict[str, list]:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_frames_labels_and_camera_info_match_the_dataset(made_bags, dataset, storage: str) -> None:
     msgs = _by_topic(made_bags[storage])
-    assert sorted(msgs) == [INFO_TOPIC, LABEL_TOPIC, IMAGE_TOPIC]
+    assert sorted(msgs) == [INFO_TOPIC, LABEL_TOPIC, CLASS_TABLE_TOPIC, IMAGE_TOPIC]
+    (table,) = msgs[CLASS_TABLE_TOPIC]
+    assert table.log_time == stamp_of(0)
+    with BagReader(made_bags[storage]) as reader:
+        assert reader.class_table(CLASS_TABLE_TOPIC) == dataset.classes == CITYSCAPES_CLASSES
     for i, (image_path, label_path) in enumerate(dataset.samples):
         image, labels, info = (msgs[t][i] for t in (IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC))
         for m in (image, labels, info):
@@ -121,12 +135,15 @@ def test_summary_and_metadata_agree(made_bags, capsys, tmp_path: Path, dataset_r
         (["--rate", "0"], "rate must be > 0 Hz, got 0.0"),
         (["--limit", "0"], "--limit must be >= 1, got 0"),
         (["--topic-prefix", "camera"], "topic prefix must be absolute"),
-        (["--out", "{tmp}/no/such/dir/bag"], "folder {tmp}/no/such/dir does not exist"),
         (["--out", "{existing}"], "exists already"),
+        (["--start-time", "-5"], "start time must be in 0..2147483647 seconds since the epoch"),
+        (["--start-time", "2147483647"], "end at 2147483648 s, past a ROS stamp's range"),
+        (["--dataset", "custom", "--classes", "{tmp}/broken.yaml"], "cannot read the class table {tmp}/broken.yaml"),
     ],
 )
 def test_user_errors_exit_2_with_one_clear_line(capsys, tmp_path, dataset_root, made_bags, args, message) -> None:
     fill = {"tmp": tmp_path, "existing": made_bags["mcap"]}
+    (tmp_path / "broken.yaml").write_text("classes: [{name: floor\n")
     argv = {"--data-root": str(dataset_root), "--split": "val", "--out": str(tmp_path / "out")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         argv[flag] = value.format(**fill)
@@ -135,3 +152,30 @@ def test_user_errors_exit_2_with_one_clear_line(capsys, tmp_path, dataset_root, 
     assert code == 2
     assert err.startswith("attanet bag-make: ") and message.format(**fill) in err
     assert "Traceback" not in err and err.count("\n") <= 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.yaml"]  # nothing written, not even a temp folder
+
+
+def test_parent_folders_of_out_are_created(capsys, tmp_path, dataset_root) -> None:
+    bag = tmp_path / "new" / "folders" / "bag"
+    code, _, err = run_cli(capsys, "bag-make", "--data-root", dataset_root, "--out", bag, "--limit", 1, "--no-progress")
+    assert code == 0, err
+    with BagReader(bag) as reader:
+        assert reader.topics[IMAGE_TOPIC].count == 1
+    assert sorted(p.name for p in bag.parent.iterdir()) == ["bag"]
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_failure_half_way_leaves_no_bag(capsys, tmp_path, dataset_root, storage) -> None:
+    """The third image is unreadable: the first two were written, but no half bag is left behind."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(dataset_root, root)
+    third = sorted((root / "leftImg8bit" / "val").rglob("*.png"))[2]
+    third.write_bytes(b"not a png")
+    out = tmp_path / "out" / "bag"
+    code, _, err = run_cli(capsys, "bag-make", "--data-root", root, "--out", out, "--storage", storage, "--no-progress")
+    assert code == 1
+    assert f"frame 2 ({third.name}): cannot read image {third}" in err and f"nothing was written to {out}" in err
+    assert "Traceback" not in err
+    assert list(out.parent.iterdir()) == []

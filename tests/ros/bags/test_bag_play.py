@@ -150,8 +150,10 @@ def test_restamp_gives_fresh_shared_stamps_to_two_subscribers(made_bags, probe_f
     stamps = [r["stamp"] for r in got_images]
     assert stamps == sorted(stamps) and before < stamps[0] and stamps[-1] < after
     assert stamps == [r["stamp"] for r in got_labels]  # a frame and its ground truth still pair
-    gaps = [(b - a) / 1e9 for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) > 0.8 * 0.1 / 2  # the recorded 0.1 s spacing at --rate 2
+    # the recorded 0.1 s spacing at --rate 2: frame k never leaves before start + k x 0.05 s (a late frame
+    # may be followed by an on-time one, so gaps between neighbours say nothing on a loaded machine)
+    spacing_ns = 1e9 / RATE_HZ / 2
+    assert all(stamp - before >= k * spacing_ns for k, stamp in enumerate(stamps)), [s - before for s in stamps]
     assert [r["crc"] for r in got_images] == [crc for _, crc in _bag_frames(made_bags["mcap"])]
 
 
