@@ -175,9 +175,11 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
     args = parser.parse_args(argv)
 
+    from .budget import train_for_minutes
     from .config import load_config, parse_set
     from .console import survive_closed_pipes
-    from .trainer import Trainer, release_checkpoint, train_for_minutes
+    from .release import release_checkpoint
+    from .trainer import Trainer
 
     survive_closed_pipes()  # `attanet train ... | tee log` must outlive tee
 

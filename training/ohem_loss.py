@@ -74,10 +74,12 @@ class DeepSupervisionLoss(nn.Module):
         self.criterion = criterion
         self.aux_weight = aux_weight
 
-    def forward(self, outputs: SegmentationOutput, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, outputs: SegmentationOutput, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(total loss, its parts as detached 0-d tensors): the caller reads them from the device
+        when it logs, together with the total, in one transfer."""
         principal = self.criterion(outputs.logits.float(), labels)
         aux = [self.criterion(o.float(), labels) for o in (outputs.aux or {}).values()]
         total = principal + self.aux_weight * sum(aux) if aux else principal
-        parts = {"loss_principal": float(principal.detach())}
-        parts.update({f"loss_aux{i + 1}": float(a.detach()) for i, a in enumerate(aux)})
+        parts = {"loss_principal": principal.detach()}
+        parts.update({f"loss_aux{i + 1}": a.detach() for i, a in enumerate(aux)})
         return total, parts

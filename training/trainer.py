@@ -8,15 +8,17 @@ the next step; the run then saves ``last.pt`` at that iteration and returns 130/
 signal number, the shell's convention). Data-loading workers ignore both signals, so a signal to
 the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the trainer with its
 workers still alive, and the trainer alone decides how to stop.
+
+``Trainer.run`` is a short loop of named steps (``_step``, ``_log_window``, ``_validate_if_due``,
+``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, fitting a
+schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
-import os
 import platform
 import signal
 import sys
@@ -25,10 +27,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
@@ -36,143 +37,16 @@ from attanet_model.network import registered_arch
 
 from . import distributed as dist_utils
 from .config import TrainConfig
-from .datasets import BadSampleError, DatasetLayoutError, SegmentationDataset, build_dataset, describe_out_of_range
+from .datasets import DatasetLayoutError, build_dataset
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
+from .sample_stream import DecodedFrames, SampleStream, StreamSampler, collate_frames, single_threaded_worker
 from .schedule import warmup_poly_scheduler
 from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class SampleStream(Dataset):
-    """Position p of an endless stream -> an augmented sample. Epoch e = p // N visits the
-    dataset in a seeded permutation; the augmentation RNG is seeded by (seed, p).
-
-    A sample whose files cannot be used is replaced by the next readable one in the epoch's order
-    (a function of the data alone, so a resumed run makes the same choices). Every sample carries
-    a last element, ``problems``: a JSON list of what was skipped or read as ignore on the way (the
-    trainer reports each file once, and with ``strict_data`` stops on the first).
-
-    ``defer=True`` (config ``device_augment``): the sample is the decoded full frame, its labels
-    and its drawn ``AugmentParams`` as a tensor row; the trainer applies them to the whole batch
-    on the training device (``TrainTransform.batch``)."""
-
-    def __init__(self, dataset: SegmentationDataset, transform: TrainTransform, seed: int, defer: bool = False) -> None:
-        self.dataset, self.transform, self.seed, self.defer = dataset, transform, seed, defer
-        self._perm_epoch, self._perm = -1, np.arange(0)
-
-    def __len__(self) -> int:
-        return 2**62
-
-    def index_at(self, position: int) -> int:
-        epoch, k = divmod(position, len(self.dataset))
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
-            self._perm_epoch = epoch
-        return int(self._perm[k])
-
-    def rng_at(self, position: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, position])
-
-    def readable(self, position: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-        """(image, labels, problems) for ``position``: the sample there or the next readable one."""
-        n = len(self.dataset)
-        epoch, k = divmod(position, n)
-        problems: list[dict] = []
-        for step in range(n):
-            index = self.index_at(epoch * n + (k + step) % n)
-            try:
-                image, labels, out_of_range = self.dataset.load(index)
-            except BadSampleError as exc:
-                problems.append({**exc.as_dict(), "skipped": True})
-                continue
-            if out_of_range:
-                reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
-                problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
-            return image, labels, problems
-        raise DatasetLayoutError(
-            f"none of the {n} samples of the training split can be read; the first: {problems[0]['file']}: "
-            f"{problems[0]['reason']}"
-        )
-
-    def __getitem__(self, position: int):
-        image, labels, problems = self.readable(position)
-        note = json.dumps(problems)
-        if self.defer:
-            params = self.transform.draw(*labels.shape, self.rng_at(position))
-            return torch.from_numpy(image), torch.from_numpy(labels), params.as_tensor(), note
-        return *self.transform(image, labels, self.rng_at(position)), note
-
-
-def collate_frames(batch: list[tuple]) -> tuple:
-    """Stack full frames for device-side augmentation; they must share one size. Columns that are
-    not tensors (the samples' problem notes) stay lists."""
-    sizes = sorted({tuple(item[0].shape[:2]) for item in batch})
-    if len(sizes) > 1:
-        raise ValueError(
-            f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
-            f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
-        )
-    columns = zip(*batch, strict=True)
-    return tuple(torch.stack(c) if isinstance(c[0], torch.Tensor) else list(c) for c in columns)
-
-
-class _Frames(Dataset):
-    """Index -> (image HxWx3 uint8, labels HxW uint8) tensors, as decoded, for the device cache."""
-
-    def __init__(self, dataset: SegmentationDataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        """(index, image, labels, problems as JSON): the cache needs every frame, so a bad one comes
-        back as its problem (empty tensors) for the trainer to report; no frame is made up for it."""
-        try:
-            image, labels, out_of_range = self.dataset.load(index)
-        except BadSampleError as exc:
-            return index, torch.zeros(0), torch.zeros(0), json.dumps([{**exc.as_dict(), "skipped": True}])
-        problems = []
-        if out_of_range:
-            reason = describe_out_of_range(out_of_range, self.dataset.LABEL_TABLE)
-            problems.append({"file": str(self.dataset.samples[index][1]), "reason": reason, "skipped": False})
-        return index, torch.from_numpy(image), torch.from_numpy(labels), json.dumps(problems)
-
-
-def _single_threaded_worker(worker_id: int) -> None:
-    """Data-loading workers each use one thread: N workers with OpenCV's and torch's default pools
-    would oversubscribe the cores the training process needs. They ignore SIGINT/SIGTERM: a signal
-    to the process group would otherwise kill them first and the trainer with them, unsaved; the
-    trainer stops them itself once it has saved (and they exit with it if it dies)."""
-    del worker_id
-    import cv2
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-
-
-class StreamSampler(Sampler):
-    """This rank's stream positions from ``start_iteration``: rank r of W takes slots
-    [r*b, (r+1)*b) of every global batch of W*b, so ranks never see the same sample."""
-
-    def __init__(self, start_iteration: int, iterations: int, per_rank_batch: int, rank: int, world_size: int) -> None:
-        self.start, self.end = start_iteration, iterations
-        self.b, self.rank, self.world = per_rank_batch, rank, world_size
-
-    def __iter__(self) -> Iterator[int]:
-        for it in range(self.start, self.end):
-            base = it * self.b * self.world + self.rank * self.b
-            yield from range(base, base + self.b)
-
-    def __len__(self) -> int:
-        return max(self.end - self.start, 0) * self.b
 
 
 def hardware_description(device: str) -> str:
@@ -198,6 +72,31 @@ class TrainResult:
     best_checkpoint: Path | None
     history: list[dict] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early: "signal SIGTERM", "time limit", ...
+
+
+@dataclass
+class _RunState:
+    """Where a run is: the iterations done, the checkpoints written, why it stopped (if it did)."""
+
+    iteration: int
+    last_path: Path | None = None
+    best_path: Path | None = None
+    stopped: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class _LogWindow:
+    """The iterations since the last log record, which it averages over."""
+
+    loss_sum: float = 0.0
+    iterations: int = 0
+    data_wait_s: float = 0.0
+    started: float = field(default_factory=time.time)
+
+    def add(self, loss: float) -> None:
+        self.loss_sum += loss
+        self.iterations += 1
 
 
 class Trainer:
@@ -432,7 +331,7 @@ class Trainer:
         return dict(
             num_workers=workers,
             pin_memory=self.cuda,
-            worker_init_fn=_single_threaded_worker,
+            worker_init_fn=single_threaded_worker,
             multiprocessing_context=self.worker_start if workers > 0 else None,
         )
 
@@ -471,7 +370,7 @@ class Trainer:
             bar = tqdm(total=n, desc="cache", unit="frame", dynamic_ncols=True)
         # its own generator, as in _worker_batches: the global RNG (dropout) stays untouched
         frames = DataLoader(
-            _Frames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
+            DecodedFrames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
         )
         for index, image, label, note in frames:
             for problem in json.loads(note):
@@ -637,229 +536,208 @@ class Trainer:
         return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}{data}"
 
     def run(self) -> TrainResult:
-        cfg, info = self.cfg, self.info
-        if self.start_iteration >= cfg.iterations:
-            self.say(
-                f"{self.resumed_from} already finished at iteration {self.start_iteration} of {cfg.iterations}; "
-                "nothing to train (give a larger --iterations to train on)"
-            )
-            best = self.out_dir / "best.pt"
-            last = Path(self.resumed_from) if self.resumed_from else None
-            return TrainResult(
-                0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
-            )
-        if info.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._clean_run_folder()
-            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-            self._open_writer()
-            for line in self.plan():
-                self.say(line)
-            if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
-                self.say(
-                    f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
-                    "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
-                )
-        batches = self._cached_batches() if cfg.cache_on_device else self._worker_batches()
+        if self.start_iteration >= self.cfg.iterations:
+            return self._already_finished()
+        self._begin()
+        batches = iter(self._cached_batches() if self.cfg.cache_on_device else self._worker_batches())
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
-        bar = None
-        if info.is_main and self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True)
-        iteration, exit_code, last_path, best_path, stopped = self.start_iteration, 0, None, None, None
-        window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
-        deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+        bar = self._progress_bar()
+        state, window = _RunState(self.start_iteration), _LogWindow()
+        deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.net.train()
         try:
-            batches = iter(batches)
-            while True:
-                # the time spent waiting for data: how data-bound the run is (logged as data_wait)
-                wait_start = time.time()
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                window_wait += time.time() - wait_start
+            while (batch := self._next_batch(batches, window)) is not None:
                 *tensors, notes = batch
-                problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
-                if cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device):
-                    last_path = self.save("last.pt", iteration) or last_path
-                    stopped, exit_code = "bad data", 2
-                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
-                    where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
-                    self.say(
-                        f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
-                        f"saved {last_path}; fix or remove the file, then --resume"
-                    )
+                if self._stop_on_bad_data(notes, state):
                     break
-                images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
-                if params:  # device_augment: full uint8 frames in, augmented crops out
-                    images, labels = self.transform.batch(images, labels, params[0])
-                if self.cuda and cfg.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    outputs = self.net(images)
-                loss, parts = self.criterion(outputs, labels)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step()
-                iteration += 1
-                if not math.isfinite(float(loss.detach())):
-                    raise FloatingPointError(
-                        f"loss became {float(loss)} at iteration {iteration}; lower --lr "
-                        f"(now {cfg.lr}) or check the labels"
-                    )
-                window_loss += float(loss.detach())
-                window_n += 1
+                values, lr = self._step(tensors, state.iteration)
+                state.iteration += 1
+                window.add(values["loss"])
                 if bar is not None:
                     bar.update(1)
-                if iteration % cfg.log_interval == 0 or iteration == cfg.iterations:
-                    elapsed = time.time() - window_t
-                    img_s = window_n * cfg.batch_size / max(elapsed, 1e-9)
-                    record = {
-                        "iter": iteration,
-                        "loss": window_loss / window_n,
-                        **parts,
-                        "lr": lr,
-                        "img_s": round(img_s, 2),
-                        "data_wait": round(window_wait / max(elapsed, 1e-9), 3),
-                        "eta_s": round((cfg.iterations - iteration) * elapsed / max(window_n, 1), 1),
-                    }
-                    if self.data_problems:
-                        record["bad_data_files"] = len(self.data_problems)
-                    self.log(record)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
-                    window_loss, window_n, window_t, window_wait = 0.0, 0, time.time(), 0.0
-                val_due = cfg.val_interval > 0 and (iteration % cfg.val_interval == 0 or iteration == cfg.iterations)
-                if val_due:
-                    miou = self.validate(iteration)
-                    self.net.train()
-                    if miou is not None and (self.best_miou is None or miou > self.best_miou):
-                        self.best_miou = miou
-                        best_path = self.save("best.pt", iteration, miou) or best_path
-                if iteration % cfg.ckpt_interval == 0 or iteration == cfg.iterations:
-                    last_path = self.save("last.pt", iteration) or last_path
-                stop = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
-                if stop and iteration < cfg.iterations:
-                    last_path = self.save("last.pt", iteration) or last_path
-                    code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
-                    name = signal.Signals(self.stop_signal).name if self.stop_signal else None
-                    stopped = f"signal {name}" if name else "time limit"
-                    self.log({"iter": iteration, "stopped": stopped, "checkpoint": str(self.out_dir / "last.pt")})
-                    if self.announce_stop:
-                        by = name or f"the time limit (max_minutes {cfg.max_minutes:g})"
-                        self.say(f"stopped by {by} at iteration {iteration}; saved {last_path}; --resume continues")
-                    exit_code = code
+                if self._due(state.iteration, self.cfg.log_interval):
+                    self._log_window(state.iteration, window, values, lr, bar)
+                    window = _LogWindow()
+                self._validate_if_due(state)
+                self._checkpoint_if_due(state)
+                if self._should_stop(state.iteration, deadline):
+                    self._stop_early(state)
                     break
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            if bar is not None:
-                bar.close()
-            if self.writer is not None:
-                self.writer.close()
-                self.writer = None
+            self._end_loop(previous, bar)
         dist_utils.barrier()
+        return self._result(state)
+
+    # ---- the loop's steps ---------------------------------------------------------------------
+
+    def _already_finished(self) -> TrainResult:
+        """A resumed run whose checkpoint is already at the end of the schedule."""
+        self.say(
+            f"{self.resumed_from} already finished at iteration {self.start_iteration} of {self.cfg.iterations}; "
+            "nothing to train (give a larger --iterations to train on)"
+        )
         best = self.out_dir / "best.pt"
-        best = best if best.exists() else best_path
-        last_path = last_path or (self.out_dir / "last.pt")
-        if stopped is None:
-            self.say(self._closing_line(iteration, best, last_path))
-        return TrainResult(exit_code, iteration, self.best_miou, last_path, best, self.history, stopped)
+        last = Path(self.resumed_from) if self.resumed_from else None
+        return TrainResult(
+            0, self.start_iteration, self.best_miou, last, best if best.exists() else None, [], "finished"
+        )
 
+    def _begin(self) -> None:
+        """Rank 0: the run folder (cleaned when resumed), its config.json and TensorBoard writer, the plan."""
+        cfg = self.cfg
+        if not self.info.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._clean_run_folder()
+        (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._open_writer()
+        for line in self.plan():
+            self.say(line)
+        if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
+            self.say(
+                f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
+                "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
+            )
 
-def release_checkpoint(source: str | Path, target: str | Path, half: bool = True, notes: dict | None = None) -> Path:
-    """A deployment copy of a training checkpoint: fp16 weights, no optimizer state, no aux heads
-    (``load_checkpoint`` builds the inference network, which has none)."""
-    from attanet_model import load_checkpoint
+    def _progress_bar(self):
+        if not (self.info.is_main and self.progress):
+            return None
+        from tqdm import tqdm
 
-    model, meta, _ = load_checkpoint(source)
-    if notes:
-        meta.training.update(notes)
-    return save_checkpoint(target, model, meta, extra=None, half=half)
+        return tqdm(
+            total=self.cfg.iterations, initial=self.start_iteration, desc="train", unit="it", dynamic_ncols=True
+        )
 
+    @staticmethod
+    def _next_batch(batches: Iterator, window: _LogWindow) -> tuple | None:
+        """The next batch (None at the end of the schedule); the time spent waiting for it is how
+        data-bound the run is (logged as data_wait)."""
+        wait_start = time.time()
+        batch = next(batches, None)
+        if batch is not None:
+            window.data_wait_s += time.time() - wait_start
+        return batch
 
-def fit_iterations(done: int, seconds_per_iteration: float, seconds_left: float, safety: float = 0.9) -> int:
-    """The schedule length that ends inside the time left: iterations already ``done`` plus what
-    the measured speed allows in ``safety`` of ``seconds_left`` (at least one more)."""
-    if seconds_per_iteration <= 0:
-        raise ValueError(f"seconds per iteration must be positive, got {seconds_per_iteration}")
-    return done + max(1, int(safety * max(seconds_left, 0.0) / seconds_per_iteration))
+    def _stop_on_bad_data(self, notes: list[str], state: _RunState) -> bool:
+        """Report the batch's problem files; with strict_data, a problem on any rank stops the run
+        before training on it, with last.pt saved at this iteration."""
+        cfg, iteration = self.cfg, state.iteration
+        problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
+        if not (cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device)):
+            return False
+        state.last_path = self.save("last.pt", iteration) or state.last_path
+        state.stopped, state.exit_code = "bad data", 2
+        self.log({"iter": iteration, "stopped": state.stopped, "checkpoint": str(self.out_dir / "last.pt")})
+        where = f"{problem['file']}: {problem['reason']}" if problem else "a file on another rank"
+        self.say(
+            f"--strict-data: {where}; stopped at iteration {iteration} before training on it, "
+            f"saved {state.last_path}; fix or remove the file, then --resume"
+        )
+        return True
 
+    def _step(self, tensors: list[torch.Tensor], iteration: int) -> tuple[dict[str, float], float]:
+        """One optimizer step on a batch: (the loss and its parts as numbers, the lr of the step).
 
-def _steady_seconds_per_iteration(history: list[dict], batch_size: int, done: int, wall_s: float) -> float:
-    """From the probe's log records: the median speed of every window after the first (which holds
-    worker start-up and cudnn autotuning); the probe's overall average when it logged too few."""
-    windows = [r["img_s"] for r in history if "img_s" in r][1:]
-    if len(windows) >= 2:
-        img_s = float(np.median(windows))
-        return batch_size / img_s
-    return wall_s / max(done, 1)
+        The loss and its parts are read from the device once, as one tensor, after the backward
+        pass and before ``optimizer.step``: a non-finite loss raises there, so it never reaches the
+        weights, the optimizer's momentum or the schedule."""
+        cfg = self.cfg
+        images, labels, *params = (t.to(self.device, non_blocking=True) for t in tensors)
+        if params:  # device_augment: full uint8 frames in, augmented crops out
+            images, labels = self.transform.batch(images, labels, params[0])
+        if self.cuda and cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            outputs = self.net(images)
+        loss, parts = self.criterion(outputs, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        read = torch.stack([loss.detach(), *parts.values()]).tolist()
+        values = dict(zip(["loss", *parts], read, strict=True))
+        if not math.isfinite(values["loss"]):
+            raise FloatingPointError(
+                f"loss became {values['loss']} at iteration {iteration + 1}; lower --lr "
+                f"(now {cfg.lr}) or check the labels"
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return values, lr
 
+    def _due(self, iteration: int, interval: int) -> bool:
+        """Every ``interval`` iterations and at the last one."""
+        return iteration % interval == 0 or iteration == self.cfg.iterations
 
-def train_for_minutes(
-    cfg: TrainConfig,
-    minutes: float,
-    device: str = "auto",
-    command: str = "",
-    progress: bool = True,
-    probe_fraction: float = 0.1,
-) -> tuple[Trainer, TrainResult]:
-    """Train a complete warm-up + poly schedule inside a wall-time budget.
-
-    A probe run (``probe_fraction`` of the budget, with a schedule too long to decay yet) measures
-    the speed of this machine, saves ``last.pt`` and stops; the run then resumes with the iteration
-    count that fits the time left (``fit_iterations``), so the lr reaches zero at the end instead of
-    a time limit cutting the schedule short. ``cfg.iterations`` is ignored. One process only: ranks
-    of a torchrun job would each measure a different speed.
-    """
-    if minutes <= 0:
-        raise ValueError(f"the time budget must be positive, got {minutes} minutes")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("--budget-minutes works in one process; under torchrun give --iterations instead")
-    start = time.time()
-    # no validation in the probe: it would use OpenCV's thread pool in this process before the
-    # main phase forks its data workers, and a fork of a process with a live pool can deadlock
-    probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
-    probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
-    probe.announce_stop = False
-    probe.plan_schedule = (
-        f"budget {minutes:g} min: a probe of {minutes * probe_fraction:.2g} min measures the speed, then the "
-        f"warm-up + poly schedule is fitted to the time left (lr {cfg.lr:g})"
-    )
-    probe_result = probe.run()
-    if probe_result.exit_code:  # interrupted by a signal: report it like any run
-        return probe, probe_result
-    spent = time.time() - start
-    per_iteration = _steady_seconds_per_iteration(
-        probe.history, cfg.batch_size, probe_result.iteration, probe.wall_before + spent
-    )
-    seconds_left = minutes * 60 - spent
-    total = fit_iterations(probe_result.iteration, per_iteration, seconds_left)
-    # a short budget must still decay: the warm-up may take at most a fifth of the fitted schedule
-    warmup = min(cfg.warmup_iters, max(total // 5, probe_result.iteration))
-    probe.log(
-        {
-            "iter": probe_result.iteration,
-            "budget_minutes": minutes,
-            "seconds_per_iteration": round(per_iteration, 5),
-            "fitted_iterations": total,
-            "warmup_iters": warmup,
+    def _log_window(self, iteration: int, window: _LogWindow, values: dict[str, float], lr: float, bar) -> None:
+        """One log record: the loss averaged over the window, the last iteration's loss parts and
+        lr, the speed and the share of time spent waiting for data."""
+        cfg = self.cfg
+        elapsed = time.time() - window.started
+        img_s = window.iterations * cfg.batch_size / max(elapsed, 1e-9)
+        parts = {k: v for k, v in values.items() if k != "loss"}
+        record = {
+            "iter": iteration,
+            "loss": window.loss_sum / window.iterations,
+            **parts,
+            "lr": lr,
+            "img_s": round(img_s, 2),
+            "data_wait": round(window.data_wait_s / max(elapsed, 1e-9), 3),
+            "eta_s": round((cfg.iterations - iteration) * elapsed / max(window.iterations, 1), 1),
         }
-    )
-    main_cfg = dataclasses.replace(cfg, iterations=total, warmup_iters=warmup, max_minutes=max(seconds_left, 1.0) / 60)
-    # the main phase's workers start fresh (spawn) rather than as forks of a process that has
-    # already run a training loop, its threads and (on CUDA) a driver context included
-    trainer = Trainer(
-        main_cfg,
-        device=device,
-        resume=str(probe_result.last_checkpoint),
-        command=command,
-        progress=progress,
-        worker_start="spawn",
-    )
-    return trainer, trainer.run()
+        if self.data_problems:
+            record["bad_data_files"] = len(self.data_problems)
+        self.log(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
+
+    def _validate_if_due(self, state: _RunState) -> None:
+        """Validate every val_interval iterations; a better mIoU writes best.pt."""
+        if self.cfg.val_interval <= 0 or not self._due(state.iteration, self.cfg.val_interval):
+            return
+        miou = self.validate(state.iteration)
+        self.net.train()
+        if miou is not None and (self.best_miou is None or miou > self.best_miou):
+            self.best_miou = miou
+            state.best_path = self.save("best.pt", state.iteration, miou) or state.best_path
+
+    def _checkpoint_if_due(self, state: _RunState) -> None:
+        if self._due(state.iteration, self.cfg.ckpt_interval):
+            state.last_path = self.save("last.pt", state.iteration) or state.last_path
+
+    def _should_stop(self, iteration: int, deadline: float) -> bool:
+        """A stop signal or the time limit on any rank, before the end of the schedule."""
+        asked = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
+        return asked and iteration < self.cfg.iterations
+
+    def _stop_early(self, state: _RunState) -> None:
+        """Save last.pt at this iteration, log and say why; the exit code is 128 + the signal's number."""
+        iteration = state.iteration
+        state.last_path = self.save("last.pt", iteration) or state.last_path
+        code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else None
+        state.stopped = f"signal {name}" if name else "time limit"
+        self.log({"iter": iteration, "stopped": state.stopped, "checkpoint": str(self.out_dir / "last.pt")})
+        if self.announce_stop:
+            by = name or f"the time limit (max_minutes {self.cfg.max_minutes:g})"
+            self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; --resume continues")
+        state.exit_code = code
+
+    def _end_loop(self, previous_handlers: dict, bar) -> None:
+        for s, handler in previous_handlers.items():
+            signal.signal(s, handler)
+        if bar is not None:
+            bar.close()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _result(self, state: _RunState) -> TrainResult:
+        best = self.out_dir / "best.pt"
+        best = best if best.exists() else state.best_path
+        last_path = state.last_path or (self.out_dir / "last.pt")
+        if state.stopped is None:
+            self.say(self._closing_line(state.iteration, best, last_path))
+        return TrainResult(
+            state.exit_code, state.iteration, self.best_miou, last_path, best, self.history, state.stopped
+        )

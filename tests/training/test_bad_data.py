@@ -17,8 +17,9 @@ from attanet_model.checkpoint import read_checkpoint
 from attanet_training.cli import eval_main, predict_main
 from attanet_training.datasets import ADE20KDataset, BadSampleError, CityscapesDataset
 from attanet_training.evaluate import evaluate_segmenter
+from attanet_training.sample_stream import SampleStream
 from attanet_training.synth import generate_dataset
-from attanet_training.trainer import SampleStream, Trainer
+from attanet_training.trainer import Trainer
 from attanet_training.transforms import TrainTransform
 
 

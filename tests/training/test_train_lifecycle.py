@@ -121,18 +121,21 @@ def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_city
     cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "kill", ckpt_interval=2, workers=1)
     proc = _start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "log.jsonl"
-    # freeze the group at a moment when the log is ahead of last.pt (checked while frozen), then kill it
+    # freeze the group at a moment when the log is ahead of last.pt and the run is between two log
+    # records (its TensorBoard scalars flushed with the last one: checked while frozen), then kill it
     while True:
         _wait_for(lambda: len([r for r in _records(log) if "loss" in r]) >= 3, proc, "three log records")
         os.killpg(proc.pid, signal.SIGSTOP)
+        assert proc.poll() is None, "training ended before it could be frozen between two log records"
         logged = max(r["iter"] for r in _records(log) if "loss" in r)
-        if (out / "last.pt").exists() and read_checkpoint(out / "last.pt")["extra"]["iteration"] < logged:
+        saved = read_checkpoint(out / "last.pt")["extra"]["iteration"] if (out / "last.pt").exists() else logged
+        if saved < logged and _tensorboard_steps(out, "loss")[-1] == logged:
             break
         os.killpg(proc.pid, signal.SIGCONT)
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
-    saved = read_checkpoint(out / "last.pt")["extra"]["iteration"]
+    assert read_checkpoint(out / "last.pt")["extra"]["iteration"] == saved
     assert _tensorboard_steps(out, "loss")[-1] == logged > saved  # the dead run's scalars reached the disk
     # what a kill inside save_checkpoint leaves: its temp file (the rename never happened), and a torn log line
     stale = out / ".last.pt.k1ll3d.tmp"
@@ -140,6 +143,11 @@ def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_city
     with open(log, "a") as f:
         f.write('{"iter": 99, "lo')
 
+    # TensorBoard reads event files in name order (events.out.tfevents.<unix second>.<host>.<pid>...):
+    # a resume within the killed run's first second could sort before it, by pid; start a second later
+    killed_second = int(next((out / "tensorboard").glob("events.out.tfevents.*")).name.split(".")[3])
+    while time.time() < killed_second + 1:
+        time.sleep(0.05)
     total = logged + 2
     err = _resume_to(cfg_file, total, capsys)
     assert not stale.exists() and "removed 1 temporary file(s)" in err and stale.name in err, err

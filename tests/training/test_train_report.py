@@ -42,8 +42,9 @@ def test_plan_names_the_weights_source(mini_cityscapes, tmp_path, capsys):
     argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out-dir", str(tmp_path / "run")]
     argv += ["--iterations", "1", "--crop-size", "64,64", "--batch-size", "2", "--workers", "0", "--no-progress"]
     argv += ["--device", "cpu", "--set", "val_interval=0", "--init-from", str(default_model_path())]
+    argv += ["--arch", "attanet_light_compact"]  # the bundled model's network
     assert train_main(argv) == 0
-    assert f"model     attanet_light, initialised from {default_model_path()}" in capsys.readouterr().err
+    assert f"model     attanet_light_compact, initialised from {default_model_path()}" in capsys.readouterr().err
 
 
 def test_a_stop_signal_ends_validation_early_without_recording_it(mini_cityscapes, tmp_path):
