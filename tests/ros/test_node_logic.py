@@ -147,6 +147,12 @@ def test_rate_limited_log():
     assert lines == ["first", "other kind", "later (2 more like this since the last message)"]
 
 
+def half_up_mono8(values: np.ndarray) -> np.ndarray:
+    """[0, 1] float32 -> 0..255 rounded half up in float32, as the node publishes it (np.round would
+    round a 142.5 to 142, float64 arithmetic a 151.4999986 to 151)."""
+    return np.floor(values.astype(np.float32) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+
 @pytest.fixture(scope="module")
 def pipeline_input():
     return Segmenter(), street_image(96, 160, seed=1)
@@ -161,7 +167,7 @@ def test_pipeline_outputs_match_the_segmenter(pipeline_input):
     np.testing.assert_array_equal(out.color, labels_to_color(reference.labels, segmenter.classes))
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(out.overlay, overlay(rgb, reference.labels, 0.7, segmenter.classes))
-    np.testing.assert_array_equal(out.confidence, np.round(reference.confidence * 255).astype(np.uint8))
+    np.testing.assert_array_equal(out.confidence, half_up_mono8(reference.confidence))
     assert out.attention is None and set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
 
 
@@ -193,7 +199,7 @@ def test_pipeline_at_network_resolution():
     np.testing.assert_array_equal(out.labels, reference.labels)
     small_rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(out.overlay, overlay(small_rgb, reference.labels, 0.5, at_scale_1.classes))
-    np.testing.assert_array_equal(out.attention, np.round(reference.attention * 255).astype(np.uint8))
+    np.testing.assert_array_equal(out.attention, half_up_mono8(reference.attention))
 
 
 @pytest.mark.parametrize("device_path", [False, True])
