@@ -476,7 +476,12 @@ def load_classes_yaml(path: str | Path) -> ClassTable:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise DatasetLayoutError(f"classes file {path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise DatasetLayoutError(
+            f"cannot read the class table {path}: it is not valid YAML{where} ({problem})"
+        ) from exc
     entries = data.get("classes") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise DatasetLayoutError(f"{path} must contain 'classes:', a list of {{name, color[, value]}} entries")

@@ -22,7 +22,7 @@ def floor_model(tmp_path_factory):
 
 
 def run_demo(monkeypatch, capsys, *argv) -> tuple[int, str]:
-    from gui.demo import PROFILE_VARIABLE, demo_main
+    from attanet_demo import PROFILE_VARIABLE, demo_main
 
     monkeypatch.setenv(PROFILE_VARIABLE, "")  # the demo sets it for its own process; keep it to this test
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -76,9 +76,9 @@ def test_synth_refuses_to_mix_frame_sizes_in_a_split(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("classes: [{name: floor, color: [1, 2, 3]\n", "is not valid YAML"),
-        ("classes:\n  - {name: floor, color: red}\n", "expected classes: [{name: road"),
-        ("classes:\n  - {name: floor, value: one}\n", "expected classes: [{name: road"),
+        ("classes: [{name: floor, color: [1, 2, 3]\n", "is not valid YAML at line 2"),
+        ("classes:\n  - {name: floor, color: red}\n", "class 'floor' colour red must be three values 0..255"),
+        ("classes:\n  - {name: floor, value: one}\n", "class 'floor' pixel value one must be unique in 0..254"),
     ],
 )
 def test_a_broken_classes_file_is_one_line(tmp_path, capsys, text, expected):

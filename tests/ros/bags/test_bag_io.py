@@ -18,6 +18,7 @@ from attanet_ros.bag_io import (
     BagMessage,
     BagReader,
     BagWriter,
+    class_info_topic,
     deserialize,
     header_stamp_ns,
     image_msg,
@@ -86,7 +87,7 @@ def test_bag_make_metadata_is_a_valid_rosbag2_description(made_bags, storage: st
     assert info["storage_identifier"] == storage
     assert all((bag / f).is_file() for f in info["relative_file_paths"])
     topics = {t["topic_metadata"]["name"]: t for t in info["topics_with_message_count"]}
-    table = f"{LABEL_TOPIC}/class_info"
+    table = class_info_topic(LABEL_TOPIC)
     assert set(topics) == {IMAGE_TOPIC, LABEL_TOPIC, INFO_TOPIC, table}
     for name, entry in topics.items():
         assert entry["message_count"] == (1 if name == table else FRAMES)

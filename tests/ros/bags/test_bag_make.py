@@ -46,7 +46,7 @@ def _by_topic(bag: Path) -> dict[str, list]:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_frames_labels_and_camera_info_match_the_dataset(made_bags, dataset, storage: str) -> None:
     msgs = _by_topic(made_bags[storage])
-    assert sorted(msgs) == [INFO_TOPIC, LABEL_TOPIC, CLASS_TABLE_TOPIC, IMAGE_TOPIC]
+    assert sorted(msgs) == sorted([INFO_TOPIC, LABEL_TOPIC, CLASS_TABLE_TOPIC, IMAGE_TOPIC])
     (table,) = msgs[CLASS_TABLE_TOPIC]
     assert table.log_time == stamp_of(0)
     with BagReader(made_bags[storage]) as reader:
