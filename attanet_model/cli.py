@@ -38,7 +38,7 @@ def info_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.height < 32 or args.width < 32:
-        return fail("info", f"input size {args.width}x{args.height} is too small; at least 32x32")
+        return fail("info", f"input size {args.height}x{args.width} (HxW) is too small; at least 32x32")
     from .complexity import count_macs, count_params
     from .network import build_model
 

@@ -31,7 +31,9 @@ def check_image(image: object) -> np.ndarray:
     if h == 0 or w == 0:
         raise ValueError(f"image is empty (shape {image.shape})")
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise ValueError(f"image size {w}x{h} is outside the supported range {MIN_SIDE}..{MAX_SIDE} pixels per side")
+        raise ValueError(
+            f"image size {h}x{w} (HxW) is outside the supported range {MIN_SIDE}..{MAX_SIDE} pixels per side"
+        )
     return image
 
 

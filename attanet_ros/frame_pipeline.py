@@ -26,7 +26,9 @@ def decode_frame(msg: Any, compressed: bool) -> np.ndarray:
     image = compressed_from_msg(msg) if compressed else image_from_msg(msg)
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
-        raise ImageDecodeError("bad_size", f"image {w}x{h} is too small to segment (at least {MIN_SIDE} per side)")
+        raise ImageDecodeError(
+            "bad_size", f"image {h}x{w} (HxW) is too small to segment (at least {MIN_SIDE} per side)"
+        )
     return image
 
 

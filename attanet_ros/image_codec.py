@@ -99,7 +99,8 @@ def _check_size(height: int, width: int) -> None:
         raise ImageDecodeError("empty", f"image is empty: height={height}, width={width}")
     if height > MAX_SIDE or width > MAX_SIDE or height * width > MAX_PIXELS:
         raise ImageDecodeError(
-            "too_large", f"image size {width}x{height} is absurd (at most {MAX_SIDE} per side, {MAX_PIXELS} pixels)"
+            "too_large",
+            f"image size {height}x{width} (HxW) is absurd (at most {MAX_SIDE} per side, {MAX_PIXELS} pixels)",
         )
 
 

@@ -40,7 +40,7 @@ def mono8_array(msg) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = np.frombuffer(msg.data, np.uint8)
     if step < width or data.size < step * height:
-        raise ValueError(f"mono8 image {width}x{height} with step {step} does not fit its {data.size} bytes")
+        raise ValueError(f"mono8 image {height}x{width} (HxW) with step {step} does not fit its {data.size} bytes")
     return data[: step * height].reshape(height, step)[:, :width].copy()
 
 

@@ -116,7 +116,7 @@ def official_scores(
     for scale in scales:
         size = (int(h * scale), int(w * scale))
         if min(size) < 1:
-            raise ValueError(f"scale {scale} makes a {w}x{h} frame empty")
+            raise ValueError(f"scale {scale} makes a {h}x{w} (HxW) frame empty")
         scaled = F.interpolate(image, size, mode="bilinear", align_corners=True)
         scores = sliding_scores(logits_fn, scaled, num_classes, window, flip)
         scores = F.interpolate(scores, (h, w), mode="bilinear", align_corners=True)

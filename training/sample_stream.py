@@ -87,7 +87,8 @@ def collate_frames(batch: list[tuple]) -> tuple:
     if len(sizes) > 1:
         raise ValueError(
             f"device_augment stacks whole frames into a batch, but this batch holds frames of sizes "
-            f"{', '.join(f'{w}x{h}' for h, w in sizes)}; resize the dataset to one size or set device_augment: false"
+            f"{', '.join(f'{h}x{w}' for h, w in sizes)} (HxW); resize the dataset to one size or set "
+            "device_augment: false"
         )
     columns = zip(*batch, strict=True)
     return tuple(torch.stack(c) if isinstance(c[0], torch.Tensor) else list(c) for c in columns)

@@ -388,7 +388,7 @@ class Trainer:
                 h, w = labels.shape[1:]
                 raise ValueError(
                     f"cache_on_device needs frames of one size: {self.train_set.samples[index][0]} is "
-                    f"{label.shape[1]}x{label.shape[0]}, the first frame {w}x{h}; set cache_on_device: false"
+                    f"{label.shape[0]}x{label.shape[1]}, the first frame {h}x{w} (HxW); set cache_on_device: false"
                 )
             images[index].copy_(image, non_blocking=True)
             labels[index].copy_(label, non_blocking=True)
@@ -404,7 +404,7 @@ class Trainer:
             free, _ = torch.cuda.mem_get_info(self.device)
             if need > 0.5 * free:
                 raise ValueError(
-                    f"cache_on_device: {n} frames of {w}x{h} need {need / 2**30:.1f} GiB, more than half of "
+                    f"cache_on_device: {n} frames of {h}x{w} (HxW) need {need / 2**30:.1f} GiB, more than half of "
                     f"the {free / 2**30:.1f} GiB free on {self.device}; set cache_on_device: false"
                 )
         images = torch.empty((n, h, w, 3), dtype=torch.uint8, device=self.device)

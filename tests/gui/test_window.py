@@ -178,6 +178,6 @@ def test_a_frame_the_model_cannot_take_is_skipped_counted_and_shown(qapp, tmp_pa
         assert source.frames_processed == 2 and source.frames_skipped == 1
         assert window.frame.name == "frame_002.png" and np.array_equal(window.frame.image_bgr, images[2])
         stats = window.stats_text()
-        assert "skipped 1 frame (frame_001.png: image size 4x600 is outside the supported range" in stats
+        assert "skipped 1 frame (frame_001.png: image size 600x4 (HxW) is outside the supported range" in stats
     finally:
         window.close()

@@ -110,7 +110,7 @@ def test_calibration_folder_without_a_usable_image_names_the_files(tmp_path, cap
     assert main(["export", "--out", str(tmp_path / "m.onnx"), "--int8", "--calib", str(calib)]) == 2
     err = capsys.readouterr().err
     assert f"none of the 2 images under {calib} can calibrate int8 ({calib / 'a.png'}: not a readable image" in err
-    assert f"{calib / 'b.png'}: image size 4x4 is outside the supported range" in err
+    assert f"{calib / 'b.png'}: image size 4x4 (HxW) is outside the supported range" in err
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -299,7 +299,7 @@ def test_device_augment_needs_frames_of_one_size(tmp_path):
     generate_dataset(tmp_path / "mixed", 1, 64, 128, seed=0, split="train")
     generate_dataset(tmp_path / "mixed", 1, 64, 96, seed=1, split="train")
     cfg = tiny_config(tmp_path / "mixed", tmp_path / "run", device_augment=True, cache_on_device=True, batch_size=2)
-    expected = r"cache_on_device needs frames of one size: .* is 96x64, the first frame 128x64"
+    expected = r"cache_on_device needs frames of one size: .* is 64x96, the first frame 64x128 \(HxW\)"
     with pytest.raises(ValueError, match=expected):
         Trainer(cfg, device="cpu", progress=False, log_stdout=False).run()
 

@@ -98,7 +98,7 @@ def generate_dataset(
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
     if height < 32 or width < 32:
-        raise ValueError(f"image size {width}x{height} is too small; use at least 32x32 (e.g. 512x1024)")
+        raise ValueError(f"image size {height}x{width} (HxW) is too small; use at least 32x32 (e.g. 512x1024)")
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     if jobs < 1:

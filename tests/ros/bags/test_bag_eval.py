@@ -474,7 +474,9 @@ def test_one_bad_frame_is_skipped_and_named_not_fatal(tmp_path, capsys, frames, 
     )
     by_index = {s["index"]: s for s in summary["skipped"]}
     assert sorted(by_index) == [1, 3, 4]
-    assert by_index[1]["reason"] == "model: image size 4x600 is outside the supported range 8..16384 pixels per side"
+    assert (
+        by_index[1]["reason"] == "model: image size 600x4 (HxW) is outside the supported range 8..16384 pixels per side"
+    )
     assert by_index[1]["stamp"] == stamp_of(1) / 1e9 and by_index[1]["topic"] == IMAGE_TOPIC
     assert by_index[3]["reason"].startswith("undecodable: ") and "bayer_xyz8" in by_index[3]["reason"]
     assert by_index[4]["reason"] == "ground truth is 64x256, the frame 128x256 (HxW)"
@@ -482,7 +484,7 @@ def test_one_bad_frame_is_skipped_and_named_not_fatal(tmp_path, capsys, frames, 
     assert_same_scores(summary, want)
     code, out, _ = run_cli(capsys, "bag-eval", bag, "--no-progress")
     assert code == 0
-    assert f"skipped 3: {IMAGE_TOPIC} #1 at {stamp_of(1) / 1e9:.6f}: model: image size 4x600" in out
+    assert f"skipped 3: {IMAGE_TOPIC} #1 at {stamp_of(1) / 1e9:.6f}: model: image size 600x4 (HxW)" in out
 
 
 def test_nothing_scorable_exits_1(tmp_path, capsys, frames) -> None:
