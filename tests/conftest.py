@@ -1,7 +1,15 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
+
+# Every rclpy participant this test process creates uses the shipped Fast DDS profile, as users are
+# told to run: Fast DDS reads the profile once per process, at its first participant, so a test
+# that happens to create one first without it would leave the rest of the run on the stock
+# transports (which lose large frames). Child processes get it from their own environment.
+os.environ.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
+os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml")
 
 # Two cores shared by everything: keep each test process from oversubscribing them.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

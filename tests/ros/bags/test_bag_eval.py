@@ -367,7 +367,7 @@ def test_bag_make_and_bag_eval_run_without_ros(made_bags, dataset_root, tmp_path
 
 @pytest.fixture(scope="module")
 def custom_bags(tmp_path_factory) -> dict[str, Path]:
-    """bag-make of a 2-class custom dataset (floor 1, obstacle 2; 0 unlisted = ignored), in both storages."""
+    """bag-make of a 2-class custom dataset (floor 1, obstacle 2; 0 not scored), in both storages."""
     root = tmp_path_factory.mktemp("custom")
     rng = np.random.default_rng(3)
     for kind in ("images", "labels"):
@@ -382,6 +382,7 @@ def custom_bags(tmp_path_factory) -> dict[str, Path]:
         "classes:\n"
         "  - {name: floor, color: [0, 255, 0], value: 1}\n"
         "  - {name: obstacle, color: [255, 0, 0], value: 2}\n"
+        "ignore: [0]\n"
     )
     bags = {}
     for storage in ("mcap", "sqlite3"):
