@@ -274,6 +274,7 @@ class SegmentationEngine:
         if not self.active:
             return
         self.active = False
+        self._graph = None  # not subscribed: silent camera publishers are no news while inactive
         self._stop.set()
         if self._queues is not None:
             self._queues.close()  # wakes a callback blocked in replay mode
@@ -406,7 +407,8 @@ class SegmentationEngine:
         problems, graph_values = [], {}
         if self._graph is not None:
             received = sum(snapshot["received"] for snapshot in snapshots.values())
-            problems, graph_values = self._graph.check(received, self._queues.waiting() if self._queues else 0)
+            waiting = len(self._queues) if self._queues is not None else 0
+            problems, graph_values = self._graph.check(received, waiting)
         for key, channel in self.channels.items():
             snapshot = snapshots[key]
             info = {"outputs_active": channel.outputs_active}

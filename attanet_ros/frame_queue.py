@@ -81,11 +81,6 @@ class FrameQueues:
         """Queue ``item`` for camera ``name``; returns how many older frames of it were dropped."""
         return self._queues[name].put(item)
 
-    def waiting(self) -> int:
-        """Frames waiting over all cameras."""
-        with self._cond:
-            return sum(len(q._items) for q in self._queues.values())
-
     def take(self, timeout: float | None = None) -> list[tuple[str, Any]]:
         """The oldest waiting frame of every camera that has one, as (name, item), in camera order;
         empty after ``timeout`` seconds with nothing waiting, or once closed and drained."""
