@@ -89,8 +89,10 @@ def stale_report(level: int, message: str, values: list, age_s: float | None, st
     values = [*values, ("seconds_since_last_frame", "nan" if age_s is None else f"{age_s:.1f}")]
     values.append(("stale", "true" if stale else "false"))
     if stale:
+        sentence = f"stale: no frame for {age_s:.1f} s (reported after {stale_after_s:g} s)"
+        # a warning found before (clock ahead, a same-name node, ...) is still true: keep it after this one
+        message = f"{sentence}; {message}" if level > OK else sentence
         level = max(level, WARN)
-        message = f"stale: no frame for {age_s:.1f} s (reported after {stale_after_s:g} s)"
     return level, message, values
 
 

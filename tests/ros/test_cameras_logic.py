@@ -112,6 +112,9 @@ def test_staleness_and_the_summary_over_cameras():
     level, message, values = stale_report(OK, "10.0 fps", [], age_s=3.25, stale_after_s=2.0)
     assert level == WARN and message == "stale: no frame for 3.2 s (reported after 2 s)"
     assert dict(values)["seconds_since_last_frame"] == "3.2"
+    # a warning found before going stale (here a camera clock ahead) is kept, after the stale sentence
+    level, message, _ = stale_report(WARN, "camera clock ahead by 2000 ms", [], age_s=3.25, stale_after_s=2.0)
+    assert level == WARN and message == "stale: no frame for 3.2 s (reported after 2 s); camera clock ahead by 2000 ms"
     never = stale_report(OK, "waiting for images", [], age_s=None, stale_after_s=2.0)
     assert never[:2] == (OK, "waiting for images") and dict(never[2])["seconds_since_last_frame"] == "nan"
     level, message, values = summary_report(

@@ -310,5 +310,5 @@ def test_device_augment_needs_frames_of_one_size(tmp_path):
 
     images, labels, params = collate_frames([item(8, 16), item(8, 16)])
     assert images.shape == (2, 8, 16, 3) and labels.shape == (2, 8, 16) and params.shape == (2, 10)
-    with pytest.raises(ValueError, match="frames of sizes 16x8, 20x8.*device_augment: false"):
+    with pytest.raises(ValueError, match=r"frames of sizes 8x16, 8x20 \(HxW\).*device_augment: false"):
         collate_frames([item(8, 16), item(8, 20)])
