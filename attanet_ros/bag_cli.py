@@ -443,11 +443,7 @@ def _play_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--qos", default="reliable", choices=("reliable", "best_effort"), help="publisher reliability")
     p.add_argument("--depth", type=int, default=100, help="publisher history depth (default: 100)")
-    p.add_argument(
-        "--dds-profile",
-        type=Path,
-        help="Fast DDS profile XML (sets FASTDDS_DEFAULT_PROFILES_FILE), e.g. config/fastdds_shm.xml",
-    )
+    _add_dds_profile_argument(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -516,11 +512,7 @@ def _record_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
     p.add_argument("--max-messages", type=int, metavar="N", help="stop once N messages are written (all topics)")
-    p.add_argument(
-        "--dds-profile",
-        type=Path,
-        help="Fast DDS profile XML (sets FASTDDS_DEFAULT_PROFILES_FILE), e.g. config/fastdds_shm.xml",
-    )
+    _add_dds_profile_argument(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 
@@ -567,6 +559,15 @@ def _split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
         return argv, []
     i = argv.index("--ros-args")
     return argv[:i], argv[i + 1 :]
+
+
+def _add_dds_profile_argument(p: argparse.ArgumentParser) -> None:
+    """``--dds-profile``, for the commands that start an rclpy participant (bag-play, bag-record)."""
+    p.add_argument(
+        "--dds-profile",
+        type=Path,
+        help="Fast DDS profile XML (sets FASTDDS_DEFAULT_PROFILES_FILE), e.g. config/fastdds_shm.xml",
+    )
 
 
 def _use_dds_profile(name: str, profile: Path | None) -> int | None:
