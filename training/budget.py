@@ -12,6 +12,9 @@ from .config import TrainConfig
 from .trainer import Trainer, TrainResult
 
 
+PROBE_ITERATIONS = 10**7  # the probe's schedule: so long that its lr has not begun to decay when it stops
+
+
 def fit_iterations(done: int, seconds_per_iteration: float, seconds_left: float, safety: float = 0.9) -> int:
     """The schedule length that ends inside the time left: iterations already ``done`` plus what
     the measured speed allows in ``safety`` of ``seconds_left`` (at least one more)."""
@@ -30,6 +33,34 @@ def _steady_seconds_per_iteration(history: list[dict], batch_size: int, done: in
     return wall_s / max(done, 1)
 
 
+class DeadlineFit:
+    """Keeps a schedule ending at a deadline while it runs (the trainer's ``refit_schedule``).
+
+    The probe's speed holds only while the machine's load does; this measures the wall time per
+    iteration of the run itself since its first log record (worker start-up left out; validations
+    and checkpoints included, as they take the same share of what is left), keeps back the last
+    validation's time for the final one, and returns the length that ends in ``safety`` of the
+    rest. Changes under 1 % are left alone, so the lr curve moves in few, small steps."""
+
+    def __init__(self, trainer: Trainer, deadline: float, safety: float = 0.97) -> None:
+        self.trainer, self.deadline, self.safety = trainer, deadline, safety
+        self.origin: tuple[float, int] | None = None
+
+    def __call__(self, iteration: int) -> int | None:
+        now = time.time()
+        if self.origin is None:
+            self.origin = (now, iteration)
+            return None
+        start, first = self.origin
+        if iteration <= first:
+            return None
+        per_iteration = (now - start) / (iteration - first)
+        left = self.deadline - now - self.trainer.validation_seconds
+        total = fit_iterations(iteration, per_iteration, left, self.safety)
+        current = self.trainer.cfg.iterations
+        return total if abs(total - current) >= max(1, current // 100) else None
+
+
 def train_for_minutes(
     cfg: TrainConfig,
     minutes: float,
@@ -43,7 +74,8 @@ def train_for_minutes(
     A probe run (``probe_fraction`` of the budget, with a schedule too long to decay yet) measures
     the speed of this machine, saves ``last.pt`` and stops; the run then resumes with the iteration
     count that fits the time left (``fit_iterations``), so the lr reaches zero at the end instead of
-    a time limit cutting the schedule short. ``cfg.iterations`` is ignored. One process only: ranks
+    a time limit cutting the schedule short; while it runs, ``DeadlineFit`` re-fits that count to
+    the speed it measures (a load that rises or falls after the probe). ``cfg.iterations`` is ignored. One process only: ranks
     of a torchrun job would each measure a different speed.
     """
     if minutes <= 0:
@@ -53,9 +85,13 @@ def train_for_minutes(
     start = time.time()
     # no validation in the probe: it would use OpenCV's thread pool in this process before the
     # main phase forks its data workers, and a fork of a process with a live pool can deadlock
-    probe_cfg = dataclasses.replace(cfg, iterations=10**7, max_minutes=minutes * probe_fraction, val_interval=0)
+    probe_cfg = dataclasses.replace(cfg, iterations=PROBE_ITERATIONS, max_minutes=minutes * probe_fraction, val_interval=0)
     probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
     probe.announce_stop = False
+    probe.resume_hint = (
+        "that was the budget's speed probe: run the same command to start over, or --resume --iterations N "
+        "to go on with a fixed schedule"
+    )
     probe.plan_schedule = (
         f"budget {minutes:g} min: a probe of {minutes * probe_fraction:.2g} min measures the speed, then the "
         f"warm-up + poly schedule is fitted to the time left (lr {cfg.lr:g})"
@@ -91,4 +127,5 @@ def train_for_minutes(
         progress=progress,
         worker_start="spawn",
     )
+    trainer.refit_schedule = DeadlineFit(trainer, start + minutes * 60)
     return trainer, trainer.run()

@@ -151,7 +151,8 @@ def train_main(argv: list[str]) -> int:
         "--budget-minutes",
         type=float,
         help="fit a whole schedule into this wall time: a short probe measures the speed, then the "
-        "iteration count is chosen so the poly lr reaches zero in time (replaces --iterations; one process)",
+        "iteration count is chosen, and re-fitted as the run goes, so the poly lr reaches zero in time "
+        "(replaces --iterations; one process)",
     )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override any config field")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda if available")
@@ -226,10 +227,12 @@ def train_main(argv: list[str]) -> int:
             resume = str(candidate) if candidate.exists() else None
             if resume is None:
                 print(f"attanet train: --resume: no {candidate} yet; starting from iteration 0", file=sys.stderr)
+        if resume and "iterations" not in overrides:
+            cfg = _saved_schedule(resume, cfg)
         command = "attanet train " + shlex.join(argv)
         if budget_minutes is not None:
             if args.resume:
-                raise ValueError("--budget-minutes starts a new run; to continue one use --resume with --iterations")
+                raise ValueError("--budget-minutes starts a new run; --resume alone continues one on its fitted schedule")
             trainer, result = train_for_minutes(
                 cfg, budget_minutes, device=args.device, command=command, progress=not args.no_progress
             )
@@ -247,6 +250,29 @@ def train_main(argv: list[str]) -> int:
         path = release_checkpoint(source, args.release, half=True, notes={"released_from": str(source)})
         print(f"released {source} -> {path}", file=sys.stderr)
     return 0
+
+
+def _saved_schedule(checkpoint: str, cfg):
+    """``--resume`` without ``--iterations`` continues the checkpoint's own schedule: a run fitted
+    to ``--budget-minutes`` has a length that no config file holds."""
+    import dataclasses
+
+    from attanet_model.checkpoint import read_checkpoint
+
+    from .budget import PROBE_ITERATIONS
+
+    saved = (read_checkpoint(checkpoint).get("extra") or {}).get("config") or {}
+    if saved.get("iterations") == PROBE_ITERATIONS:
+        raise ValueError(
+            f"--resume {checkpoint}: saved by the speed probe of a --budget-minutes run, before a schedule was "
+            "fitted; give --iterations N for a fixed schedule, or start the budget run again"
+        )
+    schedule = {k: saved[k] for k in ("iterations", "warmup_iters") if k in saved and saved[k] != getattr(cfg, k)}
+    if not schedule:
+        return cfg
+    told = ", ".join(f"{k} {v}" for k, v in schedule.items())
+    print(f"attanet train: --resume: continuing {checkpoint}'s schedule ({told}); --iterations N changes it", file=sys.stderr)
+    return dataclasses.replace(cfg, **schedule)
 
 
 def _custom_recipe(args: argparse.Namespace, flags: dict):

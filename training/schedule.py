@@ -43,6 +43,22 @@ def poly_lr_factor(
     return (1 - progress) ** power
 
 
+class WarmupPoly:
+    """``poly_lr_factor`` with its settings as attributes: LambdaLR saves a callable object's
+    ``__dict__`` in its state_dict, so a schedule whose length was changed during the run (a
+    wall-time budget re-fitting it) resumes with that length."""
+
+    def __init__(self, max_iters: int, power: float, warmup_iters: int, warmup_ratio: float, warmup_mode: str) -> None:
+        poly_lr_factor(0, max_iters, power, warmup_iters, warmup_ratio, warmup_mode)  # checks the settings now
+        self.max_iters, self.power, self.warmup_iters = max_iters, power, warmup_iters
+        self.warmup_ratio, self.warmup_mode = warmup_ratio, warmup_mode
+
+    def __call__(self, iteration: int) -> float:
+        return poly_lr_factor(
+            iteration, self.max_iters, self.power, self.warmup_iters, self.warmup_ratio, self.warmup_mode
+        )
+
+
 def warmup_poly_scheduler(
     optimizer: torch.optim.Optimizer,
     max_iters: int,
@@ -52,5 +68,14 @@ def warmup_poly_scheduler(
     warmup_mode: str = "linear",
 ) -> LambdaLR:
     """A LambdaLR that scales every param group's initial lr (head groups keep their 10x)."""
-    poly_lr_factor(0, max_iters, power, warmup_iters, warmup_ratio, warmup_mode)  # checks the settings now
-    return LambdaLR(optimizer, lambda it: poly_lr_factor(it, max_iters, power, warmup_iters, warmup_ratio, warmup_mode))
+    factors = [WarmupPoly(max_iters, power, warmup_iters, warmup_ratio, warmup_mode) for _ in optimizer.param_groups]
+    return LambdaLR(optimizer, factors)
+
+
+def set_schedule_length(scheduler: LambdaLR, max_iters: int, warmup_iters: int | None = None) -> None:
+    """Change the length (and the warm-up, when given) of a ``warmup_poly_scheduler`` schedule in
+    place; the next step's lr follows it."""
+    for factor in scheduler.lr_lambdas:
+        factor.max_iters = max_iters
+        if warmup_iters is not None:
+            factor.warmup_iters = warmup_iters

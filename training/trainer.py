@@ -16,6 +16,7 @@ schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -23,7 +24,7 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
 from .sample_stream import DecodedFrames, SampleStream, StreamSampler, collate_frames, single_threaded_worker
-from .schedule import warmup_poly_scheduler
+from .schedule import set_schedule_length, warmup_poly_scheduler
 from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -174,8 +175,14 @@ class Trainer:
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
         self.resumed_from = resume
-        self.announce_stop = True  # the budget run's probe stops by design and says nothing
+        self.announce_stop = True  # the budget run's probe stops at its time limit by design, silently
+        self.resume_hint = "--resume continues"  # how to go on after a stop (the probe has its own)
         self.plan_schedule: str | None = None  # replaces the plan's schedule line (the budget probe)
+        # called at every log record with the iteration; a number it returns becomes the schedule's
+        # length (a wall-time budget re-fitting it to the speed measured so far, see budget.py)
+        self.refit_schedule: Callable[[int], int | None] | None = None
+        self.validation_seconds = 0.0  # how long the last validation took
+        self.final_miou: float | None = None  # the latest validation's (at the end: the final weights')
 
     def say(self, message: str) -> None:
         """One line for the user on stderr (rank 0 only)."""
@@ -228,6 +235,8 @@ class Trainer:
     def _restore_state(self, extra: dict) -> None:
         self.optimizer.load_state_dict(extra["optimizer"])
         self.scheduler.load_state_dict(extra["scheduler"])
+        # this run's config wins over the schedule saved (a --resume with a larger --iterations)
+        set_schedule_length(self.scheduler, self.cfg.iterations, self.cfg.warmup_iters)
         if extra.get("scaler") and self.amp:
             self.scaler.load_state_dict(extra["scaler"])
         self.start_iteration = int(extra["iteration"])
@@ -336,8 +345,11 @@ class Trainer:
         )
 
     def _sampler(self) -> StreamSampler:
+        """Stream positions to the end of the schedule; without an end when ``refit_schedule`` may
+        lengthen it (positions are fixed per iteration, so the stream is the same either way)."""
         info = self.info
-        return StreamSampler(self.start_iteration, self.cfg.iterations, self.per_rank_batch, info.rank, info.world_size)
+        end = self.cfg.iterations if self.refit_schedule is None else 2**40
+        return StreamSampler(self.start_iteration, end, self.per_rank_batch, info.rank, info.world_size)
 
     def _worker_batches(self) -> DataLoader:
         """Batches from data-loading workers: augmented crops, or (device_augment) whole frames
@@ -526,6 +538,9 @@ class Trainer:
             if best_path is not None and self.best_miou is not None
             else "no validation (no best.pt)"
         )
+        if self.final_miou is not None and best_path is not None and self.final_miou != self.best_miou:
+            # best.pt is chosen on the val split, so its number is the optimistic one: say the final too
+            best += f"; final weights {self.final_miou * 100:.2f}%"
         skipped = sorted(f for f, p in self.data_problems.items() if p["skipped"])
         read_as_ignore = len(self.data_problems) - len(skipped)
         data = f"; {len(skipped)} unreadable file(s) skipped" if skipped else ""
@@ -558,10 +573,13 @@ class Trainer:
                 if self._due(state.iteration, self.cfg.log_interval):
                     self._log_window(state.iteration, window, values, lr, bar)
                     window = _LogWindow()
+                    self._refit_if_asked(state.iteration, bar)
                 self._validate_if_due(state)
                 self._checkpoint_if_due(state)
                 if self._should_stop(state.iteration, deadline):
                     self._stop_early(state)
+                    break
+                if state.iteration >= self.cfg.iterations:  # a re-fitted schedule ends before its stream
                     break
         finally:
             self._end_loop(previous, bar)
@@ -691,11 +709,28 @@ class Trainer:
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
 
-    def _validate_if_due(self, state: _RunState) -> None:
-        """Validate every val_interval iterations; a better mIoU writes best.pt."""
-        if self.cfg.val_interval <= 0 or not self._due(state.iteration, self.cfg.val_interval):
+    def _refit_if_asked(self, iteration: int, bar) -> None:
+        """A new schedule length from ``refit_schedule`` (never at or before this iteration): the
+        poly decay, the final validation and the progress bar follow it, and the log says so."""
+        total = self.refit_schedule(iteration) if self.refit_schedule is not None else None
+        if total is None or total == self.cfg.iterations:
             return
+        total = max(total, iteration + 1)
+        self.log({"iter": iteration, "schedule_iterations": total, "was": self.cfg.iterations})
+        self.cfg = dataclasses.replace(self.cfg, iterations=total)
+        set_schedule_length(self.scheduler, total)
+        if bar is not None:
+            bar.total = total
+            bar.refresh()
+
+    def _validate_if_due(self, state: _RunState, now: bool = False) -> None:
+        """Validate every val_interval iterations (and when ``now``); a better mIoU writes best.pt."""
+        if self.cfg.val_interval <= 0 or not (now or self._due(state.iteration, self.cfg.val_interval)):
+            return
+        started = time.time()
         miou = self.validate(state.iteration)
+        self.validation_seconds = time.time() - started
+        self.final_miou = miou
         self.net.train()
         if miou is not None and (self.best_miou is None or miou > self.best_miou):
             self.best_miou = miou
@@ -713,14 +748,17 @@ class Trainer:
     def _stop_early(self, state: _RunState) -> None:
         """Save last.pt at this iteration, log and say why; the exit code is 128 + the signal's number."""
         iteration = state.iteration
+        if self.stop_signal is None and self.cfg.val_interval > 0 and iteration % self.cfg.val_interval:
+            # the time limit: score the weights it stopped at, so the run still ends with a best.pt
+            self._validate_if_due(state, now=True)
         state.last_path = self.save("last.pt", iteration) or state.last_path
         code = EXIT_SIGNAL.get(self.stop_signal, 0) if self.stop_signal else 0
         name = signal.Signals(self.stop_signal).name if self.stop_signal else None
         state.stopped = f"signal {name}" if name else "time limit"
         self.log({"iter": iteration, "stopped": state.stopped, "checkpoint": str(self.out_dir / "last.pt")})
-        if self.announce_stop:
+        if self.announce_stop or name:
             by = name or f"the time limit (max_minutes {self.cfg.max_minutes:g})"
-            self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; --resume continues")
+            self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; {self.resume_hint}")
         state.exit_code = code
 
     def _end_loop(self, previous_handlers: dict, bar) -> None:
