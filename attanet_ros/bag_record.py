@@ -128,6 +128,7 @@ class _Recorder:
         self.node, self.writer, self.config, self.summary, self.log = node, writer, config, summary, log
         self.pending = list(config.topics)  # topics not subscribed yet (no publisher discovered)
         self.subscriptions: list[Any] = []
+        self.unmatched: dict[str, Any] = {}  # subscribed topics whose reader has matched no publisher yet
 
     def subscribe_discovered(self) -> None:
         """Subscribe to each pending topic that now has a publisher; errors for unusable topics."""
@@ -155,9 +156,19 @@ class _Recorder:
                 continue
             qos = matched_qos([p.qos_profile for p in publishers])
             self.writer.add_topic(topic, msgtype, [bag_qos(p.qos_profile) for p in publishers])
-            self.subscriptions.append(self.node.create_subscription(cls, topic, self._writer_for(topic), qos, raw=True))
+            subscription = self.node.create_subscription(cls, topic, self._writer_for(topic), qos, raw=True)
+            self.subscriptions.append(subscription)
+            self.unmatched[topic] = subscription
             self.summary.types[topic], self.summary.qos[topic] = msgtype, describe_qos(qos)
             self.log(f"recording {topic} [{msgtype}] ({describe_qos(qos)}, {len(publishers)} publisher(s))")
+
+    def report_matched(self) -> None:
+        """Say when each subscription has matched a publisher: from then on what is published on
+        the topic is recorded (a script can wait for this line before it starts publishing)."""
+        for topic, subscription in list(self.unmatched.items()):
+            if (count := subscription.get_publisher_count()) > 0:
+                del self.unmatched[topic]
+                self.log(f"matched {topic} ({count} publisher(s))")
 
     def _refuse(self, topic: str, why: str) -> None:
         self.summary.errors.append(f"topic {topic} {why}; not recorded")
@@ -205,6 +216,8 @@ def record(config: RecordConfig, log: Callable[[str], None] = print) -> RecordSu
                 if recorder.pending and now >= next_poll:
                     recorder.subscribe_discovered()
                     next_poll = now + GRAPH_POLL_S
+                if recorder.unmatched:
+                    recorder.report_matched()
                 executor.spin_once(timeout_sec=0.05)
                 if config.max_messages is not None and sum(summary.counts.values()) >= config.max_messages:
                     stop.append("max-messages")

@@ -11,7 +11,6 @@ import numpy as np
 from .config import TrainConfig
 from .trainer import Trainer, TrainResult
 
-
 PROBE_ITERATIONS = 10**7  # the probe's schedule: so long that its lr has not begun to decay when it stops
 
 
@@ -75,8 +74,8 @@ def train_for_minutes(
     the speed of this machine, saves ``last.pt`` and stops; the run then resumes with the iteration
     count that fits the time left (``fit_iterations``), so the lr reaches zero at the end instead of
     a time limit cutting the schedule short; while it runs, ``DeadlineFit`` re-fits that count to
-    the speed it measures (a load that rises or falls after the probe). ``cfg.iterations`` is ignored. One process only: ranks
-    of a torchrun job would each measure a different speed.
+    the speed it measures (a load that rises or falls after the probe). ``cfg.iterations`` is
+    ignored. One process only: ranks of a torchrun job would each measure a different speed.
     """
     if minutes <= 0:
         raise ValueError(f"the time budget must be positive, got {minutes} minutes")
@@ -85,7 +84,9 @@ def train_for_minutes(
     start = time.time()
     # no validation in the probe: it would use OpenCV's thread pool in this process before the
     # main phase forks its data workers, and a fork of a process with a live pool can deadlock
-    probe_cfg = dataclasses.replace(cfg, iterations=PROBE_ITERATIONS, max_minutes=minutes * probe_fraction, val_interval=0)
+    probe_cfg = dataclasses.replace(
+        cfg, iterations=PROBE_ITERATIONS, max_minutes=minutes * probe_fraction, val_interval=0
+    )
     probe = Trainer(probe_cfg, device=device, command=command, progress=progress)
     probe.announce_stop = False
     probe.resume_hint = (

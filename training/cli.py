@@ -232,7 +232,9 @@ def train_main(argv: list[str]) -> int:
         command = "attanet train " + shlex.join(argv)
         if budget_minutes is not None:
             if args.resume:
-                raise ValueError("--budget-minutes starts a new run; --resume alone continues one on its fitted schedule")
+                raise ValueError(
+                    "--budget-minutes starts a new run; --resume alone continues one on its fitted schedule"
+                )
             trainer, result = train_for_minutes(
                 cfg, budget_minutes, device=args.device, command=command, progress=not args.no_progress
             )
@@ -271,7 +273,10 @@ def _saved_schedule(checkpoint: str, cfg):
     if not schedule:
         return cfg
     told = ", ".join(f"{k} {v}" for k, v in schedule.items())
-    print(f"attanet train: --resume: continuing {checkpoint}'s schedule ({told}); --iterations N changes it", file=sys.stderr)
+    print(
+        f"attanet train: --resume: continuing {checkpoint}'s schedule ({told}); --iterations N changes it",
+        file=sys.stderr,
+    )
     return dataclasses.replace(cfg, **schedule)
 
 

@@ -182,6 +182,7 @@ class Trainer:
         # length (a wall-time budget re-fitting it to the speed measured so far, see budget.py)
         self.refit_schedule: Callable[[int], int | None] | None = None
         self.validation_seconds = 0.0  # how long the last validation took
+        self.deadline = math.inf  # the time limit (max_minutes) as a time.time(), once running
         self.final_miou: float | None = None  # the latest validation's (at the end: the final weights')
 
     def say(self, message: str) -> None:
@@ -559,6 +560,7 @@ class Trainer:
         bar = self._progress_bar()
         state, window = _RunState(self.start_iteration), _LogWindow()
         deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
+        self.deadline = deadline
         self.net.train()
         try:
             while (batch := self._next_batch(batches, window)) is not None:
@@ -694,6 +696,7 @@ class Trainer:
         elapsed = time.time() - window.started
         img_s = window.iterations * cfg.batch_size / max(elapsed, 1e-9)
         parts = {k: v for k, v in values.items() if k != "loss"}
+        schedule_left = (cfg.iterations - iteration) * elapsed / max(window.iterations, 1)
         record = {
             "iter": iteration,
             "loss": window.loss_sum / window.iterations,
@@ -701,7 +704,8 @@ class Trainer:
             "lr": lr,
             "img_s": round(img_s, 2),
             "data_wait": round(window.data_wait_s / max(elapsed, 1e-9), 3),
-            "eta_s": round((cfg.iterations - iteration) * elapsed / max(window.iterations, 1), 1),
+            # the schedule's end at this window's speed, or the time limit when that comes first
+            "eta_s": round(max(min(schedule_left, self.deadline - time.time()), 0.0), 1),
         }
         if self.data_problems:
             record["bad_data_files"] = len(self.data_problems)

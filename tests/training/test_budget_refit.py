@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from test_train import tiny_config
 
 from attanet_model.checkpoint import read_checkpoint
 from attanet_training import budget
@@ -18,8 +19,6 @@ from attanet_training.budget import DeadlineFit
 from attanet_training.cli import train_main
 from attanet_training.schedule import set_schedule_length, warmup_poly_scheduler
 from attanet_training.trainer import Trainer
-
-from test_train import tiny_config
 
 
 def _records(run: Path) -> list[dict]:
@@ -92,6 +91,7 @@ def test_the_time_limit_validates_the_weights_it_stops_at(mini_cityscapes, tmp_p
     assert result.stopped == "time limit" and result.iteration == 1
     records = _records(tmp_path / "run")
     assert [r["iter"] for r in records if "val_miou" in r] == [1]
+    assert [r["eta_s"] for r in records if "eta_s" in r] == [0.0]  # the time limit, not 49 more iterations
     assert result.best_checkpoint is not None and result.best_checkpoint.exists()
     assert read_checkpoint(result.best_checkpoint)["extra"]["iteration"] == 1
 
@@ -130,4 +130,5 @@ def test_a_probe_checkpoint_is_not_resumed_as_a_schedule(mini_cityscapes, tmp_pa
     assert train_main(["--config", str(cfg_file), "--device", "cpu", "--no-progress", "--resume"]) == 2
     err = capsys.readouterr().err
     assert "saved by the speed probe of a --budget-minutes run" in err and "--iterations N" in err, err
-    assert train_main(["--config", str(cfg_file), "--device", "cpu", "--no-progress", "--resume", "--iterations", "3"]) == 0
+    fixed = ["--config", str(cfg_file), "--device", "cpu", "--no-progress", "--resume", "--iterations", "3"]
+    assert train_main(fixed) == 0

@@ -110,6 +110,8 @@ def test_late_recorder_gets_bit_exact_images_and_the_latched_class_info(publishe
     summary = json.loads(out)
     assert summary["counts"] == {IMAGE: count, INFO: 1} and summary["stopped_by"] == "max-messages"
     assert summary["qos"] == {IMAGE: "reliable, volatile", INFO: "reliable, transient_local"}
+    for topic in (IMAGE, INFO):  # subscribed first, then said when the reader has matched the publisher
+        assert err.index(f"recording {topic} [") < err.index(f"matched {topic} (1 publisher(s))"), err
 
     raw = _read_back(bag)
     assert [zlib.crc32(canonical_cdr(r)) for r in raw[IMAGE]] == sent["crc"]

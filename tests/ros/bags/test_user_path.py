@@ -87,7 +87,8 @@ def test_custom_data_from_training_to_a_scored_recording(capsys, tmp_path, domai
     )  # fmt: skip
     try:
         _wait_for_line(lambda: Path(node_log.name).read_text(), "segmenting", 120, "the node")
-        _wait_for_line(lambda: Path(rec_log.name).read_text(), f"recording {LABELS}", 60, "bag-record")
+        # matched, not just subscribed: the node's first labels must find the recorder's reader
+        _wait_for_line(lambda: Path(rec_log.name).read_text(), f"matched {LABELS}", 60, "bag-record")
         play = subprocess.run(
             attanet_command("bag-play", bag, "--topics", IMAGE, GT, "--wait-for-node", f"{NODE_NS}/attanet",
                             "attanet_bag_record", "--wait-for-topic", GT, "--json", "--no-progress"),
