@@ -145,5 +145,9 @@ class StreamSampler(Sampler):
             base = it * self.b * self.world + self.rank * self.b
             yield from range(base, base + self.b)
 
+    @property
+    def per_rank_batch(self) -> int:
+        return self.b
+
     def __len__(self) -> int:
         return max(self.end - self.start, 0) * self.b

@@ -10,14 +10,14 @@ the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the traine
 workers still alive, and the trainer alone decides how to stop.
 
 ``Trainer.run`` is a short loop of named steps (``_step``, ``_log_window``, ``_validate_if_due``,
-``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, fitting a
+``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, the batches
+(from workers, or the split cached on the device) in ``batches.py``, fitting a
 schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import platform
@@ -30,20 +30,20 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from attanet_model import ModelMeta, build_model, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
 from attanet_model.network import registered_arch
 
 from . import distributed as dist_utils
+from .batches import BatchSource
 from .config import TrainConfig
-from .datasets import DatasetLayoutError, build_dataset
+from .datasets import build_dataset
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
-from .sample_stream import DecodedFrames, SampleStream, StreamSampler, collate_frames, single_threaded_worker
+from .sample_stream import StreamSampler
 from .schedule import set_schedule_length, warmup_poly_scheduler
 from .transforms import TrainTransform, check_augment
 
@@ -334,109 +334,27 @@ class Trainer:
             known = len(self.data_problems)
             self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {log}")
 
-    # ---- data -------------------------------------------------------------------------------
-
-    def _loader_kwargs(self) -> dict:
-        workers = self.cfg.workers
-        return dict(
-            num_workers=workers,
-            pin_memory=self.cuda,
-            worker_init_fn=single_threaded_worker,
-            multiprocessing_context=self.worker_start if workers > 0 else None,
-        )
-
-    def _sampler(self) -> StreamSampler:
-        """Stream positions to the end of the schedule; without an end when ``refit_schedule`` may
-        lengthen it (positions are fixed per iteration, so the stream is the same either way)."""
-        info = self.info
-        end = self.cfg.iterations if self.refit_schedule is None else 2**40
-        return StreamSampler(self.start_iteration, end, self.per_rank_batch, info.rank, info.world_size)
-
-    def _worker_batches(self) -> DataLoader:
-        """Batches from data-loading workers: augmented crops, or (device_augment) whole frames
-        with their drawn parameters."""
-        cfg = self.cfg
-        return DataLoader(
-            SampleStream(self.train_set, self.transform, cfg.seed, defer=cfg.device_augment),
-            batch_size=self.per_rank_batch,
-            collate_fn=collate_frames if cfg.device_augment else None,
-            sampler=self._sampler(),
-            drop_last=True,
-            persistent_workers=False,
-            # its own generator: drawing the loader's base seed from the global RNG would shift the
-            # dropout stream between a fresh and a resumed run
-            generator=torch.Generator().manual_seed(cfg.seed),
-            **self._loader_kwargs(),
-        )
-
-    def cache_frames(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole training split decoded once into device memory: N x H x W x 3 and N x H x W uint8.
-
-        Frames are decoded by the data workers only: OpenCV used in this process before they
-        fork could leave them a thread pool without threads (a hang)."""
-        n = len(self.train_set)
-        images = labels = None
-        bar = None
-        if self.info.is_main and self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n, desc="cache", unit="frame", dynamic_ncols=True)
-        # its own generator, as in _worker_batches: the global RNG (dropout) stays untouched
-        frames = DataLoader(
-            DecodedFrames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
-        )
-        for index, image, label, note in frames:
-            for problem in json.loads(note):
-                if problem["skipped"]:
-                    raise DatasetLayoutError(
-                        f"cache_on_device needs every frame of the split: {problem['file']}: {problem['reason']}; "
-                        "fix or remove the file, or set cache_on_device: false"
-                    )
-            problem = self._report_problems([note], self.start_iteration, strict=self.cfg.strict_data)
-            if problem is not None:
-                raise DatasetLayoutError(f"--strict-data: {problem['file']}: {problem['reason']}")
-            if labels is None:
-                images, labels = self._allocate_cache(n, *label.shape)
-            if label.shape != labels.shape[1:]:
-                h, w = labels.shape[1:]
-                raise ValueError(
-                    f"cache_on_device needs frames of one size: {self.train_set.samples[index][0]} is "
-                    f"{label.shape[0]}x{label.shape[1]}, the first frame {h}x{w} (HxW); set cache_on_device: false"
-                )
-            images[index].copy_(image, non_blocking=True)
-            labels[index].copy_(label, non_blocking=True)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        return images, labels
-
-    def _allocate_cache(self, n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        need = n * h * w * 4
-        if self.cuda:
-            free, _ = torch.cuda.mem_get_info(self.device)
-            if need > 0.5 * free:
-                raise ValueError(
-                    f"cache_on_device: {n} frames of {h}x{w} (HxW) need {need / 2**30:.1f} GiB, more than half of "
-                    f"the {free / 2**30:.1f} GiB free on {self.device}; set cache_on_device: false"
-                )
-        images = torch.empty((n, h, w, 3), dtype=torch.uint8, device=self.device)
-        return images, torch.empty((n, h, w), dtype=torch.uint8, device=self.device)
-
-    def _cached_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """The same stream as ``_worker_batches`` with device_augment (same frames, same drawn
-        parameters per position), read from ``cache_frames`` instead of files: no workers at all."""
-        cfg = self.cfg
-        images, labels = self.cache_frames()
-        h, w = labels.shape[1:]
-        stream = SampleStream(self.train_set, self.transform, cfg.seed, defer=True)
-        positions = iter(self._sampler())
-        while chunk := list(itertools.islice(positions, self.per_rank_batch)):
-            index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
-            params = torch.stack([self.transform.draw(h, w, stream.rng_at(p)).as_tensor() for p in chunk])
-            yield images[index], labels[index], params, []  # problems were reported while caching
-
     # ---- the loop -----------------------------------------------------------------------------
+
+    def _batch_source(self) -> BatchSource:
+        """This rank's batches from the iteration the run starts at; the stream has no end when
+        ``refit_schedule`` may lengthen the schedule (the loop stops at its length either way)."""
+        return BatchSource(
+            self.cfg,
+            self.train_set,
+            self.transform,
+            StreamSampler(
+                self.start_iteration,
+                self.cfg.iterations if self.refit_schedule is None else 2**40,
+                self.per_rank_batch,
+                self.info.rank,
+                self.info.world_size,
+            ),
+            self.device,
+            worker_start=self.worker_start,
+            progress=self.progress and self.info.is_main,
+            report_problems=lambda note: self._report_problems([note], self.start_iteration, self.cfg.strict_data),
+        )
 
     def _on_signal(self, signum, frame) -> None:
         del frame
@@ -555,7 +473,7 @@ class Trainer:
         if self.start_iteration >= self.cfg.iterations:
             return self._already_finished()
         self._begin()
-        batches = iter(self._cached_batches() if self.cfg.cache_on_device else self._worker_batches())
+        batches = iter(self._batch_source())
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = self._progress_bar()
         state, window = _RunState(self.start_iteration), _LogWindow()
