@@ -1,4 +1,5 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import torch
 # transports (which lose large frames). Child processes get it from their own environment.
 os.environ.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml")
+
+# A test run started in the background of a script (`make test &`, nohup) has SIGINT ignored, and
+# its child processes inherit that: the tests that press Ctrl-C on a child would see it ignored.
+# A handler here (not SIG_IGN) is reset to the default in each child at exec, so they get it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Two cores shared by everything: keep each test process from oversubscribing them.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
