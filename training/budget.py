@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .config import TrainConfig
+from .schedule import fitted_warmup
 from .trainer import Trainer, TrainResult
 
 PROBE_ITERATIONS = 10**7  # the probe's schedule: so long that its lr has not begun to decay when it stops
@@ -106,8 +107,7 @@ def train_for_minutes(
     )
     seconds_left = minutes * 60 - spent
     total = fit_iterations(probe_result.iteration, per_iteration, seconds_left)
-    # a short budget must still decay: the warm-up may take at most a fifth of the fitted schedule
-    warmup = min(cfg.warmup_iters, max(total // 5, probe_result.iteration))
+    warmup = fitted_warmup(cfg.warmup_iters, total, probe_result.iteration)  # a short budget still decays
     probe.log(
         {
             "iter": probe_result.iteration,

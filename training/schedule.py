@@ -72,6 +72,12 @@ def warmup_poly_scheduler(
     return LambdaLR(optimizer, factors)
 
 
+def fitted_warmup(warmup_iters: int, max_iters: int, done: int) -> int:
+    """The warm-up of a schedule shortened to ``max_iters`` with ``done`` iterations run: unchanged
+    if it is over, else at most a fifth of the schedule, so a short schedule still decays."""
+    return min(warmup_iters, max(max_iters // 5, done))
+
+
 def set_schedule_length(scheduler: LambdaLR, max_iters: int, warmup_iters: int | None = None) -> None:
     """Change the length (and the warm-up, when given) of a ``warmup_poly_scheduler`` schedule in
     place; the next step's lr follows it."""

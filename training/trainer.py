@@ -44,7 +44,7 @@ from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
 from .run_folder import remove_stale_temp_files, truncate_log
 from .sample_stream import StreamSampler
-from .schedule import set_schedule_length, warmup_poly_scheduler
+from .schedule import fitted_warmup, set_schedule_length, warmup_poly_scheduler
 from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -638,9 +638,13 @@ class Trainer:
         if total is None or total == self.cfg.iterations:
             return
         total = max(total, iteration + 1)
-        self.log({"iter": iteration, "schedule_iterations": total, "was": self.cfg.iterations})
-        self.cfg = dataclasses.replace(self.cfg, iterations=total)
-        set_schedule_length(self.scheduler, total)
+        warmup = fitted_warmup(self.cfg.warmup_iters, total, iteration)
+        record = {"iter": iteration, "schedule_iterations": total, "was": self.cfg.iterations}
+        if warmup != self.cfg.warmup_iters:
+            record["warmup_iters"] = warmup
+        self.log(record)
+        self.cfg = dataclasses.replace(self.cfg, iterations=total, warmup_iters=warmup)
+        set_schedule_length(self.scheduler, total, warmup)
         if bar is not None:
             bar.total = total
             bar.refresh()

@@ -132,3 +132,15 @@ def test_a_probe_checkpoint_is_not_resumed_as_a_schedule(mini_cityscapes, tmp_pa
     assert "saved by the speed probe of a --budget-minutes run" in err and "--iterations N" in err, err
     fixed = ["--config", str(cfg_file), "--device", "cpu", "--no-progress", "--resume", "--iterations", "3"]
     assert train_main(fixed) == 0
+
+
+def test_a_schedule_cut_during_its_warm_up_still_decays(mini_cityscapes, tmp_path):
+    cfg = tiny_config(mini_cityscapes, tmp_path / "run", iterations=100, warmup_iters=50)
+    trainer = Trainer(cfg, device="cpu", progress=False, log_stdout=False)
+    trainer.refit_schedule = lambda iteration: 10 if iteration == 2 else None  # a 10x slowdown at iteration 2
+    result = trainer.run()
+    assert result.iteration == 10 and trainer.cfg.warmup_iters == 2  # max(10 // 5, 2): the warm-up ends now
+    records = _records(tmp_path / "run")
+    assert {"iter": 2, "schedule_iterations": 10, "was": 100, "warmup_iters": 2} in records
+    lrs = [r["lr"] for r in records if "lr" in r]
+    assert lrs[-1] == pytest.approx(cfg.lr * (1 - 7 / 8) ** 0.9)  # poly over iterations 2..10
