@@ -192,14 +192,20 @@ def _play(domain_id: int, *argv) -> subprocess.Popen:
     )
 
 
-def test_wait_for_node_ignores_other_subscribers_until_the_named_node_comes(made_bags, probe_factory, domain_id):
+def test_wait_for_node_holds_the_start_for_a_late_node_while_others_subscribe(made_bags, probe_factory, domain_id):
     """A recorder-like probe (two subscriptions' worth: images and ground truth) is there first; the
-    playback still waits for the node named, which starts only after playback is already waiting."""
-    # the early ones wait long (they end at their FRAMES-th message): on a loaded machine the late
-    # node and the playback can take most of a minute to start, and an early probe that timed out
-    # would leave the graph before playing starts
-    early = [probe_factory(timeout=300), probe_factory(topic="/camera/gt_labels", timeout=300)]
-    play = _play(domain_id, made_bags["mcap"], "--wait-for-node", "/late_node", "--rate", "4")
+    playback still waits for the node named, which starts only after playback is already waiting.
+
+    The early probes are named too: a subscriber the playback has not discovered yet when the
+    named ones have matched is not waited for (on a loaded machine discovery of an early one can
+    come after the late one's), so only named subscribers are sure to get the first frame."""
+    early = [
+        probe_factory(ros_args=("-r", "__node:=early_image")),
+        probe_factory(topic="/camera/gt_labels", ros_args=("-r", "__node:=early_gt")),
+    ]
+    play = _play(
+        domain_id, made_bags["mcap"], "--wait-for-node", "/late_node", "early_image", "early_gt", "--rate", "4"
+    )
     try:
         assert "waiting up to 30 s for node /late_node" in play.stderr.readline()
         late = probe_factory(ros_args=("-r", "__node:=late_node"))
