@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from onnx_files import write_tiny_onnx
 
 from attanet_model import Segmenter, default_model_path, load_checkpoint
 from attanet_model.onnx_export import export_onnx
@@ -124,25 +125,8 @@ def test_profile_record_round_trips_and_a_corrupt_one_is_named(tmp_path):
 def tiny_onnx(tmp_path_factory):
     """A real ONNX file with the bundled model's metadata and a 1x1-conv "network": the provider
     path is the same for any graph, and this one exports in milliseconds instead of half a minute."""
-    from onnx import TensorProto, helper, numpy_helper, save
-
-    from attanet_model.onnx_export import META_KEY
-
     _, meta, _ = load_checkpoint(default_model_path())
-    weight = np.random.default_rng(0).standard_normal((len(meta.classes), 3, 1, 1)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["logits"])],
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(meta.classes), "height", "width"])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    entry = model.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps({**meta.to_dict(), "onnx": {"argmax": False}})
-    path = tmp_path_factory.mktemp("ort") / "tiny.onnx"
-    save(model, str(path))
-    return path
+    return write_tiny_onnx(meta, tmp_path_factory.mktemp("ort") / "tiny.onnx")
 
 
 def test_real_cpu_session_reports_what_runs(tiny_onnx):

@@ -1,17 +1,14 @@
 """A frame's size plan (camera -> network -> output), decided by the Segmenter for every path,
 and the same timing stages on every path."""
 
-import json
-
 import cv2
 import numpy as np
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper, save
+from onnx_files import write_tiny_onnx
 
 from attanet_model import AttentionQuery, ModelMeta, Segmenter, build_model, save_checkpoint
 from attanet_model.device_pipeline import DevicePipeline
-from attanet_model.onnx_export import META_KEY
 from attanet_model.preprocess import SizePlan, resize_frame, size_plan
 from attanet_model.segmenter import TIMING_STAGES
 
@@ -22,25 +19,7 @@ def model_files(tmp_path_factory):
     model = build_model("attanet_light").eval()
     meta = ModelMeta.for_model(model, "attanet_light")
     tmp = tmp_path_factory.mktemp("plan")
-    return save_checkpoint(tmp / "light.pt", model, meta), tiny_onnx(meta, tmp / "tiny.onnx")
-
-
-def tiny_onnx(meta: ModelMeta, path):
-    """A real ONNX file with ``meta`` and a 1x1-conv "network": ONNX Runtime's frame path is the
-    same for any graph, and this one is written in milliseconds (exporting AttaNet takes ~25 s)."""
-    weight = np.random.default_rng(0).standard_normal((len(meta.classes), 3, 1, 1)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["logits"])],
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(meta.classes), "height", "width"])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    entry = model.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps({**meta.to_dict(), "onnx": {"argmax": False}})
-    save(model, str(path))
-    return path
+    return save_checkpoint(tmp / "light.pt", model, meta), write_tiny_onnx(meta, tmp / "tiny.onnx")
 
 
 def frame(h, w, seed=0):
