@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,16 @@ class BatchSource:
     def __iter__(self) -> Iterator[tuple]:
         return iter(self._cached() if self.cfg.cache_on_device else self._from_workers())
 
+    @contextmanager
+    def open(self) -> Iterator[Iterator[tuple]]:
+        """The batches, with the workers stopped on the way out, whichever way that is: an error
+        must not leave them behind (they ignore SIGINT/SIGTERM, so nothing else would stop them)."""
+        batches = iter(self)
+        try:
+            yield batches
+        finally:
+            stop_workers(batches)
+
     def _loader_kwargs(self) -> dict:
         workers = self.cfg.workers
         return dict(
@@ -73,15 +84,26 @@ class BatchSource:
         Frames are decoded by the data workers only: OpenCV used in this process before they
         fork could leave them a thread pool without threads (a hang)."""
         n = len(self.train_set)
-        images = labels = None
         bar = None
         if self.progress:
             from tqdm import tqdm
 
             bar = tqdm(total=n, desc="cache", unit="frame", dynamic_ncols=True)
-        frames = DataLoader(
-            DecodedFrames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
+        frames = iter(
+            DataLoader(
+                DecodedFrames(self.train_set), batch_size=None, generator=torch.Generator(), **self._loader_kwargs()
+            )
         )
+        try:
+            return self._fill_cache(frames, n, bar)
+        finally:
+            stop_workers(frames)
+            if bar is not None:
+                bar.close()
+
+    def _fill_cache(self, frames: Iterator, n: int, bar) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy each decoded frame into the cache, refusing a bad one or one of another size."""
+        images = labels = None
         for index, image, label, note in frames:
             for problem in json.loads(note):
                 if problem["skipped"]:
@@ -104,8 +126,6 @@ class BatchSource:
             labels[index].copy_(label, non_blocking=True)
             if bar is not None:
                 bar.update(1)
-        if bar is not None:
-            bar.close()
         return images, labels
 
     def _allocate_cache(self, n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,3 +151,18 @@ class BatchSource:
             index = torch.tensor([stream.index_at(p) for p in chunk], device=self.device)
             params = torch.stack([self.transform.draw(h, w, stream.rng_at(p)).as_tensor() for p in chunk])
             yield images[index], labels[index], params, []  # problems were reported while caching
+
+
+def stop_workers(batches: Iterator) -> None:
+    """Shut down the worker processes behind a DataLoader iterator now (and close a generator).
+
+    torch stops them only when the iterator is exhausted or garbage-collected; an exception's
+    traceback keeps it alive, and at exit ``multiprocessing`` would then SIGTERM and join workers
+    that ignore SIGTERM: a hang. torch has no public call for this; ``_shutdown_workers`` is what
+    its own ``__del__`` runs (and what PyTorch Lightning calls)."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()

@@ -9,6 +9,8 @@ import time
 import numpy as np
 
 from .config import TrainConfig
+from .run_errors import RunFailed, WriteFailed
+from .run_report import failure_line
 from .schedule import fitted_warmup
 from .trainer import Trainer, TrainResult
 
@@ -108,15 +110,17 @@ def train_for_minutes(
     seconds_left = minutes * 60 - spent
     total = fit_iterations(probe_result.iteration, per_iteration, seconds_left)
     warmup = fitted_warmup(cfg.warmup_iters, total, probe_result.iteration)  # a short budget still decays
-    probe.log(
-        {
-            "iter": probe_result.iteration,
-            "budget_minutes": minutes,
-            "seconds_per_iteration": round(per_iteration, 5),
-            "fitted_iterations": total,
-            "warmup_iters": warmup,
-        }
-    )
+    fitted = {
+        "iter": probe_result.iteration,
+        "budget_minutes": minutes,
+        "seconds_per_iteration": round(per_iteration, 5),
+        "fitted_iterations": total,
+        "warmup_iters": warmup,
+    }
+    try:
+        probe.log(fitted)
+    except WriteFailed as exc:
+        raise RunFailed(failure_line(exc, probe_result.iteration, probe.last_saved, probe.out_dir)) from exc
     main_cfg = dataclasses.replace(cfg, iterations=total, warmup_iters=warmup, max_minutes=max(seconds_left, 1.0) / 60)
     # the main phase's workers start fresh (spawn) rather than as forks of a process that has
     # already run a training loop, its threads and (on CUDA) a driver context included
@@ -128,5 +132,6 @@ def train_for_minutes(
         progress=progress,
         worker_start="spawn",
     )
+    trainer.announce_changes = False  # the fitted schedule replaces the probe's, as the plan says
     trainer.refit_schedule = DeadlineFit(trainer, start + minutes * 60)
     return trainer, trainer.run()

@@ -138,7 +138,16 @@ def train_main(argv: list[str]) -> int:
         "data): tensors that fit are copied, a classifier for another class count starts fresh "
         "(the custom_cpu recipe's default: the bundled model; 'none': from scratch)",
     )
-    parser.add_argument("--out-dir", help="run folder: last.pt, best.pt, log.jsonl, tensorboard/")
+    parser.add_argument(
+        "--out-dir",
+        help="run folder: last.pt, best.pt, log.jsonl, tensorboard/; one run owns it (a folder that holds "
+        "another run is refused without --resume or --overwrite)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out-dir that holds one: its files move into OUT/replaced-<date>-<time>/",
+    )
     parser.add_argument("--iterations", type=int, help="total iterations (paper: 200000 on Cityscapes)")
     parser.add_argument("--batch-size", type=int, help="total batch over all processes (paper: 16)")
     parser.add_argument("--lr", type=float, help="base learning rate (paper: 0.01)")
@@ -176,11 +185,10 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
     args = parser.parse_args(argv)
 
-    from .budget import train_for_minutes
     from .config import load_config, parse_set
     from .console import survive_closed_pipes
-    from .release import release_checkpoint
-    from .trainer import Trainer
+    from .run_command import train_command
+    from .run_errors import EXIT_FAILED, RunFailed
 
     survive_closed_pipes()  # `attanet train ... | tee log` must outlive tee
 
@@ -216,68 +224,26 @@ def train_main(argv: list[str]) -> int:
             print(f"attanet train: {recipe.plan(cfg)}", file=sys.stderr)
         if not cfg.data_root:
             raise ValueError("no dataset given: pass --data-root (or set data_root in the config)")
-        resume = args.resume
-        if resume and cfg.init_from:
+        if args.resume and cfg.init_from:
             raise ValueError(
                 f"--resume continues a run from its own checkpoint, --init-from {cfg.init_from} starts a new one "
                 "from another model's weights; give one of them (--set init_from=none drops a config's init_from)"
             )
-        if resume == "auto":
-            candidate = Path(cfg.out_dir) / "last.pt"
-            resume = str(candidate) if candidate.exists() else None
-            if resume is None:
-                print(f"attanet train: --resume: no {candidate} yet; starting from iteration 0", file=sys.stderr)
-        if resume and "iterations" not in overrides:
-            cfg = _saved_schedule(resume, cfg)
-        command = "attanet train " + shlex.join(argv)
-        if budget_minutes is not None:
-            if args.resume:
-                raise ValueError(
-                    "--budget-minutes starts a new run; --resume alone continues one on its fitted schedule"
-                )
-            trainer, result = train_for_minutes(
-                cfg, budget_minutes, device=args.device, command=command, progress=not args.no_progress
-            )
-        else:
-            trainer = Trainer(cfg, device=args.device, resume=resume, command=command, progress=not args.no_progress)
-            result = trainer.run()
-    except USER_ERRORS as exc:
-        return _fail("train", exc)
-    except FloatingPointError as exc:
-        return _fail("train", exc)
-    if result.exit_code:  # stopped by a signal; the trainer has said where it saved
-        return result.exit_code
-    if args.release and trainer.info.is_main:
-        source = result.best_checkpoint or result.last_checkpoint
-        path = release_checkpoint(source, args.release, half=True, notes={"released_from": str(source)})
-        print(f"released {source} -> {path}", file=sys.stderr)
-    return 0
-
-
-def _saved_schedule(checkpoint: str, cfg):
-    """``--resume`` without ``--iterations`` continues the checkpoint's own schedule: a run fitted
-    to ``--budget-minutes`` has a length that no config file holds."""
-    import dataclasses
-
-    from attanet_model.checkpoint import read_checkpoint
-
-    from .budget import PROBE_ITERATIONS
-
-    saved = (read_checkpoint(checkpoint).get("extra") or {}).get("config") or {}
-    if saved.get("iterations") == PROBE_ITERATIONS:
-        raise ValueError(
-            f"--resume {checkpoint}: saved by the speed probe of a --budget-minutes run, before a schedule was "
-            "fitted; give --iterations N for a fixed schedule, or start the budget run again"
+        return train_command(
+            cfg,
+            device=args.device,
+            resume=args.resume,
+            iterations_given="iterations" in overrides,
+            overwrite=args.overwrite,
+            budget_minutes=budget_minutes,
+            command="attanet train " + shlex.join(argv),
+            progress=not args.no_progress,
+            release=args.release,
         )
-    schedule = {k: saved[k] for k in ("iterations", "warmup_iters") if k in saved and saved[k] != getattr(cfg, k)}
-    if not schedule:
-        return cfg
-    told = ", ".join(f"{k} {v}" for k, v in schedule.items())
-    print(
-        f"attanet train: --resume: continuing {checkpoint}'s schedule ({told}); --iterations N changes it",
-        file=sys.stderr,
-    )
-    return dataclasses.replace(cfg, **schedule)
+    except (*USER_ERRORS, FloatingPointError) as exc:
+        return _fail("train", exc)
+    except RunFailed as exc:
+        return fail("train", str(exc), EXIT_FAILED)
 
 
 def _custom_recipe(args: argparse.Namespace, flags: dict):

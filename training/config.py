@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from attanet_model.network import ARCHS
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
@@ -85,8 +87,9 @@ class TrainConfig:
         d["scales"] = list(self.scales)
         return d
 
-    def problems(self) -> list[str]:
-        """Every value outside its range (see ``RULES``), as ``field: value (expected ...)``."""
+    def problems(self, world_size: int = 1, cuda: bool = False) -> list[str]:
+        """Every value outside its range (see ``RULES``), as ``field: value (expected ...)``, and
+        a batch that ``world_size`` processes (on CUDA or not) cannot share (``batch_problem``)."""
         shown = self.to_dict()  # tuples as the lists a YAML file holds
         found = [
             f"{name}: {shown[name]!r} (expected {expected})"
@@ -95,11 +98,13 @@ class TrainConfig:
         ]
         if self.cache_on_device and not self.device_augment:
             found.append("cache_on_device: True (expected together with device_augment: true)")
+        if self.batch_size >= 1 and (problem := batch_problem(self, world_size, cuda)):
+            found.append(problem)
         return found
 
-    def check(self, source: str = "config") -> TrainConfig:
+    def check(self, source: str = "config", world_size: int = 1, cuda: bool = False) -> TrainConfig:
         """Raise one ``ValueError`` that lists every problem at once (as the node's parameter table does)."""
-        found = self.problems()
+        found = self.problems(world_size, cuda)
         if found:
             raise ValueError(f"{source}: {len(found)} invalid value(s): " + "; ".join(found))
         return self
@@ -143,6 +148,35 @@ RULES: dict[str, tuple[Any, str]] = {
     "threads": (_at_least(0), "a whole number >= 0 (0 = torch's default)"),
     "max_minutes": (_at_least(0), "a number >= 0 (0 = no limit)"),
 }
+
+
+def batch_problem(cfg: TrainConfig, world_size: int, cuda: bool) -> str | None:
+    """Why ``batch_size`` (the total over ``world_size`` processes) cannot train ``cfg.arch``, or None.
+
+    The AFM (paper Figure 4, ``attanet_model.fusion.AttentionFusion``) pools its input globally to
+    1x1 before a BatchNorm, which in training needs 2 or more values per channel: 2 samples per
+    process, or 2 in all under DDP on CUDA, where SyncBatchNorm (``sync_bn``) counts the samples of
+    every process together (torch ``nn/modules/_functions.py``: one value is refused only when the
+    world size is 1)."""
+    if cfg.batch_size % world_size:
+        return (
+            f"batch_size: {cfg.batch_size} (expected a multiple of the {world_size} processes: it is the total "
+            f"over all of them, e.g. {world_size * max(2, -(-cfg.batch_size // world_size))})"
+        )
+    arch = ARCHS.get(cfg.arch)
+    if arch is None or arch.fusion != "attention":
+        return None
+    synced = cuda and cfg.sync_bn and world_size > 1
+    seen, smallest = (cfg.batch_size, 2) if synced else (cfg.batch_size // world_size, 2 * world_size)
+    if seen >= 2:
+        return None
+    where = "in all (SyncBatchNorm)" if synced else "per process"
+    processes = f" over {world_size} processes" if world_size > 1 else ""
+    return (
+        f"batch_size: {cfg.batch_size}{processes} (expected at least 2 samples {where}: the AFM's BatchNorm after "
+        f"global pooling needs 2 or more values per channel in training; the smallest batch that works here is "
+        f"{smallest})"
+    )
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -2,17 +2,20 @@
 
 Data order and augmentation are pure functions of (seed, position in the sample stream), and
 the torch RNG (dropout) is checkpointed, so ``--resume`` continues the same loss curve. Rank 0
-alone writes checkpoints (atomically, via ``attanet_model.save_checkpoint``), the JSON log, the
-TensorBoard scalars and the progress bar. SIGINT/SIGTERM set a flag that all ranks agree on at
+alone writes checkpoints (atomically: ``checkpoints.py``), the JSON log, the TensorBoard scalars
+(``scalar_log.py``) and the progress bar. SIGINT/SIGTERM set a flag that all ranks agree on at
 the next step; the run then saves ``last.pt`` at that iteration and returns 130/143 (128 + the
 signal number, the shell's convention). Data-loading workers ignore both signals, so a signal to
 the whole process group (Ctrl-C, ``timeout``, Slurm, systemd) reaches the trainer with its
-workers still alive, and the trainer alone decides how to stop.
+workers still alive, and the trainer alone decides how to stop; it stops them on every way out
+of the loop, an error included. A write that fails (a full disk) ends the run with one line
+(``RunFailed``) that says what is intact.
 
 ``Trainer.run`` is a short loop of named steps (``_step``, ``_log_window``, ``_validate_if_due``,
 ``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, the batches
 (from workers, or the split cached on the device) in ``batches.py``, fitting a
-schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``.
+schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``,
+what ``--resume`` may change in ``resume_rules.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import platform
 import signal
 import sys
 import time
@@ -31,37 +33,34 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attanet_model import ModelMeta, build_model, save_checkpoint
-from attanet_model.checkpoint import CheckpointError, read_checkpoint
-from attanet_model.network import registered_arch
+from attanet_model import ModelMeta, build_model
 
 from . import distributed as dist_utils
 from .batches import BatchSource
+from .checkpoints import (
+    load_all_weights,
+    load_fitting_weights,
+    read_weights,
+    restore_training_state,
+    resume_state,
+    training_state,
+    write_checkpoint,
+)
 from .config import TrainConfig
 from .datasets import build_dataset
 from .evaluate import evaluate_model
 from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
 from .optim import build_sgd
-from .run_folder import remove_stale_temp_files, truncate_log
+from .resume_rules import check_resume_classes, resumed_config
+from .run_errors import RunFailed, WriteFailed, writing
+from .run_folder import append_line, clean_run_folder, write_atomically
+from .run_report import closing_line, failure_line, hardware_description
 from .sample_stream import StreamSampler
+from .scalar_log import ScalarLog
 from .schedule import fitted_warmup, set_schedule_length, warmup_poly_scheduler
 from .transforms import TrainTransform, check_augment
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-def hardware_description(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu}, {torch.get_num_threads()} torch threads"
 
 
 @dataclass
@@ -101,6 +100,11 @@ class _LogWindow:
 
 
 class Trainer:
+    """One training run of ``cfg`` into ``cfg.out_dir`` (see the module docstring).
+
+    The caller owns the run folder: ``attanet train`` holds its lock (``run_claim``) around the run.
+    ``resume`` continues a checkpoint's run; the flags it may change are in ``resume_rules``."""
+
     def __init__(
         self,
         cfg: TrainConfig,
@@ -111,18 +115,20 @@ class Trainer:
         log_stdout: bool = True,
         worker_start: str | None = None,
     ) -> None:
-        cfg.check()
-        self.cfg, self.command, self.progress, self.log_stdout = cfg, command, progress, log_stdout
+        self.info = dist_utils.init_distributed(device)
+        cfg.check(world_size=self.info.world_size, cuda=self.info.device.startswith("cuda"))
+        self.command, self.progress, self.log_stdout = command, progress, log_stdout
         self.init_report: dict | None = None
         self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
-        self.info = dist_utils.init_distributed(device)
+        payload, weights, extra = None, None, {}
+        self.resume_changes: list[str] = []  # what this resumed run changes from the checkpoint's config
+        if resume:
+            payload, weights = read_weights(resume, "--resume", cfg.arch)
+            extra = resume_state(payload, resume)
+            cfg, self.resume_changes = resumed_config(cfg, extra.get("config") or {}, resume)
+        self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if cfg.batch_size % self.info.world_size:
-            raise ValueError(
-                f"batch_size {cfg.batch_size} is the total over {self.info.world_size} processes "
-                f"and must be divisible by it"
-            )
         self.per_rank_batch = cfg.batch_size // self.info.world_size
         self.out_dir = Path(cfg.out_dir)
         self.device = torch.device(self.info.device)
@@ -135,12 +141,16 @@ class Trainer:
             self.val_set = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, None, cfg.classes_file)
 
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.arch, len(self.classes), pretrained_backbone=cfg.pretrained)
-        self.start_iteration, self.best_miou, extra = 0, None, {}
-        if resume:
-            extra = self._load_weights(resume)
+        # a resumed run's weights come from its checkpoint: the ImageNet file is not read again
+        pretrained = None if resume else cfg.pretrained
+        self.model = build_model(cfg.arch, len(self.classes), pretrained_backbone=pretrained)
+        self.start_iteration, self.best_miou = 0, None
+        if payload is not None:
+            check_resume_classes(payload["meta"].get("classes") or [], [c.name for c in self.classes], resume)
+            load_all_weights(self.model, weights, resume, cfg.arch)
         elif cfg.init_from:
             self._init_from(cfg.init_from)
+        del payload, weights
         self.model.to(self.device)
         if self.cuda and cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -162,8 +172,10 @@ class Trainer:
         self.criterion = DeepSupervisionLoss(ohem, cfg.aux_weight)
         self.amp = self.cuda and cfg.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # the iteration of the last.pt on disk, as far as this run knows (said if a write fails)
+        self.last_saved: int | None = None
         if extra:
-            self._restore_state(extra)
+            self._restore_state(extra, resume)
         self.transform = TrainTransform(
             cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
         )
@@ -171,11 +183,12 @@ class Trainer:
         self.stop_signal: int | None = None
         self.history: list[dict] = []
         self.data_problems: dict[str, dict] = {}  # file -> its problem, each reported once
-        self.writer = None
+        self.scalars: ScalarLog | None = None
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
         self.resumed_from = resume
         self.announce_stop = True  # the budget run's probe stops at its time limit by design, silently
+        self.announce_changes = True  # the budget's main phase changes its probe's schedule by design
         self.resume_hint = "--resume continues"  # how to go on after a stop (the probe has its own)
         self.plan_schedule: str | None = None  # replaces the plan's schedule line (the budget probe)
         # called at every log record with the iteration; a number it returns becomes the schedule's
@@ -192,60 +205,23 @@ class Trainer:
 
     # ---- checkpoint state ---------------------------------------------------------------------
 
-    def _read_weights(self, path: str, flag: str) -> tuple[dict, dict]:
-        """(checkpoint payload, its weights as fp32) for ``flag`` (--resume / --init-from), after
-        checking that it holds the architecture this run trains."""
-        payload = read_checkpoint(path)
-        arch = registered_arch(payload["meta"].get("arch"), payload["meta"].get("arch_config") or {})
-        if arch != self.cfg.arch:
-            raise CheckpointError(f"{flag} {path} holds a {arch} model but the config trains {self.cfg.arch}")
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-        return payload, state
-
-    def _load_weights(self, path: str) -> dict:
-        payload, state = self._read_weights(path, "--resume")
-        extra = payload.get("extra") or {}
-        if "iteration" not in extra or "optimizer" not in extra:
-            raise CheckpointError(
-                f"--resume {path} has no training state (a deployment/--release checkpoint?); "
-                "resume from last.pt in the run folder"
-            )
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"--resume {path}: weights do not fit {self.cfg.arch}: {exc}") from exc
-        return extra
-
     def _init_from(self, path: str) -> None:
-        """Start from another AttaNet checkpoint's weights (fine-tuning): every tensor whose name
-        and shape fit is copied; the rest (a classifier for another class count, aux heads that a
-        --release file dropped) keeps its fresh initialisation, and the log says which."""
-        _, state = self._read_weights(path, "--init-from")
-        own = self.model.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if not fits:
-            raise CheckpointError(f"--init-from {path}: none of its weights fit {self.cfg.arch}")
-        self.model.load_state_dict(fits, strict=False)
-        fresh = sorted({k.split(".")[0] for k in own if k not in fits})
-        self.init_report = {"init_from": str(path), "tensors_loaded": len(fits), "tensors_total": len(own)}
-        self.init_report["fresh_modules"] = fresh
+        """Start from another AttaNet checkpoint's weights (fine-tuning); the log says what fit."""
+        _, state = read_weights(path, "--init-from", self.cfg.arch)
+        self.init_report = load_fitting_weights(self.model, state, path, self.cfg.arch)
+        loaded, total, fresh = (self.init_report[k] for k in ("tensors_loaded", "tensors_total", "fresh_modules"))
         if self.info.is_main:
             kept = f"; fresh: {', '.join(fresh)}" if fresh else ""
-            print(f"attanet train: initialised {len(fits)}/{len(own)} tensors from {path}{kept}", file=sys.stderr)
+            print(f"attanet train: initialised {loaded}/{total} tensors from {path}{kept}", file=sys.stderr)
 
-    def _restore_state(self, extra: dict) -> None:
-        self.optimizer.load_state_dict(extra["optimizer"])
-        self.scheduler.load_state_dict(extra["scheduler"])
+    def _restore_state(self, extra: dict, checkpoint: str) -> None:
+        restore_training_state(extra, self.optimizer, self.scheduler, self.scaler if self.amp else None, self.device)
         # this run's config wins over the schedule saved (a --resume with a larger --iterations)
         set_schedule_length(self.scheduler, self.cfg.iterations, self.cfg.warmup_iters)
-        if extra.get("scaler") and self.amp:
-            self.scaler.load_state_dict(extra["scaler"])
         self.start_iteration = int(extra["iteration"])
         self.best_miou = extra.get("best_miou")
-        if extra.get("torch_rng") is not None:
-            torch.set_rng_state(extra["torch_rng"])
-        if self.cuda and extra.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(extra["cuda_rng"], self.device)
+        if Path(checkpoint).resolve() == (self.out_dir / "last.pt").resolve():
+            self.last_saved = self.start_iteration
 
     def _meta(self, iteration: int, val_miou: float | None) -> ModelMeta:
         training = {
@@ -268,71 +244,53 @@ class Trainer:
         )
 
     def save(self, name: str, iteration: int, val_miou: float | None = None) -> Path | None:
-        """Rank 0 writes ``out_dir/name`` atomically with the full training state in ``extra``."""
+        """Rank 0 writes ``out_dir/name`` atomically with the full training state in ``extra``;
+        a failed write raises ``WriteFailed`` and leaves the previous file intact."""
         if not self.info.is_main:
             return None
-        extra = {
-            "iteration": iteration,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.amp else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.cuda else None,
-            "best_miou": self.best_miou,
-            "wall_time_s": self.wall_before + time.time() - self.wall_start,
-            "config": self.cfg.to_dict(),
-        }
-        return save_checkpoint(self.out_dir / name, self.model, self._meta(iteration, val_miou), extra)
+        wall = self.wall_before + time.time() - self.wall_start
+        extra = training_state(
+            iteration,
+            self.optimizer,
+            self.scheduler,
+            self.scaler if self.amp else None,
+            self.device,
+            self.best_miou,
+            wall,
+            self.cfg.to_dict(),
+        )
+        path = write_checkpoint(self.out_dir / name, self.model, self._meta(iteration, val_miou), extra)
+        if name == "last.pt":
+            self.last_saved = iteration
+        return path
 
     # ---- logging ------------------------------------------------------------------------------
 
     def log(self, record: dict) -> None:
+        """One record: a line of log.jsonl (whole or not at all), stdout, TensorBoard (rank 0)."""
         if not self.info.is_main:
             return
-        self.history.append(record)
         line = json.dumps(record)
-        with open(self.out_dir / "log.jsonl", "a") as f:
-            f.write(line + "\n")
+        with writing("log.jsonl", self.out_dir):
+            append_line(self.out_dir / "log.jsonl", line)
+        self.history.append(record)
         if self.log_stdout:
             from tqdm import tqdm
 
             tqdm.write(line, file=sys.stdout)
-        if self.writer is not None:
-            for key, value in record.items():
-                if key != "iter" and isinstance(value, (int, float)) and value is not None:
-                    self.writer.add_scalar(key, value, record["iter"])
-            # on disk with the record (a killed run's scalars then match its log.jsonl)
-            self.writer.flush()
+        if self.scalars is not None:
+            self.scalars.write(record)
 
-    def _open_writer(self) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard not installed: JSON log only
-            return
+    def _open_scalars(self) -> None:
         # a resumed run rewrites the steps after its checkpoint: purge_step hides the ones the
         # interrupted run had already written, so no scalar appears twice
-        purge = self.start_iteration + 1 if self.start_iteration else None
-        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=purge)
+        purge = self.start_iteration + 1 if self.resumed_from else None
+        self.scalars = ScalarLog.open(self.out_dir / "tensorboard", purge_step=purge)
 
-    # ---- a resumed run's folder ---------------------------------------------------------------
-
-    def _clean_run_folder(self) -> None:
-        """Before a resumed run writes: no temp files of a killed save, no log records after the
-        checkpoint (bad files the kept records name are counted, not reported again)."""
-        stale = remove_stale_temp_files(self.out_dir)
-        if stale:
-            names = ", ".join(p.name for p in stale)
-            self.say(f"removed {len(stale)} temporary file(s) of an interrupted checkpoint write: {names}")
-        if not self.start_iteration:
-            return
-        log = self.out_dir / "log.jsonl"
-        dropped, kept = truncate_log(log, self.start_iteration)
-        if dropped:
-            self.say(f"{log}: dropped {dropped} record(s) written after iteration {self.start_iteration}")
-        self.data_problems.update({r["bad_data"]["file"]: r["bad_data"] for r in kept if "bad_data" in r})
-        if self.data_problems:
-            known = len(self.data_problems)
-            self.say(f"{known} bad data file(s) met before iteration {self.start_iteration}: see {log}")
+    def _close_scalars(self) -> None:
+        if self.scalars is not None:
+            self.scalars.close()
+            self.scalars = None
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -450,35 +408,30 @@ class Trainer:
         ]
         return lines
 
-    def _closing_line(self, iteration: int, best_path: Path | None, last_path: Path | None) -> str:
-        wall = self.wall_before + time.time() - self.wall_start
-        best = (
-            f"best {best_path} (val mIoU {self.best_miou * 100:.2f}%)"
-            if best_path is not None and self.best_miou is not None
-            else "no validation (no best.pt)"
-        )
-        if self.final_miou is not None and best_path is not None and self.final_miou != self.best_miou:
-            # best.pt is chosen on the val split, so its number is the optimistic one: say the final too
-            best += f"; final weights {self.final_miou * 100:.2f}%"
-        skipped = sorted(f for f, p in self.data_problems.items() if p["skipped"])
-        read_as_ignore = len(self.data_problems) - len(skipped)
-        data = f"; {len(skipped)} unreadable file(s) skipped" if skipped else ""
-        if read_as_ignore:
-            data += f"; {read_as_ignore} label file(s) with values outside the table (read as ignore)"
-        if self.data_problems:
-            data += " (bad_data in log.jsonl)"
-        return f"done: {iteration} iterations in {wall:.0f} s; {best}; last {last_path}{data}"
-
     def run(self) -> TrainResult:
+        """Train to the end of the schedule, a stop signal or the time limit. A write that fails
+        (a full disk) raises ``RunFailed``, one line with the cause and what is intact; the data
+        workers are stopped on every way out."""
         if self.start_iteration >= self.cfg.iterations:
             return self._already_finished()
-        self._begin()
-        batches = iter(self._batch_source())
+        state = _RunState(self.start_iteration)
+        try:
+            self._begin()
+            with self._batch_source().open() as batches:
+                self._loop(batches, state)
+        except WriteFailed as exc:
+            raise RunFailed(failure_line(exc, state.iteration, self.last_saved, self.out_dir)) from exc
+        finally:
+            self._close_scalars()
+        dist_utils.barrier()
+        return self._result(state)
+
+    def _loop(self, batches: Iterator, state: _RunState) -> None:
+        """The iterations: a step, then what is due after it (log, re-fit, validation, checkpoint, stop)."""
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = self._progress_bar()
-        state, window = _RunState(self.start_iteration), _LogWindow()
-        deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
-        self.deadline = deadline
+        window = _LogWindow()
+        self.deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.net.train()
         try:
             while (batch := self._next_batch(batches, window)) is not None:
@@ -496,15 +449,16 @@ class Trainer:
                     self._refit_if_asked(state.iteration, bar)
                 self._validate_if_due(state)
                 self._checkpoint_if_due(state)
-                if self._should_stop(state.iteration, deadline):
+                if self._should_stop(state.iteration, self.deadline):
                     self._stop_early(state)
                     break
                 if state.iteration >= self.cfg.iterations:  # a re-fitted schedule ends before its stream
                     break
         finally:
-            self._end_loop(previous, bar)
-        dist_utils.barrier()
-        return self._result(state)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if bar is not None:
+                bar.close()
 
     # ---- the loop's steps ---------------------------------------------------------------------
 
@@ -525,10 +479,15 @@ class Trainer:
         cfg = self.cfg
         if not self.info.is_main:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._clean_run_folder()
-        (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        self._open_writer()
+        with writing("the run folder", self.out_dir):
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        with writing("log.jsonl", self.out_dir):
+            resumed_at = self.start_iteration if self.resumed_from else None
+            self.data_problems.update(clean_run_folder(self.out_dir, resumed_at, self.say))
+        self._write_config()
+        self._open_scalars()
+        if self.resume_changes and self.announce_changes:
+            self.say(f"--resume: changed from the run's config (applied): {', '.join(self.resume_changes)}")
         for line in self.plan():
             self.say(line)
         if cfg.warmup_iters > cfg.iterations and not self.plan_schedule:
@@ -536,6 +495,11 @@ class Trainer:
                 f"WARN: iterations ({cfg.iterations}) is shorter than the warm-up ({cfg.warmup_iters}): the lr "
                 "never reaches its base value nor decays; lower warmup_iters (--set warmup_iters=N)"
             )
+
+    def _write_config(self) -> None:
+        """config.json: the config this run trains with (rewritten when a re-fit changes it)."""
+        with writing("config.json", self.out_dir):
+            write_atomically(self.out_dir / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
 
     def _progress_bar(self):
         if not (self.info.is_main and self.progress):
@@ -645,6 +609,8 @@ class Trainer:
         self.log(record)
         self.cfg = dataclasses.replace(self.cfg, iterations=total, warmup_iters=warmup)
         set_schedule_length(self.scheduler, total, warmup)
+        if self.info.is_main:
+            self._write_config()
         if bar is not None:
             bar.total = total
             bar.refresh()
@@ -687,21 +653,14 @@ class Trainer:
             self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; {self.resume_hint}")
         state.exit_code = code
 
-    def _end_loop(self, previous_handlers: dict, bar) -> None:
-        for s, handler in previous_handlers.items():
-            signal.signal(s, handler)
-        if bar is not None:
-            bar.close()
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
     def _result(self, state: _RunState) -> TrainResult:
         best = self.out_dir / "best.pt"
         best = best if best.exists() else state.best_path
         last_path = state.last_path or (self.out_dir / "last.pt")
         if state.stopped is None:
-            self.say(self._closing_line(state.iteration, best, last_path))
+            wall = self.wall_before + time.time() - self.wall_start
+            problems = self.data_problems
+            self.say(closing_line(state.iteration, wall, best, self.best_miou, self.final_miou, last_path, problems))
         return TrainResult(
             state.exit_code, state.iteration, self.best_miou, last_path, best, self.history, state.stopped
         )

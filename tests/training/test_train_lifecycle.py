@@ -3,57 +3,19 @@ a signal to its whole process group, a reader of its output that went away, SIGK
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-from test_train import REPO, tiny_config
+from train_process import records, start, wait_for, write_cfg
 
 from attanet_model.checkpoint import read_checkpoint
 from attanet_training.cli import train_main
 
 pytestmark = [pytest.mark.skipif(os.name != "posix", reason="process groups and signals are POSIX"), pytest.mark.slow]
-
-
-def _records(log: Path) -> list[dict]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-def _wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 180.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended (rc {proc.returncode}) before {what}")
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _start(cfg_file: Path, *extra: str, **popen) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "attanet_cli", "train", "--config", str(cfg_file), "--device", "cpu", *extra]
-    # its own session = its own process group, as a shell job, timeout(1) or Slurm would make it
-    return subprocess.Popen(cmd, cwd=REPO, start_new_session=True, text=True, **popen)
-
-
-def _train_cmd(cfg_file: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "attanet_cli", "train", "--config", str(cfg_file), "--device", "cpu", *extra]
-
-
-def _write_cfg(tmp_path: Path, root: Path, name: str, **overrides) -> tuple[Path, Path]:
-    out = tmp_path / name
-    cfg = tiny_config(root, out, **{"iterations": 10**6, "workers": 2, **overrides})
-    cfg_file = tmp_path / f"{name}.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
-    return cfg_file, out
 
 
 def _resume_to(cfg_file: Path, total: int, capsys) -> str:
@@ -68,15 +30,16 @@ def _resume_to(cfg_file: Path, total: int, capsys) -> str:
 
 
 def test_sigterm_to_the_group_saves_the_current_iteration_and_resume_continues(mini_cityscapes, tmp_path, capsys):
-    cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "term")
-    proc = _start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = tmp_path / "term"
+    cfg_file = write_cfg(tmp_path, mini_cityscapes, out, "term")
+    proc = start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     log = out / "log.jsonl"
-    _wait_for(lambda: len(_records(log)) >= 2, proc, "two log records")
+    wait_for(lambda: len(records(log)) >= 2, proc, "two log records")
     os.killpg(proc.pid, signal.SIGTERM)  # trainer and its two data workers alike
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "killed by signal" not in err, err
-    stopped = [r for r in _records(log) if "stopped" in r]
+    stopped = [r for r in records(log) if "stopped" in r]
     assert len(stopped) == 1 and stopped[0]["stopped"] == "signal SIGTERM", stopped
     at = stopped[0]["iter"]
     assert read_checkpoint(out / "last.pt")["extra"]["iteration"] == at >= 2
@@ -84,29 +47,30 @@ def test_sigterm_to_the_group_saves_the_current_iteration_and_resume_continues(m
 
     err = _resume_to(cfg_file, at + 2, capsys)
     assert f"resumed at iteration {at} of {at + 2}" in err
-    losses = [r["iter"] for r in _records(log) if "loss" in r]
+    losses = [r["iter"] for r in records(log) if "loss" in r]
     assert losses == list(range(1, at + 3)), losses
 
 
 def test_ctrl_c_after_the_output_reader_died_still_saves(mini_cityscapes, tmp_path, capsys):
     # `attanet train ... 2>&1 | tee log` and Ctrl-C: tee dies with the group, so every later write
     # of the trainer (progress bar on stderr, JSON lines on stdout) meets a closed pipe
-    cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "pipe")
-    proc = _start(cfg_file, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = tmp_path / "pipe"
+    cfg_file = write_cfg(tmp_path, mini_cityscapes, out, "pipe")
+    proc = start(cfg_file, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = out / "log.jsonl"
-    _wait_for(lambda: len(_records(log)) >= 1, proc, "the first log record")
+    wait_for(lambda: len(records(log)) >= 1, proc, "the first log record")
     proc.stdout.close()  # the reader is gone
-    seen = len(_records(log))
-    _wait_for(lambda: len(_records(log)) >= seen + 2, proc, "two records written after the pipe closed")
+    seen = len(records(log))
+    wait_for(lambda: len(records(log)) >= seen + 2, proc, "two records written after the pipe closed")
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=120) == 130
-    stopped = [r for r in _records(log) if "stopped" in r]
+    stopped = [r for r in records(log) if "stopped" in r]
     assert len(stopped) == 1 and stopped[0]["stopped"] == "signal SIGINT", stopped
     at = stopped[0]["iter"]
     assert read_checkpoint(out / "last.pt")["extra"]["iteration"] == at >= seen + 2
 
     _resume_to(cfg_file, at + 1, capsys)
-    assert [r["iter"] for r in _records(log) if "loss" in r] == list(range(1, at + 2))
+    assert [r["iter"] for r in records(log) if "loss" in r] == list(range(1, at + 2))
 
 
 def _tensorboard_steps(run: Path, tag: str) -> list[int]:
@@ -118,16 +82,17 @@ def _tensorboard_steps(run: Path, tag: str) -> list[int]:
 
 
 def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_cityscapes, tmp_path, capsys):
-    cfg_file, out = _write_cfg(tmp_path, mini_cityscapes, "kill", ckpt_interval=2, workers=1)
-    proc = _start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "kill"
+    cfg_file = write_cfg(tmp_path, mini_cityscapes, out, "kill", ckpt_interval=2, workers=1)
+    proc = start(cfg_file, "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "log.jsonl"
     # freeze the group at a moment when the log is ahead of last.pt and the run is between two log
     # records (its TensorBoard scalars flushed with the last one: checked while frozen), then kill it
     while True:
-        _wait_for(lambda: len([r for r in _records(log) if "loss" in r]) >= 3, proc, "three log records")
+        wait_for(lambda: len([r for r in records(log) if "loss" in r]) >= 3, proc, "three log records")
         os.killpg(proc.pid, signal.SIGSTOP)
         assert proc.poll() is None, "training ended before it could be frozen between two log records"
-        logged = max(r["iter"] for r in _records(log) if "loss" in r)
+        logged = max(r["iter"] for r in records(log) if "loss" in r)
         saved = read_checkpoint(out / "last.pt")["extra"]["iteration"] if (out / "last.pt").exists() else logged
         if saved < logged and _tensorboard_steps(out, "loss")[-1] == logged:
             break
@@ -153,7 +118,7 @@ def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_city
     assert not stale.exists() and "removed 1 temporary file(s)" in err and stale.name in err, err
     assert f"dropped {logged - saved + 1} record(s) written after iteration {saved}" in err, err
     assert f"resumed at iteration {saved} of {total}" in err
-    assert [r["iter"] for r in _records(log) if "loss" in r] == list(range(1, total + 1))
+    assert [r["iter"] for r in records(log) if "loss" in r] == list(range(1, total + 1))
     assert _tensorboard_steps(out, "loss") == list(range(1, total + 1))
 
     # a finished run: said, exit 0, nothing trained or written

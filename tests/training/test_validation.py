@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import cv2
 import pytest
+import torch
 import yaml
 
 from attanet_training.cli import eval_main, predict_main, synth_main, train_main
+from attanet_training.config import TrainConfig
 
 
 def _one_line(capsys) -> str:
@@ -90,3 +92,32 @@ def test_a_broken_classes_file_is_one_line(tmp_path, capsys, text, expected):
         line = _one_line(capsys)
         assert str(path) in line and expected in line, line
     assert not (tmp_path / "pred").exists()
+
+
+def test_a_batch_of_one_per_process_is_refused_before_anything_runs(mini_cityscapes, tmp_path, capsys):
+    # the reason, checked on the network itself: BatchNorm after the AFM's global pooling
+    from attanet_model import build_model
+
+    model = build_model("attanet_light", 19).train()
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        model(torch.zeros(1, 3, 64, 64))
+    model(torch.zeros(2, 3, 64, 64))  # two samples train
+
+    out = tmp_path / "run"
+    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out-dir", str(out)]
+    assert train_main([*argv, "--device", "cpu", "--batch-size", "1"]) == 2
+    assert _one_line(capsys) == (
+        "attanet train: error: synthetic_light: 1 invalid value(s): batch_size: 1 (expected at least 2 samples per "
+        "process: "
+        "the AFM's BatchNorm after global pooling needs 2 or more values per channel in training; the smallest "
+        "batch that works here is 2)"
+    )
+    assert not out.exists()
+    # under torchrun the batch is the total: 2 processes need 4 (SyncBatchNorm on CUDA counts them together)
+    cfg = TrainConfig(arch="attanet_r18", batch_size=2)
+    assert "batch_size: 2 over 2 processes" in cfg.problems(world_size=2)[0]
+    assert "the smallest batch that works here is 4" in cfg.problems(world_size=2)[0]
+    assert cfg.problems(world_size=2, cuda=True) == []
+    assert TrainConfig(batch_size=3).problems(world_size=2) == [
+        "batch_size: 3 (expected a multiple of the 2 processes: it is the total over all of them, e.g. 4)"
+    ]
