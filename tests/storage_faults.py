@@ -36,8 +36,9 @@ def _unmount(folder: Path) -> None:
 
 @contextlib.contextmanager
 def full_disk(folder: Path, free_bytes: int = 0) -> Iterator[Path]:
-    """``folder`` on a 2 MiB tmpfs holding a filler file that leaves about ``free_bytes`` free."""
-    _mount(folder, "size=2m")
+    """``folder`` on a small tmpfs (2 MiB, more when ``free_bytes`` needs it) holding a filler file that
+    leaves about ``free_bytes`` free."""
+    _mount(folder, f"size={max(2, free_bytes // 2**20 + 2)}m")
     try:
         filler = folder / ".filler"
         with open(filler, "wb") as f:

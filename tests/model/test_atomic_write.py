@@ -33,21 +33,19 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_no_partial_one(tmp_path):
 
 
 def test_a_writer_that_writes_nothing_or_fails_leaves_nothing(tmp_path):
-    with pytest.raises(OutputError, match=f"cannot write {tmp_path / 'v.avi'}: nothing was written"):
-        with atomic_output(tmp_path / "v.avi") as tmp:
-            assert tmp.parent == tmp_path and tmp.name.endswith(".avi") and tmp.name.startswith(".v.avi.")
-    with pytest.raises(KeyError):
-        with atomic_output(tmp_path / "v.avi") as tmp:
-            tmp.write_bytes(b"half")
-            raise KeyError("the writer failed")
+    nothing = f"cannot write {tmp_path / 'v.avi'}: nothing was written"
+    with pytest.raises(OutputError, match=nothing), atomic_output(tmp_path / "v.avi") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".avi") and tmp.name.startswith(".v.avi.")
+    with pytest.raises(KeyError), atomic_output(tmp_path / "v.avi") as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyError("the writer failed")
     assert files_under(tmp_path) == {}
 
 
 def test_a_read_only_folder_is_named(tmp_path):
     disk = tmp_path / "ro"
-    with read_only_folder(disk):
-        with pytest.raises(OutputError) as caught:
-            write_bytes_atomic(disk / "sub" / "x.png", b"png")
+    with read_only_folder(disk), pytest.raises(OutputError) as caught:
+        write_bytes_atomic(disk / "sub" / "x.png", b"png")
     assert caught.value.errno == errno.EROFS
     assert (
         str(caught.value)
