@@ -137,9 +137,10 @@ def _commit(tmp: Path, path: Path) -> None:
 
 
 def disk_is_full(folder: str | Path) -> bool:
-    """Whether ``folder``'s file system has (next to) no space left for this user: the likely cause of
-    a write that failed without saying why."""
-    stats = os.statvfs(folder)
+    """Whether the file system of ``folder`` (or of its nearest existing parent) has next to no space left
+    for this user: the likely cause of a write that failed without saying why."""
+    folder = Path(folder)
+    stats = os.statvfs(folder if folder.exists() else _existing_folder(folder))
     return stats.f_bavail * stats.f_frsize < FULL_BELOW_BYTES
 
 
