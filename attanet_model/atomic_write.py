@@ -95,45 +95,64 @@ def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]
     Any exception in the block removes the temporary file; OSErrors become ``OutputError``.
     """
     path = Path(path)
+    tmp = temporary_beside(path, suffix)
+    try:
+        yield tmp
+        commit(tmp, path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    finally:
+        discard(tmp)
+
+
+def temporary_beside(path: str | Path, suffix: str | None = None) -> Path:
+    """Create (empty) and return a hidden temporary file in ``path``'s folder, named after it, ending in
+    ``suffix`` (default: ``path``'s own); ``commit`` or ``discard`` it. For writers that live longer
+    than a ``with`` block (a video being recorded); OutputError when the folder cannot take it."""
+    path = Path(path)
     make_folder(path.parent)
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".partial{suffix or path.suffix}")
         os.close(fd)
     except OSError as exc:
         raise output_error(path, exc) from exc
-    tmp = Path(name)
+    return Path(name)
+
+
+def commit(tmp: Path, path: str | Path) -> Path:
+    """fsync, check (non-empty), chmod and rename ``tmp`` to ``path``, then fsync the folder so the
+    rename lasts. OutputError naming ``path`` on failure (``tmp`` is left for the caller to discard)."""
+    path = Path(path)
     try:
-        yield tmp
-        _commit(tmp, path)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size == 0:
+            raise (
+                disk_full_error(path)
+                if disk_is_full(path.parent)
+                else OutputError(f"cannot write {path}: nothing was written")
+            )
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
     except OSError as exc:
         raise output_error(path, exc) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _commit(tmp: Path, path: Path) -> None:
-    """fsync, check, chmod and rename ``tmp`` to ``path``; then fsync the folder so the rename lasts."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    if size == 0:
-        raise (
-            disk_full_error(path)
-            if disk_is_full(path.parent)
-            else OutputError(f"cannot write {path}: nothing was written")
-        )
-    os.chmod(tmp, FILE_MODE)
-    os.replace(tmp, path)
     with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the data itself is safe
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
         finally:
             os.close(folder)
+    return path
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary file (gone already: fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
 
 
 def disk_is_full(folder: str | Path) -> bool:
