@@ -180,3 +180,23 @@ def test_a_diverged_official_state_dict_is_refused_by_tensor_name_and_nothing_wr
     assert err.startswith(f"attanet import-official: {tmp_path / 'diverged.pth'} has unusable weights: {expected}")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == [tmp_path / "diverged.pth"]
+
+
+def test_import_official_to_a_full_disk_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys):
+    from storage_faults import files_under, full_disk
+
+    from attanet_cli import main
+
+    torch.save(reference("attanet_light", torch.float32).state_dict(), tmp_path / "light.pth")
+    disk = tmp_path / "disk"
+    with full_disk(disk):
+        out = disk / "m.pt"
+        code = main(["import-official", str(tmp_path / "light.pth"), "--arch", "attanet_light", "--out", str(out)])
+        left = files_under(disk)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err == (
+        f"attanet import-official: cannot write {out}: no space left on {disk} (the disk is full); "
+        "free some space or write to another folder\n"
+    )
+    assert left == {}
