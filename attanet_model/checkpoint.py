@@ -26,7 +26,6 @@ output count is not the metadata's class count.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from typing import Any
 
 import torch
 
-from .atomic_write import write_bytes_atomic
+from .atomic_write import OutputError, atomic_output, disk_full_error, disk_is_full
 from .classes import CITYSCAPES_CLASSES, ClassInfo
 from .integrity import warn_unsealed, weights_problem
 from .layers import state_dict_mismatch
@@ -110,7 +109,7 @@ def save_checkpoint(
     path: str | Path, model: AttaNet, meta: ModelMeta, extra: dict[str, Any] | None = None, half: bool = False
 ) -> Path:
     """Write atomically and checked (``atomic_write``): a crash or a full disk mid-write never leaves a
-    truncated file, and raises ``OutputError`` naming the file and the cause.
+    truncated file (the previous one stays), and raises ``OutputError`` naming the file and the cause.
 
     ``half`` stores floating-point weights as fp16 (half the size, for bundling); they are
     restored to fp32 on load.
@@ -128,9 +127,17 @@ def write_payload(path: str | Path, payload: dict) -> Path:
         HASH_ALGORITHM: content_hash(payload["meta"], payload["state_dict"]),
         "covers": "meta and state_dict",
     }
-    buffer = io.BytesIO()  # torch.save reports a full disk as a RuntimeError, or not at all: write the bytes ourselves
-    torch.save(payload, buffer)
-    return write_bytes_atomic(path, buffer.getbuffer())
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        try:
+            with open(tmp, "wb") as f:  # a file object: the archive's inner folder is "archive", not the temp name
+                torch.save(payload, f)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write without its errno
+            failure = disk_full_error(path) if disk_is_full(tmp.parent) else OutputError(f"cannot write {path}: {exc}")
+            raise failure from exc
+        if not zipfile.is_zipfile(tmp):  # the archive's end record: torch.save finished the file
+            raise OutputError(f"cannot write {path}: the archive was not completed")
+    return path
 
 
 def seal_checkpoint(path: str | Path) -> bool:
