@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "convert a checkpoint of the official AttaNet code into an attanet checkpoint",
     ),
     "export": ("attanet_model.cli", "export_main", "export a checkpoint to ONNX (dynamic H/W, metadata)"),
+    "seal": ("attanet_model.cli", "seal_main", "add the integrity hash to a model file written before they had one"),
     "bench": ("attanet_bench.cli", "bench_cli", "latency/FPS of torch and ONNX Runtime backends"),
     "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),
     "train": ("attanet_training.cli", "train_main", "train AttaNet (single process or torchrun/DDP)"),

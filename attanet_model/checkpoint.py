@@ -15,16 +15,18 @@ what is wrong, so a bad file stops a node or a tool at start-up, not at the firs
 Integrity: ``torch.load`` does not verify the zip archive's CRC-32s, so a file with flipped bytes
 inside a tensor record loads and the model publishes garbage. ``read_checkpoint`` therefore runs
 ``zipfile.ZipFile.testzip()`` (every member's CRC, which also covers files saved before the hash
-existed) and, when the file carries one, recomputes the SHA-256 of the metadata and weights
-(which also catches a payload edited and re-saved with plain ``torch.save``).
+existed) and recomputes the SHA-256 of the metadata and weights (which also catches a payload
+edited and re-saved with plain ``torch.save``). ``extra`` (optimizer and RNG state for resuming)
+is not covered: it never reaches inference. A file without the hash loads with a warning unless
+it is one this project shipped (``integrity``); ``attanet seal`` adds one. Well-formed but wrong
+values are refused too: NaN/inf weights, a negative BatchNorm variance, a classifier whose
+output count is not the metadata's class count.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +34,9 @@ from typing import Any
 
 import torch
 
+from .atomic_write import OutputError, atomic_output, disk_full_error, disk_is_full
 from .classes import CITYSCAPES_CLASSES, ClassInfo
+from .integrity import warn_unsealed, weights_problem
 from .layers import state_dict_mismatch
 from .network import ARCHS, ArchConfig, AttaNet, without_aux_heads
 
@@ -41,6 +45,7 @@ VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HASH_ALGORITHM = "sha256"
+CLASSIFIER_WEIGHT = "head.2.weight"  # the final 1x1 conv: one output channel per class
 
 
 class CheckpointError(ValueError):
@@ -103,35 +108,47 @@ class ModelMeta:
 def save_checkpoint(
     path: str | Path, model: AttaNet, meta: ModelMeta, extra: dict[str, Any] | None = None, half: bool = False
 ) -> Path:
-    """Write atomically (temp file + rename): a crash mid-write never leaves a truncated file.
+    """Write atomically and checked (``atomic_write``): a crash or a full disk mid-write never leaves a
+    truncated file (the previous one stays), and raises ``OutputError`` naming the file and the cause.
 
     ``half`` stores floating-point weights as fp16 (half the size, for bundling); they are
     restored to fp32 on load.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()
     }
-    meta_dict = meta.to_dict()
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "meta": meta_dict,
-        "state_dict": state,
-        "extra": extra or {},
-        "integrity": {HASH_ALGORITHM: content_hash(meta_dict, state), "covers": "meta and state_dict"},
+    payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(), "state_dict": state, "extra": extra or {}}
+    return write_payload(path, payload)
+
+
+def write_payload(path: str | Path, payload: dict) -> Path:
+    """Set ``payload``'s integrity record (the hash of its meta and state_dict) and write it atomically."""
+    payload["integrity"] = {
+        HASH_ALGORITHM: content_hash(payload["meta"], payload["state_dict"]),
+        "covers": "meta and state_dict",
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        try:
+            with open(tmp, "wb") as f:  # a file object: the archive's inner folder is "archive", not the temp name
+                torch.save(payload, f)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write without its errno
+            failure = disk_full_error(path) if disk_is_full(tmp.parent) else OutputError(f"cannot write {path}: {exc}")
+            raise failure from exc
+        if not zipfile.is_zipfile(tmp):  # the archive's end record: torch.save finished the file
+            raise OutputError(f"cannot write {path}: the archive was not completed")
     return path
+
+
+def seal_checkpoint(path: str | Path) -> bool:
+    """Give a checkpoint written before checkpoints carried a hash its integrity record, after every other
+    check (archive CRCs, weights, class count); False when it already has one (it was verified)."""
+    path = Path(path)
+    payload = read_checkpoint(path, warn=False)
+    if "integrity" in payload:
+        return False
+    write_payload(path, payload)
+    return True
 
 
 def content_hash(meta: dict, state_dict: dict[str, torch.Tensor]) -> str:
@@ -158,10 +175,12 @@ def _check_archive(path: Path) -> None:
         )
 
 
-def _check_content_hash(path: Path, payload: dict) -> None:
+def _check_content_hash(path: Path, payload: dict, warn: bool) -> None:
     integrity = payload.get("integrity")
-    if integrity is None:
-        return  # saved before checkpoints carried a hash; the archive CRCs were checked
+    if integrity is None:  # saved before checkpoints carried a hash (or it was removed); the CRCs were checked
+        if warn:
+            warn_unsealed(path, "has no integrity hash (metadata and weights unverified)")
+        return
     want = integrity.get(HASH_ALGORITHM) if isinstance(integrity, dict) else None
     if not isinstance(want, str):
         raise CheckpointError(f"model file {path} has a malformed integrity record {integrity!r}")
@@ -177,8 +196,9 @@ def _check_content_hash(path: Path, payload: dict) -> None:
         )
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The raw checkpoint dict, validated for format; raises CheckpointError in words."""
+def read_checkpoint(path: str | Path, *, warn: bool = True) -> dict:
+    """The raw checkpoint dict, validated: format, integrity, finite weights, class count; raises
+    CheckpointError in words. A file without an integrity hash loads with a warning (``warn``)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"model file not found: {path}")
@@ -208,8 +228,28 @@ def read_checkpoint(path: str | Path) -> dict:
         )
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload['version']}; this attanet reads up to {VERSION}")
-    _check_content_hash(path, payload)
+    _check_content_hash(path, payload, warn)
+    _check_weights(path, payload)
     return payload
+
+
+def _check_weights(path: Path, payload: dict) -> None:
+    """Weights that can run, and exactly one classifier output per class of the metadata."""
+    state, meta = payload.get("state_dict"), ModelMeta.from_dict(payload.get("meta") or {})
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"model file {path}: its state_dict is not a mapping of names to tensors")
+    problem = weights_problem(state.items())
+    if problem is not None:
+        raise CheckpointError(
+            f"model file {path} has unusable weights: {problem}; every pixel would get the same class. "
+            "Use an earlier checkpoint (a diverged training run saves NaNs) or re-train"
+        )
+    classifier = state.get(CLASSIFIER_WEIGHT)
+    if classifier is not None and classifier.shape[0] != meta.num_classes:
+        raise CheckpointError(
+            f"{path}: class count mismatch: the metadata lists {meta.num_classes} classes but the "
+            f"classifier has {classifier.shape[0]} outputs"
+        )
 
 
 def load_checkpoint(
@@ -238,12 +278,6 @@ def load_checkpoint(
     meta.arch_config = config.to_dict()
     model = AttaNet(config, meta.num_classes, aux_heads=False)
     state = without_aux_heads(payload["state_dict"])
-    classifier = state.get("head.2.weight")
-    if classifier is not None and classifier.shape[0] != meta.num_classes:
-        raise CheckpointError(
-            f"{path}: class count mismatch: the metadata lists {meta.num_classes} classes but the "
-            f"classifier has {classifier.shape[0]} outputs"
-        )
     missing, unexpected, wrong = state_dict_mismatch(model.state_dict(), state)
     if missing or unexpected or wrong:
         raise CheckpointError(

@@ -126,13 +126,13 @@ def import_official_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output attanet checkpoint (.pt)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     args = parser.parse_args(argv)
-    from .official import OfficialImportError, import_official
+    from .official import import_official
 
     try:
         out, meta = import_official(
             args.checkpoint, args.arch, args.out, num_classes=args.num_classes, input_scale=args.input_scale
         )
-    except OfficialImportError as exc:
+    except ValueError as exc:  # OfficialImportError, OutputError (the --out folder is full or read-only)
         return fail("import-official", str(exc))
     summary = {"checkpoint": str(out), "arch": meta.arch, "num_classes": meta.num_classes}
     summary["source"] = str(args.checkpoint)
@@ -200,6 +200,7 @@ def export_main(argv: list[str]) -> int:
             require_tensorrt(onnxruntime.get_available_providers())
         except ValueError as exc:  # ProviderError is a ValueError
             return fail("export", str(exc))
+    from .atomic_write import output_error
     from .checkpoint import CheckpointError, load_checkpoint
     from .onnx_export import export_onnx, read_onnx_meta, supported_opsets, written_opset
     from .segmenter import default_model_path
@@ -239,7 +240,10 @@ def export_main(argv: list[str]) -> int:
         from .quantize import quantize_int8
 
         int8_path = out.with_suffix(".int8.onnx")
-        quantize_int8(out, int8_path, meta, calibration.images)
+        try:
+            quantize_int8(out, int8_path, meta, calibration.images)
+        except OSError as exc:  # OutputError for int8_path; the quantizer's temporary folder otherwise
+            return fail("export", f"{output_error(int8_path, exc)} (the fp32 model {out} was written)")
         summary["int8"] = str(int8_path)
         summary["calibration_frames"] = len(calibration.images)
         summary["calibration_skipped"] = [{"file": str(p), "reason": why} for p, why in calibration.skipped]
@@ -270,6 +274,28 @@ def export_main(argv: list[str]) -> int:
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def seal_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="attanet seal",
+        description="Add the integrity hash to model files written before model files carried one (checkpoints: "
+        "metadata and weights; ONNX: graph, weights and metadata), so that any later damage or edit is refused "
+        "instead of warned about. Every other check runs first (archive CRCs, an older weights hash, finite "
+        "weights, class count); a file that fails one is not sealed. Seal only files you trust.",
+    )
+    parser.add_argument("models", type=Path, nargs="+", help="checkpoint (.pt) or .onnx files, rewritten in place")
+    args = parser.parse_args(argv)
+    from .checkpoint import seal_checkpoint
+    from .onnx_export import seal_onnx
+
+    for path in args.models:
+        try:
+            sealed = seal_onnx(path) if path.suffix == ".onnx" else seal_checkpoint(path)
+        except ValueError as exc:  # CheckpointError, OutputError
+            return fail("seal", str(exc))
+        print(f"{path}: {'sealed' if sealed else 'already sealed (its hash verified)'}")
     return 0
 
 

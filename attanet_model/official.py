@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError, ModelMeta, save_checkpoint
+from .checkpoint import CLASSIFIER_WEIGHT, CheckpointError, ModelMeta, save_checkpoint
 from .classes import CITYSCAPES_CLASSES, generic_classes
+from .integrity import weights_problem
 from .layers import state_dict_mismatch
 from .network import AttaNet, build_model
 
@@ -155,10 +156,16 @@ def convert_official(
     """An ``AttaNet`` (eval mode, parameters in ``dtype``) holding an official state dict's weights.
 
     ``num_classes`` defaults to the official classifier's output count; when given it must match.
-    Raises ``OfficialImportError`` listing unknown, missing and mis-shaped keys.
+    Raises ``OfficialImportError`` listing unknown, missing and mis-shaped keys, or naming the first
+    tensor that cannot run (NaN/inf, a negative BatchNorm running variance: a diverged run's weights).
     """
+    problem = weights_problem((k, v) for k, v in state.items() if not k.startswith(_DROPPED))
+    if problem is not None:
+        raise OfficialImportError(
+            f"{source} has unusable weights: {problem}; import a checkpoint from before the run diverged"
+        )
     renamed, unknown = rename_official(state, arch)
-    classifier = renamed.get("head.2.weight")
+    classifier = renamed.get(CLASSIFIER_WEIGHT)
     if classifier is None:
         raise OfficialImportError(
             f"{source} has no classifier conv_out.conv_out.weight; is it an official {arch} AttaNet state dict? "

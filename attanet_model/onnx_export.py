@@ -5,9 +5,15 @@ they are padded up to a multiple of 32 inside the graph and the output cropped b
 returns either ``logits`` (BxKxHxW) or, with ``argmax=True``, ``labels`` (BxHxW uint8) and
 ``confidence`` (BxHxW float32, the max softmax). The checkpoint's ModelMeta is stored as JSON in
 the model's ``metadata_props`` under ``attanet_meta``, so an .onnx file is as self-describing
-as a checkpoint. A SHA-256 of every initializer (the weights) is stored beside it under
-``attanet_weights_sha256`` and checked on load: protobuf has no checksum, so flipped bytes in a
-weight tensor would otherwise load and run.
+as a checkpoint.
+
+Integrity: protobuf has no checksum, so flipped bytes in a weight, an edited graph or edited
+class names would load and run. ``attanet_sha256`` beside the metadata is the SHA-256 of the
+whole serialized model with that entry's own value blanked (64 zeros, the same length, so
+nothing else moves): weights, graph and every other metadata entry. ``read_onnx_meta`` checks
+it, the weights (finite) and that the graph's class dimension is the metadata's class count.
+Files exported before that hash carry ``attanet_weights_sha256`` (the initializers only): it
+is still checked, with a warning that the rest is not.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .atomic_write import write_bytes_atomic
 from .checkpoint import CheckpointError, ModelMeta
+from .integrity import warn_unsealed, weights_problem
 from .network import AttaNet
 from .preprocess import STRIDE
 
 META_KEY = "attanet_meta"
 MIN_OPSET = 18  # the dynamo exporter's own opset; older ones fail its down-converter for this graph
-WEIGHTS_HASH_KEY = "attanet_weights_sha256"
+HASH_KEY = "attanet_sha256"  # the serialized model with this entry's value blanked
+WEIGHTS_HASH_KEY = "attanet_weights_sha256"  # files exported before HASH_KEY: the initializers only
+_BLANK_HASH = "0" * 64
 
 
 class ExportGraph(nn.Module):
@@ -78,7 +88,8 @@ def export_onnx(
     sample_size: tuple[int, int] = (256, 512),
 ) -> Path:
     """Write ``model`` as ONNX at exactly ``opset`` (ValueError when it is outside ``supported_opsets()``
-    or the exporter cannot convert the graph to it; nothing is written then)."""
+    or the exporter cannot convert the graph to it; nothing is written then). The file is written
+    atomically: ``OutputError`` (a ValueError) names it and the cause when it cannot be."""
     supported = supported_opsets()
     if opset not in supported:
         raise ValueError(
@@ -86,7 +97,6 @@ def export_onnx(
             f"{supported.stop - 1} (from its own opset up to the newest the installed onnx package knows)"
         )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     graph = ExportGraph(model.eval().float(), argmax).eval()
     sample = torch.randn(1, 3, *sample_size)
     batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim.DYNAMIC, torch.export.Dim.DYNAMIC
@@ -121,14 +131,39 @@ def export_onnx(
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta_dict)
     proto.producer_name = "attanet"
-    set_weights_hash(proto)
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-    return out
+    return write_bytes_atomic(out, sealed_model_bytes(proto))
+
+
+def sealed_model_bytes(proto) -> bytes:
+    """``proto`` serialized with its integrity hash set (replacing any older one); call after the last change."""
+    for i in reversed(range(len(proto.metadata_props))):
+        if proto.metadata_props[i].key in (HASH_KEY, WEIGHTS_HASH_KEY):
+            del proto.metadata_props[i]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = HASH_KEY, _BLANK_HASH
+    entry.value = hashlib.sha256(proto.SerializeToString()).hexdigest()
+    return proto.SerializeToString()
+
+
+def model_hash(data: bytes, stored: str) -> str | None:
+    """The SHA-256 of a serialized model whose hash entry holds ``stored``, that entry blanked; None
+    when the entry is not found exactly once (a malformed file)."""
+    record = _hash_entry(stored)
+    if data.count(record) != 1:
+        return None
+    return hashlib.sha256(data.replace(record, _hash_entry(_BLANK_HASH))).hexdigest()
+
+
+def _hash_entry(value: str) -> bytes:
+    import onnx
+
+    return onnx.StringStringEntryProto(key=HASH_KEY, value=value).SerializeToString()
 
 
 def weights_hash(proto) -> str:
-    """SHA-256 over every initializer's name, data type, dims and values (in name order)."""
+    """SHA-256 over every initializer's name, data type, dims and values (in name order): the hash of
+    files exported before ``HASH_KEY``."""
     from onnx import numpy_helper
 
     digest = hashlib.sha256()
@@ -138,30 +173,85 @@ def weights_hash(proto) -> str:
     return digest.hexdigest()
 
 
-def set_weights_hash(proto) -> None:
-    """Store (or replace) the weights hash in ``metadata_props``; call after the last change to the weights."""
-    for i in reversed(range(len(proto.metadata_props))):
-        if proto.metadata_props[i].key == WEIGHTS_HASH_KEY:
-            del proto.metadata_props[i]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = WEIGHTS_HASH_KEY, weights_hash(proto)
-
-
-def read_onnx_meta(path: str | Path) -> tuple[ModelMeta, dict]:
-    """(ModelMeta, onnx-specific dict) from an exported file, its weights hash verified when it has
-    one (files exported before the hash existed have none); CheckpointError if it has no metadata."""
+def graph_class_count(proto) -> int | None:
+    """How many classes the graph computes: dim 1 of ``logits``, or of the ArgMax's input in a graph
+    exported with ``argmax=True``; None when the graph does not say. The exporter records these shapes;
+    the int8 quantizer drops some, so ONNX's shape inference (milliseconds) fills them in when missing."""
     import onnx
+
+    count = _class_dim(proto)
+    if count is None:
+        count = _class_dim(onnx.shape_inference.infer_shapes(proto))
+    return count
+
+
+def _class_dim(proto) -> int | None:
+    shapes = {v.name: v.type.tensor_type.shape for v in (*proto.graph.value_info, *proto.graph.output)}
+    if "logits" in {o.name for o in proto.graph.output}:
+        name = "logits"
+    else:
+        name = next((n.input[0] for n in proto.graph.node if n.op_type == "ArgMax"), None)
+    dims = shapes[name].dim if name in shapes else ()
+    return dims[1].dim_value if len(dims) == 4 and dims[1].HasField("dim_value") else None
+
+
+def read_onnx_meta(path: str | Path, *, warn: bool = True) -> tuple[ModelMeta, dict]:
+    """(ModelMeta, onnx-specific dict) from an exported file, checked: its integrity hash, finite
+    weights, and the graph's class count against the metadata's. CheckpointError in words; a file
+    with no hash (or only the older weights hash) loads with a warning (``warn``)."""
+    import onnx
+    from onnx import numpy_helper
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ONNX model file not found: {path}")
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        data = path.read_bytes()
+        proto = onnx.load_model_from_string(data)
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable ONNX model: {exc}") from exc
     props = {p.key: p.value for p in proto.metadata_props}
     if META_KEY not in props:
         raise CheckpointError(f"{path} has no '{META_KEY}' metadata; export it with `attanet export`")
+    _check_integrity(path, data, proto, props, warn)
+    try:
+        problem = weights_problem((init.name, numpy_helper.to_array(init)) for init in proto.graph.initializer)
+    except Exception as exc:  # a damaged tensor record (wrong length for its dims, ...)
+        raise CheckpointError(f"ONNX model {path} is corrupt: its weights cannot be read ({exc})") from exc
+    if problem is not None:
+        raise CheckpointError(
+            f"ONNX model {path} has unusable weights: {problem}; every pixel would get the same class. "
+            "Export it again from a checkpoint that loads"
+        )
+    try:
+        d = json.loads(props[META_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its '{META_KEY}' metadata is not valid JSON ({exc})") from exc
+    meta = ModelMeta.from_dict(d)
+    outputs = graph_class_count(proto)
+    if outputs is None:
+        raise CheckpointError(
+            f"{path}: the graph does not say how many classes it outputs (no fixed class dimension on "
+            "'logits' or the ArgMax input); export it with `attanet export`"
+        )
+    if outputs != meta.num_classes:
+        raise CheckpointError(
+            f"{path}: class count mismatch: the metadata lists {meta.num_classes} classes but the graph "
+            f"outputs {outputs}"
+        )
+    return meta, d.get("onnx", {})
+
+
+def _check_integrity(path: Path, data: bytes, proto, props: dict[str, str], warn: bool) -> None:
+    if HASH_KEY in props:
+        got = model_hash(data, props[HASH_KEY])
+        if got != props[HASH_KEY]:
+            shown = f"{got[:16]}..." if got else "unreadable"
+            raise CheckpointError(
+                f"ONNX model {path} is corrupt or was modified after export: the sha256 of its graph, weights and "
+                f"metadata is {shown}, exported as {props[HASH_KEY][:16]}...; copy it again or re-export it"
+            )
+        return
     if WEIGHTS_HASH_KEY in props:
         try:
             got = weights_hash(proto)
@@ -172,8 +262,22 @@ def read_onnx_meta(path: str | Path) -> tuple[ModelMeta, dict]:
                 f"ONNX model {path} is corrupt: the sha256 of its weights is {got[:16]}..., exported as "
                 f"{props[WEIGHTS_HASH_KEY][:16]}... (damaged or modified after export); copy it again or re-export it"
             )
-    try:
-        d = json.loads(props[META_KEY])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: its '{META_KEY}' metadata is not valid JSON ({exc})") from exc
-    return ModelMeta.from_dict(d), d.get("onnx", {})
+        if warn:
+            warn_unsealed(path, "has a hash of its weights only (exported before graph and metadata were covered)")
+        return
+    if warn:
+        warn_unsealed(path, "has no integrity hash")
+
+
+def seal_onnx(path: str | Path) -> bool:
+    """Give an ONNX file exported before the whole-model hash existed its ``HASH_KEY``, after every other
+    check (its weights hash if it has one, weights, class count); False when it already has one."""
+    import onnx
+
+    path = Path(path)
+    read_onnx_meta(path, warn=False)
+    proto = onnx.load_model_from_string(path.read_bytes())
+    if any(p.key == HASH_KEY for p in proto.metadata_props):
+        return False
+    write_bytes_atomic(path, sealed_model_bytes(proto))
+    return True

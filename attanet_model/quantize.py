@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .atomic_write import write_bytes_atomic
 from .checkpoint import ModelMeta
-from .onnx_export import set_weights_hash
+from .onnx_export import sealed_model_bytes
 from .preprocess import check_image, network_size, normalize_bgr
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ def quantize_int8(
     images: Iterable[np.ndarray],
     size: tuple[int, int] | None = None,
 ) -> Path:
-    """Write a QDQ int8 copy of ``fp32_onnx`` calibrated on ``images``; metadata is kept."""
+    """Write a QDQ int8 copy of ``fp32_onnx`` calibrated on ``images``; metadata is kept. The quantizer
+    works in a temporary folder; ``out`` is written atomically (``OutputError`` when it cannot be)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -128,11 +130,11 @@ def quantize_int8(
     model = onnx.load(str(fp32_onnx))
     keep_fp32 = [n.name for n in model.graph.node if n.op_type in ("Softmax", "MatMul", "Resize")]
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
+        prepared, quantized_path = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared),
-            str(out),
+            str(quantized_path),
             Reader(),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
@@ -141,10 +143,9 @@ def quantize_int8(
             nodes_to_exclude=keep_fp32,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
-    quantized = onnx.load(str(out))
+        quantized = onnx.load(str(quantized_path))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(model.metadata_props)
-    set_weights_hash(quantized)  # the int8 weights are new; the fp32 model's hash does not describe them
-    onnx.save(quantized, str(out))
+    write_bytes_atomic(out, sealed_model_bytes(quantized))  # a new hash: the graph and weights are new
     log.info("int8 model written to %s (calibrated on %d frames)", out, len(inputs))
     return out

@@ -26,7 +26,8 @@ import numpy as np
 
 from attanet_model import ClassInfo
 
-from .bag_io import BagWriter, camera_info_msg, class_info_topic, class_table_msg, compressed_msg, image_msg
+from .bag_io import BagError, BagWriter, camera_info_msg, class_info_topic, class_table_msg, compressed_msg, image_msg
+from .bag_io.writer import storage_failure
 
 ENCODINGS = ("bgr8", "rgb8", "mono8")
 COMPRESSIONS = ("none", "png", "jpeg")
@@ -139,12 +140,10 @@ def make_bag(
 
     ``read_labels`` turns a label file into HxW uint8 trainIds (the dataset's own reader, so the
     bag's ground truth is exactly what ``attanet eval`` scores against); ``classes`` is what those
-    ids mean, recorded beside them. Raises ValueError (BagError for the bag itself) with nothing
-    written when any frame fails.
+    ids mean, recorded beside them. Raises ValueError (BagError for the bag itself: it exists, or
+    the disk is full or read-only) with nothing written when any frame fails.
     """
     from tqdm import tqdm
-
-    from .bag_io import BagError
 
     start = config.start_ns if config.start_ns is not None else time.time_ns()
     config.check_span(len(samples), start)
@@ -161,7 +160,7 @@ def make_bag(
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     except OSError as exc:
-        raise BagError(f"cannot create bag {out}: {exc}") from exc
+        raise BagError(storage_failure(out, exc)) from exc
     frames = 0
     try:
         with BagWriter(staging / out.name, config.storage, origin="attanet bag-make") as writer:
@@ -173,12 +172,18 @@ def make_bag(
                 stamp = start + round(i * period)
                 try:
                     _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+                except BagError:
+                    raise
                 except ValueError as exc:
                     raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
                 frames += 1
             counts = dict(writer.counts)
         # metadata.yaml names the bag's storage files relative to the folder, so the folder moves as one
         (staging / out.name).rename(out)
+    except BagError as exc:  # said of the staging folder; the user knows the bag by its name
+        raise BagError(f"{storage_failure(out, exc.__cause__ or exc)}; nothing was written") from exc
+    except OSError as exc:
+        raise BagError(f"{storage_failure(out, exc)}; nothing was written") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {

@@ -7,6 +7,9 @@ publisher's reliability and the frame size. It counts the frames that arrive. Th
 defaults to what delivers (``dds_env``) and docs/ROS.md has the table.
 
     python -m attanet_ros.dds_check --sizes 512x1024 1024x2048 2048x1024 --frames 20 --markdown
+
+SIGTERM or Ctrl-C ends the check and both of its child processes (terminated, then killed if they
+linger), so a check stopped half-way leaves no publisher or subscriber running on the machine.
 """
 
 from __future__ import annotations
@@ -15,15 +18,26 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
 from .dds_env import PROFILE_VARIABLE, USER_SETTINGS, shipped_profile
 
 SETTINGS = ("stock", "profile", "large_data")
+CHILD_GRACE_S = 5.0  # a child that has not exited this long after SIGTERM is killed
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT reached the check; raised where it runs so that every child is stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def side_env(setting: str, domain_id: int) -> dict[str, str]:
@@ -49,7 +63,7 @@ def _subscriber(topic: str) -> None:
 
     from .qos import input_qos
 
-    rclpy.init()
+    _die_on_sigterm()
     node = rclpy.create_node("dds_check_sub")
 
     def on_image(msg) -> None:
@@ -70,7 +84,7 @@ def _publisher(topic: str, reliability: str, height: int, width: int, frames: in
 
     from .image_codec import array_to_image_msg
 
-    rclpy.init()
+    _die_on_sigterm()
     node = rclpy.create_node("dds_check_pub")
     policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     pub = node.create_publisher(Image, topic, QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=policy))
@@ -95,30 +109,77 @@ def _publisher(topic: str, reliability: str, height: int, width: int, frames: in
     rclpy.try_shutdown()
 
 
+def _die_on_sigterm() -> None:
+    """rclpy.init without rclpy's signal handlers, SIGTERM left at its default: the child ends at once,
+    even blocked writing to a full pipe (rclpy's handler only shuts the context down, and a write
+    interrupted by a signal is retried)."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """Terminate ``process`` and wait for it; kill it if it is still there after ``CHILD_GRACE_S``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(CHILD_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """The first SIGTERM or SIGINT raises ``Interrupted`` in the main thread while the block runs; later
+    ones are ignored, so that they cannot cut the stopping of the children short."""
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def handler(signum: int, frame) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def check_one(node_side: str, camera_side: str, reliability: str, size, frames: int, rate: float, domain: int) -> dict:
     """One combination: how many of ``frames`` reached the subscriber, and their median latency."""
     me = [sys.executable, "-m", "attanet_ros.dds_check"]
+    pub_cmd = [*me, "--role", "pub", "--reliability", reliability, "--sizes", f"{size[0]}x{size[1]}"]
+    pub_cmd += ["--frames", str(frames), "--rate", str(rate)]
     sub = subprocess.Popen([*me, "--role", "sub"], env=side_env(node_side, domain), stdout=subprocess.PIPE, text=True)
+    pub = None
     try:
         assert sub.stdout is not None
         if sub.stdout.readline().strip() != "READY":
             raise RuntimeError("the subscriber process did not start")
-        pub_cmd = [*me, "--role", "pub", "--reliability", reliability, "--sizes", f"{size[0]}x{size[1]}"]
-        pub_cmd += ["--frames", str(frames), "--rate", str(rate)]
-        pub = subprocess.run(
-            pub_cmd, env=side_env(camera_side, domain), capture_output=True, text=True, timeout=120, check=False
-        )
+        pub = subprocess.Popen(pub_cmd, env=side_env(camera_side, domain), stdout=subprocess.PIPE, text=True)
+        pub_out, _ = pub.communicate(timeout=120 + frames / rate)
         time.sleep(1.0)
-    finally:
         sub.terminate()
         out, _ = sub.communicate(timeout=30)
+    finally:  # also on SIGTERM/Ctrl-C (Interrupted) and timeouts: no child outlives the check
+        for child in (pub, sub):
+            if child is not None:
+                stop_child(child)
     latencies = [float(line.split()[1]) for line in out.splitlines() if line.startswith("RX ")]
     return {
         "node_side": node_side,
         "camera_side": camera_side,
         "reliability": reliability,
         "size": f"{size[0]}x{size[1]}",
-        "matched": "MATCHED" in pub.stdout,
+        "matched": "MATCHED" in pub_out,
         "sent": frames,
         "received": len(latencies),
         "latency_p50_ms": float(np.median(latencies)) if latencies else None,
@@ -175,13 +236,20 @@ def main(argv: list[str] | None = None) -> int:
         print("dds_check: config/fastdds_shm.xml not found (source tree or share/attanet_ros/config)", file=sys.stderr)
         return 2
     rows = []
-    for node_side in args.node_side:
-        for camera_side in args.camera_side:
-            for reliability in args.reliability or ("reliable", "best_effort"):
-                for size in args.sizes:
-                    row = check_one(node_side, camera_side, reliability, size, args.frames, args.rate, args.domain)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
-                    rows.append(row)
+    try:
+        with signals_interrupt():
+            for node_side in args.node_side:
+                for camera_side in args.camera_side:
+                    for reliability in args.reliability or ("reliable", "best_effort"):
+                        for size in args.sizes:
+                            row = check_one(
+                                node_side, camera_side, reliability, size, args.frames, args.rate, args.domain
+                            )
+                            print(json.dumps(row), file=sys.stderr, flush=True)
+                            rows.append(row)
+    except Interrupted as exc:
+        print(f"dds_check: stopped by {exc}; its publisher and subscriber processes were stopped", file=sys.stderr)
+        return 128 + exc.signum
     print(json.dumps(rows, indent=2) if args.json else markdown_table(rows))
     return 0
 

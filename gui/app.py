@@ -61,7 +61,8 @@ def run_viewer(
     screenshot: ScreenshotRequest | None = None,
     record: Path | None = None,
 ) -> int:
-    """Show the window until the user closes it (or the screenshot is saved). Returns an exit code."""
+    """Show the window until the user closes it (or the screenshot is saved). Returns an exit code: 2 when
+    the screenshot or the recording could not be written (said in one line)."""
     outcome = {"code": 0}
     # Signals first: a Ctrl-C that lands inside Qt code must not raise there (PyQt aborts the process).
     with _quit_on_signals(outcome) as wake:
@@ -78,9 +79,13 @@ def run_viewer(
             else attention_mode,
         )
         window.resize(*WINDOW_SIZE)
-        window.show()
         if record is not None:
-            window.start_recording(record)
+            try:
+                window.start_recording(record)
+            except ValueError as exc:  # OutputError: a read-only or unwritable folder, before anything runs
+                print(f"attanet viewer: {exc}", file=sys.stderr)
+                return 2
+        window.show()
         if screenshot is not None:
             _arm_screenshot(app, window, screenshot, outcome)
         source.start()
@@ -88,9 +93,23 @@ def run_viewer(
             if outcome["code"] != 130:  # not interrupted while starting up
                 app.exec_()
         finally:
-            window.stop_recording()
+            _finish_recording(window)
             source.stop()
+    if record is not None and window.recording_error is not None:
+        print(f"attanet viewer: {window.recording_error}", file=sys.stderr)
+        return 2
+    if record is not None and window.last_recording is None and outcome["code"] == 0:
+        print(f"attanet viewer: no frame was shown, so nothing was recorded to {record}", file=sys.stderr)
+        return 1
     return outcome["code"]
+
+
+def _finish_recording(window: ViewerWindow) -> None:
+    """Close the recording, if one runs; a failure is kept in ``window.recording_error``."""
+    try:
+        window.stop_recording()
+    except ValueError as exc:  # OutputError: the video could not be written whole
+        window.recording_error = str(exc)
 
 
 @contextmanager
@@ -153,8 +172,11 @@ def _arm_screenshot(
                 return
         timer.stop()  # no re-entry while saving (grab() runs the event loop)
         window.image_view.repaint()
-        path = window.save_screenshot(request.path)
-        print(f"screenshot: {path}")
+        try:  # a timer slot must not raise: PyQt would abort the process
+            print(f"screenshot: {window.save_screenshot(request.path)}")
+        except ValueError as exc:  # OutputError: a full or read-only folder
+            print(f"attanet viewer: {exc}", file=sys.stderr)
+            outcome["code"] = 2
         app.quit()
 
     timer = QtCore.QTimer(window)

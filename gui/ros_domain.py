@@ -10,6 +10,12 @@ defaults PB=7400, DG=250, PG=2, d1=10): participant ``i`` of domain ``d`` receiv
 traffic on port ``7400 + 250*d + 10 + 2*i``, bound exclusively, so a port that cannot be bound
 means a participant of that domain runs on this host. Between two demos starting at the same
 moment a lock file per domain decides, since neither has bound a port yet.
+
+The lock files live in a private folder, ``<temp>/attanet-demo-<uid>`` (mode 0700), never directly
+in a shared temp folder: there anyone can plant a symlink named like a lock file, and the demo,
+run as root, would create or truncate whatever it points to. The folder is opened without
+following links and refused unless it is a directory owned by this user that no one else may
+write to; lock files are opened with ``O_NOFOLLOW`` (and ``O_EXCL`` when created).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -44,48 +51,106 @@ def domain_in_use(domain: int) -> bool:
     return False
 
 
-class DomainLease:
-    """A domain this process holds (a lock file under the temp folder) until ``release`` or exit."""
+class UnsafeLockFolder(RuntimeError):
+    """The demo's lock folder is a link, someone else's, or writable by others; the message says which."""
 
-    def __init__(self, domain: int, lock_file) -> None:
+
+class DomainLease:
+    """A domain this process holds (an flock on its lock file) until ``release`` or exit."""
+
+    def __init__(self, domain: int, lock_fd: int) -> None:
         self.domain = domain
-        self._lock_file = lock_file
+        self._lock_fd: int | None = lock_fd
 
     def release(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing drops the flock
-            self._lock_file = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
 
 
-def _try_lock(domain: int):
-    path = Path(tempfile.gettempdir()) / f"attanet_demo_domain_{domain}.lock"
+def lock_folder_name(temp_root: str | Path | None = None) -> Path:
+    """Where this user's domain locks live: ``<temp>/attanet-demo-<uid>`` (temp: ``tempfile.gettempdir()``)."""
+    return Path(temp_root if temp_root is not None else tempfile.gettempdir()) / f"attanet-demo-{os.getuid()}"
+
+
+def open_lock_folder(temp_root: str | Path | None = None) -> int:
+    """A file descriptor of the private lock folder (created 0700 if missing), checked on the descriptor
+    itself so that nothing can be swapped in between; UnsafeLockFolder says what is wrong and what to do."""
+    folder = lock_folder_name(temp_root)
     try:
-        lock_file = open(path, "a")  # noqa: SIM115 (held open by the lease)
-    except OSError:  # another user's lock file: treat the domain as theirs
-        return None
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UnsafeLockFolder(f"cannot create the demo's lock folder {folder}: {exc.strerror}") from exc
     try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:  # ELOOP: a symlink; ENOTDIR: a file
+        what = "a symbolic link" if folder.is_symlink() else "not a folder"
+        raise UnsafeLockFolder(_refusal(folder, what)) from exc
+    info = os.fstat(fd)
+    problem = None
+    if info.st_uid != os.getuid():
+        problem = f"owned by uid {info.st_uid}, not by this user ({os.getuid()})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem is not None:
+        os.close(fd)
+        raise UnsafeLockFolder(_refusal(folder, problem))
+    return fd
+
+
+def _refusal(folder: Path, problem: str) -> str:
+    return (
+        f"the demo's lock folder {folder} is {problem}; it must be a private folder of this user (mode 700): "
+        "remove it, or set TMPDIR to a folder only you can write to"
+    )
+
+
+def _try_lock(folder_fd: int, domain: int) -> int | None:
+    """The locked file descriptor of ``domain``'s lock file, or None when another demo holds it or the
+    name is not a plain file of ours (a planted link: O_NOFOLLOW refuses it, and nothing is created)."""
+    name = f"domain_{domain}.lock"
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=folder_fd)
+        except FileExistsError:  # lock files stay (deleting one would race with its next user)
+            fd = os.open(name, flags, dir_fd=folder_fd)
     except OSError:
-        lock_file.close()
         return None
-    return lock_file
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
-def lease_free_domain(start: int | None = None) -> DomainLease:
+def lease_free_domain(start: int | None = None, temp_root: str | Path | None = None) -> DomainLease:
     """A domain no participant on this machine uses and no other demo holds: first of 215-232, then of 1-101,
     each range tried from a position derived from ``start`` (default: this process id), so demos started
-    together spread out. Raises RuntimeError when every candidate is taken."""
+    together spread out. ``temp_root``: where the private lock folder goes (default: the temp folder).
+    Raises RuntimeError when every candidate is taken (UnsafeLockFolder when the lock folder is unsafe)."""
     start = os.getpid() if start is None else start
-    for candidates in (PREFERRED_DOMAINS, FALLBACK_DOMAINS):
-        offset = start % len(candidates)
-        for domain in candidates[offset:] + candidates[:offset]:
-            lock_file = _try_lock(domain)
-            if lock_file is None:
-                continue
-            if domain_in_use(domain):
-                lock_file.close()
-                continue
-            return DomainLease(domain, lock_file)
+    folder_fd = open_lock_folder(temp_root)
+    try:
+        for candidates in (PREFERRED_DOMAINS, FALLBACK_DOMAINS):
+            offset = start % len(candidates)
+            for domain in candidates[offset:] + candidates[:offset]:
+                lock_fd = _try_lock(folder_fd, domain)
+                if lock_fd is None:
+                    continue
+                if domain_in_use(domain):
+                    os.close(lock_fd)
+                    continue
+                return DomainLease(domain, lock_fd)
+    finally:
+        os.close(folder_fd)
     count = len(PREFERRED_DOMAINS) + len(FALLBACK_DOMAINS)
     raise RuntimeError(f"every ROS domain the demo may use ({count} of them) is in use on this machine")
 

@@ -15,6 +15,7 @@ import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
 from attanet_model import AttentionQuery
+from attanet_model.atomic_write import write_bytes_atomic
 
 from .frames import Frame
 from .legend import ClassLegend
@@ -25,6 +26,7 @@ from .views import ImageView
 
 POLL_MS = 15
 ATTENTION_MODES = ("pixel", "column")
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".bmp": "BMP"}  # screenshot suffix -> Qt format
 
 
 class RateMeter:
@@ -79,6 +81,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.frame: Frame | None = None
         self.frames_shown = 0
         self.recorder: VideoRecorder | None = None
+        self.recording_error: str | None = None  # why the last recording failed; `attanet viewer` exits 2 with it
+        self.last_recording: Path | None = None  # the last video written whole
         self._shown_rgb: np.ndarray | None = None
         self._hover: tuple[int, int] | None = None
         self._display_rate, self._model_rate = RateMeter(), RateMeter()
@@ -126,7 +130,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.step_button.setToolTip("process one more frame while paused")
         self.step_button.clicked.connect(self.source.step)
         self.screenshot_button = QtWidgets.QPushButton("Screenshot")
-        self.screenshot_button.clicked.connect(lambda: self.save_screenshot())
+        self.screenshot_button.clicked.connect(self._on_screenshot_clicked)
         self.record_button = QtWidgets.QPushButton("Record overlay")
         self.record_button.setCheckable(True)
         self.record_button.toggled.connect(self._on_record_toggled)
@@ -182,36 +186,43 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"computing SAM attention for {where}...", 3000)
 
     def save_screenshot(self, path: Path | str | None = None) -> Path:
-        """Save the whole window as a PNG (default: a time-stamped file in the output folder)."""
+        """Save the whole window as an image (default: a time-stamped PNG in the output folder), written
+        atomically; ``OutputError`` (a ValueError) names the file and the cause when it cannot be."""
         path = Path(path) if path else self.output_dir / time.strftime("attanet_screenshot_%Y%m%d_%H%M%S.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.grab().save(str(path)):
-            raise OSError(f"Qt could not write the screenshot {path} (is the folder writable, the suffix .png/.jpg?)")
+        image_format = IMAGE_FORMATS.get(path.suffix.lower())
+        if image_format is None:
+            raise ValueError(f"screenshot {path} must end in one of {', '.join(IMAGE_FORMATS)}")
+        buffer = QtCore.QBuffer()
+        buffer.open(QtCore.QIODevice.WriteOnly)
+        if not self.grab().save(buffer, image_format):
+            raise ValueError(f"Qt could not encode the screenshot {path} as {image_format}")
+        write_bytes_atomic(path, bytes(buffer.data()))
         self.statusBar().showMessage(f"screenshot saved to {path}", 5000)
         return path
 
     def start_recording(self, path: Path | str | None = None, fps: float = 10.0) -> Path:
-        """Record the overlay (current alpha and hidden classes) of every frame shown from now on."""
+        """Record the overlay (current alpha and hidden classes) of every frame shown from now on.
+        ``OutputError`` at once when the folder cannot take a file (read-only, no permission)."""
         path = Path(path) if path else self.output_dir / time.strftime("attanet_overlay_%Y%m%d_%H%M%S.mp4")
         self.recorder = VideoRecorder(path, fps)
-        if not self.record_button.isChecked():
-            self.record_button.blockSignals(True)
-            self.record_button.setChecked(True)
-            self.record_button.blockSignals(False)
+        self.recording_error = None
+        self._show_recording(True)
         self.statusBar().showMessage(f"recording the overlay to {path}", 5000)
         return path
 
     def stop_recording(self) -> Path | None:
+        """Finish the recording: the file written, or None when no frame was recorded. ``OutputError``
+        when the video could not be written whole (nothing is left then)."""
         if self.recorder is None:
             return None
-        self.recorder.close()
-        path, frames = self.recorder.path, self.recorder.frames
-        self.recorder = None
-        if self.record_button.isChecked():
-            self.record_button.blockSignals(True)
-            self.record_button.setChecked(False)
-            self.record_button.blockSignals(False)
-        self.statusBar().showMessage(f"recorded {frames} frames to {path}", 5000)
+        recorder, self.recorder = self.recorder, None
+        self._show_recording(False)
+        path = recorder.close()
+        if path is None:
+            self.statusBar().showMessage(f"no frame was shown; nothing recorded to {recorder.path}", 5000)
+            return None
+        self.last_recording = path
+        self.statusBar().showMessage(f"recorded {recorder.frames} frames to {path}", 5000)
         return path
 
     def shown_image(self) -> np.ndarray | None:
@@ -237,7 +248,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.legend.set_shares(class_shares(frame.labels, frame.classes))
         self.redraw()
         if self.recorder is not None:
-            self.recorder.write(render_view(frame, ViewSettings("overlay", self.settings.alpha, self.settings.hidden)))
+            self._record(frame)
         if self._hover is not None:
             self._on_hover(*self._hover)
         if frame.attention is not None and frame.attention_query == self.source.attention_query:
@@ -265,11 +276,40 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._hover = None
         self.readout.setText("")
 
+    def _record(self, frame: Frame) -> None:
+        try:
+            self.recorder.write(render_view(frame, ViewSettings("overlay", self.settings.alpha, self.settings.hidden)))
+        except ValueError as exc:  # OutputError: OpenCV cannot write this video there
+            recorder, self.recorder = self.recorder, None
+            recorder.abort()
+            self._recording_failed(exc)
+
     def _on_record_toggled(self, on: bool) -> None:
-        if on:
-            self.start_recording()
-        else:
-            self.stop_recording()
+        # Qt slots must not raise (PyQt aborts the process): a failure goes to the status line.
+        try:
+            if on:
+                self.start_recording()
+            else:
+                self.stop_recording()
+        except ValueError as exc:
+            self._recording_failed(exc)
+
+    def _on_screenshot_clicked(self) -> None:
+        try:
+            self.save_screenshot()
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+
+    def _recording_failed(self, exc: Exception) -> None:
+        self.recording_error = str(exc)
+        self._show_recording(False)
+        self.statusBar().showMessage(self.recording_error, 10000)
+
+    def _show_recording(self, on: bool) -> None:
+        if self.record_button.isChecked() != on:
+            self.record_button.blockSignals(True)
+            self.record_button.setChecked(on)
+            self.record_button.blockSignals(False)
 
     def _update_stats(self) -> None:
         parts = []
@@ -294,6 +334,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:
         self._timer.stop()
         self._stats_timer.stop()
-        self.stop_recording()
+        try:
+            self.stop_recording()
+        except ValueError as exc:  # an event handler must not raise; `attanet viewer` reports it
+            self._recording_failed(exc)
         self.source.stop()
         super().closeEvent(event)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color
+from attanet_model.atomic_write import make_folder, write_bytes_atomic
 
 from .cityscapes_labels import train_ids_to_label_ids
 from .datasets import (
@@ -72,7 +73,7 @@ def resolve_label_values(meta, dataset: SegmentationDataset | None = None) -> tu
 def encode_labels(
     labels: np.ndarray, label_format: str, classes, label_values: Sequence[int] | None = None
 ) -> np.ndarray:
-    """trainIds -> the image to write (BGR for colour, as cv2.imwrite expects)."""
+    """trainIds -> the image to write (BGR for colour, as OpenCV encodes it)."""
     if label_format == "trainIds":
         return labels
     if label_format == "values":
@@ -136,7 +137,8 @@ def predict_to_folder(
     label_values: Sequence[int] | None = None,
 ) -> int:
     """Segment every job's image and write its prediction; returns the number written. An image
-    that cannot be decoded is left out and appended to ``skipped`` as ``{file, reason}``.
+    that cannot be decoded is left out and appended to ``skipped`` as ``{file, reason}``; a file
+    that cannot be written stops the run (``OutputError``), leaving no partial file.
     ``label_values`` (the class -> pixel value table) is what ``values`` writes."""
     if label_format not in LABEL_FORMATS:
         raise ValueError(f"label format {label_format!r} is not known; choose one of {', '.join(LABEL_FORMATS)}")
@@ -156,8 +158,16 @@ def predict_to_folder(
             skipped.append(exc.as_dict())
             continue
         labels = segmenter_labels(segmenter, image, scales, flip)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(out_path), encode_labels(labels, label_format, segmenter.classes, label_values)):
-            raise OSError(f"could not write {out_path}")
+        make_folder(out_path.parent)
+        write_png(out_path, encode_labels(labels, label_format, segmenter.classes, label_values))
         written += 1
     return written
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Encode in memory and write atomically: ``cv2.imwrite`` reports success for a file a full disk
+    left empty. OutputError (a ValueError) names the file and the cause."""
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode a {image.shape} {image.dtype} image as PNG for {path}")
+    write_bytes_atomic(path, encoded.tobytes())

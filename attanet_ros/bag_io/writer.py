@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+from attanet_model.atomic_write import disk_full_error, disk_is_full, output_error
 
 from .errors import BagError
 from .messages import TYPESTORE
@@ -21,6 +25,8 @@ class BagWriter:
     ``close()`` (or leaving the ``with`` block, even on an exception) writes metadata.yaml, so what
     was written before a failure is still a valid bag. ``origin`` goes to the metadata's
     custom_data (what wrote the bag; also keeps that field a mapping rather than null).
+    A storage failure (full disk, read-only folder; sqlite says "database or disk is full") is a
+    ``BagError`` in words (``storage_failure``), the original error as its ``__cause__``.
     """
 
     def __init__(self, path: str | Path, storage: str = "mcap", origin: str = "attanet_ros.bag_io") -> None:
@@ -35,10 +41,8 @@ class BagWriter:
         self.storage = storage
         self._writer = Writer(self.path, version=9, storage_plugin=plugin)
         self._writer.set_custom_data("written_by", origin)
-        try:
+        with self._storage_errors():
             self._writer.open()
-        except (WriterError, OSError) as exc:
-            raise BagError(f"cannot create bag {self.path}: {exc}") from exc
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
 
@@ -59,15 +63,35 @@ class BagWriter:
     def write_raw(self, topic: str, log_time: int, raw: bytes, msgtype: str | None = None) -> None:
         if msgtype is not None:
             self.add_topic(topic, msgtype)
-        self._writer.write(self._connections[topic], log_time, raw)
+        with self._storage_errors():
+            self._writer.write(self._connections[topic], log_time, raw)
         self.counts[topic] += 1
 
     def close(self) -> None:
         if self._writer.storage is not None:
-            self._writer.close()
+            with self._storage_errors():
+                self._writer.close()
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (WriterError, OSError, sqlite3.Error) as exc:
+            raise BagError(storage_failure(self.path, exc)) from exc
 
     def __enter__(self) -> BagWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def storage_failure(path: str | Path, exc: BaseException) -> str:
+    """Why writing the bag ``path`` failed, in words: the OSError's cause (``atomic_write``'s wording),
+    a full disk when sqlite says so (SQLITE_FULL) or the disk is full, or the library's own message."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError):
+        return str(output_error(path, cause))
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or disk_is_full(Path(path).parent):
+        return str(disk_full_error(path))
+    return f"cannot write bag {path}: {exc}"

@@ -102,6 +102,24 @@ def test_screenshot_and_overlay_recording(static_window, tmp_path):
     assert np.abs(frames[0][60, 20].astype(int) - CITYSCAPES_CLASSES[0].color[::-1]).max() < 30
 
 
+def test_the_buttons_say_in_the_status_line_when_the_output_folder_cannot_be_written(static_window, tmp_path):
+    """Qt slots must not raise (PyQt aborts the whole viewer): a read-only output folder is a message."""
+    from storage_faults import read_only_folder
+
+    with read_only_folder(tmp_path / "ro") as folder:
+        static_window.output_dir = folder
+        static_window.screenshot_button.click()
+        assert f"{folder} is on a read-only file system" in static_window.statusBar().currentMessage()
+        static_window.record_button.click()
+        assert not static_window.record_button.isChecked() and static_window.recorder is None
+        assert f"{folder} is on a read-only file system" in static_window.recording_error
+    static_window.output_dir = tmp_path
+    static_window.record_button.click()
+    assert static_window.record_button.isChecked() and static_window.recording_error is None
+    static_window.record_button.click()  # stopped before any frame: nothing is written, and it says so
+    assert "nothing recorded" in static_window.statusBar().currentMessage() and list(tmp_path.iterdir()) == [folder]
+
+
 def test_model_source_attention_follows_the_clicked_column(qapp, tmp_path, model_path):
     images = write_folder(tmp_path / "imgs", count=2, height=256, width=512)
     source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(model_path))

@@ -8,7 +8,7 @@ import torch
 from damaged_files import flip_tensor_bytes
 
 from attanet_model import CheckpointError, ClassInfo, ModelMeta, build_model, load_checkpoint, save_checkpoint
-from attanet_model.checkpoint import read_checkpoint
+from attanet_model.checkpoint import read_checkpoint, write_payload
 from attanet_model.network import without_aux_heads
 
 
@@ -25,10 +25,9 @@ def saved(tmp_path):
     return model, meta, path
 
 
-def resave_without_hash(payload: dict, path) -> None:
-    """Write an edited payload as a checkpoint saved before the content hash existed would be."""
-    payload.pop("integrity", None)
-    torch.save(payload, path)
+def resave(payload: dict, path) -> None:
+    """Write an edited payload with a valid hash: a well-formed file whose content is wrong."""
+    write_payload(path, payload)
 
 
 def test_round_trip_restores_weights_and_metadata(saved):
@@ -91,19 +90,19 @@ def test_wrong_arch_and_class_count(saved, tmp_path):
         load_checkpoint(path, num_classes=19)
     payload = read_checkpoint(path)
     payload["meta"]["classes"] = payload["meta"]["classes"][:2]
-    resave_without_hash(payload, tmp_path / "classes.pt")
+    resave(payload, tmp_path / "classes.pt")
     with pytest.raises(
         CheckpointError, match="class count mismatch: the metadata lists 2 classes but the classifier has 3"
     ):
         load_checkpoint(tmp_path / "classes.pt")
     payload = read_checkpoint(path)
     payload["meta"]["arch"] = "attanet_vit"
-    resave_without_hash(payload, tmp_path / "arch.pt")
+    resave(payload, tmp_path / "arch.pt")
     with pytest.raises(CheckpointError, match="unknown arch 'attanet_vit'"):
         load_checkpoint(tmp_path / "arch.pt")
     payload = read_checkpoint(path)
     payload["meta"]["arch_config"]["head_channels"] = 128  # weights are for 64
-    resave_without_hash(payload, tmp_path / "shape.pt")
+    resave(payload, tmp_path / "shape.pt")
     with pytest.raises(CheckpointError, match="weights do not fit"):
         load_checkpoint(tmp_path / "shape.pt")
 
@@ -112,7 +111,7 @@ def test_incomplete_metadata(saved, tmp_path):
     _, _, path = saved
     payload = read_checkpoint(path)
     del payload["meta"]["classes"]
-    resave_without_hash(payload, tmp_path / "meta.pt")
+    resave(payload, tmp_path / "meta.pt")
     with pytest.raises(CheckpointError, match="metadata is incomplete"):
         load_checkpoint(tmp_path / "meta.pt")
 
@@ -167,3 +166,19 @@ def test_a_training_checkpoint_loads_as_the_inference_network_and_resaves_withou
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(again(x).logits, model(x).logits)
+
+
+def test_a_full_disk_fails_the_save_in_words_and_keeps_the_previous_file(saved, tmp_path):
+    """torch.save reported a full disk as a RuntimeError from its zip writer, and left a truncated file."""
+    from storage_faults import files_under, full_disk
+
+    from attanet_model.atomic_write import OutputError
+
+    model, meta, path = saved
+    disk = tmp_path / "disk"
+    with full_disk(disk, free_bytes=4 * path.stat().st_size // 3):
+        first = save_checkpoint(disk / "run" / "last.pt", model, meta)  # fits once, not twice
+        with pytest.raises(OutputError, match=f"cannot write {first}: no space left on {first.parent}"):
+            save_checkpoint(first, model, meta, extra={"iteration": 20})
+        assert load_checkpoint(first)[2] == {}  # the complete previous file, still loadable
+        assert files_under(disk) == {"run/last.pt": path.stat().st_size}

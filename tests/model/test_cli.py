@@ -150,31 +150,21 @@ def test_suite_steps_survive_failures_respect_the_time_limit_and_checkpoint():
     assert any(m.startswith("row ") and '"latency_ms_median": 2.0' in m for m in messages)
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["export", "--checkpoint", "{model}", "--out", "{tmp}/m.onnx"],
-        ["eval", "--checkpoint", "{model}", "--data-root", "{tmp}"],
-        ["predict", "--checkpoint", "{model}", "--input", "{tmp}", "--out", "{tmp}/pred"],
-        ["bench", "--checkpoint", "{model}", "--backends", "torch"],
-        ["bag-eval", "{tmp}/bag", "--model", "{model}"],
-        ["viewer", "--source", "{tmp}", "--model", "{model}", "--screenshot", "{tmp}/shot.png"],
-    ],
-    ids=lambda c: c[0],
-)
-def test_every_command_refuses_a_damaged_checkpoint_with_exit_2(tmp_path, capsys, monkeypatch, command):
-    """Bytes flipped inside a tensor record: the zip opens and torch.load reads it, yet no command runs on it."""
-    import shutil
+MODEL_COMMANDS = [
+    ["export", "--checkpoint", "{model}", "--out", "{tmp}/m.onnx"],
+    ["eval", "--checkpoint", "{model}", "--data-root", "{tmp}"],
+    ["predict", "--checkpoint", "{model}", "--input", "{tmp}", "--out", "{tmp}/pred"],
+    ["bench", "--checkpoint", "{model}", "--backends", "torch"],
+    ["bag-eval", "{tmp}/bag", "--model", "{model}"],
+    ["viewer", "--source", "{tmp}", "--model", "{model}", "--screenshot", "{tmp}/shot.png"],
+]
 
-    from damaged_files import flip_tensor_bytes
 
+def _run_on_model(command: list[str], model, tmp_path, capsys, monkeypatch) -> tuple[int, str]:
+    """Run ``attanet <command>`` in this process on ``model``; (exit code, stderr)."""
     from attanet_cli import main
-    from attanet_model import default_model_path
 
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # the viewer would set it for this whole process
-    model = tmp_path / "damaged.pt"
-    shutil.copy(default_model_path(), model)
-    member = flip_tensor_bytes(model)
     if command[0] == "bag-eval":  # a real bag, so that only the model can be what is refused
         from attanet_ros.bag_io import BagWriter, image_msg
 
@@ -182,7 +172,37 @@ def test_every_command_refuses_a_damaged_checkpoint_with_exit_2(tmp_path, capsys
             for topic in ("/camera/image_raw", "/camera/gt_labels"):
                 writer.write(topic, 1, image_msg(torch.zeros(8, 8, dtype=torch.uint8).numpy(), "mono8", 1, "cam"))
     code = main([a.format(model=model, tmp=tmp_path) for a in command])
-    err = capsys.readouterr().err
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS, ids=lambda c: c[0])
+def test_every_command_refuses_a_damaged_checkpoint_with_exit_2(tmp_path, capsys, monkeypatch, command):
+    """Bytes flipped inside a tensor record: the zip opens and torch.load reads it, yet no command runs on it."""
+    import shutil
+
+    from damaged_files import flip_tensor_bytes
+
+    from attanet_model import default_model_path
+
+    model = tmp_path / "damaged.pt"
+    shutil.copy(default_model_path(), model)
+    member = flip_tensor_bytes(model)
+    code, err = _run_on_model(command, model, tmp_path, capsys, monkeypatch)
     assert code == 2, err
     assert f"{model} is corrupt: archive member '{member}' fails its CRC-32 check" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS, ids=lambda c: c[0])
+def test_every_command_refuses_nan_weights_with_a_valid_hash_with_exit_2(tmp_path, capsys, monkeypatch, command):
+    """A diverged model saved normally: it loaded everywhere, every pixel 'road', confidence NaN."""
+    from attanet_model import default_model_path, load_checkpoint, save_checkpoint
+
+    model, meta, _ = load_checkpoint(default_model_path())
+    with torch.no_grad():
+        model.head[2].weight[3, 0, 0, 0] = float("nan")
+    path = save_checkpoint(tmp_path / "diverged.pt", model, meta)
+    code, err = _run_on_model(command, path, tmp_path, capsys, monkeypatch)
+    assert code == 2, err
+    assert f"model file {path} has unusable weights: head.2.weight holds 1 NaN value" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

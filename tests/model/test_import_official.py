@@ -155,3 +155,48 @@ def test_cli_import_official(tmp_path, capsys):
     assert err.startswith("attanet import-official: ") and "unknown key(s)" in err and "Traceback" not in err
     assert "its keys look like --arch attanet_light" in err
     assert not (tmp_path / "r18.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "key, poison, expected",
+    [
+        ("conv_out.conv_out.weight", float("nan"), "conv_out.conv_out.weight holds 1 NaN value"),
+        ("head.sam.conv3.bn.running_var", -0.5, "head.sam.conv3.bn.running_var (a BatchNorm running variance) is"),
+    ],
+    ids=["nan-classifier", "negative-running-var"],
+)
+def test_a_diverged_official_state_dict_is_refused_by_tensor_name_and_nothing_written(
+    tmp_path, capsys, key, poison, expected
+):
+    """Such files used to import, and every pixel came out 'road' with NaN confidence."""
+    from attanet_cli import main
+
+    state = reference("attanet_light", torch.float32).state_dict()
+    state[key].view(-1)[0] = poison
+    torch.save(state, tmp_path / "diverged.pth")
+    out = tmp_path / "m.pt"
+    assert main(["import-official", str(tmp_path / "diverged.pth"), "--arch", "attanet_light", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"attanet import-official: {tmp_path / 'diverged.pth'} has unusable weights: {expected}")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [tmp_path / "diverged.pth"]
+
+
+def test_import_official_to_a_full_disk_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys):
+    from storage_faults import files_under, full_disk
+
+    from attanet_cli import main
+
+    torch.save(reference("attanet_light", torch.float32).state_dict(), tmp_path / "light.pth")
+    disk = tmp_path / "disk"
+    with full_disk(disk):
+        out = disk / "m.pt"
+        code = main(["import-official", str(tmp_path / "light.pth"), "--arch", "attanet_light", "--out", str(out)])
+        left = files_under(disk)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err == (
+        f"attanet import-official: cannot write {out}: no space left on {disk} (the disk is full); "
+        "free some space or write to another folder\n"
+    )
+    assert left == {}

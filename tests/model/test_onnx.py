@@ -91,13 +91,34 @@ def test_flipped_weight_bytes_in_an_onnx_file_are_refused(exported, tmp_path):
     from damaged_files import flip_onnx_weight_bytes
 
     *_, logits_path, _ = exported
-    assert any(p.key == "attanet_weights_sha256" for p in onnx.load(str(logits_path)).metadata_props)
+    assert any(p.key == "attanet_sha256" for p in onnx.load(str(logits_path)).metadata_props)
     damaged = tmp_path / "damaged.onnx"
     shutil.copy(logits_path, damaged)
     flip_onnx_weight_bytes(damaged)
     onnx.checker.check_model(onnx.load(str(damaged)))  # structurally valid: only the hash can tell
-    with pytest.raises(CheckpointError, match=f"ONNX model {damaged} is corrupt: the sha256 of its weights"):
+    with pytest.raises(
+        CheckpointError, match=f"ONNX model {damaged} is corrupt or was modified after export: the sha256"
+    ):
         Segmenter(damaged)
     (tmp_path / "cut.onnx").write_bytes(logits_path.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="is not a readable ONNX model"):
         Segmenter(tmp_path / "cut.onnx")
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_export_to_a_full_or_read_only_folder_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, fault):
+    """onnx.save raised a traceback (rc 1) and left a truncated .onnx on a full disk."""
+    from storage_faults import files_under, full_disk, read_only_folder
+
+    from attanet_cli import main
+
+    disk = tmp_path / "disk"
+    with full_disk(disk) if fault == "full" else read_only_folder(disk):
+        code = main(["export", "--out", str(disk / "models" / "m.onnx")])
+        left = files_under(disk)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    cause = "no space left on" if fault == "full" else f"{disk} is on a read-only file system"
+    assert err.startswith("attanet export: cannot ") and str(disk / "models") in err and cause in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert left == {}

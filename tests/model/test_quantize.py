@@ -120,3 +120,26 @@ def test_interleaved_speedup_times_both_models(models):
     assert slow_ms > 0 and fast_ms > 0
     with pytest.raises(Exception, match="NO_SUCHFILE|No such file|doesn't exist|Load model"):
         interleaved_speedup(fp32.with_name("missing.onnx"), int8, 128, 256, repeats=1)
+
+
+@pytest.mark.slow
+def test_an_int8_model_that_does_not_fit_is_one_line_exit_2_naming_the_fp32_model_written(tmp_path, capsys):
+    """Two exports (~10 s each): one to measure the fp32 file, one onto a disk with room for it alone."""
+    from storage_faults import files_under, full_disk
+
+    from attanet_cli import main
+
+    assert main(["export", "--out", str(tmp_path / "measure.onnx")]) == 0
+    capsys.readouterr()
+    disk = tmp_path / "disk"
+    with full_disk(disk, free_bytes=(tmp_path / "measure.onnx").stat().st_size + 8192):
+        out = disk / "m.onnx"
+        code = main(["export", "--out", str(out), "--int8"])
+        left = files_under(disk)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err == (
+        f"attanet export: cannot write {disk / 'm.int8.onnx'}: no space left on {disk} (the disk is full); "
+        f"free some space or write to another folder (the fp32 model {out} was written)\n"
+    )
+    assert left == {"m.onnx": (tmp_path / "measure.onnx").stat().st_size}

@@ -115,3 +115,29 @@ def test_eval_plots_flip_scales_and_user_errors(val_root, tmp_path, capsys):
     assert len(err) == 1 and "does not exist" in err[0]
     assert eval_main(["--data-root", str(val_root), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_predict_on_a_full_or_read_only_disk_says_which_file_and_why_and_leaves_nothing(val_root, tmp_path, fault):
+    """cv2.imwrite reported success for PNGs a full disk left empty: eight 0-byte files, 'written: 8', rc 0."""
+    import subprocess
+    import sys
+
+    from storage_faults import files_under, full_disk, read_only_folder
+
+    disk = tmp_path / "disk"
+    with full_disk(disk) if fault == "full" else read_only_folder(disk):
+        done = subprocess.run(
+            [sys.executable, "-m", "attanet_cli", "predict", "--data-root", str(val_root), "--out", str(disk / "pred")]
+            + ["--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        left = files_under(disk)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    cause = "no space left on" if fault == "full" else "is on a read-only file system"
+    assert line.startswith("attanet predict: error: cannot ") and str(disk) in line and cause in line, line
+    assert left == {}  # neither empty PNGs nor temporary files

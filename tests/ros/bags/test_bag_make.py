@@ -179,3 +179,28 @@ def test_a_failure_half_way_leaves_no_bag(capsys, tmp_path, dataset_root, storag
     assert f"frame 2 ({third.name}): cannot read image {third}" in err and f"nothing was written to {out}" in err
     assert "Traceback" not in err
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("fault", ["full-at-start", "full-half-way", "read-only"])
+def test_a_full_or_read_only_disk_is_one_line_exit_2_and_leaves_nothing(capsys, tmp_path, dataset_root, storage, fault):
+    """A full disk was a traceback from the MCAP writer or sqlite ('database or disk is full'), rc 1."""
+    from storage_faults import files_under, full_disk, read_only_folder
+
+    disk = tmp_path / "disk"
+    faulty = (
+        read_only_folder(disk) if fault == "read-only" else full_disk(disk, 0 if fault == "full-at-start" else 200_000)
+    )
+    with faulty:
+        out = disk / "bags" / "drive"
+        code, _, err = run_cli(
+            capsys, "bag-make", "--data-root", dataset_root, "--out", out, "--storage", storage, "--no-progress"
+        )
+        left = files_under(disk)
+        folders = [p for p in disk.rglob("*") if p.is_dir()]
+    assert code == 2, err
+    [line] = err.strip().splitlines()
+    cause = f"{disk} is on a read-only file system" if fault == "read-only" else f"no space left on {disk / 'bags'}"
+    assert line.startswith("attanet bag-make: cannot ") and cause in line, line
+    assert "Traceback" not in err
+    assert left == {} and all(not p.name.endswith(".partial") for p in folders)
