@@ -39,7 +39,7 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"network_height": 256})
     with pytest.raises(ParamError, match="'attention' needs backend 'torch'"):
         settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
-    with pytest.raises(ParamError, match="must be a float"):
+    with pytest.raises(ParamError, match="must be a number"):
         settings_from_values({"overlay_alpha": "half"})
     with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch' on device 'cuda'"):
         settings_from_values({"torch_compile": "default"})
