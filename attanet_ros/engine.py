@@ -348,7 +348,8 @@ class SegmentationEngine:
             image = decode_frame(msg, compressed)
         except ImageDecodeError as exc:
             channel.stats.on_error(exc.kind)
-            topic = self.node.resolve_topic_name(f"{channel.input_prefix}image" + ("/compressed" if compressed else ""))
+            # the compressed topic follows `image`'s remapping (see start()): name the one subscribed
+            topic = self.node.resolve_topic_name(f"{channel.input_prefix}image") + ("/compressed" if compressed else "")
             channel.log_bad(exc.kind, f"skipped a frame on {topic}: {exc}")
             return None
         timings = {"decode": (time.perf_counter() - t0) * 1e3}
