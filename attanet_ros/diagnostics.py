@@ -57,6 +57,16 @@ def diagnostic_report(
             ),
             *problems,
         ]
+    mismatched = snapshot.get("camera_info_mismatch", 0) - previous.get("camera_info_mismatch", 0)
+    if mismatched > 0:
+        problems = [
+            (
+                WARN,
+                f"{mismatched} frame(s) without ~/camera_info in the last {period_s:g} s: "
+                f"{snapshot['camera_info_problem']}",
+            ),
+            *problems,
+        ]
     if problems:
         level = max(level, *(lvl for lvl, _ in problems))
         message = "; ".join([text for _, text in problems] + [message])
@@ -68,6 +78,7 @@ def diagnostic_report(
         ("frames_bad_input", str(sum(snapshot["errors"].values()))),
         ("frames_clock_ahead", str(snapshot.get("clock_ahead", 0))),
         ("camera_clock_ahead_p50_ms", _ms(snapshot.get("clock_ahead_p50_ms", float("nan")))),
+        ("camera_info_mismatched", str(snapshot.get("camera_info_mismatch", 0))),
     ]
     values += [(f"errors.{kind}", str(count)) for kind, count in sorted(snapshot["errors"].items())]
     values += [

@@ -36,7 +36,7 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX, Segmenter
 
-from .camera_channel import CameraChannel, scaled_camera_info
+from .camera_channel import CameraChannel, CameraInfoMismatch, scaled_camera_info
 from .diagnostics import diagnostic_report, stale_report, summary_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
@@ -384,14 +384,24 @@ class SegmentationEngine:
                 if array is not None:
                     channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))
         if frame.want_info:
-            size = self.pipeline.output_size(*frame.image.shape[:2])
-            info = scaled_camera_info(channel.camera_info, frame.image.shape[:2], size, header)
-            channel.camera_info_pub.publish(info)
+            self._publish_camera_info(channel, frame.image.shape[:2], header)
         done = time.perf_counter()
         timings["publish"] = (done - t1) * 1e3
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         latency = (self.node.get_clock().now().nanoseconds - stamp_ns) / 1e6 if stamp_ns > 0 else None
         channel.stats.on_processed(latency, (done - frame.received_at) * 1e3, timings)
+
+    def _publish_camera_info(self, channel: CameraChannel, image_hw, header) -> None:
+        """~/camera_info for this frame, or, when the camera_info cannot describe it, a count and a warning."""
+        size = self.pipeline.output_size(*image_hw)
+        try:
+            info = scaled_camera_info(channel.camera_info, image_hw, size, header)
+        except CameraInfoMismatch as exc:
+            channel.stats.on_camera_info_mismatch(str(exc))
+            topic = self.node.resolve_topic_name(f"{channel.input_prefix}camera_info")
+            channel.log_bad("camera_info", f"{topic}: {exc}")
+            return
+        channel.camera_info_pub.publish(info)
 
     # -- diagnostics ---------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ class FrameStats:
         self.skipped = 0  # no subscriber to any output: nothing computed
         self.errors: Counter[str] = Counter()
         self.clock_ahead = 0  # frames stamped in the node's future: the camera's clock is ahead
+        self.camera_info_mismatch = 0  # frames whose camera_info could not be republished (another aspect)
+        self.camera_info_problem = ""  # why, for the last of them
         self._clock_ahead_ms = deque(maxlen=window)
         self._latency = deque(maxlen=window)  # camera stamp -> last output published, ms
         self._node_latency = deque(maxlen=window)  # message received -> last output published, ms
@@ -51,6 +53,11 @@ class FrameStats:
     def on_error(self, kind: str) -> None:
         with self._lock:
             self.errors[kind] += 1
+
+    def on_camera_info_mismatch(self, problem: str) -> None:
+        with self._lock:
+            self.camera_info_mismatch += 1
+            self.camera_info_problem = problem
 
     def on_processed(self, latency_ms: float | None, node_latency_ms: float, stages_ms: dict[str, float]) -> None:
         with self._lock:
@@ -79,6 +86,8 @@ class FrameStats:
                 "skipped_no_subscribers": self.skipped,
                 "errors": dict(self.errors),
                 "clock_ahead": self.clock_ahead,
+                "camera_info_mismatch": self.camera_info_mismatch,
+                "camera_info_problem": self.camera_info_problem,
                 "clock_ahead_p50_ms": percentile(ahead, 50),
                 "latency_p50_ms": percentile(latency, 50),
                 "latency_p95_ms": percentile(latency, 95),

@@ -236,6 +236,48 @@ def test_scale_camera_info():
     assert (out["height"], out["width"]) == (128, 256)
 
 
+def test_camera_info_is_scaled_from_the_size_it_describes_or_refused():
+    from sensor_msgs.msg import CameraInfo, RegionOfInterest
+    from std_msgs.msg import Header
+
+    from attanet_ros.camera_channel import CameraInfoMismatch, described_size, same_aspect, scaled_camera_info
+
+    def info(h, w, **extra):
+        msg = CameraInfo(height=h, width=w, **extra)
+        msg.k = [2.0 * w, 0.0, w / 2, 0.0, 2.0 * w, h / 2, 0.0, 0.0, 1.0]
+        return msg
+
+    assert same_aspect((1080, 1920), (256, 455)) and same_aspect((1080, 1920), (256, 456))  # rounding
+    assert not same_aspect((1024, 2048), (64, 100))
+    binned = info(1024, 2048, binning_x=2, binning_y=2)
+    assert described_size(binned) == (512, 1024) and described_size(info(0, 0)) is None
+    roi = info(1024, 2048, roi=RegionOfInterest(x_offset=8, y_offset=4, height=256, width=512))
+    assert described_size(roi) == (256, 512)
+    # the frames a binned driver sends: unchanged, as before (K stays in full-resolution pixels)
+    out = scaled_camera_info(binned, (512, 1024), (512, 1024), Header())
+    assert list(out.k) == list(binned.k) and (out.height, out.width, out.binning_x) == (512, 1024, 2)
+    # calibrated at 1024x2048, frames at 64x128, outputs at the network's 32x64: one scale, 1/32
+    out = scaled_camera_info(info(1024, 2048), (64, 128), (32, 64), Header())
+    assert list(out.k) == [128.0, 0.0, 32.0, 0.0, 128.0, 16.0, 0.0, 0.0, 1.0] and (out.height, out.width) == (32, 64)
+    unset = scaled_camera_info(info(0, 0), (64, 128), (64, 128), Header())  # size 0: the frame's is assumed
+    assert (unset.height, unset.width) == (64, 128)
+    with pytest.raises(CameraInfoMismatch, match=r"describes 1024x2048 \(HxW\) images but the frame is 64x100"):
+        scaled_camera_info(info(1024, 2048), (64, 100), (64, 100), Header())
+
+
+def test_camera_info_mismatches_are_counted_and_warned():
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(10.0, 5.0, {})
+    first = stats.snapshot()
+    stats.on_camera_info_mismatch("camera_info describes 1024x2048 (HxW) images but the frame is 64x100")
+    level, message, values = diagnostic_report(stats.snapshot(), first, {}, 1.0)
+    assert level == WARN and dict(values)["camera_info_mismatched"] == "1"
+    assert message.startswith("1 frame(s) without ~/camera_info in the last 1 s: camera_info describes 1024x2048")
+    level, _, values = diagnostic_report(stats.snapshot(), stats.snapshot(), {}, 1.0)  # nothing new: OK again
+    assert level == OK and dict(values)["camera_info_mismatched"] == "1"
+
+
 def test_rate_of_queue_under_threads_is_consistent():
     """A producer outpacing the consumer: every frame is either consumed or reported dropped."""
     q = FrameQueue("live")
