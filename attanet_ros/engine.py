@@ -28,6 +28,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -37,7 +38,7 @@ from std_msgs.msg import String
 from attanet_model import IGNORE_INDEX, Segmenter
 
 from .camera_channel import CameraChannel, CameraInfoMismatch, scaled_camera_info
-from .diagnostics import diagnostic_report, stale_report, summary_report
+from .diagnostics import diagnostic_report, sim_clock_report, stale_report, summary_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
@@ -189,7 +190,9 @@ class SegmentationEngine:
         self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._publishers += [class_info_pub, self.diagnostics_pub]
         class_info_pub.publish(String(data=self.class_info_json()))
-        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics)
+        # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics, clock=steady)
         if not self._applying_parameters:
             node.add_post_set_parameters_callback(self._apply_parameters)
             self._applying_parameters = True
@@ -388,7 +391,8 @@ class SegmentationEngine:
         done = time.perf_counter()
         timings["publish"] = (done - t1) * 1e3
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        latency = (self.node.get_clock().now().nanoseconds - stamp_ns) / 1e6 if stamp_ns > 0 else None
+        now_ns = self.node.get_clock().now().nanoseconds  # 0 on sim time before the first /clock
+        latency = (now_ns - stamp_ns) / 1e6 if stamp_ns > 0 and now_ns > 0 else None
         channel.stats.on_processed(latency, (done - frame.received_at) * 1e3, timings)
 
     def _publish_camera_info(self, channel: CameraChannel, image_hw, header) -> None:
@@ -420,6 +424,9 @@ class SegmentationEngine:
             received = sum(snapshot["received"] for snapshot in snapshots.values())
             waiting = len(self._queues) if self._queues is not None else 0
             problems, graph_values = self._graph.check(received, waiting)
+        clock = self.node.get_clock()
+        clock_problems, clock_values = sim_clock_report(clock.ros_time_is_active, clock.now().nanoseconds)
+        problems, graph_values = clock_problems + problems, {**graph_values, **clock_values}
         for key, channel in self.channels.items():
             snapshot = snapshots[key]
             info = {"outputs_active": channel.outputs_active}

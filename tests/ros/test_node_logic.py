@@ -13,7 +13,7 @@ from ros_harness import PARAMS_FILE, street_image
 
 from attanet_model import IGNORE_INDEX, AttentionQuery, Segmenter, labels_to_color, overlay
 from attanet_model.device_pipeline import DevicePipeline
-from attanet_ros.diagnostics import OK, WARN, diagnostic_report
+from attanet_ros.diagnostics import OK, WARN, diagnostic_report, sim_clock_report
 from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, scale_camera_info
 from attanet_ros.frame_queue import FrameQueue
 from attanet_ros.params import PARAMETERS, ParamError, settings_from_values, update_problem
@@ -133,6 +133,39 @@ def test_camera_clock_ahead_is_flagged_and_kept_out_of_the_latency():
     assert dict(values)["frames_clock_ahead"] == "3" and dict(values)["latency_p50_ms"] == "40.0"
     level, message, _ = diagnostic_report(stats.snapshot(), snap, {}, 1.0, problems=[(WARN, "two nodes")])
     assert level == WARN and message.startswith("two nodes; ")
+
+
+def test_camera_clock_behind_is_flagged_and_kept_out_of_the_latency():
+    """Stamps from 1970 (a camera without a real-time clock): 1.8e12 ms is an offset, not a latency."""
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(40.0, 30.0, {})
+    first = stats.snapshot()
+    now_ms = 1_796_000_000_000.0
+    for stamp_ms in (1000.0, 2000.0, 3000.0):
+        stats.on_received()
+        stats.on_processed(now_ms - stamp_ms, 30.0, {})
+    stats.on_processed(59_000.0, 30.0, {})  # under a minute: a (long) latency, kept
+    snap = stats.snapshot()
+    assert snap["clock_behind"] == 3 and snap["clock_behind_p50_ms"] == now_ms - 2000.0 - 30.0
+    assert snap["latency_p50_ms"] == (40.0 + 59_000.0) / 2
+    level, message, values = diagnostic_report(snap, first, {}, 1.0)
+    assert level == WARN and message.startswith(
+        "camera clock behind by 1795999998.0 s (3 frame(s) stamped more than 60 s"
+    )
+    assert dict(values)["frames_clock_behind"] == "3" and "left out of the latency figures" in message
+
+
+def test_sim_time_without_clock_is_said():
+    assert sim_clock_report(False, 0) == ([], {"use_sim_time": "false"})
+    assert sim_clock_report(True, 5) == ([], {"use_sim_time": "true", "sim_clock": "running"})
+    (problem,), values = sim_clock_report(True, 0)
+    assert problem[0] == WARN and problem[1].startswith("use_sim_time is true but no /clock has arrived")
+    assert values["sim_clock"] == "no /clock yet"
+    # the node does not take "now - stamp" at time 0 for a clock ahead: no latency is taken at all
+    stats = FrameStats()
+    stats.on_processed(None, 30.0, {})
+    assert stats.snapshot()["clock_ahead"] == 0 and stats.snapshot()["clock_behind"] == 0
 
 
 def test_rate_limited_log():
