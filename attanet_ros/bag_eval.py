@@ -31,6 +31,7 @@ decoded, rejected by the model, ground truth of another size) is skipped and nam
 from __future__ import annotations
 
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -53,8 +54,8 @@ from .bag_io import (
     image_msg,
     labels_from_bag_msg,
 )
-from .bag_match import describe_span, duplicates, match_stamps
-from .bag_report import MAX_EXAMPLES, EvalConfig, EvalReport, Problems, skip, stamp_text
+from .bag_match import SameStampFrames, StampVerdict, describe_span, duplicates, match_stamps
+from .bag_report import MAX_EXAMPLES, EvalConfig, EvalReport, Problems, skip, skipped_frame, stamp_text
 
 
 def _scan_stamps(reader: BagReader, topics: list[str]) -> tuple[dict[str, list[tuple[int, int]]], list[str]]:
@@ -123,41 +124,95 @@ def evaluate_bag(
 
     # Pass 2: pixels.
     problems = Problems()
-    pending: dict[int, list[tuple[int, np.ndarray, int]]] = defaultdict(list)  # gt stamp -> (stamp, labels, index)
-    held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
-    gt_done: set[int] = set()
+    scorer = _Scorer(report, confusion, pairing, uses, problems)
+    same_stamp = SameStampFrames(frame_stamps)
     writer = _OutputBag(config, reader, classes) if config.out_bag is not None and mode == "model" else None
     progress = _progress(config.progress, reader.topics[frame_topic].count, frame_topic)
     try:
         for msg in reader.messages([frame_topic, config.label_topic]):
-            if msg.topic == frame_topic:
-                progress.update(1)
-                prediction = _frame(report, msg, segment, writer, problems)
-                if prediction is None:
-                    continue
-                stamp, labels, index = prediction
-                gt_stamp = pairing.get(stamp)
-                if gt_stamp is None:
-                    report.unmatched += 1
-                    continue
-                if gt_stamp in held:
-                    _score(report, confusion, labels, held[gt_stamp], (frame_topic, index, stamp), problems)
-                    _release(gt_stamp, uses, held)
-                elif gt_stamp in gt_done:  # ground truth was unreadable
-                    report.unmatched += 1
-                else:
-                    pending[gt_stamp].append((stamp, labels, index))
-            else:
-                _ground_truth(report, confusion, msg, uses, pending, held, gt_done, problems)
+            if msg.topic != frame_topic:
+                scorer.ground_truth(msg)
+                continue
+            progress.update(1)
+            prediction = _frame(report, msg, segment, writer, problems)
+            if prediction is None:
+                continue
+            stamp, labels, index, content = prediction
+            if not same_stamp.shares(stamp):
+                scorer.frame(stamp, labels, index)
+            elif verdict := same_stamp.add(stamp, (content.shape, zlib.crc32(content)), (stamp, labels, index)):
+                _settle(report, scorer, verdict, problems)
     finally:
         progress.close()
         if writer is not None:
             writer.close()
+    for verdict in same_stamp.rest():  # stamps some of whose frames could not be read
+        _settle(report, scorer, verdict, problems)
     # Frames whose ground truth never arrived (damaged bag, unreadable message).
-    report.unmatched += sum(len(v) for v in pending.values())
+    report.unmatched += scorer.waiting()
 
     _finish(report, reader, confusion, classes, frame_stamps, gt_stamps, problems)
     return report
+
+
+class _Scorer:
+    """Pass 2's pairing state: frames waiting for their ground truth, ground truth held until every
+    frame paired with it is scored (so a long bag never holds more than it must)."""
+
+    def __init__(self, report: EvalReport, confusion, pairing: dict, uses: dict[int, int], problems) -> None:
+        self.report, self.confusion, self.pairing, self.uses, self.problems = report, confusion, pairing, uses, problems
+        self.topic = report.config.pred_topic or report.config.image_topic
+        self.pending: dict[int, list[tuple[int, np.ndarray, int]]] = defaultdict(list)  # gt stamp -> frames
+        self.held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
+        self.gt_done: set[int] = set()
+
+    def frame(self, stamp: int, labels: np.ndarray, index: int) -> None:
+        """Score a frame's labels against its ground truth now, or when that arrives."""
+        gt_stamp = self.pairing.get(stamp)
+        if gt_stamp is None or gt_stamp in self.gt_done:  # none within the tolerance, or it was unreadable
+            self.report.unmatched += 1
+        elif gt_stamp in self.held:
+            _score(self.report, self.confusion, labels, self.held[gt_stamp], (self.topic, index, stamp), self.problems)
+            _release(gt_stamp, self.uses, self.held)
+        else:
+            self.pending[gt_stamp].append((stamp, labels, index))
+
+    def drop(self, stamp: int) -> None:
+        """A frame that will not be scored: its ground truth is no longer held for it."""
+        gt_stamp = self.pairing.get(stamp)
+        if gt_stamp is not None and gt_stamp not in self.gt_done:
+            _release(gt_stamp, self.uses, self.held)
+
+    def ground_truth(self, msg: BagMessage) -> None:
+        _ground_truth(self.report, self.confusion, msg, self.uses, self.pending, self.held, self.gt_done, self.problems)
+
+    def waiting(self) -> int:
+        """Frames still waiting for ground truth that never came."""
+        return sum(len(v) for v in self.pending.values())
+
+
+def _settle(report: EvalReport, scorer: _Scorer, verdict: StampVerdict, problems: Problems) -> None:
+    """Score the one frame of a shared stamp that may be, and name the others (never both scored)."""
+    topic, when = scorer.topic, stamp_text(verdict.stamp)
+    if verdict.score is not None:
+        scorer.frame(*verdict.score)
+    for stamp, _, index in verdict.duplicates:
+        report.duplicates += 1
+        problems.add(f"frames on {topic} repeat an earlier frame (same stamp, same image) and were scored once", when)
+        skipped_frame(report, topic, index, stamp, "duplicate: the same image as an earlier frame of this stamp")
+        scorer.drop(stamp)
+    unread = f", {verdict.unreadable} of them unreadable" if verdict.unreadable else ""
+    for stamp, _, index in verdict.ambiguous:
+        report.ambiguous += 1
+        problems.add(
+            f"frames on {topic} share their stamp with a different frame and were not scored (the ground truth "
+            "paired by stamp cannot tell which image it shows)",
+            f"{when} ({verdict.count} frames{unread})",
+        )
+        skipped_frame(
+            report, topic, index, stamp, f"ambiguous: {verdict.count} different frames have this stamp{unread}"
+        )
+        scorer.drop(stamp)
 
 
 def _check_class_table(report: EvalReport, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
@@ -181,6 +236,12 @@ def _count_dropped(report: EvalReport, camera: list[tuple[int, int]], outputs: l
     """Recorded mode: camera frames with no node output, and output latency from log times."""
     out_stamps = [s for s, _ in outputs]
     answered = match_stamps([s for s, _ in camera], out_stamps, tol)
+    if shared := duplicates([s for s, _ in camera]):
+        report.warnings.append(
+            f"{len(shared)} stamps are shared by several camera frames on {report.config.image_topic} (e.g. "
+            f"{stamp_text(shared[0])}): an output with such a stamp counts as the answer to each of them, so "
+            "dropped may be too low"
+        )
     report.input_frames = len(camera)
     report.dropped = sum(1 for a in answered if a is None)
     output_log: dict[int, int] = {}
@@ -199,15 +260,17 @@ def _progress(enabled: bool, total: int, topic: str) -> Any:
 
 def _frame(
     report: EvalReport, msg: BagMessage, segment, writer, problems: Problems
-) -> tuple[int, np.ndarray, int] | None:
-    """(stamp, predicted labels) of one frame message, or None when it cannot be decoded or segmented."""
+) -> tuple[int, np.ndarray, int, np.ndarray] | None:
+    """(stamp, predicted labels, index on the topic, the frame's pixels) of one frame message (in recorded
+    mode the pixels are the labels), or None when it cannot be decoded or segmented."""
     report.frames += 1
     index = report.frames - 1
     try:
         data = deserialize(msg)
         stamp = header_stamp_ns(msg.raw)
         if segment is None:
-            return stamp, labels_from_bag_msg(data, msg.msgtype), index
+            labels = labels_from_bag_msg(data, msg.msgtype)
+            return stamp, labels, index, labels
         image = image_from_bag_msg(data, msg.msgtype)
     except Exception as exc:  # ImageDecodeError says what; a corrupt CDR blob raises assorted errors
         report.undecodable += 1
@@ -228,7 +291,7 @@ def _frame(
     report.latencies_ms.append((time.perf_counter() - t0) * 1e3)
     if writer is not None:
         writer.write(msg, data, image, labels)
-    return stamp, labels, index
+    return stamp, labels, index, image
 
 
 def _ground_truth(
@@ -289,14 +352,7 @@ def _score(
             "frames have ground truth of another size and were not scored",
             f"{stamp_text(stamp)}: frame {ph}x{pw}, ground truth {gh}x{gw} (HxW)",
         )
-        report.skipped.append(
-            {
-                "topic": topic,
-                "index": index,
-                "stamp": stamp / 1e9,
-                "reason": f"ground truth is {gh}x{gw}, the frame {ph}x{pw} (HxW)",
-            }
-        )
+        skipped_frame(report, topic, index, stamp, f"ground truth is {gh}x{gw}, the frame {ph}x{pw} (HxW)")
         return
     # The accumulator ignores ids outside the table without a word; count them so the report can.
     histogram = np.bincount(gt.ravel(), minlength=256)
@@ -314,6 +370,13 @@ def _finish(report: EvalReport, reader: BagReader, confusion, classes, frame_sta
     if reader.damage:
         report.partial = True
         report.errors.append(f"{reader.damage}; the scores cover the {report.frames} frames read before it")
+    elif reader.unfinished:
+        report.partial = True
+        report.errors.append(
+            f"the recording of bag {reader.path} did not end normally ({reader.unfinished}): the messages written "
+            "last may be missing on some topics, so frames near its end may count as unmatched or dropped that "
+            f"were not; the scores cover the {report.frames} frames read"
+        )
     if report.unmatched:
         report.warnings.append(_unmatched_text(report, frame_stamps, gt_stamps))
     if report.matched == 0:

@@ -49,6 +49,8 @@ class EvalReport:
     undecodable: int = 0  # frames that could not be decoded (not scored)
     bad_ground_truth: int = 0  # ground-truth messages that could not be decoded
     model_failed: int = 0  # model mode: frames the model rejected (e.g. a size it cannot take)
+    ambiguous: int = 0  # frames sharing their stamp with a different frame (none of them scored)
+    duplicates: int = 0  # frames repeating an earlier frame of the same stamp (scored once)
     skipped: list[dict[str, Any]] = field(default_factory=list)  # every frame/label not scored for a problem
     class_table: str | None = None  # where the ground truth's class table came from
     gt_pixels: int = 0  # ground-truth pixels with an id of the class table, in scored frames
@@ -102,6 +104,8 @@ class EvalReport:
             "undecodable": self.undecodable,
             "bad_ground_truth": self.bad_ground_truth,
             "model_failed": self.model_failed,
+            "ambiguous": self.ambiguous,
+            "duplicates": self.duplicates,
             "skipped": self.skipped,
             "class_table": self.class_table,
             "latency_ms": latency,
@@ -146,16 +150,21 @@ def stamp_text(stamp: int) -> str:
     return f"stamp {stamp / 1e9:.6f}"
 
 
-def skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, stamp: int | None = None) -> None:
+def skipped_frame(report: EvalReport, topic: str, index: int | None, stamp: int | None, reason: str) -> None:
     """Name a message that was not scored in ``report.skipped`` (topic, index on it, stamp, reason)."""
+    report.skipped.append(
+        {"topic": topic, "index": index, "stamp": None if stamp is None else stamp / 1e9, "reason": reason}
+    )
+
+
+def skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, stamp: int | None = None) -> None:
+    """``skipped_frame`` for a bag message (its stamp read from its header unless given)."""
     if stamp is None:
         try:
             stamp = header_stamp_ns(msg.raw)
         except ValueError:
             stamp = None
-    report.skipped.append(
-        {"topic": msg.topic, "index": index, "stamp": None if stamp is None else stamp / 1e9, "reason": reason}
-    )
+    skipped_frame(report, msg.topic, index, stamp, reason)
 
 
-__all__ = ["MAX_EXAMPLES", "EvalConfig", "EvalReport", "Problems", "skip", "stamp_text"]
+__all__ = ["MAX_EXAMPLES", "EvalConfig", "EvalReport", "Problems", "skip", "skipped_frame", "stamp_text"]
