@@ -128,7 +128,7 @@ def test_a_second_params_file_with_wrongly_typed_values_stops_the_node(tmp_path)
 
 
 def test_an_alias_bomb_and_a_repeated_key_are_refused_in_one_line(tmp_path):
-    """An alias bomb (10**12 strings if expanded: the node could not answer if anything expanded it)
+    """An alias bomb (10**12 parameters if expanded: the node could not answer if anything expanded it)
     and a key written twice (PyYAML keeps the last, rcl the first one's type) stop the node at once."""
     from test_ros_args import billion_laughs
 

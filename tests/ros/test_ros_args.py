@@ -288,19 +288,16 @@ def test_what_rcl_refuses_or_resolves_silently_is_refused_with_its_line(tmp_path
 
 
 def billion_laughs(levels: int = 12) -> str:
-    """A params file whose aliases expand to 10**levels strings if anything expanded them."""
-    lines = [
-        "/**:",
-        "  ros__parameters:",
-        '    l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
-    ]
+    """A params file whose aliased parameter groups expand to 10**levels parameters if anything expanded
+    them (the check before this one flattened them: it never finished)."""
+    lines = ["/**:", "  ros__parameters:", "    l0: &l0 {" + ", ".join(f"p{j}: 1" for j in range(10)) + "}"]
     for i in range(1, levels):
-        lines.append(f"    l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+        lines.append(f"    l{i}: &l{i} {{" + ", ".join(f"k{j}: *l{i - 1}" for j in range(10)) + "}")
     return "\n".join(lines) + "\n"
 
 
 def test_an_alias_bomb_is_refused_at_its_first_alias(tmp_path):
-    """10**12 strings once expanded: this test could not finish if the check expanded anything."""
+    """10**12 parameters once expanded: this test could not finish if the check expanded anything."""
     f = tmp_path / "bomb.yaml"
     f.write_text(billion_laughs())
     problems, _ = command_line_problems(["--ros-args", "--params-file", str(f)], "attanet")
