@@ -12,6 +12,8 @@ Two modes share one scoring loop:
   (``output_resolution: network``, smaller than the camera) are scored against the ground truth
   resized to them with nearest neighbour, which keeps label values, and the result says so.
 
+The report (``EvalReport``, with the JSON it prints) lives in ``bag_report``.
+
 Scores come from ``attanet_model.metrics.ConfusionMatrix``, the same accumulator as
 ``attanet eval``, so a bag made from a dataset split scores exactly like the split.
 
@@ -29,10 +31,9 @@ decoded, rejected by the model, ground truth of another size) is skipped and nam
 from __future__ import annotations
 
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -53,149 +54,8 @@ from .bag_io import (
     image_msg,
     labels_from_bag_msg,
 )
-from .bag_match import describe_span, duplicates, match_stamps
-
-MAX_EXAMPLES = 3  # how many stamps an aggregated warning quotes
-
-
-@dataclass
-class EvalConfig:
-    """What to score. ``image_topic`` is required in model mode, optional with ``pred_topic``."""
-
-    label_topic: str
-    image_topic: str | None = None
-    pred_topic: str | None = None
-    tolerance_ns: int = 0
-    out_bag: Path | None = None
-    out_prefix: str = "/attanet"
-    overlay_alpha: float = 0.5
-    progress: bool = True
-
-
-@dataclass
-class EvalReport:
-    """Counts, scores and problems of one bag evaluation; ``to_dict()`` is the JSON summary."""
-
-    bag: str
-    storage: str
-    mode: str  # "model" or "recorded"
-    config: EvalConfig
-    frames: int = 0  # model mode: camera frames run through the model; recorded: node outputs read
-    matched: int = 0  # frames scored against ground truth
-    unmatched: int = 0  # frames with no ground truth within the tolerance
-    size_mismatch: int = 0  # frames whose ground truth has another size (not scored)
-    gt_resized: int = 0  # recorded mode: frames scored against ground truth resized to the labels' size
-    gt_resized_to: tuple[int, int] | None = None  # (h, w) of those labels (the first, if it varies)
-    undecodable: int = 0  # frames that could not be decoded (not scored)
-    bad_ground_truth: int = 0  # ground-truth messages that could not be decoded
-    model_failed: int = 0  # model mode: frames the model rejected (e.g. a size it cannot take)
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # every frame/label not scored for a problem
-    class_table: str | None = None  # where the ground truth's class table came from
-    gt_pixels: int = 0  # ground-truth pixels with an id of the class table, in scored frames
-    gt_out_of_range: dict[int, int] = field(default_factory=dict)  # other ids (not 255) -> pixel count
-    input_frames: int | None = None  # recorded mode: camera frames in the bag
-    dropped: int | None = None  # recorded mode: camera frames the node did not answer
-    latencies_ms: list[float] = field(default_factory=list)
-    scores: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    partial: bool = False  # the bag was damaged: scores cover what was readable
-    model: str | None = None
-    provider: str | None = None
-    classes_from: str | None = None  # where the class names came from (recorded class_info, --model, ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        lat = np.asarray(self.latencies_ms, np.float64)
-        latency = None
-        if lat.size:
-            latency = {
-                "p50": float(np.percentile(lat, 50)),
-                "p95": float(np.percentile(lat, 95)),
-                "max": float(lat.max()),
-                "mean": float(lat.mean()),
-                "count": int(lat.size),
-                "source": "model (Segmenter.segment wall time)"
-                if self.mode == "model"
-                else "recorded (output log time - input log time)",
-            }
-        scores = self.scores or {"miou": None, "iou": None, "pixel_acc": None}
-        out: dict[str, Any] = {
-            "bag": self.bag,
-            "storage": self.storage,
-            "mode": self.mode,
-            "image_topic": self.config.image_topic,
-            "label_topic": self.config.label_topic,
-            "pred_topic": self.config.pred_topic,
-            "tolerance_s": self.config.tolerance_ns / 1e9,
-            "model": self.model,
-            "provider": self.provider,
-            "classes_from": self.classes_from,
-            "miou": scores["miou"],
-            "iou": scores["iou"],
-            "pixel_acc": scores["pixel_acc"],
-            "frames": self.frames,
-            "matched": self.matched,
-            "unmatched": self.unmatched,
-            "size_mismatch": self.size_mismatch,
-            "gt_resized": self.gt_resized,
-            "gt_resized_to": list(self.gt_resized_to) if self.gt_resized_to else None,
-            "undecodable": self.undecodable,
-            "bad_ground_truth": self.bad_ground_truth,
-            "model_failed": self.model_failed,
-            "skipped": self.skipped,
-            "class_table": self.class_table,
-            "latency_ms": latency,
-            "partial": self.partial,
-            "warnings": self.warnings,
-            "errors": self.errors,
-        }
-        if self.mode == "recorded":
-            out["input_frames"] = self.input_frames
-            out["dropped"] = self.dropped
-            out["drop_rate"] = (
-                self.dropped / self.input_frames if self.input_frames and self.dropped is not None else None
-            )
-        if self.config.out_bag is not None:
-            out["out_bag"] = str(self.config.out_bag)
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """True when every readable frame was accounted for and something was scored."""
-        return not self.errors and not self.partial and self.matched > 0
-
-
-class _Problems:
-    """Collects per-frame problems of one kind into one warning with a count and a few examples."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, list[str]] = defaultdict(list)
-        self._counts: dict[str, int] = defaultdict(int)
-
-    def add(self, what: str, example: str) -> None:
-        """Count one problem of kind ``what``; ``example`` names the frame and the reason."""
-        self._counts[what] += 1
-        if len(self._seen[what]) < MAX_EXAMPLES:
-            self._seen[what].append(example)
-
-    def messages(self) -> list[str]:
-        return [f"{n} {what}; e.g. {'; '.join(self._seen[what])}" for what, n in self._counts.items()]
-
-
-def _stamp_text(stamp: int) -> str:
-    return f"stamp {stamp / 1e9:.6f}"
-
-
-def _skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, stamp: int | None = None) -> None:
-    """Name a message that was not scored in ``report.skipped`` (topic, index on it, stamp, reason)."""
-    if stamp is None:
-        try:
-            stamp = header_stamp_ns(msg.raw)
-        except ValueError:
-            stamp = None
-    report.skipped.append(
-        {"topic": msg.topic, "index": index, "stamp": None if stamp is None else stamp / 1e9, "reason": reason}
-    )
+from .bag_match import SameStampFrames, StampVerdict, describe_span, duplicates, match_stamps
+from .bag_report import MAX_EXAMPLES, EvalConfig, EvalReport, Problems, skip, skipped_frame, stamp_text
 
 
 def _scan_stamps(reader: BagReader, topics: list[str]) -> tuple[dict[str, list[tuple[int, int]]], list[str]]:
@@ -252,7 +112,7 @@ def evaluate_bag(
     if dup := duplicates(gt_stamps):
         report.warnings.append(
             f"{len(dup)} ground-truth stamps occur more than once on {config.label_topic} "
-            f"(e.g. {_stamp_text(dup[0])}); the first message with each stamp is used"
+            f"(e.g. {stamp_text(dup[0])}); the first message with each stamp is used"
         )
     pairing = dict(zip(frame_stamps, match_stamps(frame_stamps, gt_stamps, config.tolerance_ns), strict=True))
     uses: dict[int, int] = defaultdict(int)  # ground-truth stamp -> frames still to score against it
@@ -263,42 +123,96 @@ def evaluate_bag(
         _count_dropped(report, stamps[camera_topic], stamps[frame_topic], config.tolerance_ns)
 
     # Pass 2: pixels.
-    problems = _Problems()
-    pending: dict[int, list[tuple[int, np.ndarray, int]]] = defaultdict(list)  # gt stamp -> (stamp, labels, index)
-    held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
-    gt_done: set[int] = set()
+    problems = Problems()
+    scorer = _Scorer(report, confusion, pairing, uses, problems)
+    same_stamp = SameStampFrames(frame_stamps)
     writer = _OutputBag(config, reader, classes) if config.out_bag is not None and mode == "model" else None
     progress = _progress(config.progress, reader.topics[frame_topic].count, frame_topic)
     try:
         for msg in reader.messages([frame_topic, config.label_topic]):
-            if msg.topic == frame_topic:
-                progress.update(1)
-                prediction = _frame(report, msg, segment, writer, problems)
-                if prediction is None:
-                    continue
-                stamp, labels, index = prediction
-                gt_stamp = pairing.get(stamp)
-                if gt_stamp is None:
-                    report.unmatched += 1
-                    continue
-                if gt_stamp in held:
-                    _score(report, confusion, labels, held[gt_stamp], (frame_topic, index, stamp), problems)
-                    _release(gt_stamp, uses, held)
-                elif gt_stamp in gt_done:  # ground truth was unreadable
-                    report.unmatched += 1
-                else:
-                    pending[gt_stamp].append((stamp, labels, index))
-            else:
-                _ground_truth(report, confusion, msg, uses, pending, held, gt_done, problems)
+            if msg.topic != frame_topic:
+                scorer.ground_truth(msg)
+                continue
+            progress.update(1)
+            prediction = _frame(report, msg, segment, writer, problems)
+            if prediction is None:
+                continue
+            stamp, labels, index, content = prediction
+            if not same_stamp.shares(stamp):
+                scorer.frame(stamp, labels, index)
+            elif verdict := same_stamp.add(stamp, (content.shape, zlib.crc32(content)), (stamp, labels, index)):
+                _settle(report, scorer, verdict, problems)
     finally:
         progress.close()
         if writer is not None:
             writer.close()
+    for verdict in same_stamp.rest():  # stamps some of whose frames could not be read
+        _settle(report, scorer, verdict, problems)
     # Frames whose ground truth never arrived (damaged bag, unreadable message).
-    report.unmatched += sum(len(v) for v in pending.values())
+    report.unmatched += scorer.waiting()
 
     _finish(report, reader, confusion, classes, frame_stamps, gt_stamps, problems)
     return report
+
+
+class _Scorer:
+    """Pass 2's pairing state: frames waiting for their ground truth, ground truth held until every
+    frame paired with it is scored (so a long bag never holds more than it must)."""
+
+    def __init__(self, report: EvalReport, confusion, pairing: dict, uses: dict[int, int], problems) -> None:
+        self.report, self.confusion, self.pairing, self.uses, self.problems = report, confusion, pairing, uses, problems
+        self.topic = report.config.pred_topic or report.config.image_topic
+        self.pending: dict[int, list[tuple[int, np.ndarray, int]]] = defaultdict(list)  # gt stamp -> frames
+        self.held: dict[int, np.ndarray] = {}  # gt stamp -> labels, while frames still need it
+        self.gt_done: set[int] = set()
+
+    def frame(self, stamp: int, labels: np.ndarray, index: int) -> None:
+        """Score a frame's labels against its ground truth now, or when that arrives."""
+        gt_stamp = self.pairing.get(stamp)
+        if gt_stamp is None or gt_stamp in self.gt_done:  # none within the tolerance, or it was unreadable
+            self.report.unmatched += 1
+        elif gt_stamp in self.held:
+            _score(self.report, self.confusion, labels, self.held[gt_stamp], (self.topic, index, stamp), self.problems)
+            _release(gt_stamp, self.uses, self.held)
+        else:
+            self.pending[gt_stamp].append((stamp, labels, index))
+
+    def drop(self, stamp: int) -> None:
+        """A frame that will not be scored: its ground truth is no longer held for it."""
+        gt_stamp = self.pairing.get(stamp)
+        if gt_stamp is not None and gt_stamp not in self.gt_done:
+            _release(gt_stamp, self.uses, self.held)
+
+    def ground_truth(self, msg: BagMessage) -> None:
+        _ground_truth(self.report, self.confusion, msg, self.uses, self.pending, self.held, self.gt_done, self.problems)
+
+    def waiting(self) -> int:
+        """Frames still waiting for ground truth that never came."""
+        return sum(len(v) for v in self.pending.values())
+
+
+def _settle(report: EvalReport, scorer: _Scorer, verdict: StampVerdict, problems: Problems) -> None:
+    """Score the one frame of a shared stamp that may be, and name the others (never both scored)."""
+    topic, when = scorer.topic, stamp_text(verdict.stamp)
+    if verdict.score is not None:
+        scorer.frame(*verdict.score)
+    for stamp, _, index in verdict.duplicates:
+        report.duplicates += 1
+        problems.add(f"frames on {topic} repeat an earlier frame (same stamp, same image) and were scored once", when)
+        skipped_frame(report, topic, index, stamp, "duplicate: the same image as an earlier frame of this stamp")
+        scorer.drop(stamp)
+    unread = f", {verdict.unreadable} of them unreadable" if verdict.unreadable else ""
+    for stamp, _, index in verdict.ambiguous:
+        report.ambiguous += 1
+        problems.add(
+            f"frames on {topic} share their stamp with a different frame and were not scored (the ground truth "
+            "paired by stamp cannot tell which image it shows)",
+            f"{when} ({verdict.count} frames{unread})",
+        )
+        skipped_frame(
+            report, topic, index, stamp, f"ambiguous: {verdict.count} different frames have this stamp{unread}"
+        )
+        scorer.drop(stamp)
 
 
 def _check_class_table(report: EvalReport, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
@@ -322,6 +236,12 @@ def _count_dropped(report: EvalReport, camera: list[tuple[int, int]], outputs: l
     """Recorded mode: camera frames with no node output, and output latency from log times."""
     out_stamps = [s for s, _ in outputs]
     answered = match_stamps([s for s, _ in camera], out_stamps, tol)
+    if shared := duplicates([s for s, _ in camera]):
+        report.warnings.append(
+            f"{len(shared)} stamps are shared by several camera frames on {report.config.image_topic} (e.g. "
+            f"{stamp_text(shared[0])}): an output with such a stamp counts as the answer to each of them, so "
+            "dropped may be too low"
+        )
     report.input_frames = len(camera)
     report.dropped = sum(1 for a in answered if a is None)
     output_log: dict[int, int] = {}
@@ -339,16 +259,18 @@ def _progress(enabled: bool, total: int, topic: str) -> Any:
 
 
 def _frame(
-    report: EvalReport, msg: BagMessage, segment, writer, problems: _Problems
-) -> tuple[int, np.ndarray, int] | None:
-    """(stamp, predicted labels) of one frame message, or None when it cannot be decoded or segmented."""
+    report: EvalReport, msg: BagMessage, segment, writer, problems: Problems
+) -> tuple[int, np.ndarray, int, np.ndarray] | None:
+    """(stamp, predicted labels, index on the topic, the frame's pixels) of one frame message (in recorded
+    mode the pixels are the labels), or None when it cannot be decoded or segmented."""
     report.frames += 1
     index = report.frames - 1
     try:
         data = deserialize(msg)
         stamp = header_stamp_ns(msg.raw)
         if segment is None:
-            return stamp, labels_from_bag_msg(data, msg.msgtype), index
+            labels = labels_from_bag_msg(data, msg.msgtype)
+            return stamp, labels, index, labels
         image = image_from_bag_msg(data, msg.msgtype)
     except Exception as exc:  # ImageDecodeError says what; a corrupt CDR blob raises assorted errors
         report.undecodable += 1
@@ -356,24 +278,24 @@ def _frame(
             f"frames on {msg.topic} could not be decoded and were not scored",
             f"log time {msg.log_time / 1e9:.3f}: {exc}",
         )
-        _skip(report, msg, index, f"undecodable: {exc}")
+        skip(report, msg, index, f"undecodable: {exc}")
         return None
     t0 = time.perf_counter()
     try:
         labels = segment(image)
     except Exception as exc:  # one frame the model cannot take (a 600x4 image) must not lose the others
         report.model_failed += 1
-        problems.add(f"frames on {msg.topic} were rejected by the model and not scored", f"{_stamp_text(stamp)}: {exc}")
-        _skip(report, msg, index, f"model: {exc}", stamp)
+        problems.add(f"frames on {msg.topic} were rejected by the model and not scored", f"{stamp_text(stamp)}: {exc}")
+        skip(report, msg, index, f"model: {exc}", stamp)
         return None
     report.latencies_ms.append((time.perf_counter() - t0) * 1e3)
     if writer is not None:
         writer.write(msg, data, image, labels)
-    return stamp, labels, index
+    return stamp, labels, index, image
 
 
 def _ground_truth(
-    report, confusion, msg: BagMessage, uses, pending, held, gt_done: set[int], problems: _Problems
+    report, confusion, msg: BagMessage, uses, pending, held, gt_done: set[int], problems: Problems
 ) -> None:
     try:
         stamp = header_stamp_ns(msg.raw)
@@ -385,8 +307,8 @@ def _ground_truth(
         gt = labels_from_bag_msg(deserialize(msg), msg.msgtype)
     except Exception as exc:
         report.bad_ground_truth += 1
-        problems.add(f"ground-truth messages on {msg.topic} could not be decoded", f"{_stamp_text(stamp)}: {exc}")
-        _skip(report, msg, None, f"undecodable ground truth: {exc}", stamp)
+        problems.add(f"ground-truth messages on {msg.topic} could not be decoded", f"{stamp_text(stamp)}: {exc}")
+        skip(report, msg, None, f"undecodable ground truth: {exc}", stamp)
         gt_done.add(stamp)
         report.unmatched += len(pending.pop(stamp, []))
         return
@@ -412,7 +334,7 @@ def _release(gt_stamp: int, uses: dict[int, int], held: dict[int, np.ndarray]) -
 
 
 def _score(
-    report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, frame: tuple[str, int, int], problems: _Problems
+    report: EvalReport, confusion, labels: np.ndarray, gt: np.ndarray, frame: tuple[str, int, int], problems: Problems
 ) -> None:
     """Add one (prediction, ground truth) pair; ``frame`` is (topic, index on it, stamp) for the report."""
     topic, index, stamp = frame
@@ -428,16 +350,9 @@ def _score(
         report.size_mismatch += 1
         problems.add(
             "frames have ground truth of another size and were not scored",
-            f"{_stamp_text(stamp)}: frame {ph}x{pw}, ground truth {gh}x{gw} (HxW)",
+            f"{stamp_text(stamp)}: frame {ph}x{pw}, ground truth {gh}x{gw} (HxW)",
         )
-        report.skipped.append(
-            {
-                "topic": topic,
-                "index": index,
-                "stamp": stamp / 1e9,
-                "reason": f"ground truth is {gh}x{gw}, the frame {ph}x{pw} (HxW)",
-            }
-        )
+        skipped_frame(report, topic, index, stamp, f"ground truth is {gh}x{gw}, the frame {ph}x{pw} (HxW)")
         return
     # The accumulator ignores ids outside the table without a word; count them so the report can.
     histogram = np.bincount(gt.ravel(), minlength=256)
@@ -455,6 +370,13 @@ def _finish(report: EvalReport, reader: BagReader, confusion, classes, frame_sta
     if reader.damage:
         report.partial = True
         report.errors.append(f"{reader.damage}; the scores cover the {report.frames} frames read before it")
+    elif reader.unfinished:
+        report.partial = True
+        report.errors.append(
+            f"the recording of bag {reader.path} did not end normally ({reader.unfinished}): the messages written "
+            "last may be missing on some topics, so frames near its end may count as unmatched or dropped that "
+            f"were not; the scores cover the {report.frames} frames read"
+        )
     if report.unmatched:
         report.warnings.append(_unmatched_text(report, frame_stamps, gt_stamps))
     if report.matched == 0:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from .stats import CLOCK_BEHIND_MS
+
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 
@@ -57,6 +59,28 @@ def diagnostic_report(
             ),
             *problems,
         ]
+    behind = snapshot.get("clock_behind", 0) - previous.get("clock_behind", 0)
+    if behind > 0:
+        problems = [
+            (
+                WARN,
+                f"camera clock behind by {snapshot['clock_behind_p50_ms'] / 1e3:.1f} s ({behind} frame(s) stamped more "
+                f"than {CLOCK_BEHIND_MS / 1e3:g} s before they arrived, left out of the latency figures): sync the "
+                "clocks (chrony/PTP); a bag replayed with its recorded stamps needs --clock and use_sim_time, or "
+                "--restamp",
+            ),
+            *problems,
+        ]
+    mismatched = snapshot.get("camera_info_mismatch", 0) - previous.get("camera_info_mismatch", 0)
+    if mismatched > 0:
+        problems = [
+            (
+                WARN,
+                f"{mismatched} frame(s) without ~/camera_info in the last {period_s:g} s: "
+                f"{snapshot['camera_info_problem']}",
+            ),
+            *problems,
+        ]
     if problems:
         level = max(level, *(lvl for lvl, _ in problems))
         message = "; ".join([text for _, text in problems] + [message])
@@ -68,6 +92,9 @@ def diagnostic_report(
         ("frames_bad_input", str(sum(snapshot["errors"].values()))),
         ("frames_clock_ahead", str(snapshot.get("clock_ahead", 0))),
         ("camera_clock_ahead_p50_ms", _ms(snapshot.get("clock_ahead_p50_ms", float("nan")))),
+        ("frames_clock_behind", str(snapshot.get("clock_behind", 0))),
+        ("camera_clock_behind_p50_ms", _ms(snapshot.get("clock_behind_p50_ms", float("nan")))),
+        ("camera_info_mismatched", str(snapshot.get("camera_info_mismatch", 0))),
     ]
     values += [(f"errors.{kind}", str(count)) for kind, count in sorted(snapshot["errors"].items())]
     values += [
@@ -80,6 +107,20 @@ def diagnostic_report(
     values += [(f"stage_{name}_p50_ms", _ms(value)) for name, value in snapshot["stages_p50_ms"].items()]
     values += list(info.items())
     return level, message, values
+
+
+def sim_clock_report(use_sim_time: bool, now_ns: int) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """(problems, values) of the node's clock: with ``use_sim_time`` and no /clock yet the node's time
+    stands at 0, so no latency can be measured (and timers on ROS time would never fire)."""
+    if not use_sim_time:
+        return [], {"use_sim_time": "false"}
+    if now_ns > 0:
+        return [], {"use_sim_time": "true", "sim_clock": "running"}
+    problem = (
+        "use_sim_time is true but no /clock has arrived: the node's time stands at 0 and latency is not measured; "
+        "publish /clock (attanet bag-play --clock) or set use_sim_time false"
+    )
+    return [(WARN, problem)], {"use_sim_time": "true", "sim_clock": "no /clock yet"}
 
 
 def stale_report(level: int, message: str, values: list, age_s: float | None, stale_after_s: float):

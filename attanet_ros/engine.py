@@ -28,6 +28,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -36,8 +37,8 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX, Segmenter
 
-from .camera_channel import CameraChannel, scaled_camera_info
-from .diagnostics import diagnostic_report, stale_report, summary_report
+from .camera_channel import CameraChannel, CameraInfoMismatch, scaled_camera_info
+from .diagnostics import diagnostic_report, sim_clock_report, stale_report, summary_report
 from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
@@ -189,7 +190,9 @@ class SegmentationEngine:
         self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._publishers += [class_info_pub, self.diagnostics_pub]
         class_info_pub.publish(String(data=self.class_info_json()))
-        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics)
+        # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics, clock=steady)
         if not self._applying_parameters:
             node.add_post_set_parameters_callback(self._apply_parameters)
             self._applying_parameters = True
@@ -348,7 +351,8 @@ class SegmentationEngine:
             image = decode_frame(msg, compressed)
         except ImageDecodeError as exc:
             channel.stats.on_error(exc.kind)
-            topic = self.node.resolve_topic_name(f"{channel.input_prefix}image" + ("/compressed" if compressed else ""))
+            # the compressed topic follows `image`'s remapping (see start()): name the one subscribed
+            topic = self.node.resolve_topic_name(f"{channel.input_prefix}image") + ("/compressed" if compressed else "")
             channel.log_bad(exc.kind, f"skipped a frame on {topic}: {exc}")
             return None
         timings = {"decode": (time.perf_counter() - t0) * 1e3}
@@ -383,14 +387,25 @@ class SegmentationEngine:
                 if array is not None:
                     channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))
         if frame.want_info:
-            size = self.pipeline.output_size(*frame.image.shape[:2])
-            info = scaled_camera_info(channel.camera_info, frame.image.shape[:2], size, header)
-            channel.camera_info_pub.publish(info)
+            self._publish_camera_info(channel, frame.image.shape[:2], header)
         done = time.perf_counter()
         timings["publish"] = (done - t1) * 1e3
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        latency = (self.node.get_clock().now().nanoseconds - stamp_ns) / 1e6 if stamp_ns > 0 else None
+        now_ns = self.node.get_clock().now().nanoseconds  # 0 on sim time before the first /clock
+        latency = (now_ns - stamp_ns) / 1e6 if stamp_ns > 0 and now_ns > 0 else None
         channel.stats.on_processed(latency, (done - frame.received_at) * 1e3, timings)
+
+    def _publish_camera_info(self, channel: CameraChannel, image_hw, header) -> None:
+        """~/camera_info for this frame, or, when the camera_info cannot describe it, a count and a warning."""
+        size = self.pipeline.output_size(*image_hw)
+        try:
+            info = scaled_camera_info(channel.camera_info, image_hw, size, header)
+        except CameraInfoMismatch as exc:
+            channel.stats.on_camera_info_mismatch(str(exc))
+            topic = self.node.resolve_topic_name(f"{channel.input_prefix}camera_info")
+            channel.log_bad("camera_info", f"{topic}: {exc}")
+            return
+        channel.camera_info_pub.publish(info)
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -409,6 +424,9 @@ class SegmentationEngine:
             received = sum(snapshot["received"] for snapshot in snapshots.values())
             waiting = len(self._queues) if self._queues is not None else 0
             problems, graph_values = self._graph.check(received, waiting)
+        clock = self.node.get_clock()
+        clock_problems, clock_values = sim_clock_report(clock.ros_time_is_active, clock.now().nanoseconds)
+        problems, graph_values = clock_problems + problems, {**graph_values, **clock_values}
         for key, channel in self.channels.items():
             snapshot = snapshots[key]
             info = {"outputs_active": channel.outputs_active}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import array
 import functools
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,11 +164,69 @@ def decode_image(height: int, width: int, encoding: str, step: int, data: Any, i
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_bgr)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (ITU T.81 Table B.1): baseline, extended, progressive, lossless,
+# differential and arithmetic-coded; not C4 (DHT), C8 (reserved) or CC (DAC).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: markers without a length
+
+
+def compressed_size(data: bytes | memoryview) -> tuple[str, int, int]:
+    """("png" | "jpeg", height, width) as the file's header declares them, read without decoding.
+
+    PNG: the IHDR chunk that must follow the signature (PNG spec 5.3, 11.2.2). JPEG: the first
+    start-of-frame segment (ITU T.81 B.2.2). ``ImageDecodeError("bad_compressed")`` for anything
+    else, so a 20000x20000 "bomb" of a few hundred kB is refused before a gigabyte is allocated.
+    """
+    head = bytes(data[:24])
+    if head.startswith(_PNG_SIGNATURE):
+        if len(head) < 24 or head[12:16] != b"IHDR":
+            raise ImageDecodeError("bad_compressed", "png data has no IHDR header after its signature")
+        width, height = struct.unpack(">II", head[16:24])
+        return "png", height, width
+    if head.startswith(b"\xff\xd8"):
+        return ("jpeg", *_jpeg_frame_size(data))
+    raise ImageDecodeError(
+        "bad_compressed",
+        f"compressed data ({len(data)} bytes, starting {head[:8].hex(' ')}) could not be decoded as jpeg/png: "
+        "it has neither signature",
+    )
+
+
+def _jpeg_frame_size(data: bytes | memoryview) -> tuple[int, int]:
+    """(height, width) of a JPEG's first SOF segment, walking the marker segments after SOI."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            raise ImageDecodeError("bad_compressed", f"jpeg data has no marker at byte {pos} (before any frame header)")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # EOI or start of scan before any frame header
+            break
+        (length,) = struct.unpack(">H", bytes(data[pos + 2 : pos + 4]))
+        if marker in _JPEG_SOF:
+            if pos + 9 > end or length < 8:
+                break
+            height, width = struct.unpack(">HH", bytes(data[pos + 5 : pos + 9]))
+            if height == 0:  # the height comes later, in a DNL segment (T.81 B.2.5): not taken here
+                raise ImageDecodeError("bad_compressed", "jpeg frame header leaves the height to a DNL marker")
+            return height, width
+        pos += 2 + length
+    raise ImageDecodeError("bad_compressed", "jpeg data has no frame header (SOF marker) before its image data")
+
+
 def decode_compressed(fmt: str, data: Any) -> np.ndarray:
     """Decode a CompressedImage (jpeg/png, as image_transport writes them) to HxWx3 uint8 BGR.
 
     ``fmt`` is the message's ``format`` field, e.g. "jpeg" or "rgb8; jpeg compressed bgr8";
-    OpenCV's decoder yields BGR for both, whatever the original encoding was.
+    OpenCV's decoder yields BGR for both, whatever the original encoding was. The size the header
+    declares is checked first (``compressed_size``): too large is ``too_large`` before any pixel
+    is decoded.
     """
     buf = _as_bytes_array(data)
     name = str(fmt).lower()
@@ -177,6 +236,13 @@ def decode_compressed(fmt: str, data: Any) -> np.ndarray:
         )
     if buf.size == 0:
         raise ImageDecodeError("empty", f"compressed image ({fmt!r}) has no data")
+    kind, height, width = compressed_size(buf.data)
+    try:
+        _check_size(height, width)
+    except ImageDecodeError as exc:
+        raise ImageDecodeError(
+            exc.kind, f"{kind} header ({buf.size} bytes compressed) declares: {exc}; not decoded"
+        ) from None
     image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageDecodeError(

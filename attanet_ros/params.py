@@ -191,7 +191,14 @@ def _type_problem(spec: ParamSpec, value: Any) -> str | None:
         ok = True
     if want is list:
         ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-    return None if ok else f"must be a {want.__name__ if want is not list else 'list of strings'}, got {value!r}"
+    kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(want, "a list of strings")
+    return None if ok else f"must be {kind}, got {value!r}"
+
+
+def value_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for parameter ``name`` (its type, allowed values, range), or None."""
+    spec = SPECS[name]
+    return _type_problem(spec, value) or spec.problem(value)
 
 
 def update_problem(name: str, value: Any) -> str | None:
@@ -201,7 +208,7 @@ def update_problem(name: str, value: Any) -> str | None:
         return f"unknown parameter {name!r}"
     if not spec.dynamic:
         return f"{name} is fixed at start-up; restart the node (with --params-file) to change it"
-    reason = _type_problem(spec, value) or spec.problem(value)
+    reason = value_problem(name, value)
     return f"{name}={value!r} {reason}" if reason else None
 
 
@@ -214,7 +221,7 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
     merged = {}
     for spec in PARAMETERS:
         value = values.get(spec.name, spec.default)
-        reason = _type_problem(spec, value) or spec.problem(value)
+        reason = value_problem(spec.name, value)
         if reason:
             problems.append(f"parameter {spec.name}={value!r} {reason}")
         merged[spec.name] = _coerce(spec, value)

@@ -4,8 +4,11 @@ rclpy silently ignores a parameter nobody declares (``confidence_treshold: 0.5``
 file just does nothing) and answers a missing or malformed ``--params-file`` with a traceback.
 ``command_line_problems`` reads the ``--ros-args`` the way rcl does (``--params-file``, ``-p``,
 the ``__ns`` / ``__node`` remaps that make the node's fully-qualified name) and says in words
-what is wrong: files it cannot read, YAML it cannot parse, keys for this node that no parameter
-of the table has (with a "did you mean"). Sections for other nodes are left alone.
+what is wrong: files it cannot read, YAML it cannot parse (``params_yaml``: rcl's typing, no
+aliases, no repeated keys), keys for this node that no parameter of the table has (with a "did you
+mean"), values the table refuses in *any* file or ``-p`` (rcl would otherwise keep a first file's
+value of another type without a word), and the merged result (``param_layers``: rcl's merge).
+Sections for other nodes are left alone.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from .param_layers import ParamSource, merge
+from .params import SPECS, ParamError, settings_from_values, value_problem
+from .params_yaml import ParamsFileError, parse_param_value, read_params_file
 
 # Parameters rclpy itself declares on every node, and its QoS-override namespace.
 ROS_OWNED = ("use_sim_time", "start_type_description_service")
@@ -34,6 +38,7 @@ class RosArgs:
     params_files: list[str] = field(default_factory=list)
     params: list[tuple[str, str, str]] = field(default_factory=list)  # (node prefix or "", name, the raw arg)
     remaps: list[str] = field(default_factory=list)
+    layers: list[tuple[str, str]] = field(default_factory=list)  # ("file", path) / ("param", arg), in order
 
 
 def split_ros_args(argv: Iterable[str]) -> tuple[list[str], RosArgs]:
@@ -54,17 +59,20 @@ def split_ros_args(argv: Iterable[str]) -> tuple[list[str], RosArgs]:
             value = next(tokens, "")
             if token == "--params-file":
                 ros.params_files.append(value)
+                ros.layers.append(("file", value))
             elif token in ("-p", "--param"):
-                ros.params.append((*_split_param(value), f"-p {value}"))
+                ros.params.append((*_split_param(value)[:2], f"-p {value}"))
+                ros.layers.append(("param", value))
             elif token in ("-r", "--remap"):
                 ros.remaps.append(value)
     return user, ros
 
 
-def _split_param(arg: str) -> tuple[str, str]:
-    lhs = arg.split(":=", 1)[0]
+def _split_param(arg: str) -> tuple[str, str, str]:
+    """(node prefix or "", name, value text) of ``-p [node:]name:=value``."""
+    lhs, _, value = arg.partition(":=")
     prefix, _, name = lhs.rpartition(":")
-    return prefix, name
+    return prefix, name, value
 
 
 def fully_qualified_name(ros: RosArgs, default_name: str) -> str:
@@ -97,55 +105,50 @@ def node_pattern_matches(pattern: str, fqn: str) -> bool:
     return re.fullmatch(regex or "/", fqn) is not None
 
 
-class ParamsFileError(ValueError):
-    """A ``--params-file`` that cannot be used; the message names the file and what is wrong."""
-
-
 def params_file_sections(path: str) -> dict[str, dict[str, Any]]:
-    """``{node key: {dotted parameter name: value}}`` of a ROS 2 parameter file, or ParamsFileError."""
-    file = Path(path)
-    if not path:
-        raise ParamsFileError("--params-file needs a file name")
-    if not file.is_file():
-        raise ParamsFileError(f"params file {path} does not exist" + (" (it is a folder)" if file.is_dir() else ""))
-    try:
-        data = yaml.safe_load(file.read_text())
-    except OSError as exc:
-        raise ParamsFileError(f"params file {path} cannot be read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParamsFileError(f"params file {path} is not valid YAML{line}: {reason}") from exc
-    if not isinstance(data, dict) or not data:
-        raise ParamsFileError(
-            f"params file {path} holds no node sections; expected e.g. '/**:\\n  ros__parameters:\\n    mode: live'"
-        )
+    """``{node key: {dotted parameter name: value}}`` of a ROS 2 parameter file (values typed as rcl
+    types them), or ParamsFileError."""
     sections: dict[str, dict[str, Any]] = {}
-    for node_key, params in _node_sections(data, ""):
-        if not isinstance(params, dict):
-            raise ParamsFileError(f"params file {path}: {node_key}: ros__parameters must be a mapping of names")
-        sections[node_key] = dict(_flatten(params, ""))
-    if not sections:
-        raise ParamsFileError(f"params file {path} has no 'ros__parameters' section (see config/attanet.yaml)")
+    for entry in read_params_file(path):
+        sections.setdefault(entry.node_key, {})[entry.name] = entry.value
     return sections
 
 
-def _node_sections(data: dict, prefix: str) -> Iterator[tuple[str, Any]]:
-    for key, value in data.items():
-        if key == "ros__parameters":
-            yield prefix or "/", value
-        elif isinstance(value, dict):
-            yield from _node_sections(value, prefix + "/" + str(key).strip("/"))
+def command_line_sources(ros: RosArgs, fqn: str) -> tuple[list[ParamSource], list[str], list[str]]:
+    """(every value of every ``--params-file`` and ``-p``, in command-line order; problems; warnings).
 
-
-def _flatten(params: dict, prefix: str) -> Iterator[tuple[str, Any]]:
-    for key, value in params.items():
-        name = prefix + str(key)
-        if isinstance(value, dict):
-            yield from _flatten(value, name + ".")
-        else:
-            yield name, value
+    Problems are files that cannot be read and values rcl cannot parse; warnings are files and
+    ``-p`` prefixes that address no section of this node."""
+    sources: list[ParamSource] = []
+    problems, warnings = [], []
+    for order, (kind, arg) in enumerate(ros.layers):
+        try:
+            if kind == "file":
+                entries = read_params_file(arg)
+            else:
+                prefix, name, text = _split_param(arg)
+                value = parse_param_value(text, f"-p {arg}")
+        except ParamsFileError as exc:
+            problems.append(str(exc))
+            continue
+        if kind == "param":
+            sources.append(ParamSource(prefix or "/**", name, value, f"-p {arg}", order))
+            if prefix and not node_pattern_matches(prefix, fqn) and prefix == fqn.rsplit("/", 1)[-1]:
+                warnings.append(
+                    f"-p {arg} addresses node /{prefix}, not this node ({fqn}), so rcl does not apply it; "
+                    f"leave out '{prefix}:'"
+                )
+            continue
+        keys = list(dict.fromkeys(e.node_key for e in entries))
+        if not any(node_pattern_matches(key, fqn) for key in keys):
+            warnings.append(
+                f"params file {arg} has no section for this node ({fqn}); its sections {sorted(keys)} are "
+                f"ignored. Use '/**:' or '{fqn}:' above 'ros__parameters:'"
+            )
+        sources += [
+            ParamSource(e.node_key, e.name, e.value, f"{arg} line {e.line}, {e.node_key}", order) for e in entries
+        ]
+    return sources, problems, warnings
 
 
 def _is_known(name: str, known: Iterable[str]) -> bool:
@@ -157,51 +160,57 @@ def _unknown(name: str, where: str, known: list[str]) -> str:
     return f"{name!r} ({where})" + (f", did you mean {close[0]!r}?" if close else "")
 
 
-def command_line_problems(argv: Iterable[str], default_name: str, known: Iterable[str]) -> tuple[list[str], list[str]]:
+def command_line_problems(
+    argv: Iterable[str], default_name: str, known: Iterable[str] | None = None
+) -> tuple[list[str], list[str]]:
     """(problems, warnings) of the command line for the node called ``default_name``.
 
-    Problems stop the node (each a sentence); warnings are said and the node starts.
+    Problems stop the node (each a sentence): unreadable files, unknown names, a value of any file
+    or ``-p`` that the parameter table refuses (named with its file and line), a later value rcl
+    would not let win (``param_layers``), and the rules between parameters checked on the merged
+    result. Warnings are said and the node starts. ``known``: the parameter names (the table's).
     """
-    known = list(known)
+    known = list(SPECS if known is None else known)
     _, ros = split_ros_args(argv)
     fqn = fully_qualified_name(ros, default_name)
-    problems, unknown, warnings = [], [], []
-    for path in ros.params_files:
-        try:
-            sections = params_file_sections(path)
-        except ParamsFileError as exc:
-            problems.append(str(exc))
-            continue
-        mine = [key for key in sections if node_pattern_matches(key, fqn)]
-        if not mine:
-            warnings.append(
-                f"params file {path} has no section for this node ({fqn}); its sections {sorted(sections)} are "
-                f"ignored. Use '/**:' or '{fqn}:' above 'ros__parameters:'"
-            )
-        for key in mine:
-            unknown += [_unknown(name, f"{path}, {key}", known) for name in sections[key] if not _is_known(name, known)]
-    for prefix, name, raw in ros.params:
-        if prefix and prefix not in (default_name, fqn, fqn.rsplit("/", 1)[-1]):
-            continue
-        if not _is_known(name, known):
-            unknown.append(_unknown(name, raw, known))
+    sources, problems, warnings = command_line_sources(ros, fqn)
+    mine = [s for s in sources if node_pattern_matches(s.node_key, fqn)]
+    unknown = [_unknown(s.name, s.where, known) for s in mine if not _is_known(s.name, known)]
     if unknown:
         problems.append(
             f"unknown parameter(s) for {fqn}: {'; '.join(unknown)} (`attanet_node --help` lists the parameters)"
         )
+    checked = [s for s in mine if s.name in SPECS and s.name in known]
+    bad_values = [
+        f"parameter {s.name}={s.value!r} {reason} ({s.where})"
+        for s in checked
+        if s.value != [] and (reason := value_problem(s.name, s.value))
+    ]
+    problems += bad_values
+    if problems:
+        return problems, warnings
+    merged = merge(checked, lambda key: node_pattern_matches(key, fqn))
+    problems += merged.problems
+    warnings += merged.warnings
+    if not problems:
+        values = {name: source.value for name, source in merged.values.items() if source is not None}
+        try:
+            settings_from_values(values)
+        except ParamError as exc:
+            problems.append(f"{exc} (all params files and -p merged)")
     return problems, warnings
 
 
 def preflight(argv: list[str], node_name: str) -> int | None:
     """Before ``rclpy.init``: ``--help`` (prints the parameter table, returns 0) or a command line that
     cannot work (prints one line, returns 2); None when the node should start. Warnings go to stderr."""
-    from .params import PARAMETERS, parameters_help
+    from .params import parameters_help
 
     user, _ = split_ros_args(argv)
     if "-h" in user or "--help" in user:
         print(parameters_help(node_name))
         return 0
-    problems, warnings = command_line_problems(argv, node_name, (spec.name for spec in PARAMETERS))
+    problems, warnings = command_line_problems(argv, node_name)
     for warning in warnings:
         print(f"attanet_node: warning: {warning}", file=sys.stderr)
     if problems:

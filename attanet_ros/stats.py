@@ -8,6 +8,10 @@ from collections import Counter, deque
 import numpy as np
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "publish")
+# A frame that reached the node more than this after its stamp was stamped by a clock behind the
+# node's (or is a bag replayed with its recorded stamps), not delayed: no camera frame waits a
+# minute in transport, and the node's own queueing is measured apart (node latency).
+CLOCK_BEHIND_MS = 60_000.0
 
 
 def percentile(values, q: float) -> float:
@@ -31,6 +35,10 @@ class FrameStats:
         self.skipped = 0  # no subscriber to any output: nothing computed
         self.errors: Counter[str] = Counter()
         self.clock_ahead = 0  # frames stamped in the node's future: the camera's clock is ahead
+        self.clock_behind = 0  # frames stamped more than CLOCK_BEHIND_MS before they arrived
+        self._clock_behind_ms = deque(maxlen=window)
+        self.camera_info_mismatch = 0  # frames whose camera_info could not be republished (another aspect)
+        self.camera_info_problem = ""  # why, for the last of them
         self._clock_ahead_ms = deque(maxlen=window)
         self._latency = deque(maxlen=window)  # camera stamp -> last output published, ms
         self._node_latency = deque(maxlen=window)  # message received -> last output published, ms
@@ -52,6 +60,11 @@ class FrameStats:
         with self._lock:
             self.errors[kind] += 1
 
+    def on_camera_info_mismatch(self, problem: str) -> None:
+        with self._lock:
+            self.camera_info_mismatch += 1
+            self.camera_info_problem = problem
+
     def on_processed(self, latency_ms: float | None, node_latency_ms: float, stages_ms: dict[str, float]) -> None:
         with self._lock:
             self.processed += 1
@@ -59,6 +72,10 @@ class FrameStats:
                 # a negative latency is a clock offset, not speed: kept apart so the percentiles stay true
                 self.clock_ahead += 1
                 self._clock_ahead_ms.append(-latency_ms)
+            elif latency_ms is not None and latency_ms - node_latency_ms > CLOCK_BEHIND_MS:
+                # stamp -> arrival (the node's own part taken out) beyond any transport delay: an offset too
+                self.clock_behind += 1
+                self._clock_behind_ms.append(latency_ms - node_latency_ms)
             elif latency_ms is not None:
                 self._latency.append(latency_ms)
             self._node_latency.append(node_latency_ms)
@@ -70,7 +87,7 @@ class FrameStats:
         """A consistent copy of every counter and statistic, as plain numbers."""
         with self._lock:
             latency, node_latency = list(self._latency), list(self._node_latency)
-            ahead = list(self._clock_ahead_ms)
+            ahead, behind = list(self._clock_ahead_ms), list(self._clock_behind_ms)
             stages = {name: list(values) for name, values in self._stages.items()}
             return {
                 "received": self.received,
@@ -79,7 +96,11 @@ class FrameStats:
                 "skipped_no_subscribers": self.skipped,
                 "errors": dict(self.errors),
                 "clock_ahead": self.clock_ahead,
+                "camera_info_mismatch": self.camera_info_mismatch,
+                "camera_info_problem": self.camera_info_problem,
                 "clock_ahead_p50_ms": percentile(ahead, 50),
+                "clock_behind": self.clock_behind,
+                "clock_behind_p50_ms": percentile(behind, 50),
                 "latency_p50_ms": percentile(latency, 50),
                 "latency_p95_ms": percentile(latency, 95),
                 "node_latency_p50_ms": percentile(node_latency, 50),

@@ -1,7 +1,8 @@
 """Tolerant reading of rosbag2 bags (a directory, or one .mcap/.db3 file).
 
 A recorder that was killed leaves a bag without ``metadata.yaml`` or an MCAP file without its
-index; ``BagReader`` still reads every intact message, says what was wrong in ``warnings``, and
+index; ``BagReader`` still reads every intact message, says what was wrong in ``warnings`` and
+``unfinished`` (the recording did not end normally, so its last messages may be missing), and
 stops at the first damaged record with ``damage`` set, so the tools built on it report partial
 results instead of a traceback or a silent zero.
 """
@@ -89,6 +90,9 @@ class BagReader:
         self.path = Path(path)
         self.warnings: list[str] = []
         self.damage: str | None = None
+        # why the recording did not end normally (the recorder was killed: no metadata.yaml, an MCAP
+        # without its footer), or None; the intact messages are read, but the last ones may be missing
+        self.unfinished: str | None = None
         self._sources: list[MessageSource] = []  # read in order
         if not self.path.exists():
             raise BagError(f"bag {self.path} does not exist")
@@ -121,6 +125,7 @@ class BagReader:
                     f"{self.path} has no metadata.yaml (was the recorder stopped before it finished?); "
                     f"reading {', '.join(p.name for p in files)} directly"
                 )
+                self.unfinished = "no metadata.yaml: the recorder did not close the bag"
             if not files:
                 raise BagError(
                     f"{self.path} is not a rosbag2: it has neither metadata.yaml nor any .mcap/.db3 storage file"
@@ -144,6 +149,7 @@ class BagReader:
                 raise BagError(f"{file} cannot be read as a rosbag2 sqlite3 database: {exc}{hint}") from exc
             # An MCAP without its summary/footer (recorder killed, copy cut short): scan what is there.
             salvage = McapSalvage(file)
+            self.unfinished = self.unfinished or f"{file.name} has no MCAP footer: the recorder did not close it"
             self.warnings.append(
                 f"{file.name} is truncated or its index is damaged ({exc}); read {salvage.message_count} intact "
                 f"messages by scanning the file" + (f", then stopped: {salvage.damage}" if salvage.damage else "")
@@ -176,8 +182,14 @@ class BagReader:
         if info is None:
             candidates = [t.name for t in self.topics.values() if t.msgtype in msgtypes]
             hint = f"; {flag} candidates: {', '.join(candidates)}" if candidates else ""
+            unfinished = (
+                f"\nthe recording did not end normally ({self.unfinished}): what was recorded last is missing"
+                if self.unfinished
+                else ""
+            )
             raise BagError(
                 f"topic {name!r} ({flag}) is not in bag {self.path}{hint}\ntopics in the bag:\n{self.describe_topics()}"
+                + unfinished
             )
         if info.msgtype not in msgtypes:
             raise BagError(f"topic {name!r} ({flag}) has type {info.msgtype}; expected one of {', '.join(msgtypes)}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import array
+import struct
+import zlib
 from types import SimpleNamespace
 
 import cv2
@@ -12,6 +14,7 @@ import pytest
 from attanet_ros.image_codec import (
     ImageDecodeError,
     compressed_from_msg,
+    compressed_size,
     decode_compressed,
     decode_image,
     encode_image,
@@ -165,6 +168,74 @@ def test_compressed_errors():
     with pytest.raises(ImageDecodeError) as info:
         decode_compressed("16UC1; compressedDepth png", b"\x89PNG")
     assert info.value.kind == "bad_encoding"
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_bomb(height: int, width: int, pixels: bool = True) -> bytes:
+    """A valid 8-bit grey PNG of zeros declaring ``height`` x ``width``: a few hundred kB that decode
+    to height x width x 3 bytes in BGR. ``pixels=False``: the header alone (no IDAT)."""
+    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    if pixels:
+        deflate, block, left = zlib.compressobj(9), bytes(16 << 20), height * (width + 1)  # filter byte + row
+        parts = []
+        while left > 0:
+            parts.append(deflate.compress(block[: min(left, len(block))]))
+            left -= len(block)
+        png += _png_chunk(b"IDAT", b"".join(parts) + deflate.flush())
+    return png + _png_chunk(b"IEND", b"")
+
+
+def _jpeg_header(height: int, width: int, sof: int = 0xC0) -> bytes:
+    """SOI, an APP0 segment and a start-of-frame segment: what a JPEG declares before its pixels."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    frame = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + bytes([0xFF, sof]) + struct.pack(">H", 2 + len(frame)) + frame
+
+
+@pytest.mark.parametrize(
+    "blob, expected",
+    [
+        (cv2.imencode(".png", np.zeros((48, 64, 3), np.uint8))[1].tobytes(), ("png", 48, 64)),
+        (cv2.imencode(".jpg", np.zeros((40, 72, 3), np.uint8))[1].tobytes(), ("jpeg", 40, 72)),
+        (
+            cv2.imencode(".jpg", np.zeros((40, 72, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes(),
+            ("jpeg", 40, 72),
+        ),
+        (_jpeg_header(300, 500, sof=0xC3), ("jpeg", 300, 500)),  # lossless
+        (_jpeg_header(300, 500, sof=0xCF), ("jpeg", 300, 500)),  # differential lossless, arithmetic
+        (png_bomb(20000, 20000, pixels=False), ("png", 20000, 20000)),
+    ],
+    ids=["png", "jpeg", "progressive-jpeg", "sof3", "sof15", "png-header"],
+)
+def test_compressed_size_reads_the_header_only(blob, expected):
+    assert compressed_size(blob) == expected
+
+
+@pytest.mark.parametrize(
+    "blob, kind, words",
+    [
+        (
+            png_bomb(20000, 20000, pixels=False),
+            "too_large",
+            "png header (45 bytes compressed) declares: image size 20000x20000 (HxW) is absurd",
+        ),
+        (_jpeg_header(20000, 20000), "too_large", "jpeg header"),
+        (png_bomb(0, 64, pixels=False), "empty", "image is empty: height=0, width=64"),
+        (_jpeg_header(0, 64), "bad_compressed", "leaves the height to a DNL marker"),
+        (b"\xff\xd8\xff\xda\x00\x02", "bad_compressed", "no frame header (SOF marker)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "bad_compressed", "no IHDR header"),
+        (b"GIF89a" + bytes(20), "bad_compressed", "could not be decoded as jpeg/png: it has neither signature"),
+    ],
+    ids=["png-bomb", "jpeg-bomb", "png-empty", "jpeg-dnl", "jpeg-no-sof", "png-no-ihdr", "gif"],
+)
+def test_compressed_headers_are_refused_before_decoding(blob, kind, words):
+    """A header-only PNG/JPEG has no pixels at all: too_large proves the size was read, not decoded."""
+    with pytest.raises(ImageDecodeError) as info:
+        decode_compressed("png", blob)
+    assert info.value.kind == kind and words in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "mono8", "mono16"])

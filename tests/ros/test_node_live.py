@@ -140,6 +140,20 @@ def test_camera_clock_ahead_is_flagged_not_averaged(ros):
     assert float(values["latency_p50_ms"]) > 0 and float(values["latency_p95_ms"]) > 0, values
 
 
+def test_camera_clock_behind_is_flagged_not_averaged(ros):
+    """Frames stamped in 1970 (a camera without a real-time clock): WARN "camera clock behind by ... s",
+    and the latency percentiles stay real instead of reading 1.8e12 ms at level OK."""
+    client, _ = ros
+    for i in range(3):
+        msg = client.image(street_image(64, 128, seed=i), stamp_ns=(1 + i) * 1_000_000_000, frame_id=f"behind{i}")
+        client.pub.publish(msg)
+        client.wait_for(lambda i=i: any(m.header.frame_id == f"behind{i}" for m in client.labels), 30, "labels")
+    values = _diagnostics_where(client, lambda v: "camera clock behind by" in v["_message"])
+    assert values["_level"] == 1, values
+    assert float(values["camera_clock_behind_p50_ms"]) > 1.7e12 and int(values["frames_clock_behind"]) >= 1, values
+    assert 0 < float(values["latency_p95_ms"]) < 60_000, values
+
+
 def _wait_quietly(client, condition, timeout: float = 10.0) -> bool:
     try:
         client.wait_for(condition, timeout)

@@ -13,7 +13,7 @@ from ros_harness import PARAMS_FILE, street_image
 
 from attanet_model import IGNORE_INDEX, AttentionQuery, Segmenter, labels_to_color, overlay
 from attanet_model.device_pipeline import DevicePipeline
-from attanet_ros.diagnostics import OK, WARN, diagnostic_report
+from attanet_ros.diagnostics import OK, WARN, diagnostic_report, sim_clock_report
 from attanet_ros.frame_pipeline import FrameOptions, FramePipeline, scale_camera_info
 from attanet_ros.frame_queue import FrameQueue
 from attanet_ros.params import PARAMETERS, ParamError, settings_from_values, update_problem
@@ -39,7 +39,7 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"network_height": 256})
     with pytest.raises(ParamError, match="'attention' needs backend 'torch'"):
         settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
-    with pytest.raises(ParamError, match="must be a float"):
+    with pytest.raises(ParamError, match="must be a number"):
         settings_from_values({"overlay_alpha": "half"})
     with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch' on device 'cuda'"):
         settings_from_values({"torch_compile": "default"})
@@ -133,6 +133,39 @@ def test_camera_clock_ahead_is_flagged_and_kept_out_of_the_latency():
     assert dict(values)["frames_clock_ahead"] == "3" and dict(values)["latency_p50_ms"] == "40.0"
     level, message, _ = diagnostic_report(stats.snapshot(), snap, {}, 1.0, problems=[(WARN, "two nodes")])
     assert level == WARN and message.startswith("two nodes; ")
+
+
+def test_camera_clock_behind_is_flagged_and_kept_out_of_the_latency():
+    """Stamps from 1970 (a camera without a real-time clock): 1.8e12 ms is an offset, not a latency."""
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(40.0, 30.0, {})
+    first = stats.snapshot()
+    now_ms = 1_796_000_000_000.0
+    for stamp_ms in (1000.0, 2000.0, 3000.0):
+        stats.on_received()
+        stats.on_processed(now_ms - stamp_ms, 30.0, {})
+    stats.on_processed(59_000.0, 30.0, {})  # under a minute: a (long) latency, kept
+    snap = stats.snapshot()
+    assert snap["clock_behind"] == 3 and snap["clock_behind_p50_ms"] == now_ms - 2000.0 - 30.0
+    assert snap["latency_p50_ms"] == (40.0 + 59_000.0) / 2
+    level, message, values = diagnostic_report(snap, first, {}, 1.0)
+    assert level == WARN and message.startswith(
+        "camera clock behind by 1795999998.0 s (3 frame(s) stamped more than 60 s"
+    )
+    assert dict(values)["frames_clock_behind"] == "3" and "left out of the latency figures" in message
+
+
+def test_sim_time_without_clock_is_said():
+    assert sim_clock_report(False, 0) == ([], {"use_sim_time": "false"})
+    assert sim_clock_report(True, 5) == ([], {"use_sim_time": "true", "sim_clock": "running"})
+    (problem,), values = sim_clock_report(True, 0)
+    assert problem[0] == WARN and problem[1].startswith("use_sim_time is true but no /clock has arrived")
+    assert values["sim_clock"] == "no /clock yet"
+    # the node does not take "now - stamp" at time 0 for a clock ahead: no latency is taken at all
+    stats = FrameStats()
+    stats.on_processed(None, 30.0, {})
+    assert stats.snapshot()["clock_ahead"] == 0 and stats.snapshot()["clock_behind"] == 0
 
 
 def test_rate_limited_log():
@@ -234,6 +267,48 @@ def test_scale_camera_info():
     assert out["k"] == [200, 0, 128, 0, 205, 64, 0, 0, 1]
     assert out["p"] == [200, 0, 128, 2.5, 0, 205, 64, 0, 0, 0, 1, 0]
     assert (out["height"], out["width"]) == (128, 256)
+
+
+def test_camera_info_is_scaled_from_the_size_it_describes_or_refused():
+    from sensor_msgs.msg import CameraInfo, RegionOfInterest
+    from std_msgs.msg import Header
+
+    from attanet_ros.camera_channel import CameraInfoMismatch, described_size, same_aspect, scaled_camera_info
+
+    def info(h, w, **extra):
+        msg = CameraInfo(height=h, width=w, **extra)
+        msg.k = [2.0 * w, 0.0, w / 2, 0.0, 2.0 * w, h / 2, 0.0, 0.0, 1.0]
+        return msg
+
+    assert same_aspect((1080, 1920), (256, 455)) and same_aspect((1080, 1920), (256, 456))  # rounding
+    assert not same_aspect((1024, 2048), (64, 100))
+    binned = info(1024, 2048, binning_x=2, binning_y=2)
+    assert described_size(binned) == (512, 1024) and described_size(info(0, 0)) is None
+    roi = info(1024, 2048, roi=RegionOfInterest(x_offset=8, y_offset=4, height=256, width=512))
+    assert described_size(roi) == (256, 512)
+    # the frames a binned driver sends: unchanged, as before (K stays in full-resolution pixels)
+    out = scaled_camera_info(binned, (512, 1024), (512, 1024), Header())
+    assert list(out.k) == list(binned.k) and (out.height, out.width, out.binning_x) == (512, 1024, 2)
+    # calibrated at 1024x2048, frames at 64x128, outputs at the network's 32x64: one scale, 1/32
+    out = scaled_camera_info(info(1024, 2048), (64, 128), (32, 64), Header())
+    assert list(out.k) == [128.0, 0.0, 32.0, 0.0, 128.0, 16.0, 0.0, 0.0, 1.0] and (out.height, out.width) == (32, 64)
+    unset = scaled_camera_info(info(0, 0), (64, 128), (64, 128), Header())  # size 0: the frame's is assumed
+    assert (unset.height, unset.width) == (64, 128)
+    with pytest.raises(CameraInfoMismatch, match=r"describes 1024x2048 \(HxW\) images but the frame is 64x100"):
+        scaled_camera_info(info(1024, 2048), (64, 100), (64, 100), Header())
+
+
+def test_camera_info_mismatches_are_counted_and_warned():
+    stats = FrameStats()
+    stats.on_received()
+    stats.on_processed(10.0, 5.0, {})
+    first = stats.snapshot()
+    stats.on_camera_info_mismatch("camera_info describes 1024x2048 (HxW) images but the frame is 64x100")
+    level, message, values = diagnostic_report(stats.snapshot(), first, {}, 1.0)
+    assert level == WARN and dict(values)["camera_info_mismatched"] == "1"
+    assert message.startswith("1 frame(s) without ~/camera_info in the last 1 s: camera_info describes 1024x2048")
+    level, _, values = diagnostic_report(stats.snapshot(), stats.snapshot(), {}, 1.0)  # nothing new: OK again
+    assert level == OK and dict(values)["camera_info_mismatched"] == "1"
 
 
 def test_rate_of_queue_under_threads_is_consistent():

@@ -76,43 +76,74 @@ def test_every_params_file_and_p_problem_is_said_in_one_line_exit_2(tmp_path):
     for expected in (
         f"params file {tmp_path / 'broken.yaml'} is not valid YAML at line 4",
         "params file /no/such/params.yaml does not exist",
-        f"unknown parameter(s) for /t/attanet: 'confidence_treshold' ({tmp_path / 'typo.yaml'}, /**), "
-        "did you mean 'confidence_threshold'?",
-        f"'overlay_alhpa' ({tmp_path / 'mine.yaml'}, /t/attanet), did you mean 'overlay_alpha'?",
-        "'input_dept' (-p input_dept:=3), did you mean 'input_depth'?",
+        "unknown parameter(s) for /t/attanet: 'input_dept' (-p input_dept:=3), did you mean 'input_depth'?",  # -p first
+        f"'confidence_treshold' ({tmp_path / 'typo.yaml'} line 3, /**), did you mean 'confidence_threshold'?",
+        f"'overlay_alhpa' ({tmp_path / 'mine.yaml'} line 4, /t/attanet), did you mean 'overlay_alpha'?",
     ):
         assert expected in line, line
 
 
 @pytest.mark.parametrize(
-    "params, text, expected",
+    "params, extra, expected",
     [
-        (  # valid YAML that only rcl's parser refuses
+        (  # what only rcl checks: its own arguments
             None,
-            "/**:\n  ros__parameters:\n    outputs: [labels, 1]\n",
-            "Couldn't parse params file: '--params-file {file}'. Error: Sequence should be of same type",
+            ["--log-level", "loud"],
+            "cannot start: failed to initialize rcl: Couldn't parse log level: '--log-level loud'. "
+            "Error: Argument does not use a valid severity level",
         ),
         (  # the ONNX graph has no attention output: refused before anything starts, not failing every frame
             {"model_path": "/models/attanet.onnx", "outputs": ["labels", "attention"]},
-            None,
+            [],
             "output 'attention' needs backend 'torch' with a checkpoint (.pt), but model_path "
             "'/models/attanet.onnx' is an ONNX file",
         ),
     ],
-    ids=["rcl-refuses-the-file", "onnx-attention"],
+    ids=["rcl-refuses-an-argument", "onnx-attention"],
 )
-def test_start_up_refusals_exit_2_with_one_line(tmp_path, params, text, expected):
-    params_file = None
-    if text:
-        params_file = tmp_path / "params.yaml"
-        params_file.write_text(text)
-    node = NodeProcess(domain_for(2), params=params, params_file=params_file)
+def test_start_up_refusals_exit_2_with_one_line(params, extra, expected):
+    node = NodeProcess(domain_for(2), params=params, extra_args=extra)
     try:
         rc = node.wait(90)
     finally:
         node.stop()
     assert rc == 2, node.output()
-    assert expected.format(file=params_file) in _one_line(node.output())
+    assert expected in _one_line(node.output())
+
+
+def test_a_second_params_file_with_wrongly_typed_values_stops_the_node(tmp_path):
+    """The documented layering (a user file over the shipped one): rcl would keep the shipped values of
+    the other type without a word; the node names the file, line, key and value instead."""
+    second = tmp_path / "site.yaml"
+    second.write_text('/**:\n  ros__parameters:\n    replay_queue: 2.5\n    overlay_alpha: "abc"\n')
+    node = NodeProcess(domain_for(2), extra_args=["--params-file", str(second)])  # after config/attanet.yaml
+    try:
+        rc = node.wait(90)
+    finally:
+        node.stop()
+    assert rc == 2, node.output()
+    line = _one_line(node.output())
+    assert f"parameter replay_queue=2.5 must be an integer, got 2.5 ({second} line 3, /**)" in line
+    assert f"parameter overlay_alpha='abc' must be a number, got 'abc' ({second} line 4, /**)" in line
+
+
+def test_an_alias_bomb_and_a_repeated_key_are_refused_in_one_line(tmp_path):
+    """An alias bomb (10**12 parameters if expanded: the node could not answer if anything expanded it)
+    and a key written twice (PyYAML keeps the last, rcl the first one's type) stop the node at once."""
+    from test_ros_args import billion_laughs
+
+    bomb, twice = tmp_path / "bomb.yaml", tmp_path / "twice.yaml"
+    bomb.write_text(billion_laughs())
+    twice.write_text("/**:\n  ros__parameters:\n    overlay_alpha: 1\n    mode: live\n    overlay_alpha: 0.5\n")
+    node = NodeProcess(domain_for(2), extra_args=["--params-file", str(bomb), "--params-file", str(twice)])
+    try:
+        rc = node.wait(90)
+    finally:
+        node.stop()
+    assert rc == 2, node.output()
+    line = _one_line(node.output())
+    assert f"params file {bomb} line 4: uses the YAML alias *l0; rcl refuses aliases" in line
+    assert f"params file {twice} line 5: repeats key 'overlay_alpha' of line 3" in line
 
 
 def test_params_file_by_full_name_and_p_overrides_both_apply(tmp_path):

@@ -7,6 +7,7 @@ few values changed), so the tests also prove that file is loaded through rclpy.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -247,6 +248,42 @@ def test_bad_inputs_are_counted_and_the_next_good_frame_is_processed(ros):
     assert "could not be decoded as jpeg/png" in log
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM in /proc/PID/status), MB."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_compressed_image_bomb_is_refused_from_its_header(ros):
+    """A PNG of ~0.4 MB declaring 20000x20000 (1.2 GB once decoded to BGR): refused as too_large from its
+    header, counted, the node's peak memory does not jump, and the next frame (sent after it on the
+    same topic, so processed after it in replay mode) is answered."""
+    client, node = ros
+    from test_image_codec import png_bomb
+
+    def compressed(bgr_or_png, frame_id):
+        png = bgr_or_png if isinstance(bgr_or_png, bytes) else cv2.imencode(".png", bgr_or_png)[1].tobytes()
+        msg = CompressedImage(format="png", data=png)
+        msg.header = client.image(street_image(8, 8), frame_id=frame_id).header
+        return msg
+
+    send(client, compressed(street_image(64, 128, seed=11), "warm"), publisher=client.compressed_pub)
+    before = latest_diagnostics(client)
+    peak_before = _peak_rss_mb(node.proc.pid)
+    client.compressed_pub.publish(compressed(png_bomb(20000, 20000), "bomb"))
+    after_bomb = send(client, compressed(street_image(64, 128, seed=12), "after"), publisher=client.compressed_pub)
+    assert after_bomb["labels"].header.frame_id == "after"
+    growth = _peak_rss_mb(node.proc.pid) - peak_before
+    assert growth < 200, f"the node's peak memory grew by {growth:.0f} MB"
+    values = latest_diagnostics(
+        client, lambda v: int(v.get("errors.too_large", 0)) > int(before.get("errors.too_large", 0))
+    )
+    assert int(values["errors.too_large"]) == int(before.get("errors.too_large", 0)) + 1
+    assert not any(m.header.frame_id == "bomb" for m in client.outputs["labels"])
+    # (the log line is rate-limited per kind, shared with the other too_large tests: its words are
+    # checked in test_image_codec)
+
+
 def test_bad_input_log_lines_are_rate_limited(ros):
     client, node = ros
     before = int(latest_diagnostics(client).get("errors.bad_step", 0))
@@ -280,7 +317,7 @@ def test_replay_processes_every_frame_in_order(ros):
 
 def test_camera_info_is_republished_with_the_image_header(ros):
     client, _ = ros
-    info = CameraInfo(height=64, width=128, distortion_model="plumb_bob")
+    info = CameraInfo(height=64, width=128, distortion_model="plumb_bob", d=[0.0])
     info.k = [100.0, 0.0, 64.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
     info.p = [100.0, 0.0, 64.0, 0.0, 0.0, 100.0, 32.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     msg, out = send_with_camera_info(client, info, street_image(64, 128))
@@ -289,23 +326,75 @@ def test_camera_info_is_republished_with_the_image_header(ros):
 
 
 def send_with_camera_info(client, info: CameraInfo, bgr, attempts: int = 10):
-    """(the image sent, the node's ~/camera_info for it). The node republishes the newest camera_info
-    it holds with each frame; whether ours reached it before the frame is not ordered across topics,
-    so send the pair again (a new frame_id) until the frame comes back with it."""
+    """(the image sent, the node's ~/camera_info for it, made from ``info``: same ``d``). The node
+    republishes the newest camera_info it holds with each frame; whether ours reached it before the
+    frame is not ordered across topics, so send the pair again (a new frame_id) until the frame comes
+    back with it."""
     for attempt in range(attempts):
         client.info_pub.publish(info)
-        msg = client.image(bgr, frame_id=f"with_info{attempt}")
+        msg = client.image(bgr, frame_id=f"with_info{attempt}_{info.d[0] if info.d else 0}")
         send(client, msg)
         try:
             client.wait_for(lambda m=msg: _info_for(client, m) is not None, 5, "camera_info")
-            return msg, _info_for(client, msg)
         except AssertionError:
             continue
-    raise AssertionError(f"no ~/camera_info came back with any of {attempts} frames")
+        if list(_info_for(client, msg).d) == list(info.d):
+            return msg, _info_for(client, msg)
+    raise AssertionError(f"no ~/camera_info from this camera_info came back with any of {attempts} frames")
 
 
 def _info_for(client, msg):
     return next((m for m in client.camera_info if m.header.frame_id == msg.header.frame_id), None)
+
+
+def _camera_info(height: int, width: int, fx: float, marker: float) -> CameraInfo:
+    """A pinhole camera_info for ``height`` x ``width`` images, principal point at the centre;
+    ``marker`` (its one distortion coefficient) tells its republished copies apart."""
+    info = CameraInfo(height=height, width=width, distortion_model="plumb_bob", d=[marker])
+    info.k = [fx, 0.0, width / 2, 0.0, fx, height / 2, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, width / 2, 0.0, 0.0, fx, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def test_camera_info_for_a_larger_size_of_the_same_aspect_is_scaled_from_its_own_size(ros):
+    """Calibrated at 1024x2048, frames arrive at 64x128 (the driver downscales by 16): K and P describe
+    the frames (cx was republished as 1024, outside the 128-pixel-wide image)."""
+    client, _ = ros
+    info = _camera_info(1024, 2048, fx=1600.0, marker=0.11)
+    msg, out = send_with_camera_info(client, info, street_image(64, 128))
+    assert stamp_ns(out.header) == stamp_ns(msg.header) and (out.height, out.width) == (64, 128)
+    np.testing.assert_allclose(out.k, [100.0, 0, 64.0, 0, 100.0, 32.0, 0, 0, 1])
+    np.testing.assert_allclose(list(out.p)[:7], [100.0, 0, 64.0, 0, 0, 100.0, 32.0])
+
+
+def test_camera_info_that_does_not_fit_the_frames_is_counted_said_and_not_republished(ros):
+    """A 1024x2048 camera_info beside 64x100 frames (another aspect ratio): no ~/camera_info with its K
+    (cx would be outside the image); counted in /diagnostics at WARN, and a warning in the log."""
+    client, node = ros
+    info = _camera_info(1024, 2048, fx=1000.0, marker=0.22)
+    start = len(client.diagnostics)
+    before = int(latest_diagnostics(client)["camera_info_mismatched"])
+    sent = []
+
+    def counted(values) -> bool:
+        return int(values["camera_info_mismatched"]) > before and values["_level"] == 1
+
+    found = None
+    for attempt in range(10):  # camera_info and frames travel on different topics: until one frame met it
+        client.info_pub.publish(info)
+        sent.append(client.image(street_image(64, 100), frame_id=f"misfit{attempt}"))
+        send(client, sent[-1])
+        client.spin(0.6)  # one diagnostics period
+        found = next((v for d in client.diagnostics[start:] if counted(v := diagnostics_values(d))), None)
+        if found:
+            break
+    assert found is not None, "no frame was counted as camera_info_mismatched"
+    problem = "camera_info describes 1024x2048 (HxW) images but the frame is 64x100, another aspect ratio"
+    assert problem in found["_message"] and "without ~/camera_info" in found["_message"]
+    assert f"/cam/camera_info: {problem}" in node.output()
+    client.spin(0.5)
+    ids = {m.header.frame_id for m in sent}
+    assert not [m for m in client.camera_info if m.header.frame_id in ids and list(m.d) == [0.22]]
 
 
 def test_parameter_callbacks_accept_valid_and_reject_invalid_values(ros):

@@ -117,6 +117,7 @@ def test_truncated_mcap_yields_intact_messages_and_says_where_it_stopped(made_ba
 
     with BagReader(bag) as reader:
         assert any("truncated or its index is damaged" in w for w in reader.warnings)
+        assert reader.unfinished == f"{file.name} has no MCAP footer: the recorder did not close it"
         got = list(reader.messages())
         assert reader.damage is not None and "truncated" in reader.damage
     assert 0 < len(got) < len(complete)
@@ -129,6 +130,7 @@ def test_bag_without_metadata_is_read_from_its_storage_file(made_bags, tmp_path:
     (bag / "metadata.yaml").unlink()
     with BagReader(bag) as reader:
         assert any("no metadata.yaml" in w for w in reader.warnings)
+        assert reader.unfinished == "no metadata.yaml: the recorder did not close the bag"  # partial for bag-eval
         assert reader.storage == storage
         assert reader.topics[IMAGE_TOPIC].count == FRAMES
         assert len(list(reader.messages([LABEL_TOPIC]))) == FRAMES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attanet_ros.bag_match import describe_span, duplicates, match_stamps
+from attanet_ros.bag_match import SameStampFrames, describe_span, duplicates, match_stamps
 
 MS = 1_000_000
 
@@ -36,3 +36,17 @@ def test_duplicates_and_span() -> None:
     assert duplicates([]) == []
     assert describe_span([2_500_000_000, 1_000_000_000]) == "2 stamps from 1.000 to 2.500 s"
     assert describe_span([]) == "no stamps"
+
+
+def test_frames_sharing_a_stamp_are_scored_once_when_identical_and_never_when_different():
+    frames = SameStampFrames([1, 2, 2, 3, 3, 3, 4, 4])
+    assert [frames.shares(s) for s in (1, 2, 3, 4)] == [False, True, True, True]
+    assert frames.add(2, "a", "f1") is None
+    same = frames.add(2, "a", "f2")  # the same image twice: one frame
+    assert (same.score, same.duplicates, same.ambiguous) == ("f1", ["f2"], [])
+    assert frames.add(3, "a", "g1") is None and frames.add(3, "a", "g2") is None
+    differ = frames.add(3, "b", "g3")  # one of three differs: ground truth cannot tell which it shows
+    assert (differ.score, differ.duplicates, differ.ambiguous, differ.count) == (None, [], ["g1", "g2", "g3"], 3)
+    assert frames.add(4, "a", "h1") is None  # its twin was never readable
+    (rest,) = frames.rest()
+    assert (rest.stamp, rest.score, rest.ambiguous, rest.unreadable) == (4, None, ["h1"], 1)
