@@ -258,7 +258,7 @@ def export_main(argv: list[str]) -> int:
 
         summary["parity"] = onnx_parity(model, out)
         if calibration is not None:
-            from .quantize import int8_label_agreement
+            from .parity import int8_label_agreement
 
             read_onnx_meta(int8_path)  # its weights hash, as every consumer will check it
             summary["int8_check"] = {
