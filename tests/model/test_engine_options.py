@@ -2,16 +2,10 @@
 int8 only where they really run (CPU capabilities injected, so every CPU kind is tested here)."""
 
 import pytest
+from cpu_kinds import AMX_CPU, OLD_CPU
 
 from attanet_model.cpu_capabilities import CpuCapabilities, parse_cpuinfo
 from attanet_model.engine_options import BACKENDS, DEVICES, PRECISIONS, check_engine, engine_problems
-
-AMX_CPU = CpuCapabilities(
-    "Sapphire Rapids",
-    frozenset({"avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}),
-    frozenset({"FP32", "BF16", "INT8"}),
-)
-OLD_CPU = CpuCapabilities("Skylake", frozenset({"avx2", "avx512f"}), frozenset({"FP32", "INT8"}))
 
 
 @pytest.mark.parametrize("backend", ["auto", "torch", "openvino"])
