@@ -158,7 +158,8 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx",
+        help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx (runs on "
+        "onnxruntime and openvino; precision int8 picks it up beside <out>.onnx)",
     )
     parser.add_argument(
         "--calib",

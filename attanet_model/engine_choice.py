@@ -45,6 +45,17 @@ class EngineRequest:
     allow_fallback: bool = False
 
 
+def typical_network_hw(
+    files: ModelFiles, input_scale: float | None, input_size: tuple[int, int] | None
+) -> tuple[int, int]:
+    """The network size to probe at before any frame is seen: the fixed size, else the
+    model's scale applied to a 1024x2048 frame (the paper's Cityscapes setting)."""
+    meta = files.meta
+    if input_size or meta.input_size:
+        return tuple(input_size or meta.input_size)
+    return network_size(1024, 2048, input_scale if input_scale is not None else meta.input_scale)
+
+
 def torch_threads() -> int:
     import torch
 
@@ -93,12 +104,12 @@ def open_engine(
 ) -> tuple[object, AutoDecision | None]:
     """(the engine, auto's decision or None when nothing was auto). ``input_scale``/``input_size``:
     the Segmenter's overrides of the model's own (None: the model's), for the size auto probes at."""
+    files.meta  # noqa: B018 -- first: a damaged or foreign file is its own error, before any engine is built
     if AUTO not in (request.backend, request.precision):
         return build_engine(files, request, explicit_candidate(files, request)), None
     if request.device == "cuda":
         decision = _cuda_decision(files, request)
         return build_engine(files, request, decision.candidate), _logged(decision)
-    meta = files.meta()  # a damaged or foreign file is its own error before any candidate is considered
     cpu = settings.cpu or this_cpu()
     backend = "torch" if request.compile_mode else request.backend
     candidates = cpu_candidates(cpu, not files.is_onnx, files.source_is_int8, backend, request.precision)
@@ -112,8 +123,7 @@ def open_engine(
         first = candidates[0]
         decision = AutoDecision(first.backend, first.precision, f"auto picked {first.name}: {why}, not measured")
         return build_engine(files, request, first), _logged(decision)
-    scale = input_scale if input_scale is not None else meta.input_scale
-    hw = settings.network_hw or input_size or meta.input_size or network_size(1024, 2048, scale)
+    hw = settings.network_hw or typical_network_hw(files, input_scale, input_size)
     asked = f"{backend}/{request.precision}/{request.compile_mode or 'eager'}"
     key = decision_key(files.sha256, cpu, tuple(hw), torch_threads(), asked)
     cache = DecisionCache(files.cache_dir) if settings.use_cache else None
@@ -122,7 +132,7 @@ def open_engine(
         cached.from_cache = True
         cached.reason = f"{cached.reason} [measured before, cached in {cache.path}]"
         return build_engine(files, request, cached.candidate), _logged(cached)
-    engine, decision = _probe(files, request, meta, candidates, settings, tuple(hw))
+    engine, decision = _probe(files, request, files.meta, candidates, settings, tuple(hw))
     if cache:
         cache.put(key, decision)
     return engine, _logged(decision)
