@@ -37,7 +37,8 @@ def label_agreement(a: Path, b: Path, frames: list[np.ndarray], size: tuple[int,
     """Fraction of pixels on which two model files give the same label, over ``frames``."""
     from attanet_model.segmenter import Segmenter
 
-    seg_a, seg_b = Segmenter(a, input_size=size), Segmenter(b, input_size=size)
+    # explicit: auto could run another engine, or int8 for an fp32 file (an int8 file runs int8 anyway)
+    seg_a, seg_b = (Segmenter(p, backend="onnxruntime", precision="fp32", input_size=size) for p in (a, b))
     same = total = 0
     for frame in frames:
         la, lb = seg_a.segment(frame).labels, seg_b.segment(frame).labels
