@@ -44,6 +44,7 @@ setup(
         "onnx",
         "onnxscript",
         "onnxruntime",
+        "openvino",
         "rosbags",
     ],
     extras_require={

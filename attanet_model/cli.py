@@ -158,7 +158,8 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx",
+        help="also write a static int8 (QDQ) model calibrated on synthetic frames, <out>.int8.onnx (runs on "
+        "onnxruntime and openvino; precision int8 picks it up beside <out>.onnx)",
     )
     parser.add_argument(
         "--calib",
@@ -262,7 +263,7 @@ def export_main(argv: list[str]) -> int:
 
         summary["parity"] = onnx_parity(model, out)
         if calibration is not None:
-            from .quantize import int8_label_agreement
+            from .parity import int8_label_agreement
 
             read_onnx_meta(int8_path)  # its weights hash, as every consumer will check it
             summary["int8_check"] = {

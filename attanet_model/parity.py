@@ -1,7 +1,8 @@
-"""Torch vs ONNX Runtime agreement of an exported model."""
+"""Torch vs ONNX Runtime agreement of an exported model, and int8 vs fp32 agreement of its quantized copy."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +35,17 @@ def onnx_parity(model: AttaNet, onnx_path: str | Path, sizes=PARITY_SIZES, seed:
             entry["max_abs_logit_diff"] = float(np.abs(out[0] - reference).max())
         report[f"{h}x{w}"] = entry
     return report
+
+
+def int8_label_agreement(fp32_onnx: str | Path, int8_onnx: str | Path, images: Iterable[np.ndarray]) -> float:
+    """Fraction of pixels on which the int8 model gives the fp32 model's label, at the deployment setting."""
+    from .segmenter import Segmenter
+
+    fp32 = Segmenter(fp32_onnx, backend="onnxruntime", precision="fp32")
+    int8 = Segmenter(int8_onnx, backend="onnxruntime", precision="int8")
+    same = total = 0
+    for image in images:
+        a, b = fp32.segment(image).labels, int8.segment(image).labels
+        same += int((a == b).sum())
+        total += a.size
+    return same / max(total, 1)

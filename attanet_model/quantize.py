@@ -90,19 +90,6 @@ def read_images(folder: str | Path, limit: int = 16) -> list[np.ndarray]:
     return found.images
 
 
-def int8_label_agreement(fp32_onnx: str | Path, int8_onnx: str | Path, images: Iterable[np.ndarray]) -> float:
-    """Fraction of pixels on which the int8 model gives the fp32 model's label, at the deployment setting."""
-    from .segmenter import Segmenter
-
-    fp32, int8 = Segmenter(fp32_onnx), Segmenter(int8_onnx)
-    same = total = 0
-    for image in images:
-        a, b = fp32.segment(image).labels, int8.segment(image).labels
-        same += int((a == b).sum())
-        total += a.size
-    return same / max(total, 1)
-
-
 def quantize_int8(
     fp32_onnx: str | Path,
     out: str | Path,

@@ -4,8 +4,9 @@ One frame: check -> its ``SizePlan`` (camera -> network -> output size, decided 
 nowhere else) -> resize to the network size (the paper's 0.5 scale by default) -> normalize ->
 network -> argmax + max-softmax at network size -> labels (nearest) and confidence (bilinear)
 resized to the output size: the frame's own (``output="input"``) or none (``output="network"``).
-Every backend shares the pre- and post-processing, so torch and ONNX Runtime differ only in the
-network call. Every path times the same stages (``TIMING_STAGES``).
+Every backend shares the pre- and post-processing, so torch, ONNX Runtime and OpenVINO differ
+only in the network call (``engines.py``, ``openvino_engine.py``; which one runs is decided in
+``engine_choice.py``). Every path times the same stages (``TIMING_STAGES``).
 """
 
 from __future__ import annotations
@@ -19,22 +20,15 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, read_checkpoint
-from .engine_options import check_engine, torch_dtype
-from .layers import fold_batchnorm
-from .onnx_export import labels_and_confidence, read_onnx_meta
-from .ort_providers import (
-    TENSORRT,
-    ProviderRequest,
-    check_session_providers,
-    default_cache_dir,
-    prepare_cache_dir,
-    provider_plan,
-    read_profile,
-)
+from .auto_backend import AutoSettings
+from .checkpoint import ModelMeta
+from .engine_choice import EngineRequest, open_engine
+from .engine_options import AUTO, check_engine
+from .model_files import ModelFiles, default_cache_dir, model_file_meta
 from .preprocess import SizePlan, check_image, check_output, network_size, normalize_bgr, resize_frame, size_plan
 
 log = logging.getLogger(__name__)
+__all__ = ["AttentionQuery", "Result", "Segmenter", "default_model_path", "model_file_meta"]
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
 # what Result.timings_ms holds, ms each, on every backend and device. On the GPU frame path the
@@ -46,15 +40,6 @@ TIMING_STAGES = ("preprocess", "inference", "postprocess")
 def default_model_path() -> Path:
     """The bundled model (trained by ``attanet train`` on synthetic city scenes; see its card)."""
     return DEFAULT_MODEL
-
-
-def model_file_meta(path: str | Path) -> ModelMeta:
-    """The ModelMeta of a checkpoint or .onnx file, with its integrity checked, without building the
-    network: for tools that must refuse a bad model file before they start anything else."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        return read_onnx_meta(path)[0]
-    return ModelMeta.from_dict(read_checkpoint(path)["meta"])
 
 
 @dataclass(frozen=True)
@@ -88,30 +73,40 @@ class Segmenter:
 
     Args:
         model_path: an attanet checkpoint (.pt) or an exported .onnx; None = the bundled model.
-        backend: "torch" or "onnxruntime" (an .onnx path implies onnxruntime).
+        backend: "auto" (default: the fastest installed backend on this CPU, measured once and
+            cached, ``auto_backend.py``), "torch", "onnxruntime" or "openvino" (CPU). An .onnx path
+            with "torch" means onnxruntime; a checkpoint on onnxruntime/openvino is exported to ONNX
+            once into ``cache_dir``.
         device: "cpu" or "cuda".
-        precision: "fp32", "fp16" or "bf16" (half precisions need device="cuda" on torch).
+        precision: "auto" (default: with backend auto the fastest whose labels agree with fp32 on
+            >= 99.5 % of pixels, else fp32), "fp32", "fp16" (cuda), "bf16" (torch/openvino on a CPU
+            with native bf16), "int8" (an int8 ONNX file on onnxruntime/openvino: the given one, the
+            ``.int8.onnx`` beside it, or one quantized once into ``cache_dir``).
         input_scale / input_size: override the model's network-size setting.
         output: "input" (results at the frame's size) or "network" (at the network's size, as
             ``plan`` says; no upsample that a user would then shrink again).
         cuda_graphs: on torch + CUDA, replay a captured CUDA graph per frame size.
-        compile_mode: on torch + CUDA, run the frame path through ``torch.compile`` in this mode
-            ("default", "max-autotune", ...); the first frame of each size compiles (tens of seconds).
+        compile_mode: on torch, run the network through ``torch.compile`` in this mode
+            ("default", "max-autotune", ...); the first frame of each size compiles (seconds on the
+            CPU, tens of seconds on CUDA, where the whole frame path is compiled).
         trt_cache: on onnxruntime + CUDA, the TensorRT engine/timing cache folder (default: beside
             the model); engines built there by ``attanet export --trt-cache`` are loaded, not rebuilt.
         allow_fallback: on onnxruntime + CUDA, run on what is installed when TensorRT or CUDA is
             missing (with a warning) instead of raising ``ProviderError``.
+        cache_dir: derived ONNX files and auto's decisions (default ``~/.cache/attanet``).
+        auto: how auto decides (probe on/off, rounds, injected CPU capabilities or timings).
 
-    On torch + CUDA the whole frame path runs on the GPU (``DevicePipeline``); elsewhere
-    resizing uses OpenCV on the host, which is the faster choice on a CPU.
+    ``backend`` and ``precision`` are what runs (auto resolved); ``provider`` says how, and
+    ``auto_decision`` why. On torch + CUDA the whole frame path runs on the GPU
+    (``DevicePipeline``); elsewhere resizing uses OpenCV on the host, the faster choice on a CPU.
     """
 
     def __init__(
         self,
         model_path: str | Path | None = None,
-        backend: str = "torch",
+        backend: str = AUTO,
         device: str = "cpu",
-        precision: str = "fp32",
+        precision: str = AUTO,
         input_scale: float | None = None,
         input_size: tuple[int, int] | None = None,
         output: str = "input",
@@ -119,23 +114,27 @@ class Segmenter:
         compile_mode: str | None = None,
         trt_cache: str | Path | None = None,
         allow_fallback: bool = False,
+        cache_dir: str | Path | None = None,
+        auto: AutoSettings | None = None,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
-        if path.suffix == ".onnx" and backend == "torch":
-            backend = "onnxruntime"
-        check_engine(backend, device, precision, compile_mode)
+        if path.suffix == ".onnx" and (backend == "torch" or (backend == AUTO and device == "cuda")):
+            backend = "onnxruntime"  # torch runs checkpoints; auto measures CPU candidates only
+        settings = auto or AutoSettings()
+        check_engine(backend, device, precision, compile_mode, cpu=settings.cpu)
         self.output = check_output(output)
-        self.model_path, self.backend, self.device, self.precision = path, backend, device, precision
-        if backend == "torch":
-            self._engine = _TorchEngine(path, device, precision)
-        else:
-            self._engine = _OrtEngine(path, device, precision, trt_cache, allow_fallback)
+        self._files = ModelFiles(path, Path(cache_dir) if cache_dir else default_cache_dir())
+        request = EngineRequest(backend, device, precision, compile_mode, trt_cache, allow_fallback)
+        self._engine, self.auto_decision = open_engine(self._files, request, input_scale, input_size, settings)
+        self._attention_engine = None
+        self.model_path, self.device = path, device
+        self.backend, self.precision = self._engine.backend, self._engine.precision
         self.meta: ModelMeta = self._engine.meta
         self.input_scale = input_scale if input_scale is not None else self.meta.input_scale
         self.input_size = input_size if input_size is not None else self.meta.input_size
         self.plan(64, 64)  # validates the scale now
         self._pipeline = None
-        if backend == "torch" and device == "cuda":
+        if self.backend == "torch" and device == "cuda":
             from .device_pipeline import DevicePipeline
 
             self._pipeline = DevicePipeline(
@@ -144,7 +143,7 @@ class Segmenter:
                 self.meta.std,
                 self._device_plan,
                 device,
-                precision,
+                self.precision,
                 cuda_graphs,
                 compile_mode=compile_mode,
             )
@@ -155,8 +154,14 @@ class Segmenter:
 
     @property
     def provider(self) -> str:
-        """What actually runs the network, e.g. 'torch cpu fp32' or 'CPUExecutionProvider'."""
-        return self._engine.provider
+        """What actually runs the network, e.g. 'torch cpu fp32', 'CPUExecutionProvider' or
+        'openvino CPU int8 (inference precision f32, 2 threads)'; with auto, also why."""
+        text = self._engine.provider
+        if self._attention_engine is not None:
+            text += f"; frames with an attention query: {self._attention_engine.provider}"
+        if (decision := self.auto_decision) is not None:
+            text += f" [auto: {decision.candidate.name} {'cached' if decision.from_cache else 'chosen'}]"
+        return text
 
     @property
     def providers(self) -> list[str]:
@@ -196,7 +201,7 @@ class Segmenter:
         network_frame = resize_frame(image, plan.network_hw)
         x = normalize_bgr(network_frame, self.meta.mean, self.meta.std)
         t1 = time.perf_counter()
-        labels, confidence, attn = self._engine.run(x, attention is not None)
+        labels, confidence, attn = self._engine_for(attention is not None).run(x, attention is not None)
         t2 = time.perf_counter()
         if plan.resizes_output:
             out_h, out_w = plan.output_hw
@@ -238,6 +243,27 @@ class Segmenter:
         timings = _stage_timings(t0, t1, t2, t2)
         return [Result(labels[i], confidence[i], None, dict(timings), frames[i]) for i in range(len(frames))]
 
+    def _engine_for(self, attention: bool = False, logits: bool = False):
+        """The engine that can answer: SAM attention and logits need torch. When auto picked an
+        engine without them (an ONNX graph), a torch fp32 engine of the same checkpoint answers those
+        calls, built at the first one and named in ``provider``; an explicit backend raises instead."""
+        engine = self._engine
+        if (attention and not engine.has_attention) or (logits and not engine.has_logits):
+            if self.auto_decision is None or self._files.is_onnx or self.device != "cpu":
+                return engine  # its run/logits raise, saying what to use
+            if self._attention_engine is None:
+                from .engines import TorchEngine
+
+                self._attention_engine = TorchEngine(self.model_path, "cpu", "fp32")
+                log.warning(
+                    "auto runs %s, which has no %s output: such calls run on %s",
+                    self.auto_decision.candidate.name,
+                    "attention" if attention else "logits",
+                    self._attention_engine.provider,
+                )
+            return self._attention_engine
+        return engine
+
     def class_scores(self, image_bgr: np.ndarray, scale: float | None = None, flip: bool = False) -> np.ndarray:
         """KxHxW float32 softmax probabilities at the image's size (for multi-scale/flip eval)."""
         image = check_image(image_bgr)
@@ -246,9 +272,10 @@ class Segmenter:
             h, w, scale if scale is not None else self.input_scale, None if scale is not None else self.input_size
         )
         x = normalize_bgr(resize_frame(image, (net_h, net_w)), self.meta.mean, self.meta.std)
-        logits = self._engine.logits(x)
+        engine = self._engine_for(logits=True)
+        logits = engine.logits(x)
         if flip:
-            logits = logits + self._engine.logits(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]
+            logits = logits + engine.logits(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]
         t = torch.from_numpy(np.ascontiguousarray(logits))
         probs = torch.softmax(torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False), 1)
         return probs[0].numpy()
@@ -291,89 +318,3 @@ def attention_image(
     image = cv2.resize(grid.astype(np.float32), (w, h), interpolation=interpolation)
     peak = float(image.max())  # normalise after resizing so the strongest pixel is exactly 1
     return image / peak if peak > 0 else image
-
-
-class _TorchEngine:
-    def __init__(self, path: Path, device: str, precision: str) -> None:
-        self.model, self.meta, _ = load_checkpoint(path)
-        fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
-        self.device = torch.device(device)
-        self.dtype = torch_dtype(precision)
-        self.model.to(self.device)
-        if device == "cuda":
-            self.model.to(memory_format=torch.channels_last)
-        self.sam_direction = self.model.config.sam_direction
-        self.provider = f"torch {device} {precision}"
-
-    @torch.inference_mode()
-    def _forward(self, x: np.ndarray, with_attention: bool):
-        t = torch.from_numpy(x).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            output = self.model(t, return_attention=with_attention)
-        return output.logits, output.attention
-
-    def run(self, x: np.ndarray, with_attention: bool):
-        logits, attention = self._forward(x, with_attention)
-        labels, confidence = labels_and_confidence(logits.float())
-        attn = attention[0].float().cpu().numpy() if attention is not None else None
-        return labels[0].cpu().numpy(), confidence[0].cpu().numpy(), attn
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return self._forward(x, False)[0].float().cpu().numpy()
-
-
-def ort_session(path: Path, providers: list):
-    """The ONNX Runtime session for ``path`` on ``providers``, with the settings every user of the
-    file shares (TensorRT's cached engines only match a session built the same way)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as exc:
-        raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
-
-
-class _OrtEngine:
-    """ONNX Runtime on the providers ``ort_providers.provider_plan`` picks; GPU ones never dropped silently."""
-
-    def __init__(
-        self, path: Path, device: str, precision: str, trt_cache: str | Path | None = None, allow_fallback: bool = False
-    ) -> None:
-        import onnxruntime as ort
-
-        self.meta, info = read_onnx_meta(path)
-        self.argmax = bool(info.get("argmax"))
-        self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
-        available = ort.get_available_providers()
-        cache_dir, shapes = None, ()
-        if device == "cuda" and TENSORRT in available:
-            cache_dir = prepare_cache_dir(Path(trt_cache) if trt_cache else default_cache_dir(path))
-            shapes = read_profile(cache_dir)
-        plan = provider_plan(available, ProviderRequest(device, precision, cache_dir, allow_fallback, shapes))
-        for warning in plan.warnings:
-            log.warning(warning)
-        self.session = ort_session(path, plan.providers)
-        self.providers = self.session.get_providers()
-        for warning in check_session_providers(plan.names, self.providers, allow_fallback):
-            log.warning(warning)
-        self.provider = self.providers[0]
-        if precision == "fp16" and TENSORRT not in self.providers:
-            self.provider += " (runs fp32: fp16 needs TensorRT)"  # allow_fallback only; never claim fp16
-        self.trt_cache = cache_dir if TENSORRT in self.providers else None
-        log.info("onnxruntime using %s", ", ".join(self.providers))
-
-    def run(self, x: np.ndarray, with_attention: bool):
-        if with_attention:
-            raise ValueError("SAM attention maps need the torch backend (the ONNX graph does not output them)")
-        out = self.session.run(None, {"input": x})
-        if self.argmax:
-            return out[0][0], out[1][0], None
-        labels, confidence = labels_and_confidence(torch.from_numpy(out[0]))
-        return labels[0].numpy(), confidence[0].numpy(), None
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        if self.argmax:
-            raise ValueError("this ONNX file was exported with --argmax and has no logits; export without it")
-        return self.session.run(None, {"input": x})[0]

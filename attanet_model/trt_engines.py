@@ -70,7 +70,7 @@ def build_engines(
     """
     import onnxruntime as ort
 
-    from .segmenter import ort_session
+    from .engines import ort_session
 
     available = ort.get_available_providers()
     require_tensorrt(available)

@@ -13,21 +13,35 @@ from attanet_model.network import ARCHS
 from attanet_model.segmenter import model_file_meta
 
 from . import suite as bench_suite
+from .cpu_matrix import matrix_markdown, run_matrix
+from .eval_frames import read_eval_frames
 from .latency import BACKENDS, BenchRow, environment, rows_markdown, run_bench
 
 
 def bench_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="attanet bench",
-        description="Median latency of the network forward with argmax at HxW (latency_ms_median) and of the whole "
-        "Segmenter from a uint8 BGR frame of 2Hx2W to labels at that size (e2e_ms_median), per backend and "
-        "precision, all rows measured in one run.",
+        description="Without --backends/--precision on the CPU: every installed backend at every precision this CPU "
+        "runs (torch fp32/bf16 and their torch.compile, onnxruntime fp32/int8, openvino fp32/bf16/int8), timed "
+        "round-robin in one run, each with its speed-up over plain ONNX Runtime fp32, its label agreement with "
+        "torch fp32, its mIoU on --eval-data, and the row backend=auto picks. With --backends/--precision: the "
+        "median latency of the network forward with argmax at HxW and of the whole Segmenter from a 2Hx2W frame.",
     )
     parser.add_argument("--arch", default="attanet_r18", help=f"one of {', '.join(ARCHS)}; comma-separated for several")
     parser.add_argument("--checkpoint", type=Path, help="benchmark these weights instead of a random init")
-    parser.add_argument("--backends", default="torch,onnxruntime", help="comma-separated (default: %(default)s)")
+    parser.add_argument(
+        "--backends", help=f"comma-separated, of {', '.join(BACKENDS)} (default: every installed CPU backend)"
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--precision", default="fp32", help="comma-separated: fp32,fp16,bf16 (default: %(default)s)")
+    parser.add_argument("--precision", help="comma-separated: fp32,fp16,bf16 (default: every precision of this CPU)")
+    parser.add_argument("--rounds", type=int, default=10, help="round-robin rounds of every row (default: %(default)s)")
+    parser.add_argument(
+        "--eval-data",
+        type=Path,
+        help="labelled frames the model never saw, for each row's mIoU (Cityscapes layout, e.g. `attanet synth "
+        "--out DIR --num 20 --seed 1000 --split val`); needs --checkpoint or the suite (random weights have none)",
+    )
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows (minutes)")
     parser.add_argument("--height", type=int, default=512, help="network input height (default: %(default)s)")
     parser.add_argument("--width", type=int, default=1024, help="network input width (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=1)
@@ -54,6 +68,10 @@ def bench_cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.suite:
         return _suite_cli(args, argv)
+    if args.backends is None and args.precision is None and args.device == "cpu":
+        return _matrix_cli(args, argv)
+    args.backends = args.backends or "torch,onnxruntime"
+    args.precision = args.precision or "fp32"
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     for arch in archs:
         if arch not in ARCHS:
@@ -101,7 +119,45 @@ def bench_cli(argv: list[str]) -> int:
     return 0
 
 
-def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str]) -> None:
+def _matrix_cli(args, argv: list[str]) -> int:
+    """Every CPU backend and precision of each --arch at HxW (``cpu_matrix.py``)."""
+    try:
+        for arch in args.arch.split(","):
+            if arch.strip() not in ARCHS:
+                raise ValueError(f"unknown arch {arch.strip()!r}; known: {', '.join(ARCHS)}")
+        if args.checkpoint is not None:
+            model_file_meta(args.checkpoint)  # a damaged file is one line, before any row is timed
+        frames = bench_suite.calibration_frames(args.calib)
+        evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
+    except (CheckpointError, ValueError) as exc:
+        print(f"attanet bench: {exc}", file=sys.stderr)
+        return 2
+    notes = [f"eval frame skipped: {why}" for why in (evaluation.skipped if evaluation else [])]
+    rows = []
+    for arch in args.arch.split(","):
+        rows += run_matrix(
+            arch.strip(),
+            args.checkpoint,
+            args.height,
+            args.width,
+            frames,
+            evaluation.pairs if evaluation else None,
+            args.rounds,
+            compile_rows=not args.no_compile,
+            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(matrix_markdown(rows))
+        print("\n".join(notes))
+    if args.markdown:
+        write_markdown(args.markdown, [], notes, argv, matrix_markdown(rows))
+    return 0
+
+
+def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str], matrix: str = "") -> None:
     env = environment()
     text = [
         "# Benchmark results",
@@ -111,9 +167,18 @@ def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: lis
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
         "",
-        rows_markdown(rows),
-        "",
     ]
+    if matrix:
+        text += [
+            "Every CPU backend and precision, timed round-robin (speed-up = median over rounds of ORT fp32's time "
+            "/ the row's time in the same round); labels compared with torch fp32 on the calibration frames; "
+            "**picked** = what `backend=auto` picks from these measurements:",
+            "",
+            matrix,
+            "",
+        ]
+    if rows:
+        text += [rows_markdown(rows), ""]
     text += [f"- {n}" for n in notes]
     text += ["", "Published figures, for context (other hardware):", ""]
     text += [f"- {what}: {value}" for what, value in bench_suite.PAPER]
@@ -125,9 +190,14 @@ def _suite_cli(args, argv: list[str]) -> int:
     def progress(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
+    matrix_rows, matrix = [], ""
     try:
         if args.suite == "cpu":
+            evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
             rows, notes = bench_suite.cpu_suite(args.checkpoint, args.calib, args.repeats, progress)
+            matrix_rows = bench_suite.cpu_matrix_suite(args.checkpoint, args.calib, evaluation, args.rounds, progress)
+            matrix = matrix_markdown(matrix_rows)
+            notes += [f"eval frame skipped: {why}" for why in (evaluation.skipped if evaluation else [])]
         else:
             partial = None
             if args.markdown:
@@ -140,11 +210,12 @@ def _suite_cli(args, argv: list[str]) -> int:
         print(f"attanet bench: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        for row in rows:
+        for row in rows + matrix_rows:
             print(json.dumps(row.to_dict()))
     else:
+        print(matrix)
         print(rows_markdown(rows))
         print("\n".join(notes))
     if args.markdown:
-        write_markdown(args.markdown, rows, notes, argv)
+        write_markdown(args.markdown, rows, notes, argv, matrix)
     return 0

@@ -169,13 +169,19 @@ def run_bench(
 def environment() -> dict:
     import onnxruntime
 
+    from attanet_model.cpu_capabilities import openvino_installed, this_cpu
+
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": this_cpu().describe(),
         "threads": torch.get_num_threads(),
     }
+    if openvino_installed():
+        import openvino
+
+        env["openvino"] = openvino.__version__.split("-")[0]
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
     return env

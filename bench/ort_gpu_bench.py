@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from attanet_model import build_model, default_model_path, load_checkpoint
     from attanet_model.checkpoint import ModelMeta
+    from attanet_model.engines import ort_session
     from attanet_model.onnx_export import export_onnx
     from attanet_model.ort_providers import CPU, CUDA, TENSORRT
     from attanet_model.preprocess import network_size
-    from attanet_model.segmenter import ort_session
     from attanet_model.trt_engines import parse_sizes
 
     ((height, width),) = parse_sizes(args.size)
@@ -120,7 +120,7 @@ def _tensorrt_rows(arch, path, cache, precision, camera, frames, rows, timings) 
         f"| {arch} | TensorRT {precision} engine build ({height}x{width}) | {sum(r['seconds'] for r in built):.1f} |"
     )
     t0 = time.perf_counter()
-    seg = Segmenter(path, device="cuda", precision=precision, trt_cache=cache)
+    seg = Segmenter(path, backend="onnxruntime", device="cuda", precision=precision, trt_cache=cache)
     seg.segment(camera)
     timings.append(f"| {arch} | TensorRT {precision} cached start-up + first frame | {time.perf_counter() - t0:.1f} |")
     print(timings[-2], timings[-1], sep="\n", flush=True)

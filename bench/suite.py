@@ -37,7 +37,8 @@ def label_agreement(a: Path, b: Path, frames: list[np.ndarray], size: tuple[int,
     """Fraction of pixels on which two model files give the same label, over ``frames``."""
     from attanet_model.segmenter import Segmenter
 
-    seg_a, seg_b = Segmenter(a, input_size=size), Segmenter(b, input_size=size)
+    # explicit: auto could run another engine, or int8 for an fp32 file (an int8 file runs int8 anyway)
+    seg_a, seg_b = (Segmenter(p, backend="onnxruntime", precision="fp32", input_size=size) for p in (a, b))
     same = total = 0
     for frame in frames:
         la, lb = seg_a.segment(frame).labels, seg_b.segment(frame).labels
@@ -123,6 +124,27 @@ def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progres
             f"{meta.arch} from {light_ckpt.name})"
         )
     return rows, notes
+
+
+# The CPU targets: ResNet-18 at the paper's 512x1024 (random weights: speed and agreement) and the
+# official light network at 256x512 (the bundled model, trained: mIoU too).
+MATRIX_CASES = (("attanet_r18", None, (512, 1024)), ("attanet_light", "bundled", (256, 512)))
+
+
+def cpu_matrix_suite(checkpoint: Path | None, calib: Path | None, evaluation, rounds: int, progress) -> list:
+    """Every CPU backend and precision (``cpu_matrix.run_matrix``) for each of ``MATRIX_CASES``;
+    ``checkpoint`` replaces the bundled light model, ``evaluation`` (``EvalFrames``) adds mIoU."""
+    from attanet_model.segmenter import default_model_path
+
+    from .cpu_matrix import run_matrix
+
+    frames = calibration_frames(calib)
+    rows = []
+    for arch, weights, (h, w) in MATRIX_CASES:
+        ckpt = (checkpoint or default_model_path()) if weights else None
+        pairs = evaluation.pairs if evaluation is not None and ckpt is not None else None
+        rows += run_matrix(arch, ckpt, h, w, frames, pairs, rounds, progress=progress)
+    return rows
 
 
 class NonLocalBlock(torch.nn.Module):

@@ -12,6 +12,11 @@ import torch
 os.environ.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml")
 
+# backend/precision "auto" (the Segmenter's default) must not time candidates inside tests: with the
+# probe off it takes the fixed order's first candidate (torch fp32 for a checkpoint), in this process
+# and in every node or CLI child it starts. Tests of the probe switch it on for themselves.
+os.environ["ATTANET_AUTO_PROBE"] = "0"
+
 # A test run started in the background of a script (`make test &`, nohup) has SIGINT ignored, and
 # its child processes inherit that: the tests that press Ctrl-C on a child would see it ignored.
 # A handler here (not SIG_IGN) is reset to the default in each child at exec, so they get it.

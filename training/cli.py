@@ -432,7 +432,7 @@ def _eval_official(args) -> tuple:
     from .datasets import build_dataset
     from .official_eval import evaluate_official
 
-    if args.backend != "torch" or args.precision != "fp32":
+    if args.backend not in ("torch", "auto") or args.precision not in ("fp32", "auto"):  # auto: what it runs
         raise ValueError(
             f"--protocol official runs the torch model in fp32 (as evaluate.py), got --backend {args.backend} "
             f"--precision {args.precision}; give the .pt checkpoint"

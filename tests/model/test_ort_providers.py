@@ -130,8 +130,9 @@ def tiny_onnx(tmp_path_factory):
 
 
 def test_real_cpu_session_reports_what_runs(tiny_onnx):
-    seg = Segmenter(tiny_onnx)
+    seg = Segmenter(tiny_onnx, backend="onnxruntime", precision="fp32")
     assert seg.provider == CPU and seg.providers == [CPU]
+    assert Segmenter(tiny_onnx).provider == f"{CPU} [auto: onnxruntime fp32 chosen]"  # probe off in tests
     result = seg.segment(np.zeros((64, 128, 3), np.uint8))
     assert result.labels.shape == (64, 128)
 

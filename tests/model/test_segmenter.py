@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from attanet_model import AttentionQuery, ModelMeta, Segmenter, build_model, default_model_path, save_checkpoint
+from attanet_model.cpu_capabilities import this_cpu
 from attanet_model.preprocess import network_size, normalize_bgr
 
 
@@ -92,8 +93,8 @@ def test_bad_options_fail_at_construction(model_file):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             Segmenter(model_file, device="cuda")
-    with pytest.raises(ValueError, match="torch.compile .* is for backend 'torch' on device 'cuda', not torch on cpu"):
-        Segmenter(model_file, compile_mode="default")
+    with pytest.raises(ValueError, match="torch.compile .* is for backend 'torch', not openvino"):
+        Segmenter(model_file, backend="openvino", compile_mode="default")
     # CUDA graphs are a no-op off the GPU: the host path, said as much
     assert Segmenter(model_file, cuda_graphs=True).frame_path == "host: OpenCV resize + torch"
 
@@ -139,11 +140,13 @@ def test_column_attention_shows_the_reach_of_a_strip(peaky_segmenter):
     assert np.abs(col_a - col_b).max() > 0.1
 
 
+@pytest.mark.skipif(not this_cpu().torch_bf16, reason="this CPU has no native bf16 (refusal: test_engine_options)")
 def test_bf16_on_cpu_mostly_agrees_with_fp32(model_file):
     img = frame(128, 256, seed=2)
-    fp32 = Segmenter(model_file).segment(img).labels
-    bf16 = Segmenter(model_file, precision="bf16").segment(img).labels
-    assert (fp32 == bf16).mean() > 0.9
+    fp32 = Segmenter(model_file, backend="torch", precision="fp32").segment(img).labels
+    seg = Segmenter(model_file, backend="torch", precision="bf16")
+    assert seg.precision == "bf16" and seg.provider == "torch cpu bf16 (autocast, channels_last)"
+    assert (fp32 == seg.segment(img).labels).mean() > 0.9
 
 
 def test_bundled_default_model_loads():

@@ -33,7 +33,7 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"overlay_alpha": 1.5, "backend": "tensorrt", "outputs": ["labels", "depth"]})
     text = str(info.value)
     assert "overlay_alpha=1.5 must be in [0, 1]" in text
-    assert "backend='tensorrt' must be one of ['torch', 'onnxruntime']" in text
+    assert "backend='tensorrt' must be one of ['auto', 'torch', 'onnxruntime', 'openvino']" in text
     assert "unknown output(s) ['depth']" in text
     with pytest.raises(ParamError, match="set both"):
         settings_from_values({"network_height": 256})
@@ -41,8 +41,8 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
     with pytest.raises(ParamError, match="must be a number"):
         settings_from_values({"overlay_alpha": "half"})
-    with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch' on device 'cuda'"):
-        settings_from_values({"torch_compile": "default"})
+    with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch', not onnxruntime"):
+        settings_from_values({"torch_compile": "default", "backend": "onnxruntime"})
     with pytest.raises(ParamError, match=r"torch_compile='fast' must be one of \['', 'default', 'max-autotune'\]"):
         settings_from_values({"torch_compile": "fast", "device": "cuda"})
     gpu = settings_from_values({"torch_compile": "max-autotune", "device": "cuda", "precision": "fp16"})

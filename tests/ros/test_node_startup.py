@@ -20,12 +20,12 @@ from attanet_ros.params import PARAMETERS
         ({"model_path": "/no/such/model.pt"}, None, "cannot load the model: model file not found: /no/such/model.pt"),
         (None, "mode: fast\n    network_height: 100\n", "parameter mode='fast' must be one of ['live', 'replay']"),
         (
-            {"torch_compile": "max-autotune"},
+            {"backend": "onnxruntime", "precision": "bf16"},
             None,
-            "torch.compile (mode 'max-autotune') is for backend 'torch' on device 'cuda', not torch on cpu",
+            "precision 'bf16' with onnxruntime on the CPU would run fp32",
         ),
     ],
-    ids=["bad-value", "missing-model", "bad-params-file", "compile-on-cpu"],
+    ids=["bad-value", "missing-model", "bad-params-file", "bf16-that-would-run-fp32"],
 )
 def test_startup_failure_exits_2_with_a_clear_message(tmp_path, params, params_text, expected):
     params_file = None

@@ -1,0 +1,179 @@
+"""backend/precision "auto": picks by measurement (injected timings and CPUs, and one real probe on a
+tiny model), refuses candidates whose labels disagree with fp32, caches its decision, and never
+overrides an explicit choice."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from cpu_kinds import AMX_CPU, OLD_CPU
+
+from attanet_model import AttentionQuery, Segmenter, build_model, save_checkpoint
+from attanet_model.auto_backend import (
+    ORDER,
+    AutoSettings,
+    Candidate,
+    DecisionCache,
+    cpu_candidates,
+    median_ratios,
+    pick,
+    probe_enabled,
+)
+from attanet_model.checkpoint import ModelMeta
+from attanet_model.cpu_capabilities import this_cpu
+
+pytestmark = pytest.mark.skipif(this_cpu().openvino is None, reason="openvino is not installed")
+
+
+# the probe's network size in these tests: the bundled model's own for the calibration frames (at
+# other sizes its int8 copy, calibrated at this one, can fall below the bar and be refused)
+SMALL = (256, 512)
+
+
+def fake_timer(ms_by_name):
+    """A timer that runs nothing and reports these ms; records which candidates it was asked about."""
+
+    def timer(runs):
+        timer.asked = sorted(runs)
+        return {name: ms_by_name.get(name, 1000.0) for name in runs}
+
+    timer.asked = []
+    return timer
+
+
+def refusing_timer(runs):
+    raise AssertionError(f"the probe ran ({sorted(runs)}) where it must not")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("attanet-cache")
+
+
+def test_candidates_follow_the_cpu_the_file_and_the_explicit_choices():
+    names = [c.name for c in cpu_candidates(AMX_CPU, checkpoint=True, int8_file=False, openvino=True)]
+    assert names == [c.name for c in ORDER]
+    names = [c.name for c in cpu_candidates(OLD_CPU, checkpoint=True, int8_file=False, openvino=True)]
+    assert names == ["torch fp32", "onnxruntime fp32", "onnxruntime int8", "openvino fp32", "openvino int8"]
+    assert [c.name for c in cpu_candidates(AMX_CPU, False, True, openvino=True)] == [
+        "onnxruntime int8",
+        "openvino int8",
+    ]
+    assert [c.name for c in cpu_candidates(AMX_CPU, True, False, "openvino", "auto", openvino=False)] == []
+    assert [c.name for c in cpu_candidates(AMX_CPU, True, False, "auto", "bf16", openvino=True)] == [
+        "torch bf16",
+        "openvino bf16",
+    ]
+
+
+def test_pick_takes_the_fastest_candidate_whose_labels_agree_and_names_the_refused():
+    fast, slow = Candidate("openvino", "int8"), Candidate("torch", "fp32")
+    assert pick({fast: 10.0, slow: 50.0}, {fast: 0.997, slow: 1.0}) == (fast, [])
+    choice, refused = pick({fast: 10.0, slow: 50.0}, {fast: 0.99, slow: 1.0})
+    assert choice == slow
+    assert refused == ["openvino int8 refused: its labels agree with fp32 on 99.00% of pixels, below 99.5%"]
+    with pytest.raises(ValueError, match="every candidate was refused"):
+        pick({fast: 10.0}, {fast: 0.5})
+
+
+def test_round_robin_ratios_are_taken_per_round():
+    # a load spike in round 2 slows both alike: the ratio stays 0.5
+    samples = {"a": [100.0, 400.0, 100.0], "b": [50.0, 200.0, 50.0]}
+    assert median_ratios(samples, "a") == {"a": 1.0, "b": 0.5}
+
+
+def test_the_probe_can_be_switched_off_by_environment():
+    assert probe_enabled({}) and probe_enabled({"ATTANET_AUTO_PROBE": "1"})
+    assert not probe_enabled({"ATTANET_AUTO_PROBE": "0"}) and not probe_enabled({"ATTANET_AUTO_PROBE": "off"})
+
+
+def test_auto_picks_the_measured_fastest_caches_it_and_reuses_it(cache, caplog):
+    timer = fake_timer({"openvino fp32": 5.0, "openvino int8": 9.0, "torch fp32": 50.0})
+    settings = AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU)
+    with caplog.at_level(logging.INFO, logger="attanet_model.engine_choice"):
+        seg = Segmenter(cache_dir=cache, auto=settings)
+    assert timer.asked == sorted(
+        ["torch fp32", "onnxruntime fp32", "onnxruntime int8", "openvino fp32", "openvino int8"]
+    )
+    assert (seg.backend, seg.precision) == ("openvino", "fp32")
+    assert seg.auto_decision.reason.startswith("auto picked openvino fp32: fastest at 256x512 on this CPU")
+    assert "openvino fp32 5.0 ms, labels " in seg.auto_decision.reason
+    assert seg.auto_decision.reason in caplog.text and seg.provider.endswith("[auto: openvino fp32 chosen]")
+    (entry,) = json.loads((cache / "auto-backend.json").read_text()).values()
+    assert (entry["backend"], entry["precision"]) == ("openvino", "fp32")
+    assert sorted(entry["agreement"]) == timer.asked  # every candidate's labels compared with fp32
+    # the second start reads the decision: no probe
+    again = Segmenter(
+        cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=refusing_timer, cpu=OLD_CPU)
+    )
+    assert (again.backend, again.precision) == ("openvino", "fp32") and again.auto_decision.from_cache
+    assert again.provider.endswith("[auto: openvino fp32 cached]")
+    # another CPU is another key: measured again
+    other = fake_timer({"torch bf16": 1.0})
+    assert (
+        Segmenter(cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=other, cpu=AMX_CPU)).backend
+        == "torch"
+    )
+    assert "torch bf16" in other.asked and len(json.loads((cache / "auto-backend.json").read_text())) == 2
+
+
+def test_an_explicit_choice_wins_over_auto(cache):
+    settings = AutoSettings(probe=True, network_hw=SMALL, timer=refusing_timer, cpu=AMX_CPU)
+    seg = Segmenter(backend="torch", precision="fp32", cache_dir=cache, auto=settings)
+    assert (seg.backend, seg.precision, seg.auto_decision) == ("torch", "fp32", None)
+    # an explicit backend narrows auto's precision to that backend's candidates
+    timer = fake_timer({"openvino int8": 1.0})
+    seg = Segmenter(
+        backend="openvino", cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU)
+    )
+    assert timer.asked == ["openvino fp32", "openvino int8"] and seg.precision == "int8"
+
+
+def test_auto_without_bf16_or_amx_picks_the_fastest_available(cache):
+    # bf16 would win on timings, but this CPU has no bf16: it is not even a candidate
+    timer = fake_timer({"torch bf16": 1.0, "openvino bf16": 1.0, "onnxruntime int8": 7.0, "openvino int8": 8.0})
+    seg = Segmenter(
+        cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU, use_cache=False)
+    )
+    assert not any("bf16" in name for name in timer.asked)
+    assert (seg.backend, seg.precision) == ("onnxruntime", "int8")
+
+
+def test_probe_off_takes_the_fixed_order_and_measures_nothing(cache):
+    seg = Segmenter(cache_dir=cache, auto=AutoSettings(probe=False, timer=refusing_timer))
+    assert (seg.backend, seg.precision) == ("torch", "fp32")
+    assert "probe off" in seg.auto_decision.reason
+
+
+def test_auto_answers_attention_on_torch_when_it_picked_an_onnx_engine(cache):
+    settings = AutoSettings(
+        probe=True, network_hw=SMALL, timer=fake_timer({"openvino int8": 1.0}), cpu=OLD_CPU, use_cache=False
+    )
+    seg = Segmenter(cache_dir=cache, auto=settings)
+    assert seg.backend == "openvino"
+    frame = np.random.default_rng(0).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    result = seg.segment(frame, AttentionQuery(x=100, y=50))
+    assert result.attention.shape == (128, 256) and "frames with an attention query: torch cpu fp32" in seg.provider
+    # explicit openvino has no attention: said, not silently answered by another engine
+    with pytest.raises(ValueError, match="SAM attention maps need the torch backend"):
+        Segmenter(backend="openvino", precision="fp32", cache_dir=cache).segment(frame, AttentionQuery(x=1, y=1))
+
+
+def test_an_unreadable_decision_cache_is_ignored_and_replaced(tmp_path):
+    cache = DecisionCache(tmp_path)
+    cache.path.write_text("{not json")
+    assert cache.get("key") is None
+
+
+def test_a_real_probe_on_a_tiny_model(tmp_path):
+    model = build_model("attanet_light").eval()
+    path = save_checkpoint(tmp_path / "tiny.pt", model, ModelMeta.for_model(model, "attanet_light"))
+    settings = AutoSettings(probe=True, rounds=2, network_hw=(64, 128), min_agreement=0.0)
+    seg = Segmenter(path, cache_dir=tmp_path / "cache", auto=settings)
+    decision = seg.auto_decision
+    expected = cpu_candidates(this_cpu(), checkpoint=True, int8_file=False)
+    assert sorted(decision.ms) == sorted(c.name for c in expected)
+    assert decision.candidate.name == min(decision.ms, key=decision.ms.get)  # nothing refused at bar 0
+    assert (seg.backend, seg.precision) == (decision.backend, decision.precision)
+    assert seg.segment(np.zeros((64, 128, 3), np.uint8)).labels.shape == (64, 128)

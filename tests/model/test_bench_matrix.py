@@ -1,0 +1,75 @@
+"""`attanet bench` without --backends/--precision: every CPU backend and precision in one round-robin
+run, with speed-up over ONNX Runtime fp32, agreement with torch fp32, mIoU and auto's pick."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from cpu_kinds import AMX_CPU, OLD_CPU
+
+from attanet_bench.cpu_matrix import cpu_variants
+from attanet_bench.eval_frames import read_eval_frames
+from attanet_model import default_model_path
+from attanet_model.auto_backend import MIN_AGREEMENT
+from attanet_model.cpu_capabilities import this_cpu
+
+
+def write_frames(root, n, size=(128, 256), missing_label=None):
+    """Labelled frames in the Cityscapes layout (what `attanet synth` writes), one label left out if asked."""
+    rng = np.random.default_rng(1000)
+    images, labels = root / "leftImg8bit" / "val" / "town", root / "gtFine" / "val" / "town"
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(images / f"town_{i:06d}_leftImg8bit.png"), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        if i != missing_label:
+            gt = rng.integers(0, 19, size, dtype=np.uint8)
+            cv2.imwrite(str(labels / f"town_{i:06d}_gtFine_labelTrainIds.png"), gt)
+    return root
+
+
+def test_rows_follow_the_cpu_kind():
+    assert [v.name for v in cpu_variants(AMX_CPU, openvino=True)] == [
+        "torch fp32",
+        "torch fp32 +compile",
+        "torch bf16",
+        "torch bf16 +compile",
+        "onnxruntime fp32",
+        "onnxruntime int8",
+        "openvino fp32",
+        "openvino bf16",
+        "openvino int8",
+    ]
+    names = [v.name for v in cpu_variants(OLD_CPU, compile_rows=False, openvino=False)]
+    assert names == ["torch fp32", "onnxruntime fp32", "onnxruntime int8"]
+
+
+def test_an_eval_frame_without_its_label_is_skipped_and_named(tmp_path):
+    found = read_eval_frames(write_frames(tmp_path, 3, missing_label=1))
+    assert len(found.pairs) == 2
+    assert found.skipped == [
+        "town_000001_leftImg8bit.png: no readable town_000001_gtFine_labelTrainIds.png of the image's size"
+    ]
+    with pytest.raises(ValueError, match="attanet synth --out"):
+        read_eval_frames(tmp_path / "nothing")
+
+
+def test_bench_measures_every_backend_and_precision_and_marks_autos_pick(tmp_path):
+    eval_root = write_frames(tmp_path / "eval", 2)
+    args = ["--arch", "attanet_light", "--checkpoint", str(default_model_path()), "--height", "64", "--width", "128"]
+    args += ["--rounds", "2", "--eval-data", str(eval_root), "--no-compile", "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "attanet_cli", "bench", *args], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["variant"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert list(rows) == [v.name for v in cpu_variants(this_cpu(), compile_rows=False)]
+    assert rows["onnxruntime fp32"]["speedup_vs_ort_fp32"] == 1.0
+    assert rows["torch fp32"]["agreement_vs_torch_fp32"] == 1.0
+    assert all(r["miou"] is not None and r["ms"] > 0 for r in rows.values())
+    (picked,) = [name for name, r in rows.items() if r["auto_pick"]]
+    eligible = [name for name, r in rows.items() if r["agreement_vs_torch_fp32"] >= MIN_AGREEMENT]
+    assert picked == max(eligible, key=lambda name: rows[name]["speedup_vs_ort_fp32"])
