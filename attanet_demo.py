@@ -1,3 +1,4 @@
+# size: temporary, until the split of its orchestration from its scoring and output writing lands
 """``attanet demo``: a synthetic drive through the real node, shown in the viewer or written headless.
 
 It lives at the top level, beside ``attanet_cli.py``, because it is the one program that uses every

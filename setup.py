@@ -17,6 +17,8 @@ setup(
         "attanet_model",
         "attanet_ros",
         "attanet_training",
+        "attanet_training.datasets",
+        "attanet_training.synth",
         "attanet_gui",
         "attanet_bench",
     ],
@@ -30,7 +32,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
-        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+        # the launch files and _common.py, the part they share (loaded by path from beside them)
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py") + ["launch/_common.py"]),
         ("share/" + PACKAGE + "/config", glob("config/*")),
     ],
     # rclpy and the message packages come from ROS 2 (or the ros-kilted-* pip wheels, see

@@ -53,14 +53,15 @@ def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+def _conv_bn_pairs(convs: int) -> tuple[tuple[str, str], ...]:
+    """What fold_batchnorm fuses in a residual block: ``conv<i>``/``bn<i>`` for i in 1..convs, and
+    ``downsample.0``/``downsample.1`` (that pair only exists when the block has a downsample)."""
+    return (*((f"conv{i}", f"bn{i}") for i in range(1, convs + 1)), ("downsample.0", "downsample.1"))
+
+
 class BasicBlock(nn.Module):
     expansion = 1
-    # what fold_batchnorm fuses (the downsample pair only exists when the block has one)
-    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("conv1", "bn1"),
-        ("conv2", "bn2"),
-        ("downsample.0", "downsample.1"),
-    )
+    conv_bn_pairs = _conv_bn_pairs(2)  # conv1/bn1, conv2/bn2 and the downsample pair
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
@@ -82,12 +83,7 @@ class Bottleneck(nn.Module):
     """torchvision's ResNet v1.5 bottleneck: the stride sits on the 3x3 convolution."""
 
     expansion = 4
-    conv_bn_pairs: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("conv1", "bn1"),
-        ("conv2", "bn2"),
-        ("conv3", "bn3"),
-        ("downsample.0", "downsample.1"),
-    )
+    conv_bn_pairs = _conv_bn_pairs(3)  # conv1/bn1 .. conv3/bn3 and the downsample pair
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .auto_backend import label_agreement
 from .network import AttaNet
 from .onnx_export import ExportGraph
 
@@ -43,9 +44,10 @@ def int8_label_agreement(fp32_onnx: str | Path, int8_onnx: str | Path, images: I
 
     fp32 = Segmenter(fp32_onnx, backend="onnxruntime", precision="fp32")
     int8 = Segmenter(int8_onnx, backend="onnxruntime", precision="int8")
-    same = total = 0
-    for image in images:
-        a, b = fp32.segment(image).labels, int8.segment(image).labels
-        same += int((a == b).sum())
-        total += a.size
-    return same / max(total, 1)
+    return segmenter_agreement(fp32, int8, images)
+
+
+def segmenter_agreement(a, b, images: Iterable[np.ndarray]) -> float:
+    """Fraction of pixels, over ``images``, on which segmenters ``a`` and ``b`` give the same label."""
+    pairs = [(a.segment(image).labels, b.segment(image).labels) for image in images]
+    return label_agreement([x for x, _ in pairs], [y for _, y in pairs])

@@ -1,3 +1,4 @@
+# size: temporary, until its parsers are built from shared argument groups (split in progress)
 """``attanet bag-make``, ``bag-eval``, ``bag-play`` and ``bag-record``: argument parsing and output only.
 
 The work is done in bag_make / bag_eval / bag_play / bag_record; this module turns flags into their configs,

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 
 from attanet_model.engine_options import add_engine_arguments
 
+from .bench_client import bench_client
 from .cli_flags import DeprecatedAlias
 from .node_command import node_command
 from .soak import street_frame
@@ -87,43 +86,23 @@ def _node_command(args, outputs: list[str]) -> list[str]:
 
 def measure_node(size, args, env) -> dict:
     """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
-    import rclpy
-    import rclpy.executors
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from tqdm import tqdm
 
     from .image_codec import array_to_image_msg
 
     outputs = _outputs(args.outputs)
-    cmd = _node_command(args, outputs)
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
-    node = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=args.domain_id)
-    client = rclpy.create_node("attanet_latency_bench", context=context)
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
-    executor.add_node(client)
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
     received: dict[int, float] = {}
 
     def on_labels(msg):
         received[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = time.time_ns()
 
-    subs = [client.create_subscription(Image, f"/bench/attanet/{outputs[0]}", on_labels, reliable)]
-    subs += [client.create_subscription(Image, f"/bench/attanet/{o}", lambda m: None, reliable) for o in outputs[1:]]
-    diagnostics: list = []
-    client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-    pub = client.create_publisher(Image, "/bench/camera", reliable)
-    try:
-        deadline = time.monotonic() + 120
-        while pub.get_subscription_count() == 0 or client.count_publishers(f"/bench/attanet/{outputs[0]}") == 0:
-            executor.spin_once(timeout_sec=0.05)
-            if node.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"the node did not come up:\n{log.read()}")
-        executor.spin_once(timeout_sec=1.0)  # let the node see our subscription too
+    with bench_client(_node_command(args, outputs), env, args.domain_id, "attanet_latency_bench") as bench:
+        client, executor = bench.client, bench.executor
+        client.create_subscription(Image, f"/bench/attanet/{outputs[0]}", on_labels, bench.reliable)
+        for other in outputs[1:]:  # asked for too, as a user would: the node then does that work as well
+            client.create_subscription(Image, f"/bench/attanet/{other}", lambda m: None, bench.reliable)
+        bench.wait_until_connected([f"/bench/attanet/{outputs[0]}"])
         frame = street_frame(*size)
         latencies = []
         for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
@@ -131,7 +110,7 @@ def measure_node(size, args, env) -> dict:
             stamp = time.time_ns()
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
             msg.header.frame_id = "bench"
-            pub.publish(msg)
+            bench.publisher.publish(msg)
             end = time.monotonic() + 60
             while stamp not in received and time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.01)
@@ -139,17 +118,10 @@ def measure_node(size, args, env) -> dict:
                 raise RuntimeError(f"frame {i} got no {outputs[0]} within 60 s")
             if i >= 3:
                 latencies.append((received[stamp] - stamp) / 1e6)
-        start = len(diagnostics)
-        while len(diagnostics) == start:
+        start = len(bench.diagnostics)
+        while len(bench.diagnostics) == start:
             executor.spin_once(timeout_sec=0.1)
-        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
-    finally:
-        executor.shutdown()
-        client.destroy_node()
-        rclpy.try_shutdown(context=context)
-        node.terminate()
-        node.wait(30)
-        log.close()
+        values = {kv.key: kv.value for kv in bench.diagnostics[-1].status[0].values}
     return {
         "e2e_p50_ms": _pct(latencies, 50),
         "e2e_p95_ms": _pct(latencies, 95),

@@ -132,12 +132,17 @@ class _Reader:
             return self.sequence(line, depth)
         return self.mapping(line, depth)
 
+    def children(self, end: type, depth: int) -> Iterator:
+        """The nodes of a list or mapping, up to its ``end`` event (a mapping reads each value
+        itself from ``self.events``, between two keys)."""
+        for event in self.events:
+            if isinstance(event, end):
+                return
+            yield self.node(event, depth + 1)
+
     def sequence(self, line: int, depth: int) -> _Seq:
         items = []
-        for event in self.events:
-            if isinstance(event, yaml.SequenceEndEvent):
-                break
-            item = self.node(event, depth + 1)
+        for item in self.children(yaml.SequenceEndEvent, depth):
             if not isinstance(item, _Scalar):
                 raise self.fail(item.line, "a list holds a list or a mapping; parameter lists hold plain values")
             items.append(item.value)
@@ -149,10 +154,7 @@ class _Reader:
     def mapping(self, line: int, depth: int) -> _Map:
         items: list[tuple[str, int, Any]] = []
         seen: dict[str, int] = {}
-        for event in self.events:
-            if isinstance(event, yaml.MappingEndEvent):
-                break
-            key = self.node(event, depth + 1)
+        for key in self.children(yaml.MappingEndEvent, depth):  # a key, its value read here
             if not isinstance(key, _Scalar):
                 raise self.fail(key.line, "a key is a list or a mapping; keys are names")
             if key.raw in seen:

@@ -9,12 +9,12 @@ without labels. ``latency_bench.main`` calls ``run_soak``; the report is JSON or
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .bench_client import bench_client
 
 
 def street_frame(height: int, width: int) -> np.ndarray:
@@ -76,42 +76,24 @@ def rss_summary(samples: list[tuple[float, float]], warmup_s: float, span_s: flo
 def run_soak(size: tuple[int, int], args, env: dict[str, str], command: list[str], outputs: list[str]) -> dict:
     """Start the node with ``command``, feed it ``size`` frames at ``args.rate`` Hz for ``args.soak``
     seconds while subscribed to ``outputs``; return the report (what ``markdown_report`` prints)."""
-    import rclpy
-    import rclpy.executors
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
     from .image_codec import array_to_image_msg
 
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the node process, closed in finally
-    node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
-    client = rclpy.create_node("attanet_soak", context=context)
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
-    executor.add_node(client)
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
     arrivals: dict[str, list[float]] = {name: [] for name in outputs}
     t0 = [0.0]
 
     def counter(name):
         return lambda _msg: arrivals[name].append(time.monotonic() - t0[0])
 
-    subs = [client.create_subscription(Image, f"/bench/attanet/{o}", counter(o), reliable) for o in outputs]
-    diagnostics: list = []
-    client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-    pub = client.create_publisher(Image, "/bench/camera", reliable)
     samples: list[tuple[float, float]] = []
     published = late = 0
-    try:
-        deadline = time.monotonic() + 120
-        while pub.get_subscription_count() == 0 or any(client.count_publishers(s.topic_name) == 0 for s in subs):
-            executor.spin_once(timeout_sec=0.05)
-            if node.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"the node did not come up:\n{log.read()}")
-        executor.spin_once(timeout_sec=1.0)  # let the node see our subscriptions too
+    with bench_client(command, env, int(env["ROS_DOMAIN_ID"]), "attanet_soak") as bench:
+        subs = [
+            bench.client.create_subscription(Image, f"/bench/attanet/{o}", counter(o), bench.reliable) for o in outputs
+        ]
+        bench.wait_until_connected([s.topic_name for s in subs])
+        node, executor = bench.node, bench.executor
         msg = array_to_image_msg(Image(), street_frame(*size), "bgr8")
         msg.header.frame_id = "soak"
         period = 1.0 / args.rate
@@ -119,28 +101,23 @@ def run_soak(size: tuple[int, int], args, env: dict[str, str], command: list[str
         next_frame, next_sample = start, start
         while (now := time.monotonic()) < start + args.soak:
             if node.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"the node exited with {node.returncode} after {now - start:.0f} s:\n{log.read()}")
+                raise RuntimeError(
+                    f"the node exited with {node.returncode} after {now - start:.0f} s:\n{bench.node_log()}"
+                )
             if now >= next_sample:
                 samples.append((now - start, rss_mb(node.pid)))
                 next_sample += 1.0
             if now >= next_frame:
                 msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
-                pub.publish(msg)
+                bench.publisher.publish(msg)
                 published += 1
                 next_frame += period
                 if next_frame < now:  # this process fell behind: skip, never burst to catch up
                     late += int((now - next_frame) / period) + 1
                     next_frame = now + period
             executor.spin_once(timeout_sec=max(0.0, min(next_frame, next_sample) - time.monotonic()))
+        diagnostics = bench.diagnostics
         values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
-    finally:
-        executor.shutdown()
-        client.destroy_node()
-        rclpy.try_shutdown(context=context)
-        node.terminate()
-        node.wait(30)
-        log.close()
     windows = window_counts(arrivals, args.soak, args.window)
     report = {
         "size": f"{size[0]}x{size[1]}",

@@ -35,16 +35,12 @@ def calibration_frames(folder: Path | None = None, limit: int = 8) -> list[np.nd
 
 def label_agreement(a: Path, b: Path, frames: list[np.ndarray], size: tuple[int, int]) -> float:
     """Fraction of pixels on which two model files give the same label, over ``frames``."""
+    from attanet_model.parity import segmenter_agreement
     from attanet_model.segmenter import Segmenter
 
     # explicit: auto could run another engine, or int8 for an fp32 file (an int8 file runs int8 anyway)
     seg_a, seg_b = (Segmenter(p, backend="onnxruntime", precision="fp32", input_size=size) for p in (a, b))
-    same = total = 0
-    for frame in frames:
-        la, lb = seg_a.segment(frame).labels, seg_b.segment(frame).labels
-        same += int((la == lb).sum())
-        total += la.size
-    return same / max(total, 1)
+    return segmenter_agreement(seg_a, seg_b, frames)
 
 
 def interleaved_speedup(slow: Path, fast: Path, height: int, width: int, repeats: int) -> tuple[float, float]:

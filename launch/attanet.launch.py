@@ -3,51 +3,22 @@
     ros2 launch attanet_ros attanet.launch.py camera:=/camera/image_raw namespace:=front
     ros2 launch attanet_ros attanet.launch.py params_file:=/path/to/my.yaml use_sim_time:=true
 
-Thin on purpose: everything that can be tested lives in the node and the YAML.
+Thin on purpose: everything that can be tested lives in the node and the YAML; the arguments and
+the node's wiring are shared with attanet_lifecycle.launch.py in _common.py beside this file.
 """
 
-import os
+import importlib.util
+from pathlib import Path
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-PACKAGE = "attanet_ros"
+# ros2 launch does not put this folder on sys.path: load the shared part by its path
+_spec = importlib.util.spec_from_file_location("attanet_launch_common", Path(__file__).with_name("_common.py"))
+common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(common)
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory(PACKAGE)
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument("camera", default_value="image", description="input sensor_msgs/Image topic"),
-            DeclareLaunchArgument("camera_info", default_value="camera_info", description="input CameraInfo topic"),
-            DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
-            DeclareLaunchArgument(
-                "params_file",
-                default_value=os.path.join(share, "config", "attanet.yaml"),
-                description="parameter YAML (see config/attanet.yaml)",
-            ),
-            DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (bag replay)"),
-            DeclareLaunchArgument(
-                "dds_profile",
-                default_value=os.path.join(share, "config", "fastdds_shm.xml"),
-                description="Fast DDS profile (shared memory for camera-sized messages)",
-            ),
-            SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile")),
-            Node(
-                package=PACKAGE,
-                executable="attanet_node",
-                name="attanet",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
-                remappings=[
-                    ("image", LaunchConfiguration("camera")),
-                    ("camera_info", LaunchConfiguration("camera_info")),
-                ],
-                output="screen",
-                emulate_tty=True,
-            ),
-        ]
-    )
+    node = Node(package=common.PACKAGE, executable="attanet_node", name="attanet", **common.node_wiring())
+    return LaunchDescription([*common.arguments(), node])

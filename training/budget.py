@@ -11,8 +11,9 @@ import numpy as np
 from .config import TrainConfig
 from .run_errors import RunFailed, WriteFailed
 from .run_report import failure_line
+from .run_result import TrainResult
 from .schedule import fitted_warmup
-from .trainer import Trainer, TrainResult
+from .trainer import Trainer
 
 PROBE_ITERATIONS = 10**7  # the probe's schedule: so long that its lr has not begun to decay when it stops
 

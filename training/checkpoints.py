@@ -10,6 +10,7 @@ previous checkpoint intact, and is raised as ``WriteFailed`` with its cause in w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from attanet_model import ModelMeta, save_checkpoint
 from attanet_model.checkpoint import CheckpointError, read_checkpoint
 from attanet_model.network import registered_arch
 
+from .config import TrainConfig
+from .optim import TrainingParts
 from .run_errors import WriteFailed, describe_write_error
 from .run_folder import replace_durably, temp_path
+from .run_report import hardware_description
 
 
 def write_checkpoint(path: Path, model: nn.Module, meta: ModelMeta, extra: dict) -> Path:
@@ -133,3 +137,89 @@ def restore_training_state(
         torch.set_rng_state(extra["torch_rng"])
     if device.type == "cuda" and extra.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(extra["cuda_rng"], device)
+
+
+def init_from_weights(model: nn.Module, path: str, arch: str) -> dict:
+    """``--init-from``: another AttaNet checkpoint's weights where they fit (fine-tuning); the report
+    says what fit (``load_fitting_weights``)."""
+    _, state = read_weights(path, "--init-from", arch)
+    return load_fitting_weights(model, state, path, arch)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What every checkpoint of a run says of how it was made, besides its config."""
+
+    command: str
+    device: str
+    world_size: int
+    label_values: tuple | list | None  # a custom set's pixel value of each class (None: train ids)
+
+
+def write_run_checkpoint(
+    path: Path,
+    model: nn.Module,
+    cfg: TrainConfig,
+    classes,
+    identity: RunIdentity,
+    parts: TrainingParts,
+    *,
+    iteration: int,
+    val_miou: float | None,
+    best_miou: float | None,
+    wall_time_s: float,
+) -> Path:
+    """A run's checkpoint (``write_checkpoint``): the weights, their metadata (``run_meta``) and
+    the full training state in ``extra`` (``training_state``)."""
+    device = torch.device(identity.device)
+    scaler = parts.scaler if parts.amp else None
+    extra = training_state(
+        iteration, parts.optimizer, parts.scheduler, scaler, device, best_miou, wall_time_s, cfg.to_dict()
+    )
+    meta = run_meta(
+        model,
+        cfg,
+        classes,
+        iteration=iteration,
+        val_miou=val_miou,
+        best_miou=best_miou,
+        wall_time_s=wall_time_s,
+        command=identity.command,
+        device=identity.device,
+        world_size=identity.world_size,
+        label_values=identity.label_values,
+    )
+    return write_checkpoint(path, model, meta, extra)
+
+
+def run_meta(
+    model: nn.Module,
+    cfg: TrainConfig,
+    classes,
+    *,
+    iteration: int,
+    val_miou: float | None,
+    best_miou: float | None,
+    wall_time_s: float,
+    command: str,
+    device: str,
+    world_size: int,
+    label_values,
+) -> ModelMeta:
+    """A run's checkpoint metadata: the model's (``ModelMeta.for_model``) with how it was trained."""
+    training = {
+        "command": command,
+        "iterations": iteration,
+        "wall_time_s": round(wall_time_s, 1),
+        "hardware": hardware_description(device),
+        "world_size": world_size,
+        "dataset": f"{cfg.dataset}:{cfg.data_root}",
+        "seed": cfg.seed,
+        "val_miou": val_miou,
+        "best_miou": best_miou,
+        # a custom set's pixel value of each class: `attanet predict` writes these
+        "label_values": list(label_values) if label_values else None,
+        "torch": str(torch.__version__),
+        "config": cfg.to_dict(),
+    }
+    return ModelMeta.for_model(model, cfg.arch, classes, input_scale=cfg.input_scale, training=training)

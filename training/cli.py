@@ -1,3 +1,4 @@
+# size: temporary, until its parsers are built from shared argument groups (split in progress)
 """``attanet synth | train | eval | predict``: argument parsing and exit codes; the work lives in
 the modules named for it. User mistakes print one line to stderr and return 2."""
 

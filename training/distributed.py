@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,14 @@ def barrier() -> None:
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap_for_ranks(model: nn.Module, info: DistInfo, sync_bn: bool) -> tuple[nn.Module, nn.Module]:
+    """(the model, the module the loop calls): under torchrun, DistributedDataParallel around the
+    model, its BatchNorms synchronised across ranks first when ``sync_bn`` (CUDA only)."""
+    if not info.distributed:
+        return model, model
+    cuda = info.device.startswith("cuda")
+    if cuda and sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model, nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if cuda else None)

@@ -23,8 +23,9 @@ from attanet_model.metrics import ConfusionMatrix
 from attanet_model.onnx_export import labels_and_confidence
 from attanet_model.preprocess import network_size, normalize_bgr
 
+from .config import TrainConfig
 from .datasets import BadSampleError, SegmentationDataset, describe_out_of_range
-from .distributed import all_reduce_sum
+from .distributed import DistInfo, all_reduce_sum, any_rank
 
 
 @torch.inference_mode()
@@ -83,6 +84,40 @@ def evaluate_model(
     return cm
 
 
+def validate_split(
+    model: torch.nn.Module,
+    val_set: SegmentationDataset,
+    cfg: TrainConfig,
+    info: DistInfo,
+    stop_requested: Callable[[], bool],
+) -> tuple[dict | None, list[dict]]:
+    """A training run's validation (every rank its share, ``evaluate_model``): (the confusion
+    matrix's summary, the unreadable samples left out). The summary is None when
+    ``stop_requested()`` turned true on any rank during it: the counts are then partial."""
+    skipped: list[dict] = []
+    interrupted = False
+
+    def should_stop() -> bool:
+        nonlocal interrupted
+        interrupted = interrupted or stop_requested()
+        return interrupted
+
+    cm = evaluate_model(
+        model,
+        val_set,
+        cfg.input_scale,
+        torch.device(info.device),
+        max_images=cfg.val_max_images,
+        rank=info.rank,
+        world_size=info.world_size,
+        skipped=skipped,
+        should_stop=should_stop,
+    )
+    if any_rank(interrupted, info.device):
+        return None, skipped
+    return cm.summary([c.name for c in val_set.classes]), skipped
+
+
 def segmenter_labels(
     segmenter, image_bgr: np.ndarray, scales: Sequence[float] | None = None, flip: bool = False
 ) -> np.ndarray:
@@ -128,18 +163,39 @@ def evaluate_segmenter(
     check_same_classes(
         segmenter.classes, dataset.classes, f"model {segmenter.model_path}", f"dataset {dataset.root} ({dataset.split})"
     )
+    return score_samples(
+        dataset,
+        lambda bgr: segmenter_labels(segmenter, bgr, scales, flip),
+        max_images,
+        "eval" if progress else None,
+        prepare=lambda image: cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+    )
+
+
+def score_samples(
+    dataset: SegmentationDataset,
+    predict: Callable[[np.ndarray], np.ndarray],
+    max_images: int = 0,
+    progress: str | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[ConfusionMatrix, dict]:
+    """(confusion matrix, stats) of ``predict`` (an input -> HxW labels) over the first
+    ``max_images`` (0: all) readable samples of ``dataset``; ``prepare`` turns the RGB image into
+    the input, outside the timing; ``progress``: the progress bar's name (None: no bar).
+    stats: ``frames`` (scored), ``ms_per_frame``, ``skipped`` (``[{file, reason}]``, unreadable,
+    not scored) and ``out_of_range`` (``[{file, reason}]``, scored with those pixels ignored)."""
     cm = ConfusionMatrix(len(dataset.classes))
     count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     indices = range(count)
     if progress:
         from tqdm import tqdm
 
-        indices = tqdm(indices, desc="eval", unit="img")
+        indices = tqdm(indices, desc=progress, unit="img")
     total_ms, scored, skipped, out_of_range = 0.0, 0, [], []
     for image, labels in readable_samples(dataset, indices, skipped, out_of_range):
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        x = prepare(image) if prepare is not None else image
         t0 = time.perf_counter()
-        pred = segmenter_labels(segmenter, bgr, scales, flip)
+        pred = predict(x)
         total_ms += (time.perf_counter() - t0) * 1e3
         cm.update(pred, labels)
         scored += 1

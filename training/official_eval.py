@@ -20,7 +20,6 @@ This is the way to compare with the paper's validation mIoU. It is not what the 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ from attanet_model.classes import check_same_classes
 from attanet_model.metrics import ConfusionMatrix
 
 from .datasets import SegmentationDataset
-from .evaluate import readable_samples
+from .evaluate import score_samples
 
 STRIDE_RATE = 5 / 6  # evaluate.py crop_eval: stride_rate = 5/6.
 
@@ -156,22 +155,11 @@ def evaluate_official(
             "evaluate a model trained on this dataset"
         )
     model = model.to(device).eval()
-    cm = ConfusionMatrix(num_classes)
-    count = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
-    indices = range(count)
-    if progress:
-        from tqdm import tqdm
 
-        indices = tqdm(indices, desc="eval (official protocol)", unit="img")
-    total_ms, scored, skipped, out_of_range = 0.0, 0, [], []
-    for image, labels in readable_samples(dataset, indices, skipped, out_of_range):
-        t0 = time.perf_counter()
+    def predict(image: np.ndarray) -> np.ndarray:
         scores = official_scores(
             lambda x: model(x).logits.float(), _normalized(image, mean, std, device), num_classes, scales, window, flip
         )
-        pred = scores[0].argmax(0).to(torch.uint8).cpu().numpy()
-        total_ms += (time.perf_counter() - t0) * 1e3
-        cm.update(pred, labels)
-        scored += 1
-    stats = {"frames": scored, "ms_per_frame": total_ms / max(scored, 1), "skipped": skipped}
-    return cm, {**stats, "out_of_range": out_of_range}
+        return scores[0].argmax(0).to(torch.uint8).cpu().numpy()
+
+    return score_samples(dataset, predict, max_images, "eval (official protocol)" if progress else None)

@@ -11,10 +11,16 @@ Weight decay 5e-4 applies to convolution weights only (not to norms or biases), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from attanet_model.network import AUX_HEADS
+
+from .config import TrainConfig
+from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
+from .schedule import warmup_poly_scheduler
 
 HEAD_LR_SCOPES = ("decoder", "output_heads")
 OUTPUT_HEADS = ("head", *AUX_HEADS)
@@ -56,3 +62,26 @@ def build_sgd(
 ) -> torch.optim.SGD:
     groups = param_groups(model, lr, weight_decay, head_lr_mult, head_lr_scope)
     return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+
+
+@dataclass
+class TrainingParts:
+    """What a run trains ``model`` with: SGD, the warm-up + poly schedule, the OHEM loss on the
+    output and aux heads, and the GradScaler (enabled with AMP, which needs CUDA)."""
+
+    optimizer: torch.optim.SGD
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: DeepSupervisionLoss
+    scaler: torch.amp.GradScaler
+    amp: bool
+
+    @classmethod
+    def for_model(cls, model: nn.Module, cfg: TrainConfig, cuda: bool) -> TrainingParts:
+        optimizer = build_sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult, cfg.head_lr_scope)
+        scheduler = warmup_poly_scheduler(
+            optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio, cfg.warmup_mode
+        )
+        ohem = OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept, min_kept_pixels=cfg.ohem_min_kept_pixels)
+        amp = cuda and cfg.amp
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        return cls(optimizer, scheduler, DeepSupervisionLoss(ohem, cfg.aux_weight), scaler, amp)

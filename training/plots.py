@@ -19,6 +19,16 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (its folder made) and free it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def iou_bar_chart(cm: ConfusionMatrix, class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
     plt = _pyplot()
     iou = np.nan_to_num(cm.iou(), nan=0.0) * 100
@@ -31,12 +41,7 @@ def iou_bar_chart(cm: ConfusionMatrix, class_names: Sequence[str], path: str | P
     ax.set_ylabel("IoU (%)")
     ax.set_title(title or "per-class IoU")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def confusion_matrix_image(cm: ConfusionMatrix, class_names: Sequence[str], path: str | Path) -> Path:
@@ -54,9 +59,4 @@ def confusion_matrix_image(cm: ConfusionMatrix, class_names: Sequence[str], path
     ax.set_xlabel("prediction")
     ax.set_ylabel("ground truth")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

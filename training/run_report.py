@@ -1,5 +1,5 @@
-"""What a run says besides its plan: the hardware it ran on, its closing line, and the line of a
-write that failed."""
+"""What a run says: its plan before the first iteration, the hardware it runs on, its closing
+line, and the line of a write that failed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .config import TrainConfig
 from .run_errors import WriteFailed
 
 
@@ -66,3 +67,57 @@ def failure_line(failure: WriteFailed, iteration: int, last_saved: int | None, o
         intact, go_on = "no last.pt was written yet", "then --resume starts the run again"
     fix = "free some space" if "space" in failure.cause or "quota" in failure.cause else "fix that"
     return f"{failure.cause} (writing {failure.file} at iteration {iteration}); {intact}; {fix}, {go_on}"
+
+
+def plan_lines(
+    cfg: TrainConfig,
+    *,
+    device: str,
+    world_size: int,
+    class_names: list[str],
+    train_images: int,
+    val_images: int | None,
+    per_rank_batch: int,
+    amp: bool,
+    out_dir: Path,
+    resumed_from: str | None,
+    start_iteration: int,
+    schedule: str | None = None,
+) -> list[str]:
+    """The run in a few lines, printed before the first iteration (``val_images`` None: no
+    validation; ``schedule`` replaces the schedule line, as the budget's probe does)."""
+    names = class_names
+    shown = ", ".join(names if len(names) <= 8 else names[:6] + ["...", names[-1]])
+    val = f", {cfg.val_split} {val_images} images" if val_images is not None else ", no validation"
+    if resumed_from:
+        weights = f"resumed at iteration {start_iteration} of {cfg.iterations} from {resumed_from}"
+    elif cfg.init_from:
+        weights = f"initialised from {cfg.init_from}"
+    elif cfg.pretrained:
+        weights = f"ImageNet backbone from {cfg.pretrained}, the rest from scratch"
+    else:
+        weights = "from scratch (no pretrained backbone)"
+    crop_h, crop_w = cfg.crop_size
+    schedule = schedule or (
+        f"{cfg.iterations} iterations, warm-up {cfg.warmup_iters}, lr {cfg.lr:g} (heads x{cfg.head_lr_mult:g}), "
+        f"poly {cfg.poly_power:g}"
+    )
+    return [
+        "plan",
+        f"  data      {cfg.dataset} {cfg.data_root}: {cfg.train_split} {train_images} images{val}",
+        f"  classes   {len(names)}: {shown}",
+        f"  model     {cfg.arch}, {weights}",
+        f"  device    {hardware_description(device)}, {world_size} process(es), {cfg.workers} data worker(s) each",
+        f"  batch     {cfg.batch_size} ({per_rank_batch} per process), crop {crop_h}x{crop_w} (HxW), "
+        f"scales {', '.join(f'{x:g}' for x in cfg.scales)}{', AMP' if amp else ''}",
+        f"  schedule  {schedule}",
+        "  bad data  "
+        + (
+            "stop at the first unreadable file (strict_data)"
+            if cfg.strict_data
+            else "name and skip (--strict-data stops)"
+        ),
+        f"  output    {out_dir} (last.pt every {cfg.ckpt_interval} it"
+        + (f", val every {cfg.val_interval} it" if val_images is not None else "")
+        + ")",
+    ]

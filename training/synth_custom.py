@@ -20,6 +20,7 @@ from PIL import Image
 
 from .cityscapes_labels import label_ids_to_train_ids
 from .synth import render_frame
+from .synth.dataset import check_frames
 
 # (name, colour, label value); Cityscapes trainIds mapped to each value below.
 CUSTOM_CLASSES = (("background", (0, 0, 0), 0), ("road", (128, 64, 128), 1), ("vehicle", (0, 0, 142), 2))
@@ -64,10 +65,7 @@ def generate_custom_dataset(
 ) -> list[Path]:
     """Write ``num`` scenes (seed ``seed``) to ``out_dir/images/<split>`` and ``labels/<split>``
     plus ``out_dir/classes.yaml``; return the image paths. Use another seed for each split."""
-    if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}")
-    if height < 32 or width < 32:
-        raise ValueError(f"image size {height}x{width} (HxW) is too small; use at least 32x32")
+    check_frames(num, height, width)
     out_dir = Path(out_dir)
     image_dir, label_dir = out_dir / "images" / split, out_dir / "labels" / split
     image_dir.mkdir(parents=True, exist_ok=True)

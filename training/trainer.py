@@ -12,10 +12,13 @@ of the loop, an error included. A write that fails (a full disk) ends the run wi
 (``RunFailed``) that says what is intact.
 
 ``Trainer.run`` is a short loop of named steps (``_step``, ``_log_window``, ``_validate_if_due``,
-``_checkpoint_if_due``, ``_should_stop``). The sample stream is in ``sample_stream.py``, the batches
-(from workers, or the split cached on the device) in ``batches.py``, fitting a
-schedule to a time budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``,
-what ``--resume`` may change in ``resume_rules.py``.
+``_checkpoint_if_due``, ``_should_stop``). Around it: the splits, augmentation and this rank's
+batches in ``train_data.py`` (the sample stream in ``sample_stream.py``, the workers or the
+device cache in ``batches.py``), the optimizer, schedule and loss in ``optim.py``, what a
+checkpoint holds and how it is written in ``checkpoints.py``, the log and bad-data reports in
+``run_log.py``, the plan and closing lines in ``run_report.py``, fitting a schedule to a time
+budget in ``budget.py``, the deployment copy of a checkpoint in ``release.py``, what ``--resume``
+may change in ``resume_rules.py``.
 """
 
 from __future__ import annotations
@@ -27,76 +30,34 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from attanet_model import ModelMeta, build_model
+from attanet_model import build_model
 
 from . import distributed as dist_utils
 from .batches import BatchSource
 from .checkpoints import (
+    RunIdentity,
+    init_from_weights,
     load_all_weights,
-    load_fitting_weights,
     read_weights,
     restore_training_state,
     resume_state,
-    training_state,
-    write_checkpoint,
+    write_run_checkpoint,
 )
 from .config import TrainConfig
-from .datasets import build_dataset
-from .evaluate import evaluate_model
-from .ohem_loss import DeepSupervisionLoss, OhemCrossEntropy
-from .optim import build_sgd
+from .evaluate import validate_split
+from .optim import TrainingParts
 from .resume_rules import check_resume_classes, resumed_config
 from .run_errors import RunFailed, WriteFailed, writing
-from .run_folder import append_line, clean_run_folder, write_atomically
-from .run_report import closing_line, failure_line, hardware_description
-from .sample_stream import StreamSampler
-from .scalar_log import ScalarLog
-from .schedule import fitted_warmup, set_schedule_length, warmup_poly_scheduler
-from .transforms import TrainTransform, check_augment
-
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass
-class TrainResult:
-    exit_code: int
-    iteration: int
-    best_miou: float | None
-    last_checkpoint: Path | None
-    best_checkpoint: Path | None
-    history: list[dict] = field(default_factory=list)
-    stopped: str | None = None  # why the run stopped early: "signal SIGTERM", "time limit", ...
-
-
-@dataclass
-class _RunState:
-    """Where a run is: the iterations done, the checkpoints written, why it stopped (if it did)."""
-
-    iteration: int
-    last_path: Path | None = None
-    best_path: Path | None = None
-    stopped: str | None = None
-    exit_code: int = 0
-
-
-@dataclass
-class _LogWindow:
-    """The iterations since the last log record, which it averages over."""
-
-    loss_sum: float = 0.0
-    iterations: int = 0
-    data_wait_s: float = 0.0
-    started: float = field(default_factory=time.time)
-
-    def add(self, loss: float) -> None:
-        self.loss_sum += loss
-        self.iterations += 1
+from .run_folder import write_atomically
+from .run_log import LogWindow, RunLog
+from .run_report import closing_line, failure_line, plan_lines
+from .run_result import EXIT_SIGNAL, RunState, TrainResult
+from .schedule import fitted_warmup, set_schedule_length
+from .train_data import TrainData
 
 
 class Trainer:
@@ -117,7 +78,7 @@ class Trainer:
     ) -> None:
         self.info = dist_utils.init_distributed(device)
         cfg.check(world_size=self.info.world_size, cuda=self.info.device.startswith("cuda"))
-        self.command, self.progress, self.log_stdout = command, progress, log_stdout
+        self.progress = progress
         self.init_report: dict | None = None
         self.worker_start = worker_start  # multiprocessing start method of the data workers (None: fork)
         payload, weights, extra = None, None, {}
@@ -134,11 +95,9 @@ class Trainer:
         self.device = torch.device(self.info.device)
         self.cuda = self.device.type == "cuda"
 
-        self.train_set = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split, None, cfg.classes_file)
+        data = TrainData.for_config(cfg)
+        self.data, self.train_set, self.val_set, self.transform = data, data.train_set, data.val_set, data.transform
         self.classes = self.train_set.classes
-        self.val_set = None
-        if cfg.val_split and cfg.val_interval > 0:
-            self.val_set = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, None, cfg.classes_file)
 
         torch.manual_seed(cfg.seed)
         # a resumed run's weights come from its checkpoint: the ImageNet file is not read again
@@ -154,36 +113,17 @@ class Trainer:
         self.model.to(self.device)
         if self.cuda and cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.net: nn.Module = self.model
-        if self.info.distributed:
-            if self.cuda and cfg.sync_bn:
-                self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-                self.model = self.net
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.info.local_rank] if self.cuda else None
-            )
-        self.optimizer = build_sgd(
-            self.model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.head_lr_mult, cfg.head_lr_scope
-        )
-        self.scheduler = warmup_poly_scheduler(
-            self.optimizer, cfg.iterations, cfg.poly_power, cfg.warmup_iters, cfg.warmup_ratio, cfg.warmup_mode
-        )
-        ohem = OhemCrossEntropy(cfg.ohem_thresh, cfg.ohem_min_kept, min_kept_pixels=cfg.ohem_min_kept_pixels)
-        self.criterion = DeepSupervisionLoss(ohem, cfg.aux_weight)
-        self.amp = self.cuda and cfg.amp
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.model, self.net = dist_utils.wrap_for_ranks(self.model, self.info, cfg.sync_bn)
+        self.parts = parts = TrainingParts.for_model(self.model, cfg, self.cuda)
+        self.identity = RunIdentity(command, self.info.device, self.info.world_size, self.train_set.label_values)
+        self.optimizer, self.scheduler, self.criterion = parts.optimizer, parts.scheduler, parts.criterion
+        self.scaler, self.amp = parts.scaler, parts.amp
         # the iteration of the last.pt on disk, as far as this run knows (said if a write fails)
         self.last_saved: int | None = None
         if extra:
             self._restore_state(extra, resume)
-        self.transform = TrainTransform(
-            cfg.crop_size, cfg.scales, cfg.base_scale, cfg.flip, cfg.color_jitter, cfg.color_jitter, cfg.color_jitter
-        )
-        self.transform.official = check_augment(cfg.augment, cfg.device_augment)
         self.stop_signal: int | None = None
-        self.history: list[dict] = []
-        self.data_problems: dict[str, dict] = {}  # file -> its problem, each reported once
-        self.scalars: ScalarLog | None = None
+        self.run_log = RunLog(self.out_dir, self.info.is_main, log_stdout, self.say)
         self.wall_start = time.time()
         self.wall_before = float(extra.get("wall_time_s", 0.0)) if extra else 0.0
         self.resumed_from = resume
@@ -207,8 +147,7 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Start from another AttaNet checkpoint's weights (fine-tuning); the log says what fit."""
-        _, state = read_weights(path, "--init-from", self.cfg.arch)
-        self.init_report = load_fitting_weights(self.model, state, path, self.cfg.arch)
+        self.init_report = init_from_weights(self.model, path, self.cfg.arch)
         loaded, total, fresh = (self.init_report[k] for k in ("tensors_loaded", "tensors_total", "fresh_modules"))
         if self.info.is_main:
             kept = f"; fresh: {', '.join(fresh)}" if fresh else ""
@@ -223,43 +162,24 @@ class Trainer:
         if Path(checkpoint).resolve() == (self.out_dir / "last.pt").resolve():
             self.last_saved = self.start_iteration
 
-    def _meta(self, iteration: int, val_miou: float | None) -> ModelMeta:
-        training = {
-            "command": self.command,
-            "iterations": iteration,
-            "wall_time_s": round(self.wall_before + time.time() - self.wall_start, 1),
-            "hardware": hardware_description(self.info.device),
-            "world_size": self.info.world_size,
-            "dataset": f"{self.cfg.dataset}:{self.cfg.data_root}",
-            "seed": self.cfg.seed,
-            "val_miou": val_miou,
-            "best_miou": self.best_miou,
-            # a custom set's pixel value of each class: `attanet predict` writes these
-            "label_values": list(self.train_set.label_values) if self.train_set.label_values else None,
-            "torch": str(torch.__version__),
-            "config": self.cfg.to_dict(),
-        }
-        return ModelMeta.for_model(
-            self.model, self.cfg.arch, self.classes, input_scale=self.cfg.input_scale, training=training
-        )
-
     def save(self, name: str, iteration: int, val_miou: float | None = None) -> Path | None:
         """Rank 0 writes ``out_dir/name`` atomically with the full training state in ``extra``;
         a failed write raises ``WriteFailed`` and leaves the previous file intact."""
         if not self.info.is_main:
             return None
         wall = self.wall_before + time.time() - self.wall_start
-        extra = training_state(
-            iteration,
-            self.optimizer,
-            self.scheduler,
-            self.scaler if self.amp else None,
-            self.device,
-            self.best_miou,
-            wall,
-            self.cfg.to_dict(),
+        path = write_run_checkpoint(
+            self.out_dir / name,
+            self.model,
+            self.cfg,
+            self.classes,
+            self.identity,
+            self.parts,
+            iteration=iteration,
+            val_miou=val_miou,
+            best_miou=self.best_miou,
+            wall_time_s=wall,
         )
-        path = write_checkpoint(self.out_dir / name, self.model, self._meta(iteration, val_miou), extra)
         if name == "last.pt":
             self.last_saved = iteration
         return path
@@ -268,145 +188,71 @@ class Trainer:
 
     def log(self, record: dict) -> None:
         """One record: a line of log.jsonl (whole or not at all), stdout, TensorBoard (rank 0)."""
-        if not self.info.is_main:
-            return
-        line = json.dumps(record)
-        with writing("log.jsonl", self.out_dir):
-            append_line(self.out_dir / "log.jsonl", line)
-        self.history.append(record)
-        if self.log_stdout:
-            from tqdm import tqdm
+        self.run_log.write(record)
 
-            tqdm.write(line, file=sys.stdout)
-        if self.scalars is not None:
-            self.scalars.write(record)
+    @property
+    def history(self) -> list[dict]:
+        return self.run_log.history
 
-    def _open_scalars(self) -> None:
-        # a resumed run rewrites the steps after its checkpoint: purge_step hides the ones the
-        # interrupted run had already written, so no scalar appears twice
-        purge = self.start_iteration + 1 if self.resumed_from else None
-        self.scalars = ScalarLog.open(self.out_dir / "tensorboard", purge_step=purge)
-
-    def _close_scalars(self) -> None:
-        if self.scalars is not None:
-            self.scalars.close()
-            self.scalars = None
+    @property
+    def data_problems(self) -> dict[str, dict]:
+        return self.run_log.data_problems
 
     # ---- the loop -----------------------------------------------------------------------------
 
     def _batch_source(self) -> BatchSource:
         """This rank's batches from the iteration the run starts at; the stream has no end when
         ``refit_schedule`` may lengthen the schedule (the loop stops at its length either way)."""
-        return BatchSource(
+        return self.data.batches(
             self.cfg,
-            self.train_set,
-            self.transform,
-            StreamSampler(
-                self.start_iteration,
-                self.cfg.iterations if self.refit_schedule is None else 2**40,
-                self.per_rank_batch,
-                self.info.rank,
-                self.info.world_size,
-            ),
+            self.info,
             self.device,
+            self.start_iteration,
+            endless=self.refit_schedule is not None,
             worker_start=self.worker_start,
             progress=self.progress and self.info.is_main,
-            report_problems=lambda note: self._report_problems([note], self.start_iteration, self.cfg.strict_data),
+            report_problems=lambda note: self.run_log.report_problems(
+                [note], self.start_iteration, self.cfg.strict_data
+            ),
         )
 
     def _on_signal(self, signum, frame) -> None:
         del frame
         self.stop_signal = signum
 
-    def _report_problems(self, notes: list[str], iteration: int, strict: bool = False) -> dict | None:
-        """Say and log each problem file once (``notes``: the batch's JSON problem lists); return the
-        first problem of this batch when ``strict`` (the run then stops before training on it)."""
-        first = None
-        for note in notes:
-            for problem in json.loads(note) if note else []:
-                first = first or problem
-                if problem["file"] in self.data_problems:
-                    continue
-                self.data_problems[problem["file"]] = problem
-                if not strict:
-                    what = "skipped (the next readable sample takes its place)" if problem["skipped"] else "used"
-                    self.say(f"bad data: {problem['file']}: {problem['reason']}; {what}")
-                self.log({"iter": iteration, "bad_data": problem})
-        return first if strict else None
-
     def validate(self, iteration: int) -> float | None:
+        """The val split's mIoU (logged), or None without a val split or when a stop signal cut
+        the validation short (partial counts: no val_miou, no best.pt)."""
         if self.val_set is None:
             return None
-        skipped: list[dict] = []
-        interrupted = False
-
-        def stop_requested() -> bool:
-            nonlocal interrupted
-            interrupted = interrupted or self.stop_signal is not None
-            return interrupted
-
-        cm = evaluate_model(
-            self.model,
-            self.val_set,
-            self.cfg.input_scale,
-            self.device,
-            max_images=self.cfg.val_max_images,
-            rank=self.info.rank,
-            world_size=self.info.world_size,
-            skipped=skipped,
-            should_stop=stop_requested,
+        summary, skipped = validate_split(
+            self.model, self.val_set, self.cfg, self.info, lambda: self.stop_signal is not None
         )
-        if dist_utils.any_rank(interrupted, self.info.device):  # partial counts: no val_miou, no best.pt
+        if summary is None:
             self.log({"iter": iteration, "val_interrupted": True})
             return None
-        self._report_problems([json.dumps([{**p, "skipped": True} for p in skipped])], iteration)
-        summary = cm.summary([c.name for c in self.classes])
-        miou = summary["miou"]
-        self.log({"iter": iteration, "val_miou": miou, "val_pixel_acc": summary["pixel_acc"]})
-        return miou
+        self.run_log.report_problems([json.dumps([{**p, "skipped": True} for p in skipped])], iteration)
+        self.log({"iter": iteration, "val_miou": summary["miou"], "val_pixel_acc": summary["pixel_acc"]})
+        return summary["miou"]
 
     # ---- what the run says -------------------------------------------------------------------
 
     def plan(self) -> list[str]:
         """The run in a few lines, printed before the first iteration."""
-        cfg, info = self.cfg, self.info
-        names = [c.name for c in self.classes]
-        shown = ", ".join(names if len(names) <= 8 else names[:6] + ["...", names[-1]])
-        val = f", {cfg.val_split} {len(self.val_set)} images" if self.val_set is not None else ", no validation"
-        if self.resumed_from:
-            weights = f"resumed at iteration {self.start_iteration} of {cfg.iterations} from {self.resumed_from}"
-        elif cfg.init_from:
-            weights = f"initialised from {cfg.init_from}"
-        elif cfg.pretrained:
-            weights = f"ImageNet backbone from {cfg.pretrained}, the rest from scratch"
-        else:
-            weights = "from scratch (no pretrained backbone)"
-        crop_h, crop_w = cfg.crop_size
-        schedule = self.plan_schedule or (
-            f"{cfg.iterations} iterations, warm-up {cfg.warmup_iters}, lr {cfg.lr:g} (heads x{cfg.head_lr_mult:g}), "
-            f"poly {cfg.poly_power:g}"
+        return plan_lines(
+            self.cfg,
+            device=self.info.device,
+            world_size=self.info.world_size,
+            class_names=[c.name for c in self.classes],
+            train_images=len(self.train_set),
+            val_images=len(self.val_set) if self.val_set is not None else None,
+            per_rank_batch=self.per_rank_batch,
+            amp=self.amp,
+            out_dir=self.out_dir,
+            resumed_from=self.resumed_from,
+            start_iteration=self.start_iteration,
+            schedule=self.plan_schedule,
         )
-        lines = [
-            "plan",
-            f"  data      {cfg.dataset} {cfg.data_root}: {cfg.train_split} {len(self.train_set)} images{val}",
-            f"  classes   {len(names)}: {shown}",
-            f"  model     {cfg.arch}, {weights}",
-            f"  device    {hardware_description(info.device)}, {info.world_size} process(es), "
-            f"{cfg.workers} data worker(s) each",
-            f"  batch     {cfg.batch_size} ({self.per_rank_batch} per process), crop {crop_h}x{crop_w} (HxW), "
-            f"scales {', '.join(f'{x:g}' for x in cfg.scales)}{', AMP' if self.amp else ''}",
-            f"  schedule  {schedule}",
-            "  bad data  "
-            + (
-                "stop at the first unreadable file (strict_data)"
-                if cfg.strict_data
-                else "name and skip (--strict-data stops)"
-            ),
-            f"  output    {self.out_dir} (last.pt every {cfg.ckpt_interval} it"
-            + (f", val every {cfg.val_interval} it" if self.val_set is not None else "")
-            + ")",
-        ]
-        return lines
 
     def run(self) -> TrainResult:
         """Train to the end of the schedule, a stop signal or the time limit. A write that fails
@@ -414,7 +260,7 @@ class Trainer:
         workers are stopped on every way out."""
         if self.start_iteration >= self.cfg.iterations:
             return self._already_finished()
-        state = _RunState(self.start_iteration)
+        state = RunState(self.start_iteration)
         try:
             self._begin()
             with self._batch_source().open() as batches:
@@ -422,15 +268,15 @@ class Trainer:
         except WriteFailed as exc:
             raise RunFailed(failure_line(exc, state.iteration, self.last_saved, self.out_dir)) from exc
         finally:
-            self._close_scalars()
+            self.run_log.close_scalars()
         dist_utils.barrier()
         return self._result(state)
 
-    def _loop(self, batches: Iterator, state: _RunState) -> None:
+    def _loop(self, batches: Iterator, state: RunState) -> None:
         """The iterations: a step, then what is due after it (log, re-fit, validation, checkpoint, stop)."""
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         bar = self._progress_bar()
-        window = _LogWindow()
+        window = LogWindow()
         self.deadline = time.time() + self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.net.train()
         try:
@@ -445,7 +291,7 @@ class Trainer:
                     bar.update(1)
                 if self._due(state.iteration, self.cfg.log_interval):
                     self._log_window(state.iteration, window, values, lr, bar)
-                    window = _LogWindow()
+                    window = LogWindow()
                     self._refit_if_asked(state.iteration, bar)
                 self._validate_if_due(state)
                 self._checkpoint_if_due(state)
@@ -479,13 +325,10 @@ class Trainer:
         cfg = self.cfg
         if not self.info.is_main:
             return
-        with writing("the run folder", self.out_dir):
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        with writing("log.jsonl", self.out_dir):
-            resumed_at = self.start_iteration if self.resumed_from else None
-            self.data_problems.update(clean_run_folder(self.out_dir, resumed_at, self.say))
+        resumed_at = self.start_iteration if self.resumed_from else None
+        self.run_log.begin(resumed_at)
         self._write_config()
-        self._open_scalars()
+        self.run_log.open_scalars(resumed_at)
         if self.resume_changes and self.announce_changes:
             self.say(f"--resume: changed from the run's config (applied): {', '.join(self.resume_changes)}")
         for line in self.plan():
@@ -511,7 +354,7 @@ class Trainer:
         )
 
     @staticmethod
-    def _next_batch(batches: Iterator, window: _LogWindow) -> tuple | None:
+    def _next_batch(batches: Iterator, window: LogWindow) -> tuple | None:
         """The next batch (None at the end of the schedule); the time spent waiting for it is how
         data-bound the run is (logged as data_wait)."""
         wait_start = time.time()
@@ -520,11 +363,11 @@ class Trainer:
             window.data_wait_s += time.time() - wait_start
         return batch
 
-    def _stop_on_bad_data(self, notes: list[str], state: _RunState) -> bool:
+    def _stop_on_bad_data(self, notes: list[str], state: RunState) -> bool:
         """Report the batch's problem files; with strict_data, a problem on any rank stops the run
         before training on it, with last.pt saved at this iteration."""
         cfg, iteration = self.cfg, state.iteration
-        problem = self._report_problems(notes, iteration, strict=cfg.strict_data)
+        problem = self.run_log.report_problems(notes, iteration, strict=cfg.strict_data)
         if not (cfg.strict_data and dist_utils.any_rank(problem is not None, self.info.device)):
             return False
         state.last_path = self.save("last.pt", iteration) or state.last_path
@@ -571,29 +414,12 @@ class Trainer:
         """Every ``interval`` iterations and at the last one."""
         return iteration % interval == 0 or iteration == self.cfg.iterations
 
-    def _log_window(self, iteration: int, window: _LogWindow, values: dict[str, float], lr: float, bar) -> None:
-        """One log record: the loss averaged over the window, the last iteration's loss parts and
-        lr, the speed and the share of time spent waiting for data."""
-        cfg = self.cfg
-        elapsed = time.time() - window.started
-        img_s = window.iterations * cfg.batch_size / max(elapsed, 1e-9)
-        parts = {k: v for k, v in values.items() if k != "loss"}
-        schedule_left = (cfg.iterations - iteration) * elapsed / max(window.iterations, 1)
-        record = {
-            "iter": iteration,
-            "loss": window.loss_sum / window.iterations,
-            **parts,
-            "lr": lr,
-            "img_s": round(img_s, 2),
-            "data_wait": round(window.data_wait_s / max(elapsed, 1e-9), 3),
-            # the schedule's end at this window's speed, or the time limit when that comes first
-            "eta_s": round(max(min(schedule_left, self.deadline - time.time()), 0.0), 1),
-        }
-        if self.data_problems:
-            record["bad_data_files"] = len(self.data_problems)
+    def _log_window(self, iteration: int, window: LogWindow, values: dict[str, float], lr: float, bar) -> None:
+        """One log record of the window (``LogWindow.record``), shown on the progress bar too."""
+        record = window.record(iteration, values, lr, self.cfg, self.deadline, len(self.data_problems))
         self.log(record)
         if bar is not None:
-            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{img_s:.1f}")
+            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{record['img_s']:.1f}")
 
     def _refit_if_asked(self, iteration: int, bar) -> None:
         """A new schedule length from ``refit_schedule`` (never at or before this iteration): the
@@ -615,7 +441,7 @@ class Trainer:
             bar.total = total
             bar.refresh()
 
-    def _validate_if_due(self, state: _RunState, now: bool = False) -> None:
+    def _validate_if_due(self, state: RunState, now: bool = False) -> None:
         """Validate every val_interval iterations (and when ``now``); a better mIoU writes best.pt."""
         if self.cfg.val_interval <= 0 or not (now or self._due(state.iteration, self.cfg.val_interval)):
             return
@@ -628,7 +454,7 @@ class Trainer:
             self.best_miou = miou
             state.best_path = self.save("best.pt", state.iteration, miou) or state.best_path
 
-    def _checkpoint_if_due(self, state: _RunState) -> None:
+    def _checkpoint_if_due(self, state: RunState) -> None:
         if self._due(state.iteration, self.cfg.ckpt_interval):
             state.last_path = self.save("last.pt", state.iteration) or state.last_path
 
@@ -637,7 +463,7 @@ class Trainer:
         asked = dist_utils.any_rank(self.stop_signal is not None or time.time() > deadline, self.info.device)
         return asked and iteration < self.cfg.iterations
 
-    def _stop_early(self, state: _RunState) -> None:
+    def _stop_early(self, state: RunState) -> None:
         """Save last.pt at this iteration, log and say why; the exit code is 128 + the signal's number."""
         iteration = state.iteration
         if self.stop_signal is None and self.cfg.val_interval > 0 and iteration % self.cfg.val_interval:
@@ -653,7 +479,7 @@ class Trainer:
             self.say(f"stopped by {by} at iteration {iteration}; saved {state.last_path}; {self.resume_hint}")
         state.exit_code = code
 
-    def _result(self, state: _RunState) -> TrainResult:
+    def _result(self, state: RunState) -> TrainResult:
         best = self.out_dir / "best.pt"
         best = best if best.exists() else state.best_path
         last_path = state.last_path or (self.out_dir / "last.pt")

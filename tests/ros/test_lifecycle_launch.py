@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from launch_sources import COMMON, loads_common_beside_itself, parsed, string_constants
 from ros_harness import REPO
 
 LAUNCH = REPO / "launch" / "attanet_lifecycle.launch.py"
@@ -22,7 +23,7 @@ def _calls(tree: ast.AST) -> dict[str, list[ast.Call]]:
 
 
 def test_lifecycle_launch_file_configures_then_activates_the_managed_node():
-    tree = compile(LAUNCH.read_text(), str(LAUNCH), "exec", ast.PyCF_ONLY_AST)
+    tree = parsed(LAUNCH)
     calls = _calls(tree)
     (node,) = calls["LifecycleNode"]
     keywords = {k.arg: k.value for k in node.keywords}
@@ -33,7 +34,11 @@ def test_lifecycle_launch_file_configures_then_activates_the_managed_node():
     (handler,) = calls["OnStateTransition"]
     states = {k.arg: ast.literal_eval(k.value) for k in handler.keywords if k.arg in ("start_state", "goal_state")}
     assert states == {"start_state": "configuring", "goal_state": "inactive"}  # activate only after configure worked
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert loads_common_beside_itself(tree)
+    assert {"common.arguments", "common.node_wiring"} <= {
+        ast.unparse(c.func) for c in calls["arguments"] + calls["node_wiring"]
+    }
+    strings = string_constants(tree, parsed(COMMON))
     assert {"attanet.yaml", "fastdds_shm.xml", "camera", "namespace", "params_file"} <= strings
 
 

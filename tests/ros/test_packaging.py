@@ -11,17 +11,20 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from launch_sources import COMMON, loads_common_beside_itself, parsed, string_constants
 from ros_harness import PROFILE, REPO
 
 LAUNCH = REPO / "launch" / "attanet.launch.py"
 
 
 def test_launch_file_compiles_and_references_what_exists():
-    source = LAUNCH.read_text()
-    tree = compile(source, str(LAUNCH), "exec", ast.PyCF_ONLY_AST)
+    tree, common = parsed(LAUNCH), parsed(COMMON)
     names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert "generate_launch_description" in names
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert loads_common_beside_itself(tree)
+    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert {"common.arguments", "common.node_wiring", "Node"} <= calls
+    strings = string_constants(tree, common)
     assert {
         "attanet_ros",
         "attanet_node",
@@ -33,6 +36,7 @@ def test_launch_file_compiles_and_references_what_exists():
     assert (REPO / "config" / "attanet.yaml").is_file() and PROFILE.is_file()
     setup = (REPO / "setup.py").read_text()
     assert "attanet_node = attanet_ros.node:main" in setup
+    assert '"launch/_common.py"' in setup  # installed beside the launch files that load it
 
 
 def test_dds_profile_has_shared_memory_64mib_and_udp_fallback():
@@ -95,6 +99,7 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     assert node.is_file() and os.access(node, os.X_OK) and "'attanet_node'" in node.read_text()
     assert os.access(prefix / "lib" / "attanet_ros" / "attanet_lifecycle_node", os.X_OK)
     assert (share / "launch" / "attanet_lifecycle.launch.py").is_file()
+    assert (share / "launch" / "_common.py").is_file()  # the launch files load it from beside them
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "attanet_ros").is_file()
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "attanet_ros" / "node.py").is_file() and (site / "attanet_ros" / "image_codec.py").is_file()

@@ -29,3 +29,11 @@ class Camera:
     def scale(self, z: float) -> float:
         """Pixels per metre at depth ``z``."""
         return self.f / max(z - self.z, NEAR)
+
+    def ground_point(self, x: float, z: float, min_depth: float) -> tuple[float, float, float] | None:
+        """(pixels per metre, u, v) of the ground point (x, z) for a figure drawn at its feet; None
+        when it is nearer than ``min_depth`` metres (too close to draw)."""
+        if z - self.z < min_depth:
+            return None
+        u, v = self.project(x, 0, z)[0]
+        return self.scale(z), u, v

@@ -78,6 +78,14 @@ def existing_frame_size(out_dir: str | Path, split: str) -> tuple[int, int, Path
     return image.shape[0], image.shape[1], first
 
 
+def check_frames(num: int, height: int, width: int) -> None:
+    """A request for ``num`` frames of ``height`` x ``width``: at least one, at least 32x32."""
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
+    if height < 32 or width < 32:
+        raise ValueError(f"image size {height}x{width} (HxW) is too small; use at least 32x32 (e.g. 512x1024)")
+
+
 def generate_dataset(
     out_dir: str | Path,
     num: int,
@@ -95,10 +103,7 @@ def generate_dataset(
     ``aachen_000000_000019``. Deterministic for a seed: the same call writes the same files, with
     any number of ``jobs`` (independent scenes render in parallel; a sequence renders in order).
     """
-    if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}")
-    if height < 32 or width < 32:
-        raise ValueError(f"image size {height}x{width} (HxW) is too small; use at least 32x32 (e.g. 512x1024)")
+    check_frames(num, height, width)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     if jobs < 1:

@@ -19,11 +19,10 @@ def person(rng: np.random.Generator, x: float, z: float, label: int, vz: float =
     bag = rng.random() < 0.3
 
     def draw(canvas: Canvas, cam: Camera, t: float) -> None:
-        zz = z + vz * t
-        if zz - cam.z < NEAR * 2:
+        at = cam.ground_point(x, z + vz * t, NEAR * 2)
+        if at is None:
             return
-        s = cam.scale(zz)
-        u, v = cam.project(x, 0, zz)[0]
+        s, u, v = at
         hpx = height * s
         hip = (u, v - 0.48 * hpx)
         canvas.bar(hip, (u - stride * s - 0.08 * s, v), 0.14 * s, label, pants)
@@ -67,11 +66,10 @@ def two_wheeler(rng: np.random.Generator, x: float, z: float, motor: bool, with_
     helmet = random_color(rng)
 
     def draw(canvas: Canvas, cam: Camera, t: float) -> None:
-        zz = z + vz * t
-        if zz - cam.z < NEAR * 3:
+        at = cam.ground_point(x, z + vz * t, NEAR * 3)
+        if at is None:
             return
-        s = cam.scale(zz)
-        u, v = cam.project(x, 0, zz)[0]
+        s, u, v = at
         half = length / 2 * s
         back, front = (
             (u - facing * (half - wheel_r * s), v - wheel_r * s),
@@ -267,29 +265,9 @@ def vehicle(rng: np.random.Generator, kind: str, x: float, z: float, vz: float) 
     glass = jitter(rng, (35, 45, 55), 20)
     if kind == "car":
         length, width = rng.uniform(3.8, 4.9), rng.uniform(1.65, 1.95)
-        body = Box(
-            x - width / 2,
-            x + width / 2,
-            0.22,
-            0.95,
-            z,
-            z + length,
-            label=label,
-            color=color,
-            texture=0.05,
-            field_index=0,
-        )
-        cabin = Box(
-            x - width / 2 + 0.12,
-            x + width / 2 - 0.12,
-            0.95,
-            rng.uniform(1.35, 1.6),
-            z + 0.9,
-            z + length - 0.8,
-            label=label,
-            color=color * 0.95,
-            texture=0.05,
-            field_index=0,
+        body = Box.across(x, width, 0.22, 0.95, z, z + length, label, color, 0.05, 0)
+        cabin = Box.across(
+            x, width, 0.95, rng.uniform(1.35, 1.6), z + 0.9, z + length - 0.8, label, color * 0.95, 0.05, 0, inset=0.12
         )
         cabin.decorate.append(face_grid(label, glass, 1, 2, (0.06, 0.12)))
         body.decorate += [wheels(0.33, (0.18, 0.8), label), rear_lights(label, (200, 30, 30))]
@@ -297,59 +275,19 @@ def vehicle(rng: np.random.Generator, kind: str, x: float, z: float, vz: float) 
     elif kind == "truck":
         length, width = rng.uniform(6, 10), 2.5
         cargo_h = rng.uniform(3.0, 3.8)
-        cargo = Box(
-            x - width / 2,
-            x + width / 2,
-            0.5,
-            cargo_h,
-            z,
-            z + length - 2.2,
-            label=label,
-            color=color,
-            texture=0.08,
-            field_index=1,
-        )
-        cab = Box(
-            x - width / 2 + 0.05,
-            x + width / 2 - 0.05,
-            0.5,
-            2.9,
-            z + length - 2.2,
-            z + length,
-            label=label,
-            color=random_color(rng),
-            texture=0.05,
-            field_index=0,
+        cargo = Box.across(x, width, 0.5, cargo_h, z, z + length - 2.2, label, color, 0.08, 1)
+        cab = Box.across(
+            x, width, 0.5, 2.9, z + length - 2.2, z + length, label, random_color(rng), 0.05, 0, inset=0.05
         )
         cab.decorate.append(face_grid(label, glass, 1, 1, (0.1, 0.15), t_range=(0.5, 0.9)))
         cargo.decorate += [wheels(0.5, (0.15, 0.3, 0.95), label), rear_lights(label, (200, 40, 30))]
-        under = Box(
-            x - width / 2 + 0.2,
-            x + width / 2 - 0.2,
-            0.0,
-            0.5,
-            z + 0.3,
-            z + length - 0.3,
-            label=label,
-            color=np.float32([30, 30, 30]),
-            texture=0.05,
-            field_index=0,
+        under = Box.across(
+            x, width, 0.0, 0.5, z + 0.3, z + length - 0.3, label, np.float32([30, 30, 30]), 0.05, 0, inset=0.2
         )
         parts += [under, cargo, cab]
     elif kind == "bus":
         length, width = rng.uniform(10, 13), 2.55
-        body = Box(
-            x - width / 2,
-            x + width / 2,
-            0.3,
-            rng.uniform(3.0, 3.4),
-            z,
-            z + length,
-            label=label,
-            color=color,
-            texture=0.05,
-            field_index=0,
-        )
+        body = Box.across(x, width, 0.3, rng.uniform(3.0, 3.4), z, z + length, label, color, 0.05, 0)
         body.decorate += [
             face_grid(label, glass, 1, int(length / 1.6), (0.04, 0.08), t_range=(0.45, 0.9)),
             wheels(0.5, (0.2, 0.8), label),

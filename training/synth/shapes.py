@@ -62,6 +62,22 @@ class Box:
     field_index: int = 1
     decorate: list[Callable] = field(default_factory=list)
 
+    @classmethod
+    def across(cls, x, width, y0, y1, z0, z1, label, color, texture, field_index, inset=0.0) -> Box:
+        """A box ``width`` wide centred on ``x`` (less ``inset`` each side): a vehicle's body or cab."""
+        return cls(
+            x - width / 2 + inset,
+            x + width / 2 - inset,
+            y0,
+            y1,
+            z0,
+            z1,
+            label=label,
+            color=color,
+            texture=texture,
+            field_index=field_index,
+        )
+
     def faces(self, cam: Camera):
         """Visible faces as (name, origin, axis_s, axis_t, shade) with 3D axes."""
         z0 = max(self.z0, cam.z + NEAR)

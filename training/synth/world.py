@@ -27,103 +27,35 @@ class World:
     rail: bool
 
     def draw_ground(self, canvas: Canvas, cam: Camera) -> None:
-        far = cam.z + 2000.0
+        near, far = cam.z + NEAR, cam.z + 2000.0
 
-        def strip(x0, x1, z0, z1, *, label, color, texture=0.08, field_index=1):
+        def strip(xa, xb, label, color, texture, field_index, z0=near, z1=far):
+            """A ground band between xa and xb (either order), z0 to z1 metres ahead."""
+            x0, x1 = sorted((xa, xb))
             quad = cam.project([x0, x1, x1, x0], 0, [z0, z0, z1, z1])
             canvas.polygon(quad, label, color, texture, field_index)
 
         for side, outer in zip((-1, 1), self.outer, strict=True):
-            x_far = side * 500.0
-            edge = side * self.road_half
-            strip(
-                min(edge, x_far),
-                max(edge, x_far),
-                cam.z + NEAR,
-                far,
-                label=outer,
-                color=self.colors[f"outer{side}"],
-                texture=0.15,
-                field_index=2,
-            )
-        strip(
-            -self.road_half,
-            self.road_half,
-            cam.z + NEAR,
-            far,
-            label=L["road"],
-            color=self.colors["road"],
-            texture=0.07,
-            field_index=1,
-        )
+            strip(side * self.road_half, side * 500.0, outer, self.colors[f"outer{side}"], 0.15, 2)
+        strip(-self.road_half, self.road_half, L["road"], self.colors["road"], 0.07, 1)
         if self.rail:
             for x in (-0.75, 0.75):
-                strip(
-                    x - 0.05,
-                    x + 0.05,
-                    cam.z + NEAR,
-                    far,
-                    label=L["road"],
-                    color=(150, 150, 155),
-                    texture=0.05,
-                    field_index=0,
-                )
+                strip(x - 0.05, x + 0.05, L["road"], (150, 150, 155), 0.05, 0)
         dash = 3.0
         start = np.floor(cam.z / 12.0) * 12.0
         for zz in np.arange(start, cam.z + 160, 12.0):
             for lane_x in (0.0,) if not self.rail else (-2.0, 2.0):
-                strip(
-                    lane_x - 0.08,
-                    lane_x + 0.08,
-                    max(zz, cam.z + NEAR),
-                    zz + dash,
-                    label=L["road"],
-                    color=(225, 225, 215),
-                    texture=0.05,
-                    field_index=0,
-                )
+                strip(lane_x - 0.08, lane_x + 0.08, L["road"], (225, 225, 215), 0.05, 0, max(zz, near), zz + dash)
         for side, walk, verge in zip((-1, 1), self.walk, self.verge, strict=True):
             inner = self.road_half + (1.2 if verge else 0.0)
             if verge:
-                strip(
-                    *sorted((side * self.road_half, side * inner)),
-                    cam.z + NEAR,
-                    far,
-                    label=L["terrain"],
-                    color=self.colors["terrain"],
-                    texture=0.2,
-                    field_index=2,
-                )
-            strip(
-                *sorted((side * inner, side * (inner + walk))),
-                cam.z + NEAR,
-                far,
-                label=L["sidewalk"],
-                color=self.colors["sidewalk"],
-                texture=0.1,
-                field_index=1,
-            )
+                strip(side * self.road_half, side * inner, L["terrain"], self.colors["terrain"], 0.2, 2)
+            strip(side * inner, side * (inner + walk), L["sidewalk"], self.colors["sidewalk"], 0.1, 1)
             # curb: a thin lighter band at the sidewalk's road edge
-            strip(
-                *sorted((side * inner, side * (inner + 0.15))),
-                cam.z + NEAR,
-                far,
-                label=L["sidewalk"],
-                color=self.colors["sidewalk"] * 1.15,
-                texture=0.05,
-                field_index=0,
-            )
+            strip(side * inner, side * (inner + 0.15), L["sidewalk"], self.colors["sidewalk"] * 1.15, 0.05, 0)
         for side, z0, z1 in self.parking:
             x0 = side * (self.road_half - 2.2)
-            strip(
-                *sorted((x0, side * self.road_half)),
-                max(z0, cam.z + NEAR),
-                z1,
-                label=L["parking"],
-                color=self.colors["road"] * 1.08,
-                texture=0.08,
-                field_index=1,
-            )
+            strip(x0, side * self.road_half, L["parking"], self.colors["road"] * 1.08, 0.08, 1, max(z0, near), z1)
 
     def things_at(self, t: float) -> list[Thing]:
         return sorted(self.things, key=lambda th: -th.depth(t))
@@ -169,51 +101,19 @@ def build_world(rng: np.random.Generator, z_start: float, length: float, busy: b
             r = rng.random()
             x_edge = x_walk_out + side * 0.2
             if r < 0.3:
-                things.append(
-                    segment_boxes(
-                        rng,
-                        side,
-                        x_edge,
-                        z,
-                        z + seg,
-                        label_name="wall",
-                        height_range=(0.8, 3.0),
-                        color=random_color(rng, 80, 200),
-                    )
-                )
+                style = {"label_name": "wall", "height_range": (0.8, 3.0), "color": random_color(rng, 80, 200)}
             elif r < 0.55:
                 c = jitter(rng, rng.choice([(130, 130, 130), (70, 90, 70), (120, 90, 60)]), 20)
-                things.append(
-                    segment_boxes(
-                        rng,
-                        side,
-                        x_edge,
-                        z,
-                        z + seg,
-                        label_name="fence",
-                        height_range=(1.0, 2.0),
-                        color=c * 1.3,
-                        texture=0.05,
-                        field_index=0,
-                        decorate=fence_lattice(c),
-                    )
-                )
+                style = {"label_name": "fence", "height_range": (1.0, 2.0), "color": c * 1.3, "texture": 0.05}
+                style.update(field_index=0, decorate=fence_lattice(c))
             elif r < 0.7:
                 c = jitter(rng, (60, 100, 40), 20)
-                things.append(
-                    segment_boxes(
-                        rng,
-                        side,
-                        x_edge,
-                        z,
-                        z + seg,
-                        label_name="vegetation",
-                        height_range=(0.7, 1.6),
-                        color=c,
-                        texture=0.3,
-                        field_index=0,
-                    )
-                )
+                style = {"label_name": "vegetation", "height_range": (0.7, 1.6), "color": c, "texture": 0.3}
+                style.update(field_index=0)
+            else:
+                style = None  # an open stretch
+            if style is not None:
+                things.append(segment_boxes(rng, side, x_edge, z, z + seg, **style))
             z += seg + rng.uniform(2, 15)
         # poles, trees and persons on the sidewalk
         z = z_start + rng.uniform(2, 10)
