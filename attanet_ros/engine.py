@@ -242,7 +242,11 @@ class SegmentationEngine:
         self._queues = FrameQueues(list(self.channels), s.mode, s.replay_queue)
         self._stop.clear()
         self.active = True  # before subscribing: a frame arriving meanwhile is queued, not ignored
-        qos = input_qos(s.mode, s.input_reliability, s.input_depth)
+
+        # a profile of its own for each subscription: rclpy writes a topic's qos_overrides into the one it is given
+        def qos():
+            return input_qos(s.mode, s.input_reliability, s.input_depth)
+
         infos = MutuallyExclusiveCallbackGroup()
         for channel in self.channels.values():
             # its own group per camera: a camera blocked in replay mode must not hold up the others
@@ -253,7 +257,7 @@ class SegmentationEngine:
                     Image,
                     image_topic,
                     lambda m, c=channel: self._on_image(c, m, False),
-                    qos,
+                    qos(),
                     callback_group=images,
                     qos_overriding_options=overridable(),
                 )
@@ -266,7 +270,7 @@ class SegmentationEngine:
                         CompressedImage,
                         compressed,
                         lambda m, c=channel: self._on_image(c, m, True),
-                        qos,
+                        qos(),
                         callback_group=images,
                         qos_overriding_options=overridable(),
                     )
