@@ -12,12 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import NAMESPACE, NODE, NodeProcess, RosClient, domain_for, stamp_ns, street_image, to_array
+from ros_harness import (
+    LAYER_LABELS,
+    NAMESPACE,
+    NODE,
+    NodeProcess,
+    RosClient,
+    domain_for,
+    model_classes,
+    stamp_ns,
+    street_image,
+    to_array,
+)
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from sensor_msgs.msg import Image
 
-from attanet_model import default_model_path
-from attanet_model.checkpoint import read_checkpoint
 from attanet_ros.label_info import LabelInfo
 
 pytestmark = pytest.mark.skipif(
@@ -28,14 +37,8 @@ MSG_DIR = Path(__file__).resolve().parents[2] / "scripts" / "build_vision_msgs" 
 CAMERAS = ("left", "right")
 THRESHOLD = 0.6
 # What kiwicampus/semantic_segmentation_layer subscribes with: sensor data (depth 50) for the mask and the
-# confidence, reliable + transient local (depth 5) for LabelInfo.
+# confidence; LabelInfo: ros_harness.LAYER_LABELS.
 LAYER_IMAGES = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
-LAYER_LABELS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=5,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
 RELIABLE_LATCHED = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=10,
@@ -53,10 +56,6 @@ def rosbags_hash() -> str:
         types.update(get_types_from_msg((MSG_DIR / f"{name}.msg").read_text(), f"vision_msgs/msg/{name}"))
     store.register(types)
     return store.hash_rihs01("vision_msgs/msg/LabelInfo")
-
-
-def model_classes() -> list[tuple[int, str]]:
-    return [(c["id"], c["name"]) for c in read_checkpoint(default_model_path())["meta"]["classes"]]
 
 
 @pytest.fixture(scope="module")
