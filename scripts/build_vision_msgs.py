@@ -5,7 +5,7 @@ vision_msgs is not on PyPI; Nav2's semantic segmentation layer reads the node's 
 
     python scripts/build_vision_msgs.py [--force]
 
-- The two upstream interface files (scripts/build_vision_msgs/vision_msgs/msg, Apache-2.0, see NOTICE
+- The two upstream interface files (attanet_ros/interfaces/vision_msgs/msg, Apache-2.0, see NOTICE
   there) are built with CMake + the pip ament_cmake / rosidl generators; no colcon, no ROS install.
 - Installed into the venv's own prefix (the wheels' bootstrap finds libraries under sys.prefix/lib)
   through a staged install packed as a local wheel named ``attanet-local-vision-msgs``: pip installs it
@@ -33,8 +33,10 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "build_vision_msgs" / "vision_msgs"
 REPO = HERE.parent
+# package.xml + CMakeLists.txt (ours) and the upstream interface files (shipped in attanet_ros for the bag tools)
+BUILD_FILES = HERE / "build_vision_msgs" / "vision_msgs"
+MSG_DIR = REPO / "attanet_ros" / "interfaces" / "vision_msgs" / "msg"
 # A project-specific name: a future PyPI `vision-msgs` / `ros-kilted-vision-msgs` cannot replace it.
 DIST = "attanet-local-vision-msgs"
 VERSION = "4.1.1"  # the upstream release the interface files come from
@@ -75,10 +77,28 @@ def ros_versions() -> list[str]:
     return sorted(set(names))
 
 
+def source_files() -> dict[str, Path]:
+    """The CMake project's files by their path inside it."""
+    files = {p.name: p for p in BUILD_FILES.iterdir() if p.is_file()}
+    files.update({f"msg/{p.name}": p for p in MSG_DIR.glob("*.msg")})
+    return files
+
+
+def stage_source(work: Path) -> Path:
+    """The CMake project assembled under ``work/src`` (copied only when changed: no needless rebuilds)."""
+    src = work / "src"
+    for name, path in source_files().items():
+        target = src / name
+        if not target.is_file() or target.read_bytes() != path.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    return src
+
+
 def stamp_text() -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in SOURCE.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(SOURCE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in sorted(source_files().items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     lines = [f"sources sha256 {digest.hexdigest()}", f"python {sysconfig.get_config_var('SOABI')}", *ros_versions()]
     return "\n".join(lines) + "\n"
 
@@ -106,8 +126,12 @@ def build(work: Path, prefix: Path) -> Path:
     log.write_text("")
     env = dict(os.environ)
     env["PATH"] = f"{prefix / 'bin'}{os.pathsep}{env.get('PATH', '')}"  # the venv's python and ament tools
+    src = stage_source(work)
+    cache = build_dir / "CMakeCache.txt"
+    if cache.is_file() and f"CMAKE_HOME_DIRECTORY:INTERNAL={src}\n" not in cache.read_text():
+        shutil.rmtree(build_dir)  # configured from another source folder (e.g. the work folder moved)
     generator = ["-G", "Ninja"] if shutil.which("ninja") and not (build_dir / "Makefile").exists() else []
-    configure = ["cmake", "-S", str(SOURCE), "-B", str(build_dir), *generator]
+    configure = ["cmake", "-S", str(src), "-B", str(build_dir), *generator]
     configure += [
         f"-DCMAKE_PREFIX_PATH={prefix}",
         f"-DCMAKE_INSTALL_PREFIX={prefix}",

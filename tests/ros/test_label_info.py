@@ -2,12 +2,15 @@
 against the node in its own process over real Fast DDS; the QoS override parameters.
 
 The type hash is checked against rosbags' own RIHS01 hash of the upstream interface files (an
-implementation that shares no code with the rosidl build), the class table against the model's.
+implementation that shares no code with the rosidl build; bag_io registers them), the class table against
+the model's.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,24 +19,25 @@ from ros_harness import (
     LAYER_LABELS,
     NAMESPACE,
     NODE,
+    REPO,
     NodeProcess,
     RosClient,
     domain_for,
     model_classes,
+    ros_env,
     stamp_ns,
     street_image,
     to_array,
 )
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from sensor_msgs.msg import Image
 
+from attanet_ros.bag_io import LABEL_INFO, TYPESTORE, BagReader
 from attanet_ros.label_info import LabelInfo
 
 pytestmark = pytest.mark.skipif(
     LabelInfo is None, reason="vision_msgs was not built (make install names what is missing)"
 )
 
-MSG_DIR = Path(__file__).resolve().parents[2] / "scripts" / "build_vision_msgs" / "vision_msgs" / "msg"
 CAMERAS = ("left", "right")
 THRESHOLD = 0.6
 # What kiwicampus/semantic_segmentation_layer subscribes with: sensor data (depth 50) for the mask and the
@@ -46,16 +50,6 @@ RELIABLE_LATCHED = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-def rosbags_hash() -> str:
-    """RIHS01 of vision_msgs/msg/LabelInfo as rosbags computes it from the same .msg files."""
-    store = get_typestore(Stores.ROS2_KILTED)
-    types = {}
-    for name in ("VisionClass", "LabelInfo"):
-        types.update(get_types_from_msg((MSG_DIR / f"{name}.msg").read_text(), f"vision_msgs/msg/{name}"))
-    store.register(types)
-    return store.hash_rihs01("vision_msgs/msg/LabelInfo")
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +95,12 @@ def test_label_info_reaches_a_late_subscriber_with_the_model_table(ros):
         assert msg.threshold == pytest.approx(THRESHOLD)
         infos = client.node.get_publishers_info_by_topic(topic)
         assert [(i.node_name, i.topic_type) for i in infos] == [("attanet", "vision_msgs/msg/LabelInfo")]
-        assert str(infos[0].topic_type_hash) == rosbags_hash()
+        assert str(infos[0].topic_type_hash) == TYPESTORE.hash_rihs01(LABEL_INFO)
         assert infos[0].qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
         assert infos[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
-    assert rosbags_hash() == "RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783"
+    assert (
+        TYPESTORE.hash_rihs01(LABEL_INFO) == "RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783"
+    )
 
 
 def test_nav2_segmentation_layer_contract(ros):
@@ -189,3 +185,22 @@ def test_qos_overrides_reach_the_graph(ros):
     late = client.subscribe(Image, f"{NODE}/left/labels", RELIABLE_LATCHED)
     client.wait_for(lambda: late, 30, "the last left mask for a transient-local subscriber")
     assert late[-1].header.frame_id == "left_optical"
+
+
+def test_bag_record_records_label_info_and_the_bag_tools_read_it(ros, tmp_path):
+    """`attanet bag-record` (its own process, started late) records the latched LabelInfo; the bag's class
+    table read back is the model's."""
+    client, node = ros
+    topic = f"{NODE}/left/label_info"
+    bag = tmp_path / "bag"
+    cmd = [sys.executable, "-c", "import sys, attanet_cli; sys.exit(attanet_cli.main())", "bag-record", str(bag)]
+    cmd += ["--topics", topic, "--max-messages", "1", "--json"]
+    run = subprocess.run(
+        cmd, env=ros_env(client.context.get_domain_id()), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["qos"] == {topic: "reliable, transient_local"}
+    with BagReader(bag) as reader:
+        assert reader.topics[topic].msgtype == LABEL_INFO
+        table = reader.class_table(topic)
+    assert [(c.id, c.name) for c in table] == model_classes()
