@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX, Segmenter
 
@@ -43,9 +44,9 @@ from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
-from .label_info import LabelInfo, LabelInfoPublisher, label_info_available
+from .label_info import create_label_info
 from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
-from .qos import camera_info_qos, diagnostics_qos, input_qos, latched_qos, output_qos, overridable
+from .qos import camera_info_qos, diagnostics_qos, input_qos, latched_qos, output_qos, overridable, publisher
 from .ros_args import ROS_OWNED_PREFIXES
 from .stats import RateLimitedLog
 
@@ -185,20 +186,15 @@ class SegmentationEngine:
         for channel in self.channels.values():
             prefix = channel.output_prefix
             channel.image_pubs = {
-                name: self._publisher(Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
+                name: publisher(node, Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
             }
-            channel.camera_info_pub = self._publisher(CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
+            channel.camera_info_pub = publisher(node, CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
             channel.log_bad = RateLimitedLog(node.get_logger().warning, s.log_throttle_period, time.monotonic)
             self._publishers += [*channel.image_pubs.values(), channel.camera_info_pub]
-            if label_info_available():  # before any frame is taken: Nav2's layer reads it first
-                label_pub = self._publisher(LabelInfo, f"{prefix}label_info", latched_qos())
-                header = Header(stamp=node.get_clock().now().to_msg())  # the camera's frame_id comes with its frames
-                channel.label_info = LabelInfoPublisher(
-                    label_pub, self.pipeline.classes, s.confidence_threshold, header
-                )
-                self._publishers.append(label_pub)
-        class_info_pub = self._publisher(String, "~/class_info", latched_qos())
-        self.diagnostics_pub = self._publisher(DiagnosticArray, "/diagnostics", diagnostics_qos())
+            channel.label_info = create_label_info(node, f"{prefix}label_info", self.pipeline.classes, s)
+            self._publishers += [channel.label_info.publisher] if channel.label_info else []
+        class_info_pub = publisher(node, String, "~/class_info", latched_qos())
+        self.diagnostics_pub = publisher(node, DiagnosticArray, "/diagnostics", diagnostics_qos())
         self._publishers += [class_info_pub, self.diagnostics_pub]
         class_info_pub.publish(String(data=self.class_info_json()))
         # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
@@ -207,10 +203,6 @@ class SegmentationEngine:
         if not self._applying_parameters:
             node.add_post_set_parameters_callback(self._apply_parameters)
             self._applying_parameters = True
-
-    def _publisher(self, msg_type, topic: str, qos):
-        """A publisher whose QoS the standard ``qos_overrides.<topic>.publisher.*`` parameters may change."""
-        return self.node.create_publisher(msg_type, topic, qos, qos_overriding_options=overridable())
 
     def unload(self) -> None:
         """Destroy publishers and timer and free the model (GPU memory included)."""
@@ -242,11 +234,8 @@ class SegmentationEngine:
         self._queues = FrameQueues(list(self.channels), s.mode, s.replay_queue)
         self._stop.clear()
         self.active = True  # before subscribing: a frame arriving meanwhile is queued, not ignored
-
         # a profile of its own for each subscription: rclpy writes a topic's qos_overrides into the one it is given
-        def qos():
-            return input_qos(s.mode, s.input_reliability, s.input_depth)
-
+        qos = partial(input_qos, s.mode, s.input_reliability, s.input_depth)
         infos = MutuallyExclusiveCallbackGroup()
         for channel in self.channels.values():
             # its own group per camera: a camera blocked in replay mode must not hold up the others

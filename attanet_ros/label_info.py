@@ -18,12 +18,21 @@ from typing import Any
 
 from attanet_model import IGNORE_INDEX
 
+from .qos import latched_qos, publisher
+
 try:  # built by `make install` (or the system's, on a ROS install)
     from vision_msgs.msg import LabelInfo, VisionClass
 except ImportError:
     LabelInfo = VisionClass = None
 
-__all__ = ["LABEL_INFO_MISSING", "LabelInfo", "LabelInfoPublisher", "label_info_available", "label_info_msg"]
+__all__ = [
+    "LABEL_INFO_MISSING",
+    "LabelInfo",
+    "LabelInfoPublisher",
+    "create_label_info",
+    "label_info_available",
+    "label_info_msg",
+]
 
 UNLABELED_NAME = "unlabeled"
 LABEL_INFO_MISSING = (
@@ -60,3 +69,16 @@ class LabelInfoPublisher:
         """Before a frame's labels: republish with its header if the frame_id or the threshold changed."""
         if self._said != (header.frame_id, float(threshold)):
             self.publish(threshold, header)
+
+
+def create_label_info(node: Any, topic: str, classes: list[Any], settings: Any) -> LabelInfoPublisher | None:
+    """``topic``'s publisher (latched, overridable), its table published now, before any frame is taken
+    (the camera's frame_id comes with its first frame); None without vision_msgs (said once at start-up)."""
+    if not label_info_available():
+        return None
+    from std_msgs.msg import Header
+
+    header = Header(stamp=node.get_clock().now().to_msg())
+    return LabelInfoPublisher(
+        publisher(node, LabelInfo, topic, latched_qos()), classes, settings.confidence_threshold, header
+    )

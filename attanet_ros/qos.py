@@ -13,6 +13,8 @@ e.g. ``--ros-args -p 'qos_overrides./camera/image.subscription.reliability:=reli
 
 from __future__ import annotations
 
+from typing import Any
+
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -34,6 +36,11 @@ OVERRIDABLE_POLICIES = (
 def overridable() -> QoSOverridingOptions:
     """Pass as ``qos_overriding_options`` to ``create_publisher`` / ``create_subscription``."""
     return QoSOverridingOptions(policy_kinds=OVERRIDABLE_POLICIES)
+
+
+def publisher(node: Any, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
+    """``node.create_publisher`` with the standard ``qos_overrides.<topic>.publisher.*`` parameters."""
+    return node.create_publisher(msg_type, topic, qos, qos_overriding_options=overridable())
 
 
 def input_qos(mode: str, reliability: str = "best_effort", depth: int = 5) -> QoSProfile:
