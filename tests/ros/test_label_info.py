@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from ros_harness import (
     LAYER_LABELS,
     NAMESPACE,
@@ -149,6 +150,13 @@ def test_label_info_follows_the_threshold(ros):
     label_info = client.subscribe(LabelInfo, f"{NODE}/right/label_info", LAYER_LABELS)
     client.wait_for(lambda: label_info, 30, "right/label_info")
     assert all(r.successful for r in client.set_parameters(confidence_threshold=0.25))
+    try:
+        check_threshold_followed(client, node, label_info)
+    finally:  # the other tests expect the node's THRESHOLD
+        assert all(r.successful for r in client.set_parameters(confidence_threshold=THRESHOLD))
+
+
+def check_threshold_followed(client, node, label_info) -> None:
     labels = client.subscribe(Image, f"{NODE}/right/labels")  # outputs nobody reads are not computed
     client.wait_for_node_subscribers(f"{NODE}/right/labels", 1)
     camera = client.publisher(Image, f"{NAMESPACE}/right/image")  # the default replay input: reliable
@@ -203,4 +211,11 @@ def test_bag_record_records_label_info_and_the_bag_tools_read_it(ros, tmp_path):
     with BagReader(bag) as reader:
         assert reader.topics[topic].msgtype == LABEL_INFO
         table = reader.class_table(topic)
+        raw = next(iter(reader.messages([topic]))).raw
     assert [(c.id, c.name) for c in table] == model_classes()
+    # rosbags and rclpy read the node's bytes alike (byte equality is not asked: rmw leaves padding uninitialised)
+    ours, theirs = TYPESTORE.deserialize_cdr(raw, LABEL_INFO), deserialize_message(raw, LabelInfo)
+    expected = [*model_classes(), (255, "unlabeled")]
+    assert [(c.class_id, c.class_name) for c in ours.class_map] == expected
+    assert [(c.class_id, c.class_name) for c in theirs.class_map] == expected
+    assert ours.threshold == pytest.approx(theirs.threshold) and 0 < ours.threshold < 1
