@@ -43,26 +43,26 @@ def publisher(node: Any, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
     return node.create_publisher(msg_type, topic, qos, qos_overriding_options=overridable())
 
 
+def keep_last(
+    depth: int,
+    reliability: ReliabilityPolicy = ReliabilityPolicy.RELIABLE,
+    durability: DurabilityPolicy = DurabilityPolicy.VOLATILE,
+) -> QoSProfile:
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability, durability=durability)
+
+
 def input_qos(mode: str, reliability: str = "best_effort", depth: int = 5) -> QoSProfile:
     """Camera input. live: the sensor-data profile (best effort, keep last ``depth``, volatile) unless
     told otherwise; the node keeps only the newest frame anyway. replay: reliable, keep-all, so no frame is
     lost in DDS while the worker is busy (the callback blocks and the reader buffers)."""
     if mode == "replay":
         return QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy, durability=DurabilityPolicy.VOLATILE
-    )
+    return keep_last(depth, ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT)
 
 
 def camera_info_qos() -> QoSProfile:
     """Camera calibration input: sensor data (best effort matches any driver); only the newest is kept."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=5,
-        reliability=ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    return keep_last(5, ReliabilityPolicy.BEST_EFFORT)
 
 
 def output_qos(mode: str) -> QoSProfile:
@@ -71,30 +71,15 @@ def output_qos(mode: str) -> QoSProfile:
     replay keeps all, so an evaluator sees every frame."""
     if mode == "replay":
         return QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=2,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    return keep_last(2)
 
 
 def diagnostics_qos() -> QoSProfile:
     """/diagnostics: the system default as every ROS 2 diagnostic publisher uses it (reliable, depth 10)."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=10,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    return keep_last(10)
 
 
 def latched_qos() -> QoSProfile:
     """~/label_info and ~/class_info: published when they change, delivered to late subscribers (transient
     local). Nav2's semantic segmentation layer subscribes to LabelInfo reliable + transient local."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    )
+    return keep_last(1, durability=DurabilityPolicy.TRANSIENT_LOCAL)

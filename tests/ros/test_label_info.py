@@ -17,6 +17,7 @@ import pytest
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from ros_harness import (
+    LATCHED,
     LAYER_LABELS,
     NAMESPACE,
     NODE,
@@ -44,12 +45,6 @@ THRESHOLD = 0.6
 # What kiwicampus/semantic_segmentation_layer subscribes with: sensor data (depth 50) for the mask and the
 # confidence; LabelInfo: ros_harness.LAYER_LABELS.
 LAYER_IMAGES = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
-RELIABLE_LATCHED = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=10,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
 BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -190,7 +185,7 @@ def test_qos_overrides_reach_the_graph(ros):
     assert qos(f"{NODE}/left/labels").durability == DurabilityPolicy.TRANSIENT_LOCAL
     assert qos(f"{NODE}/right/labels").durability == DurabilityPolicy.VOLATILE
     # the earlier test published on left: a subscriber that joins now still gets the last mask
-    late = client.subscribe(Image, f"{NODE}/left/labels", RELIABLE_LATCHED)
+    late = client.subscribe(Image, f"{NODE}/left/labels", LATCHED)
     client.wait_for(lambda: late, 30, "the last left mask for a transient-local subscriber")
     assert late[-1].header.frame_id == "left_optical"
 
