@@ -21,7 +21,10 @@ PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
 .PHONY: install test lint format pytest demo bench bench-gpu clean
 
+# vision_msgs/LabelInfo is not on PyPI: built against the pip ROS wheels when missing or out of date (a stamp
+# of its sources and the ROS versions; a no-op otherwise). Without a compiler/CMake it says what that costs.
 install: $(STAMP)
+	@$(PY) scripts/build_vision_msgs.py
 
 # Re-runs only when the requirements or setup.py change.
 $(STAMP): requirements.txt setup.py setup.cfg pyproject.toml

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
     "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "ros": ("attanet_ros.ros_tools", "main", "set a node parameter or drive the lifecycle node (no ros2 CLI needed)"),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
     "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),

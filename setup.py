@@ -28,6 +28,7 @@ setup(
     package_data={
         "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
         "attanet_training": ["configs/*.yaml"],
+        "attanet_ros": ["interfaces/vision_msgs/msg/*.msg", "interfaces/vision_msgs/NOTICE"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),

@@ -168,8 +168,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--class-info-topic",
-        help="with --pred-topic: the node's class table (std_msgs/String JSON) recorded with the labels "
-        "(default: ~/class_info beside --pred-topic, e.g. /attanet/class_info)",
+        help="with --pred-topic: the node's class table recorded with the labels, its class_info (std_msgs/String "
+        "JSON) or label_info (vision_msgs/LabelInfo) (default: ~/class_info beside --pred-topic, e.g. "
+        "/attanet/class_info, else ~/label_info)",
     )
     p.add_argument(
         "--tolerance",
@@ -297,19 +298,23 @@ def _recorded_classes(reader, args: argparse.Namespace, segmenter) -> tuple[tupl
     from attanet_model import CITYSCAPES_CLASSES
     from attanet_model.classes import describe_difference, same_classes
 
-    from .bag_io import class_info_topic
+    from .bag_io import CLASS_TABLE_TYPES, class_info_topic, label_info_topic
 
-    info_topic = args.class_info_topic or class_info_topic(args.pred_topic)
-    if args.class_info_topic:
-        reader.require_topic(info_topic, ("std_msgs/msg/String",), "--class-info-topic")
     sources = []  # (description, classes), most authoritative first
-    if (recorded := reader.class_table(info_topic)) is not None:
-        sources.append((f"the recorded {info_topic}", recorded))
+    if args.class_info_topic:
+        info_topic = args.class_info_topic
+        reader.require_topic(info_topic, CLASS_TABLE_TYPES, "--class-info-topic")
+        found = (info_topic, reader.class_table(info_topic))
+    else:  # ~/class_info (JSON) beside the labels, else ~/label_info (vision_msgs/LabelInfo)
+        info_topic = f"{class_info_topic(args.pred_topic)} or {label_info_topic(args.pred_topic)}"
+        found = reader.class_table_beside(args.pred_topic)
+    if found is not None:
+        sources.append((f"the recorded {found[0]}", found[1]))
     if segmenter is not None:
         sources.append((f"--model {segmenter.model_path}", segmenter.classes))
-    gt_topic = class_info_topic(args.label_topic)
-    if gt_topic != info_topic and (truth := reader.class_table(gt_topic)) is not None:
-        sources.append((f"the ground truth's {gt_topic}", truth))
+    truth = reader.class_table_beside(args.label_topic)
+    if truth is not None and (found is None or truth[0] != found[0]):
+        sources.append((f"the ground truth's {truth[0]}", truth[1]))
     for name, table in sources[1:]:
         if not same_classes(sources[0][1], table):
             raise BagError(
@@ -320,7 +325,7 @@ def _recorded_classes(reader, args: argparse.Namespace, segmenter) -> tuple[tupl
         return sources[0][1], sources[0][0], None
     warning = (
         f"no class table: {info_topic} is not in the bag and no --model was given, so the 19 Cityscapes classes "
-        f"are assumed; record the node's ~/class_info with its labels (or pass --model)"
+        f"are assumed; record the node's ~/class_info or ~/label_info with its labels (or pass --model)"
     )
     return CITYSCAPES_CLASSES, "default (Cityscapes)", warning
 
@@ -502,7 +507,8 @@ def _record_parser() -> argparse.ArgumentParser:
         prog="attanet bag-record",
         description="Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). "
         "The serialized bytes are written as received, so images come back bit-exact; each topic's QoS is "
-        "matched to its publishers (the node's latched ~/class_info is received even when recording starts late).",
+        "matched to its publishers (the node's latched ~/class_info and ~/label_info are received even when recording "
+        "starts late).",
         epilog="Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. "
         "Anything after --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, "
         "2 usage error. Example: attanet bag-record run1 --topics /camera/image_raw /attanet/labels "

@@ -52,6 +52,7 @@ from .bag_io import (
     header_stamp_ns,
     image_from_bag_msg,
     image_msg,
+    label_info_topic,
     labels_from_bag_msg,
 )
 from .bag_match import SameStampFrames, StampVerdict, describe_span, duplicates, match_stamps
@@ -218,15 +219,16 @@ def _settle(report: EvalReport, scorer: _Scorer, verdict: StampVerdict, problems
 def _check_class_table(report: EvalReport, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
     """ClassTableMismatch unless the bag's recorded ground-truth table is ``classes``; a bag without
     one (recorded by other tools) is scored as ``classes``, and the result says so."""
-    topic = class_info_topic(report.config.label_topic)
-    truth = reader.class_table(topic)
-    if truth is None:
+    found = reader.class_table_beside(report.config.label_topic)  # class_info (JSON), else label_info
+    if found is None:
+        topic = f"{class_info_topic(report.config.label_topic)} or {label_info_topic(report.config.label_topic)}"
         report.class_table = "assumed (the bag records none)"
         report.warnings.append(
             f"the bag does not record what the ids on {report.config.label_topic} mean (no {topic}); they were "
             f"scored as {describe_classes(classes)}: check that this is the label set"
         )
         return
+    topic, truth = found
     predicted_from = "the model" if report.mode == "model" else "the predictions' class table"
     check_same_classes(classes, truth, predicted_from, f"the bag's ground truth ({topic})")
     report.class_table = topic

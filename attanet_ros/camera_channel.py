@@ -33,6 +33,7 @@ class CameraChannel:
     last_snapshot: dict | None = None
     image_pubs: dict = field(default_factory=dict)
     camera_info_pub: Any = None
+    label_info: Any = None  # label_info.LabelInfoPublisher, when vision_msgs is installed
     subscriptions: list = field(default_factory=list)
     log_bad: Any = None
 

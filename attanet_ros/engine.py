@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,10 @@ from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
+from .label_info import create_label_info
 from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
-from .qos import input_qos, latched_qos, output_qos
+from .qos import camera_info_qos, diagnostics_qos, input_qos, latched_qos, output_qos, overridable, publisher
+from .ros_args import ROS_OWNED_PREFIXES
 from .stats import RateLimitedLog
 
 ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8", "attention": "mono8"}
@@ -89,6 +92,8 @@ def parameter_value(node: Node, name: str) -> Any:
 def check_parameter_updates(parameters) -> SetParametersResult:
     """Refuse a run-time change the table does not allow (read-only, out of range), with the reason."""
     for p in parameters:
+        if p.name.startswith(ROS_OWNED_PREFIXES):
+            continue  # qos_overrides.*: declared read-only by rclpy as each publisher/subscription is created
         reason = update_problem(p.name, p.value)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
@@ -181,13 +186,15 @@ class SegmentationEngine:
         for channel in self.channels.values():
             prefix = channel.output_prefix
             channel.image_pubs = {
-                name: node.create_publisher(Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
+                name: publisher(node, Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
             }
-            channel.camera_info_pub = node.create_publisher(CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
+            channel.camera_info_pub = publisher(node, CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
             channel.log_bad = RateLimitedLog(node.get_logger().warning, s.log_throttle_period, time.monotonic)
             self._publishers += [*channel.image_pubs.values(), channel.camera_info_pub]
-        class_info_pub = node.create_publisher(String, "~/class_info", latched_qos())
-        self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            channel.label_info = create_label_info(node, f"{prefix}label_info", self.pipeline.classes, s)
+            self._publishers += [channel.label_info.publisher] if channel.label_info else []
+        class_info_pub = publisher(node, String, "~/class_info", latched_qos())
+        self.diagnostics_pub = publisher(node, DiagnosticArray, "/diagnostics", diagnostics_qos())
         self._publishers += [class_info_pub, self.diagnostics_pub]
         class_info_pub.publish(String(data=self.class_info_json()))
         # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
@@ -210,7 +217,7 @@ class SegmentationEngine:
             self.node.destroy_publisher(pub)
         self._publishers.clear()
         for channel in self.channels.values():
-            channel.image_pubs, channel.camera_info_pub = {}, None
+            channel.image_pubs, channel.camera_info_pub, channel.label_info = {}, None, None
         device = self.info.get("device")
         self.pipeline = None
         gc.collect()
@@ -227,7 +234,8 @@ class SegmentationEngine:
         self._queues = FrameQueues(list(self.channels), s.mode, s.replay_queue)
         self._stop.clear()
         self.active = True  # before subscribing: a frame arriving meanwhile is queued, not ignored
-        qos = input_qos(s.mode, s.input_reliability, s.input_depth)
+        # a profile of its own for each subscription: rclpy writes a topic's qos_overrides into the one it is given
+        qos = partial(input_qos, s.mode, s.input_reliability, s.input_depth)
         infos = MutuallyExclusiveCallbackGroup()
         for channel in self.channels.values():
             # its own group per camera: a camera blocked in replay mode must not hold up the others
@@ -235,7 +243,12 @@ class SegmentationEngine:
             image_topic = f"{channel.input_prefix}image"
             subs = [
                 node.create_subscription(
-                    Image, image_topic, lambda m, c=channel: self._on_image(c, m, False), qos, callback_group=images
+                    Image,
+                    image_topic,
+                    lambda m, c=channel: self._on_image(c, m, False),
+                    qos(),
+                    callback_group=images,
+                    qos_overriding_options=overridable(),
                 )
             ]
             if s.subscribe_compressed:
@@ -246,8 +259,9 @@ class SegmentationEngine:
                         CompressedImage,
                         compressed,
                         lambda m, c=channel: self._on_image(c, m, True),
-                        qos,
+                        qos(),
                         callback_group=images,
+                        qos_overriding_options=overridable(),
                     )
                 )
             subs.append(
@@ -255,8 +269,9 @@ class SegmentationEngine:
                     CameraInfo,
                     f"{channel.input_prefix}camera_info",
                     lambda m, c=channel: setattr(c, "camera_info", m),
-                    5,
+                    camera_info_qos(),
                     callback_group=infos,
+                    qos_overriding_options=overridable(),
                 )
             )
             channel.subscriptions = subs
@@ -292,6 +307,9 @@ class SegmentationEngine:
     # -- parameters ----------------------------------------------------------------------------
 
     def _apply_parameters(self, parameters) -> None:
+        parameters = [p for p in parameters if not p.name.startswith(ROS_OWNED_PREFIXES)]  # declared by rclpy
+        if not parameters:
+            return
         for p in parameters:
             self.settings = self.settings.with_update(p.name, p.value)
         self.options = self._frame_options()  # one atomic swap; the worker reads it once per frame
@@ -380,6 +398,8 @@ class SegmentationEngine:
         channel, header = frame.channel, frame.msg.header
         timings = dict(frame.timings)
         t1 = time.perf_counter()
+        if channel.label_info is not None:  # the camera's frame_id (and a new threshold) before its labels
+            channel.label_info.follow(self.options.confidence_threshold, header)
         if outputs is not None:
             timings.update(outputs.timings_ms)
             for name in frame.wanted:

@@ -23,7 +23,7 @@ import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from .engine import SegmentationEngine, StartupError, declare_parameters, parameter_value, read_settings
-from .node import NODE_NAME, log_transport, spin, start_ros
+from .node import NODE_NAME, log_start, spin, start_ros
 
 __all__ = ["AttanetLifecycleNode", "main"]
 
@@ -96,7 +96,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"attanet_lifecycle_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    log_transport(node, profile)
+    log_start(node, profile)
     return spin(node, node.executor_threads(), node.release)
 
 

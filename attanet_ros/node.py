@@ -22,6 +22,7 @@ from rclpy.node import Node
 
 from .dds_env import transport_setting, use_shipped_profile
 from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters, read_settings
+from .label_info import LABEL_INFO_MISSING, label_info_available
 from .malloc_tuning import fix_mmap_threshold
 from .params import NodeSettings
 from .ros_args import preflight, rcl_error_line
@@ -67,9 +68,12 @@ def start_ros(args: list[str] | None, program: str) -> tuple[int | None, bool]:
     return None, profile
 
 
-def log_transport(node: Node, profile_was_set: bool) -> None:
+def log_start(node: Node, profile_was_set: bool) -> None:
+    """What both node executables say once at start-up: the DDS transports, and a missing vision_msgs."""
     shipped = " (the shipped default: none was set)" if profile_was_set else ""
     node.get_logger().info(f"Fast DDS transports: {transport_setting()}{shipped}")
+    if not label_info_available():
+        node.get_logger().warning(LABEL_INFO_MISSING)
 
 
 def main(args: list[str] | None = None) -> int:
@@ -86,7 +90,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"attanet_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    log_transport(node, profile)
+    log_start(node, profile)
     return spin(node, node.engine.executor_threads, node.stop)
 
 

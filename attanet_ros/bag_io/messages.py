@@ -7,14 +7,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from attanet_model import ClassInfo
-from attanet_model.classes import class_info_json
+from attanet_model import IGNORE_INDEX, ClassInfo
+from attanet_model.classes import class_info_json, generic_classes
 
 from ..image_codec import ImageDecodeError, compressed_from_msg, encode_image, image_from_msg
 
@@ -22,10 +23,17 @@ from ..image_codec import ImageDecodeError, compressed_from_msg, encode_image, i
 # one typestore reads bags recorded by any of them.
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 
+# vision_msgs/LabelInfo (the node's ~/label_info) from the upstream interface files shipped with the package
+VISION_MSGS = Path(__file__).resolve().parents[1] / "interfaces" / "vision_msgs" / "msg"
+for _name in ("VisionClass", "LabelInfo"):
+    TYPESTORE.register(get_types_from_msg((VISION_MSGS / f"{_name}.msg").read_text(), f"vision_msgs/msg/{_name}"))
+
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 STRING = "std_msgs/msg/String"
+LABEL_INFO = "vision_msgs/msg/LabelInfo"
+CLASS_TABLE_TYPES = (STRING, LABEL_INFO)  # ~/class_info JSON or ~/label_info
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 LABEL_ENCODINGS = ("mono8", "8uc1")
 
@@ -133,6 +141,21 @@ def class_info_topic(label_topic: str) -> str:
     /camera/gt_labels -> /camera/class_info."""
     namespace = label_topic.rstrip("/").rsplit("/", 1)[0]
     return f"{namespace}/class_info"
+
+
+def label_info_topic(label_topic: str) -> str:
+    """The node's ``~/label_info`` beside ``~/labels`` (as ``class_info_topic``)."""
+    return class_info_topic(label_topic).rsplit("/", 1)[0] + "/label_info"
+
+
+def classes_from_label_info(msg: Any) -> tuple[ClassInfo, ...]:
+    """The class table of a vision_msgs/LabelInfo (its 255 = unlabeled entry left out). LabelInfo has no
+    colours; the display colours are generic ones (tables compare by id and name)."""
+    entries = sorted((int(c.class_id), str(c.class_name)) for c in msg.class_map if c.class_id != IGNORE_INDEX)
+    if not entries:
+        raise ValueError("its class_map lists no class")
+    colors = generic_classes(entries[-1][0] + 1)
+    return tuple(ClassInfo(i, name, colors[i].color) for i, name in entries)
 
 
 def class_table_msg(classes: Iterable[ClassInfo]) -> Any:

@@ -21,7 +21,16 @@ from attanet_model import ClassInfo
 from attanet_model.classes import describe_difference, parse_class_info, same_classes
 
 from .errors import BagError
-from .messages import IMAGE_TYPES, STRING, BagMessage, deserialize
+from .messages import (
+    CLASS_TABLE_TYPES,
+    IMAGE_TYPES,
+    LABEL_INFO,
+    BagMessage,
+    class_info_topic,
+    classes_from_label_info,
+    deserialize,
+    label_info_topic,
+)
 from .salvage import McapSalvage
 
 
@@ -223,21 +232,27 @@ class BagReader:
                 return
 
     def class_table(self, topic: str) -> tuple[ClassInfo, ...] | None:
-        """The class table recorded on ``topic`` (a std_msgs/String with the node's ``class_info``
-        JSON; see ``class_info_topic``), or None when the bag has no such topic. BagError when it is
+        """The class table recorded on ``topic`` (the node's ``class_info`` JSON on std_msgs/String, or its
+        vision_msgs/LabelInfo ``label_info``), or None when the bag has no such topic. BagError when it is
         there but unusable, or when it changes during the recording."""
         info = self.topics.get(topic)
         if info is None:
             return None
-        self.require_topic(topic, (STRING,), "class table")
+        self.require_topic(topic, CLASS_TABLE_TYPES, "class table")
         tables: list[tuple[ClassInfo, ...]] = []
         for message in self.messages([topic]):
             try:
-                table = parse_class_info(deserialize(message).data)
+                msg = deserialize(message)
+                table = classes_from_label_info(msg) if info.msgtype == LABEL_INFO else parse_class_info(msg.data)
             except Exception as exc:  # corrupt CDR or not our JSON: the table is unknown, not guessed
+                expected = (
+                    "a vision_msgs/LabelInfo naming classes"
+                    if info.msgtype == LABEL_INFO
+                    else 'the node\'s class_info JSON ({"classes": [{"id", "name", "color"}, ...]})'
+                )
                 raise BagError(
-                    f"class table on {topic} at log time {message.log_time / 1e9:.3f} in bag {self.path} is not the "
-                    f'node\'s class_info JSON ({{"classes": [{{"id", "name", "color"}}, ...]}}): {exc}'
+                    f"class table on {topic} at log time {message.log_time / 1e9:.3f} in bag {self.path} is not "
+                    f"{expected}: {exc}"
                 ) from exc
             if tables and not same_classes(table, tables[0]):
                 raise BagError(
@@ -247,6 +262,14 @@ class BagReader:
         if not tables:
             raise BagError(f"{topic} in bag {self.path} lists no message (the bag is damaged before it)")
         return tables[0]
+
+    def class_table_beside(self, label_topic: str) -> tuple[str, tuple[ClassInfo, ...]] | None:
+        """(topic, table) of the class table recorded beside ``label_topic``: ``class_info`` (JSON) where
+        the bag has it, else ``label_info`` (vision_msgs/LabelInfo); None when it has neither."""
+        for topic in (class_info_topic(label_topic), label_info_topic(label_topic)):
+            if (table := self.class_table(topic)) is not None:
+                return topic, table
+        return None
 
     def close(self) -> None:
         for source in self._sources:

@@ -42,6 +42,21 @@ LATCHED = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+# What Nav2's semantic segmentation layer subscribes to LabelInfo with (reliable, transient local, depth 5).
+LAYER_LABELS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+def model_classes() -> list[tuple[int, str]]:
+    """(id, name) of the bundled model's class table, read from its file."""
+    from attanet_model import default_model_path
+    from attanet_model.checkpoint import read_checkpoint
+
+    return [(c["id"], c["name"]) for c in read_checkpoint(default_model_path())["meta"]["classes"]]
 
 
 def domain_for(offset: int) -> int:

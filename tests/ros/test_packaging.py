@@ -69,6 +69,7 @@ def test_package_xml_is_format_3_ament_python_with_real_dependencies():
         "launch_ros",
         "python3-pytest",
     } <= depends
+    assert "vision_msgs" in depends  # ~/label_info: a ROS install's vision_msgs (pip installs build it)
 
 
 @pytest.mark.slow
@@ -104,3 +105,7 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "attanet_ros" / "node.py").is_file() and (site / "attanet_ros" / "image_codec.py").is_file()
     assert (site / "attanet_demo.py").is_file() and (site / "attanet_cli.py").is_file()  # the top-level modules
+    # the vision_msgs interface files the bag tools read ship with the package
+    assert (site / "attanet_ros" / "interfaces" / "vision_msgs" / "msg" / "LabelInfo.msg").is_file()
+    # docs/ROS.md names the setup file this colcon (no colcon-bash) writes
+    assert (tmp_path / "install" / "setup.sh").is_file()

@@ -29,14 +29,30 @@ def frames(dataset) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def json_table(classes):
+    data = json.dumps({"classes": [c.to_dict() for c in classes], "ignore_index": 255, "arch": "x"})
+    return TYPESTORE.types["std_msgs/msg/String"](data=data)
+
+
+def label_info(classes, threshold: float = 0.5):
+    """vision_msgs/LabelInfo as the node publishes it (classes, then 255 = unlabeled), built by rosbags."""
+    types = TYPESTORE.types
+    header = types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="cam")
+    entries = [(c.id, c.name) for c in classes] + [(255, "unlabeled")]
+    class_map = [types["vision_msgs/msg/VisionClass"](class_id=i, class_name=name) for i, name in entries]
+    return types["vision_msgs/msg/LabelInfo"](header=header, class_map=class_map, threshold=threshold)
+
+
 def recorded_bag(path, frames, preds, class_tables: dict[str, tuple] | None = None):
-    """write_bag's bag plus class_info messages {topic: classes} (written first, as latched topics are)."""
+    """write_bag's bag plus class tables {topic: classes} (written first, as latched topics are): class_info
+    JSON, or vision_msgs/LabelInfo on a topic named */label_info."""
     path.mkdir(exist_ok=True)
     write_bag(path / "base", frames, preds=preds)
     with BagReader(path / "base") as reader, BagWriter(path / "bag", "mcap") as writer:
         for topic, classes in (class_tables or {}).items():
-            data = json.dumps({"classes": [c.to_dict() for c in classes], "ignore_index": 255, "arch": "x"})
-            writer.write(topic, stamp_of(0) - MS, TYPESTORE.types["std_msgs/msg/String"](data=data))
+            writer.write(
+                topic, stamp_of(0) - MS, label_info(classes) if topic.endswith("/label_info") else json_table(classes)
+            )
         for msg in reader.messages():
             writer.write_raw(msg.topic, msg.log_time, msg.raw, msg.msgtype)
     return path / "bag"
@@ -65,6 +81,30 @@ def test_class_names_come_from_the_recorded_class_info(tmp_path, capsys, frames)
     assert summary["iou"] == want["iou"] and summary["miou"] == want["miou"] < 1.0
     assert summary["classes_from"] == "the recorded /attanet/class_info"
     assert not any("class table" in w for w in summary["warnings"])
+
+
+def test_class_names_come_from_the_recorded_label_info(tmp_path, capsys, frames) -> None:
+    """A bag recorded with the node's vision_msgs/LabelInfo only (what a Nav2 setup records) is scored by it."""
+    preds = {i: (_wrong_on_top(frames[i][1]), 10 * MS) for i in range(FRAMES)}
+    bag = recorded_bag(tmp_path, frames, preds, {"/attanet/label_info": CUSTOM})
+    code, summary, err = run_json(capsys, "bag-eval", bag, "--pred-topic", PRED_TOPIC, "--no-progress")
+    assert code == 0, err
+    want = expected([(p, frames[i][1]) for i, (p, _) in preds.items()])
+    assert list(summary["iou"]) == ["floor", "wall", "thing"]
+    assert summary["iou"] == want["iou"] and summary["miou"] == want["miou"]
+    assert summary["classes_from"] == "the recorded /attanet/label_info"
+
+
+def test_a_label_info_that_disagrees_with_the_ground_truth_is_refused(tmp_path, capsys, frames) -> None:
+    preds = {0: (frames[0][1], 5 * MS)}
+    renamed = (CUSTOM[0], ClassInfo(1, "obstacle", (1, 2, 3)), CUSTOM[2])
+    bag = recorded_bag(tmp_path, frames, preds, {"/attanet/label_info": renamed, "/camera/class_info": CUSTOM})
+    code, _, err = run_cli(capsys, "bag-eval", bag, "--pred-topic", PRED_TOPIC)
+    assert code == 2
+    assert (
+        "class tables disagree: the recorded /attanet/label_info and the ground truth's /camera/class_info "
+        "(3 classes vs 3; first difference: id 1 'obstacle' vs 'wall')" in err
+    )
 
 
 def test_a_class_table_that_disagrees_is_refused_in_one_line(tmp_path, capsys, frames) -> None:
@@ -98,7 +138,9 @@ def test_without_any_class_table_cityscapes_is_assumed_and_said(tmp_path, capsys
     code, summary, err = run_json(capsys, "bag-eval", recorded_bag(tmp_path, frames, preds), "--pred-topic", PRED_TOPIC)
     assert code == 0, err
     assert summary["classes_from"] == "default (Cityscapes)" and len(summary["iou"]) == 19
-    assert any("no class table: /attanet/class_info is not in the bag" in w for w in summary["warnings"])
+    assert any(
+        "no class table: /attanet/class_info or /attanet/label_info is not in the bag" in w for w in summary["warnings"]
+    )
 
 
 def test_network_resolution_labels_are_scored_against_resized_ground_truth(tmp_path, capsys, frames) -> None:
