@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
     "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
     "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
+    "bag-segment": (
+        "attanet_ros.bag_cli",
+        "bag_segment_main",
+        "segment every camera frame of a rosbag2 into a new bag (no ground truth needed)",
+    ),
     "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
     "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),

@@ -16,11 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attanet_model.cli_args import (
+    DeprecatedAlias,
+    add_input_scale,
+    add_json,
+    add_model,
+    add_no_progress,
+    add_out,
+    show_progress,
+)
 from attanet_model.engine_options import add_engine_arguments
 
 from .bag_io import IMAGE_TYPES, STORAGES, BagError
 from .bag_make import COMPRESSIONS, ENCODINGS, camera_info_topic, image_topic, label_topic
-from .cli_flags import DeprecatedAlias
 
 DEFAULT_PREFIX = "/camera"
 DEFAULT_IMAGE_TOPIC = image_topic(DEFAULT_PREFIX)
@@ -36,10 +44,6 @@ def _print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=2))
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return not args.no_progress and sys.stderr.isatty()
-
-
 # ---------------------------------------------------------------- bag-make
 
 
@@ -53,7 +57,7 @@ def _make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-root", required=True, type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
     p.add_argument("--split", default="val", help="dataset split (default: val)")
-    p.add_argument("--out", required=True, type=Path, help="bag directory to create (must not exist)")
+    add_out(p, "bag directory to create (must not exist)", old=())
     p.add_argument(
         "--dataset",
         default="cityscapes",
@@ -77,8 +81,8 @@ def _make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--start-time", type=float, help="stamp of the first frame in seconds since the epoch (default: now)"
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json(p)
+    add_no_progress(p)
     return p
 
 
@@ -103,7 +107,7 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
             encoding=args.encoding,
             compress=args.compress,
             start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
-            progress=_progress(args),
+            progress=show_progress(args),
         )
         dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     except ValueError as exc:  # DatasetLayoutError, BagError and bad values are all ValueErrors with a sentence
@@ -151,10 +155,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         "Example: attanet bag-eval val_bag --json --plots plots/",
     )
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
-    p.add_argument(
-        "--image-topic",
-        help=f"camera topic, Image or CompressedImage (default: {DEFAULT_IMAGE_TOPIC} or its /compressed)",
-    )
+    _add_image_topic(p)
     p.add_argument(
         "--label-topic",
         default=DEFAULT_LABEL_TOPIC,
@@ -176,15 +177,11 @@ def _eval_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="pair frames with the nearest ground truth within this many seconds (default: 0, exact stamps)",
     )
-    p.add_argument(
-        "--model",
-        type=Path,
-        help="checkpoint (.pt) or .onnx (default: the bundled model); with --pred-topic only its class table "
-        "is used, checked against the recorded one",
+    _add_model_arguments(
+        p,
+        "model file: a checkpoint (.pt) or .onnx (default: the bundled model); with --pred-topic only its class "
+        "table is used, checked against the recorded one",
     )
-    add_engine_arguments(p)
-    p.add_argument("--input-scale", type=float, help="override the model's input scale (paper: 0.5)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument(
         "--out-bag",
         type=Path,
@@ -193,8 +190,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out-prefix", default="/attanet", help="topic namespace in --out-bag (default: /attanet)")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write iou_per_class.png and latency_hist.png here")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json(p)
+    add_no_progress(p)
     return p
 
 
@@ -227,7 +224,7 @@ def bag_eval_main(argv: list[str]) -> int:
             tolerance_ns=round(args.tolerance * 1e9),
             out_bag=args.out_bag,
             out_prefix=args.out_prefix,
-            progress=_progress(args),
+            progress=show_progress(args),
         )
         try:  # topics first: a typo should not wait for the model to load
             reader.require_topic(
@@ -324,9 +321,24 @@ def _recorded_classes(reader, args: argparse.Namespace, segmenter) -> tuple[tupl
     return CITYSCAPES_CLASSES, "default (Cityscapes)", warning
 
 
+def _add_model_arguments(p: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    """The model that segments the frames: file, backend / device / precision, scale, threads."""
+    add_model(p, **({"help": model_help} if model_help else {}))
+    add_engine_arguments(p)
+    add_input_scale(p)
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def _add_image_topic(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--image-topic",
+        help=f"camera topic, Image or CompressedImage (default: {DEFAULT_IMAGE_TOPIC} or its /compressed)",
+    )
+
+
 def _segmenter(args: argparse.Namespace):
     """The model, unless recorded outputs are scored (then only for its class table, if --model is given)."""
-    if args.pred_topic and args.model is None:
+    if getattr(args, "pred_topic", None) and args.model is None:
         return None
     if args.threads:
         import torch
@@ -379,6 +391,87 @@ def _eval_text(s: dict[str, Any]) -> str:
     if s.get("plots"):
         lines.append(f"plots: {', '.join(s['plots'])}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- bag-segment
+
+
+def _segment_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="attanet bag-segment",
+        description="Segment a drive recorded without ground truth: every camera frame through the model, the "
+        "labels (mono8), colour (rgb8) and confidence (mono8) written to a new bag with the camera's stamps and "
+        "frame_id, beside the camera frames. Reports latency; claims no mIoU.",
+        epilog="exit status: 0 segmented (frames that failed are named on stderr), 1 the bag is damaged (the frames "
+        "before the damage are written) or no frame could be segmented, 2 usage error. "
+        "Example: attanet bag-segment drive_bag drive_segmented --model model.onnx",
+    )
+    p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
+    p.add_argument("out", type=Path, help="bag directory to create (must not exist; same storage as the input)")
+    _add_image_topic(p)
+    _add_model_arguments(p)
+    p.add_argument("--out-prefix", default="/attanet", help="topic namespace of the outputs (default: /attanet)")
+    p.add_argument("--overlay", action="store_true", help="also write <prefix>/overlay (rgb8)")
+    add_json(p)
+    add_no_progress(p)
+    return p
+
+
+def bag_segment_main(argv: list[str]) -> int:
+    """``attanet bag-segment``."""
+    args = _segment_parser().parse_args(argv)
+    from attanet_model import ClassTableMismatch
+
+    from .bag_io import BagReader
+    from .bag_segment import SegmentConfig, segment_bag
+
+    if args.out.exists():
+        return _fail("bag-segment", f"output bag {args.out} exists already; remove it or choose another path")
+    try:
+        reader = BagReader(args.bag)
+    except BagError as exc:
+        return _fail("bag-segment", str(exc))
+    with reader:
+        image = args.image_topic or _default_image_topic(reader, False)
+        try:
+            config = SegmentConfig(
+                out=args.out,
+                image_topic=image,
+                camera_info_topic=image.removesuffix("/compressed").rsplit("/", 1)[0] + "/camera_info",
+                out_prefix=args.out_prefix,
+                overlay=args.overlay,
+                progress=show_progress(args),
+            )
+            reader.require_topic(image, IMAGE_TYPES, "--image-topic")
+            segmenter = _segmenter(args)
+        except (ValueError, OSError, ClassTableMismatch) as exc:  # bad flags, missing topic, model file problems
+            return _fail("bag-segment", str(exc))
+
+        def segment(image_bgr):
+            result = segmenter.segment(image_bgr)
+            return result.labels, result.confidence
+
+        try:
+            report = segment_bag(reader, config, segment, segmenter.classes)
+        except BagError as exc:
+            return _fail("bag-segment", str(exc))
+    report.model, report.provider = str(segmenter.model_path), segmenter.provider
+    summary = report.to_dict()
+    if args.json:
+        _print_json(summary)
+    else:
+        lat = summary["latency_ms"]
+        timing = f"; latency ms p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} max {lat['max']:.1f}" if lat else ""
+        print(
+            f"segmented {report.segmented} of {report.frames} frames on {report.image_topic} from {report.bag} into "
+            f"{report.out} [{report.storage}] (undecodable {report.undecodable}, model failed "
+            f"{report.model_failed}){timing}; no ground truth, so no mIoU"
+        )
+    for warning in summary["warnings"]:
+        print(f"attanet bag-segment: warning: {warning}", file=sys.stderr)
+    for error in summary["errors"]:
+        print(f"attanet bag-segment: error: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- bag-play
@@ -444,8 +537,8 @@ def _play_parser() -> argparse.ArgumentParser:
     p.add_argument("--qos", default="reliable", choices=("reliable", "best_effort"), help="publisher reliability")
     p.add_argument("--depth", type=int, default=100, help="publisher history depth (default: 100)")
     _add_dds_profile_argument(p)
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json(p)
+    add_no_progress(p)
     return p
 
 
@@ -472,7 +565,7 @@ def bag_play_main(argv: list[str]) -> int:
             reliability=args.qos,
             depth=args.depth,
             ros_args=ros_args,
-            progress=_progress(args),
+            progress=show_progress(args),
         )
         summary = play(config, log=lambda text: print(f"attanet bag-play: {text}", file=sys.stderr))
     except ValueError as exc:  # BagError, bad flag values
@@ -513,7 +606,7 @@ def _record_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
     p.add_argument("--max-messages", type=int, metavar="N", help="stop once N messages are written (all topics)")
     _add_dds_profile_argument(p)
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json(p)
     return p
 
 
@@ -580,4 +673,11 @@ def _use_dds_profile(name: str, profile: Path | None) -> int | None:
     return None
 
 
-__all__ = ["bag_eval_main", "bag_make_main", "bag_play_main", "bag_record_main", "camera_info_topic"]
+__all__ = [
+    "bag_eval_main",
+    "bag_make_main",
+    "bag_segment_main",
+    "bag_play_main",
+    "bag_record_main",
+    "camera_info_topic",
+]

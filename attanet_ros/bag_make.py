@@ -13,8 +13,6 @@ frame is in: a failure or Ctrl-C half-way leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +24,16 @@ import numpy as np
 
 from attanet_model import ClassInfo
 
-from .bag_io import BagError, BagWriter, camera_info_msg, class_info_topic, class_table_msg, compressed_msg, image_msg
-from .bag_io.writer import storage_failure
+from .bag_io import (
+    BagError,
+    BagWriter,
+    camera_info_msg,
+    class_info_topic,
+    class_table_msg,
+    compressed_msg,
+    image_msg,
+    staged_bag,
+)
 
 ENCODINGS = ("bgr8", "rgb8", "mono8")
 COMPRESSIONS = ("none", "png", "jpeg")
@@ -154,38 +160,22 @@ def make_bag(
         "camera_info": camera_info_topic(config.topic_prefix),
     }
     out = Path(config.out)
-    if out.exists():
-        raise BagError(f"output bag {out} exists already; remove it or choose another --out")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    except OSError as exc:
-        raise BagError(storage_failure(out, exc)) from exc
     frames = 0
-    try:
-        with BagWriter(staging / out.name, config.storage, origin="attanet bag-make") as writer:
-            if classes is not None and any(label is not None for _, label in samples):
-                writer.write(class_info_topic(topics["labels"]), start, class_table_msg(classes))
-            for i, (image_path, label_path) in enumerate(
-                tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
-            ):
-                stamp = start + round(i * period)
-                try:
-                    _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
-                except BagError:
-                    raise
-                except ValueError as exc:
-                    raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
-                frames += 1
-            counts = dict(writer.counts)
-        # metadata.yaml names the bag's storage files relative to the folder, so the folder moves as one
-        (staging / out.name).rename(out)
-    except BagError as exc:  # said of the staging folder; the user knows the bag by its name
-        raise BagError(f"{storage_failure(out, exc.__cause__ or exc)}; nothing was written") from exc
-    except OSError as exc:
-        raise BagError(f"{storage_failure(out, exc)}; nothing was written") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staged_bag(out, config.storage, origin="attanet bag-make") as writer:
+        if classes is not None and any(label is not None for _, label in samples):
+            writer.write(class_info_topic(topics["labels"]), start, class_table_msg(classes))
+        for i, (image_path, label_path) in enumerate(
+            tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
+        ):
+            stamp = start + round(i * period)
+            try:
+                _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+            except BagError:
+                raise
+            except ValueError as exc:
+                raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
+            frames += 1
+        counts = dict(writer.counts)
     return {
         "bag": str(out),
         "storage": config.storage,

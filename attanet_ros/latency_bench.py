@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from attanet_model.cli_args import DeprecatedAlias
 from attanet_model.engine_options import add_engine_arguments
 
-from .cli_flags import DeprecatedAlias
 from .node_command import node_command
 from .soak import street_frame
 

@@ -29,7 +29,7 @@ from .messages import (
     stamp_ns,
 )
 from .reader import BagReader, MessageSource, TopicInfo
-from .writer import STORAGES, BagWriter
+from .writer import STORAGES, BagWriter, staged_bag
 
 __all__ = [
     "CAMERA_INFO",
@@ -57,5 +57,6 @@ __all__ = [
     "image_msg",
     "labels_from_bag_msg",
     "restamp",
+    "staged_bag",
     "stamp_ns",
 ]
