@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
     "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "camera": (
+        "attanet_ros.camera_source",
+        "camera_main",
+        "play a video file or an image folder to the node as a camera (Image + CameraInfo)",
+    ),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
     "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),

@@ -55,7 +55,14 @@ def _make_parser() -> argparse.ArgumentParser:
         epilog="topics: <prefix>/image_raw (or .../image_raw/compressed), <prefix>/gt_labels, <prefix>/camera_info. "
         "Example: attanet bag-make --data-root data/synth --split val --out val_bag --storage mcap",
     )
-    p.add_argument("--data-root", required=True, type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data-root", type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
+    source.add_argument(
+        "--source",
+        type=Path,
+        help="instead of a dataset: a video file or a folder of unlabelled images (camera frames and uncalibrated "
+        "camera_info, no ground truth; files that cannot be decoded are skipped and named)",
+    )
     p.add_argument("--split", default="val", help="dataset split (default: val)")
     add_out(p, "bag directory to create (must not exist)", old=())
     p.add_argument(
@@ -67,7 +74,9 @@ def _make_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes-file", type=Path, help="class table YAML for --dataset custom")
     p.add_argument("--classes", dest="classes_file", type=Path, action=DeprecatedAlias, new="--classes-file")
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
-    p.add_argument("--rate", type=float, default=10.0, help="frame rate in Hz for the stamps (default: 10)")
+    p.add_argument(
+        "--rate", type=float, help="frame rate in Hz for the stamps (default: 10, or a --source video's own rate)"
+    )
     p.add_argument("--topic-prefix", default=DEFAULT_PREFIX, help=f"topic namespace (default: {DEFAULT_PREFIX})")
     p.add_argument("--frame-id", default="camera", help="header frame_id (default: camera)")
     p.add_argument("--encoding", default="bgr8", choices=ENCODINGS, help="camera image encoding (default: bgr8)")
@@ -77,7 +86,7 @@ def _make_parser() -> argparse.ArgumentParser:
         choices=COMPRESSIONS,
         help="write sensor_msgs/CompressedImage on <prefix>/image_raw/compressed instead (default: none)",
     )
-    p.add_argument("--limit", type=int, help="only the first N frames of the split")
+    p.add_argument("--limit", type=int, help="only the first N frames of the split (or the --source)")
     p.add_argument(
         "--start-time", type=float, help="stamp of the first frame in seconds since the epoch (default: now)"
     )
@@ -97,11 +106,15 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
 
     if args.limit is not None and args.limit < 1:
         return _fail("bag-make", f"--limit must be >= 1, got {args.limit}")
+    if args.out.exists():
+        return _fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
+    if args.source is not None:
+        return _make_from_source(args)
     try:
         config = MakeConfig(
             out=args.out,
             storage=args.storage,
-            rate_hz=args.rate,
+            rate_hz=10.0 if args.rate is None else args.rate,
             topic_prefix=args.topic_prefix,
             frame_id=args.frame_id,
             encoding=args.encoding,
@@ -118,8 +131,6 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
             f"cannot read the class table {args.classes_file} ({' '.join(str(exc).split())}); expected 'classes:', "
             "a list of {name, color: [r, g, b], value}",
         )
-    if args.out.exists():
-        return _fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
     if config.start_ns is not None:
         try:
@@ -140,6 +151,41 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
             f"wrote {summary['frames']} frames to {summary['bag']} [{summary['storage']}], "
             f"{summary['duration_s']:.1f} s at {summary['rate_hz']:g} Hz: {topics}"
         )
+    return 0
+
+
+def _make_from_source(args: argparse.Namespace) -> int:
+    """``bag-make --source``: a video file or an unlabelled image folder as camera frames."""
+    import itertools
+
+    from .bag_make import MakeConfig, make_source_bag
+    from .file_frames import open_file_frames
+
+    try:
+        frames = open_file_frames(args.source)
+        config = MakeConfig(
+            out=args.out,
+            storage=args.storage,
+            rate_hz=args.rate if args.rate is not None else frames.fps or 10.0,
+            topic_prefix=args.topic_prefix,
+            frame_id=args.frame_id,
+            encoding=args.encoding,
+            compress=args.compress,
+            start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
+            progress=show_progress(args),
+        )
+        summary = make_source_bag(itertools.islice(frames, args.limit) if args.limit else frames, config)
+    except ValueError as exc:  # a source that cannot be opened, bad values, BagError, no readable frame
+        return _fail("bag-make", str(exc))
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"wrote {summary['frames']} frames from {args.source} to {summary['bag']} [{summary['storage']}] at "
+            f"{summary['rate_hz']:g} Hz ({len(summary['skipped'])} skipped, no ground truth)"
+        )
+    for item in summary["skipped"]:
+        print(f"attanet bag-make: skipped {item['name']}: {item['reason']}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,104 @@
+"""attanet camera and bag-make --source: a video file or an unlabelled image folder as camera frames,
+received by a subscriber in another process over Fast DDS, or written to a bag; undecodable files named."""
+
+from __future__ import annotations
+
+import subprocess
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from bag_helpers import IMAGE_TOPIC, INFO_TOPIC, REPO, attanet_command, ros_env, run_cli, run_json
+
+from attanet_ros.bag_io import BagReader, deserialize, image_from_bag_msg
+
+COUNT, HEIGHT, WIDTH = 5, 48, 64
+
+
+def frame(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    return rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """COUNT PNGs and, sorted between them, one file that is not an image."""
+    root = tmp_path / "frames"
+    root.mkdir()
+    for i in range(COUNT):
+        assert cv2.imwrite(str(root / f"f{i:02d}.png"), frame(i))
+    (root / "f02_broken.png").write_bytes(b"not a png at all")
+    return root
+
+
+@pytest.fixture
+def video(tmp_path):
+    path = tmp_path / "drive.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (WIDTH, HEIGHT))
+    assert writer.isOpened()
+    for i in range(COUNT):
+        writer.write(np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_camera_plays_a_folder_to_a_subscriber_in_another_process(folder, probe_factory, domain_id) -> None:
+    probe = probe_factory(count=COUNT, timeout=60.0)  # subscribed (prints "ready") before the camera starts
+    camera = subprocess.run(
+        attanet_command("camera", "--source", folder, "--rate", 20, "--wait-subscribers", 30, "--frame-id", "cam"),
+        env=ros_env(domain_id), capture_output=True, text=True, timeout=90, cwd=REPO,
+    )  # fmt: skip
+    assert camera.returncode == 0, camera.stderr
+    assert "skipped f02_broken.png: OpenCV cannot decode it" in camera.stderr
+    assert f"published {COUNT} frames" in camera.stdout and "(1 skipped)" in camera.stdout
+    received = probe.result(30)
+    assert [m["crc"] for m in received] == [zlib.crc32(frame(i).tobytes()) for i in range(COUNT)]
+    stamps = [m["stamp"] for m in received]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), stamps
+    assert {m["encoding"] for m in received} == {"bgr8"}
+
+
+def test_camera_refuses_what_it_cannot_play(tmp_path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    code, _, err = run_cli(capsys, "camera", "--source", tmp_path / "notes.txt")
+    assert code == 2 and "neither a folder of images" in err
+    code, _, err = run_cli(capsys, "camera", "--source", tmp_path, "--rate", "0")
+    assert code == 2 and "--rate must be > 0 Hz, got 0.0" in err
+    code, _, err = run_cli(capsys, "camera", "--source", tmp_path)
+    assert code == 2 and f"no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp, .ppm) under {tmp_path}" in err
+
+
+def test_bag_make_source_folder_skips_and_names_undecodable_files(folder, tmp_path, capsys) -> None:
+    out = tmp_path / "bag"
+    code, summary, err = run_json(
+        capsys, "bag-make", "--source", folder, "--out", out, "--rate", 5, "--start-time", 100, "--no-progress"
+    )
+    assert code == 0, err
+    assert summary["frames"] == COUNT and [s["name"] for s in summary["skipped"]] == ["f02_broken.png"]
+    assert "skipped f02_broken.png" in err
+    with BagReader(out) as reader:
+        assert set(reader.topics) == {IMAGE_TOPIC, INFO_TOPIC}  # no ground truth invented
+        msgs = [deserialize(m) for m in reader.messages([IMAGE_TOPIC])]
+        infos = [deserialize(m) for m in reader.messages([INFO_TOPIC])]
+    stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in msgs]
+    assert stamps == [100 * 10**9 + i * 200_000_000 for i in range(COUNT)]
+    for i, m in enumerate(msgs):
+        np.testing.assert_array_equal(image_from_bag_msg(m, "sensor_msgs/msg/Image"), frame(i))
+    assert [(i.height, i.width, float(i.k[0])) for i in infos] == [(HEIGHT, WIDTH, 0.0)] * COUNT  # uncalibrated
+
+
+def test_bag_make_source_video_takes_its_rate_and_frames(video, tmp_path, capsys) -> None:
+    out = tmp_path / "bag"
+    code, summary, err = run_json(capsys, "bag-make", "--source", video, "--out", out, "--storage", "sqlite3",
+                                  "--start-time", 0, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert (summary["frames"], summary["rate_hz"], summary["skipped"]) == (COUNT, 12.0, [])
+    capture, expected = cv2.VideoCapture(str(video)), []
+    while (read := capture.read())[0]:
+        expected.append(read[1])
+    with BagReader(out) as reader:
+        got = [image_from_bag_msg(deserialize(m), m.msgtype) for m in reader.messages([IMAGE_TOPIC])]
+    assert len(got) == len(expected) == COUNT
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, e)
