@@ -53,9 +53,42 @@ def bag_make_main(argv: list[str]) -> int:
     return make(argv, build_dataset)
 
 
+def package_version() -> str:
+    """attanet_ros's version as installed (setup.py, which follows package.xml), else package.xml beside this file."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("attanet_ros")
+    except importlib.metadata.PackageNotFoundError:
+        import xml.etree.ElementTree as ET
+        from pathlib import Path
+
+        return ET.parse(Path(__file__).with_name("package.xml")).findtext("version", "unknown")
+
+
+def version_text() -> str:
+    """``attanet --version``: the package, Python, and the versions of the engines it can run on (or "not
+    installed"), read from the installed distributions without importing them (rclpy's is its wheel's)."""
+    import importlib.metadata
+    import platform
+
+    lines = [f"attanet {package_version()} (Python {platform.python_version()})"]
+    for name, dist in (("torch", "torch"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                       ("rclpy", "ros-kilted-rclpy")):  # fmt: skip
+        try:
+            lines.append(f"  {name} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"  {name} not installed")
+    return "\n".join(lines)
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: attanet <command> [options]   (attanet <command> --help for each)", "", "commands:"]
+    lines = [
+        "usage: attanet <command> [options]   (attanet <command> --help for each; attanet --version)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -64,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(version_text())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

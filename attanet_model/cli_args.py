@@ -18,6 +18,7 @@ library.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,25 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in parts)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size {text!r} must look like HEIGHTxWIDTH, e.g. 512x1024") from exc
+        raise argparse.ArgumentTypeError(f"size {text!r} is not HEIGHTxWIDTH (e.g. 512x1024)") from exc
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"size {text!r} must have a positive height and width")
     return h, w
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """One ``--sizes`` word: ``HxW``, or the older comma list ``HxW,HxW`` -> [(h, w), ...]."""
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if items and all("x" in item.lower() for item in items):
+        return [parse_size(item) for item in items]
+    return [parse_size(text)]
+
+
+class _SizeList(argparse.Action):
+    """``--sizes A B C`` where each word may itself be a comma list: one flat list of (h, w)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [size for word in values for size in word])
 
 
 def format_size(size: tuple[int, int]) -> str:
@@ -87,9 +103,9 @@ def _domain_id(text: str) -> int:
     try:
         value = int(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--domain-id must be an integer, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"a ROS domain id is an integer, got {text!r}") from exc
     if not 0 <= value <= MAX_DOMAIN_ID:
-        raise argparse.ArgumentTypeError(f"--domain-id must be in 0..{MAX_DOMAIN_ID}, got {value}")
+        raise argparse.ArgumentTypeError(f"a ROS domain id is in 0..{MAX_DOMAIN_ID}, got {value}")
     return value
 
 
@@ -125,7 +141,13 @@ def add_sizes(parser, default: list[tuple[int, int]] | None, help: str = "image 
     """``--sizes HxW [HxW ...]`` (``args.sizes`` = [(h, w), ...])."""
     shown = " ".join(map(format_size, default)) if default else "none"
     parser.add_argument(
-        "--sizes", type=parse_size, nargs="+", default=default, metavar="HxW", help=f"{help} (default: {shown})"
+        "--sizes",
+        type=parse_sizes,
+        nargs="+",
+        action=_SizeList,
+        default=default,
+        metavar="HxW",
+        help=f"{help}, HxW words (default: {shown})",
     )
 
 
@@ -144,9 +166,12 @@ def add_json(parser, help: str = "print the summary as JSON") -> None:
     parser.add_argument("--json", action="store_true", help=help)
 
 
-def add_domain_id(parser, default: int | None = None) -> None:
-    """``--domain-id N`` (``args.domain_id``; None: ``ROS_DOMAIN_ID`` as rclpy reads it); ``--domain`` deprecated."""
-    where = f"default: {default}" if default is not None else "default: ROS_DOMAIN_ID, else 0"
+def add_domain_id(parser, fallback: int | None = None) -> None:
+    """``--domain-id N`` (``args.domain_id``), else ``ROS_DOMAIN_ID``, else ``fallback`` (None: rclpy's own
+    default, 0; a measuring tool that starts its own node names a private domain); ``--domain`` deprecated."""
+    env = os.environ.get("ROS_DOMAIN_ID", "").strip()
+    default = env or fallback  # a string default goes through ``type`` too: a bad ROS_DOMAIN_ID is a usage error
+    where = f"ROS_DOMAIN_ID, else {fallback if fallback is not None else 0}"
     parser.add_argument("--domain-id", type=_domain_id, default=default, metavar="N", help=f"ROS domain id ({where})")
     parser.add_argument("--domain", dest="domain_id", type=_domain_id, action=DeprecatedAlias, new="--domain-id")
 
@@ -164,5 +189,6 @@ __all__ = [
     "add_sizes",
     "format_size",
     "parse_size",
+    "parse_sizes",
     "show_progress",
 ]
