@@ -26,14 +26,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
     "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
     "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
-    "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
+    "bag-eval": ("attanet_ros.bag_eval_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-segment": (
-        "attanet_ros.bag_cli",
+        "attanet_ros.bag_eval_cli",
         "bag_segment_main",
         "segment every camera frame of a rosbag2 into a new bag (no ground truth needed)",
     ),
-    "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
-    "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "bag-play": ("attanet_ros.bag_live_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
+    "bag-record": ("attanet_ros.bag_live_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
     "camera": (
         "attanet_ros.camera_source",
         "camera_main",

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from attanet_model.cli_args import add_out
+from attanet_model.cli_args import add_domain_id, add_out
 from attanet_model.engine_options import add_engine_arguments
 
 from .qt_platform import check_display
@@ -85,7 +85,7 @@ def viewer_parser() -> argparse.ArgumentParser:
     add_engine_arguments(p, note="attention maps need torch")
     p.add_argument("--topic", help="for a rosbag2 source: the camera topic (default: the first image topic)")
     p.add_argument("--outputs", default="/attanet", help="for a ROS topic source: the node's output namespace")
-    p.add_argument("--domain-id", type=int, help="for a ROS topic source: ROS domain id (default: ROS_DOMAIN_ID)")
+    add_domain_id(p)  # for a ROS topic source
     p.add_argument("--loop", action="store_true", help="start a folder/video/bag over at its end")
     p.add_argument("--max-fps", type=float, help="process at most this many frames per second (video: its own rate)")
     p.add_argument("--threads", type=int, help="torch CPU threads for the in-process model")

@@ -69,6 +69,21 @@ def test_each_concept_has_one_live_spelling(command, monkeypatch) -> None:
     assert not problems, "\n".join(problems)
 
 
+# commands that draw a progress bar, and commands that join a ROS graph
+WITH_PROGRESS_BAR = ("bag-make", "bag-eval", "bag-segment", "bag-play", "eval", "predict", "train", "synth", "demo")
+ON_A_ROS_DOMAIN = ("bag-play", "bag-record", "camera", "ros-bench", "viewer", "demo")
+
+
+@pytest.mark.parametrize(("commands", "flag"), [(WITH_PROGRESS_BAR, "--no-progress"), (ON_A_ROS_DOMAIN, "--domain-id")])
+def test_every_command_that_needs_a_shared_flag_has_it(commands, flag, monkeypatch) -> None:
+    missing = []
+    for name in commands:
+        parser = parser_of(*COMMAND_LINES[f"attanet {name}"], monkeypatch)
+        if not any(flag in a.option_strings and not isinstance(a, DeprecatedAlias) for a in parser._actions):
+            missing.append(name)
+    assert not missing, f"without {flag}: {', '.join(missing)}"
+
+
 def test_the_walk_sees_the_shared_flags(monkeypatch) -> None:
     """The walk is not vacuous: it finds the canonical flags and the deprecated aliases where they are."""
     flags = {}
