@@ -109,6 +109,12 @@ def bag_eval_main(argv: list[str]) -> int:
             reader.require_topic(
                 args.pred_topic or image, IMAGE_TYPES, "--pred-topic" if args.pred_topic else "--image-topic"
             )
+            if args.label_topic not in reader.topics and not args.pred_topic:
+                raise BagError(
+                    f"the bag has no ground truth on {args.label_topic} (--label-topic), so there is nothing to score; "
+                    f"to segment a drive without ground truth run: attanet bag-segment {args.bag} OUT. Its topics:\n"
+                    f"{reader.describe_topics()}"
+                )
             reader.require_topic(args.label_topic, IMAGE_TYPES, "--label-topic")
             segmenter = segmenter_from_args(args)
             classes, classes_from, class_warning = (

@@ -91,3 +91,12 @@ def test_user_errors_exit_2_and_leave_nothing(made_bags, capsys, tmp_path) -> No
     code, _, err = run_cli(capsys, "bag-segment", made_bags["mcap"], out, "--image-topic", "/nope")
     assert code == 2 and "/nope" in err
     assert list(tmp_path.iterdir()) == []  # no output, no staging folder left behind
+
+
+def test_bag_eval_on_a_drive_without_ground_truth_points_to_bag_segment(tmp_path, capsys, images) -> None:
+    bag = tmp_path / "drive"
+    with BagWriter(bag, "mcap") as writer:
+        writer.write(IMAGE_TOPIC, stamp_of(0), image_msg(images[0], "bgr8", stamp_of(0), "cam"))
+    code, _, err = run_cli(capsys, "bag-eval", bag, "--no-progress")
+    assert code == 2 and "no ground truth on /camera/gt_labels" in err
+    assert f"attanet bag-segment {bag} OUT" in err and IMAGE_TOPIC in err
