@@ -102,11 +102,10 @@ def _make_parser() -> argparse.ArgumentParser:
         help="instead of a dataset: a video file or a folder of unlabelled images (camera frames and uncalibrated "
         "camera_info, no ground truth; files that cannot be decoded are skipped and named)",
     )
-    p.add_argument("--split", default="val", help="dataset split (default: val)")
+    p.add_argument("--split", help="dataset split (default: val)")
     add_out(p, "bag directory to create (must not exist)", old=())
     p.add_argument(
         "--dataset",
-        default="cityscapes",
         choices=("cityscapes", "ade20k", "custom"),
         help="dataset layout (default: cityscapes; also the synthetic set from `attanet synth`)",
     )
@@ -148,7 +147,17 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
     if args.out.exists():
         return fail("bag-make", f"output bag {args.out} exists already; remove it or choose another --out")
     if args.source is not None:
+        given = [
+            f
+            for f, v in (("--split", args.split), ("--dataset", args.dataset), ("--classes-file", args.classes_file))
+            if v
+        ]
+        if given:
+            return fail(
+                "bag-make", f"{', '.join(given)} describe a dataset; --source plays unlabelled files without one"
+            )
         return _make_from_source(args)
+    args.split, args.dataset = args.split or "val", args.dataset or "cityscapes"
     try:
         config = MakeConfig(
             out=args.out,

@@ -88,6 +88,12 @@ def test_bag_make_source_folder_skips_and_names_undecodable_files(folder, tmp_pa
     assert [(i.height, i.width, float(i.k[0])) for i in infos] == [(HEIGHT, WIDTH, 0.0)] * COUNT  # uncalibrated
 
 
+def test_bag_make_source_refuses_dataset_flags(folder, tmp_path, capsys) -> None:
+    code, _, err = run_cli(capsys, "bag-make", "--source", folder, "--out", tmp_path / "b", "--split", "train")
+    assert code == 2 and "--split describe a dataset; --source plays unlabelled files" in err
+    assert not (tmp_path / "b").exists()
+
+
 def test_bag_make_source_video_takes_its_rate_and_frames(video, tmp_path, capsys) -> None:
     out = tmp_path / "bag"
     code, summary, err = run_json(capsys, "bag-make", "--source", video, "--out", out, "--storage", "sqlite3",
