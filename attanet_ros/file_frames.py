@@ -59,7 +59,8 @@ class FolderReader:
 
 
 class VideoReader:
-    """Frames of a video file through OpenCV; its frame rate paces playback."""
+    """Frames of a video file through OpenCV; its frame rate paces playback. Frames its header announces
+    but that cannot be decoded (a file cut short) end it with one ``SkippedImage`` naming them."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -74,13 +75,19 @@ class VideoReader:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Iterator[SourceImage]:
+    def __iter__(self) -> Iterator[SourceImage | SkippedImage]:
         capture = cv2.VideoCapture(str(self.path))
         try:
             index = 0
             while True:
                 ok, image = capture.read()
                 if not ok:
+                    if index < self._count:  # a file cut short or damaged: the rest is lost, and said so
+                        yield SkippedImage(
+                            f"{self.path.name}#{index}..#{self._count - 1}",
+                            f"the video ends after {index} of the {self._count} frames its header announces "
+                            "(truncated or damaged; the rest cannot be decoded)",
+                        )
                     return
                 stamp = int(index * 1e9 / self.fps) if self.fps else index
                 yield SourceImage(image, stamp, f"{self.path.name}#{index}")
