@@ -140,7 +140,7 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
     args = _make_parser().parse_args(argv)
     import yaml
 
-    from .bag_make import MakeConfig, make_bag
+    from .bag_make import make_bag
 
     if args.limit is not None and args.limit < 1:
         return fail("bag-make", f"--limit must be >= 1, got {args.limit}")
@@ -159,17 +159,7 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
         return _make_from_source(args)
     args.split, args.dataset = args.split or "val", args.dataset or "cityscapes"
     try:
-        config = MakeConfig(
-            out=args.out,
-            storage=args.storage,
-            rate_hz=10.0 if args.rate is None else args.rate,
-            topic_prefix=args.topic_prefix,
-            frame_id=args.frame_id,
-            encoding=args.encoding,
-            compress=args.compress,
-            start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
-            progress=show_progress(args),
-        )
+        config = _make_config(args, default_rate_hz=10.0)
         dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     except ValueError as exc:  # DatasetLayoutError, BagError and bad values are all ValueErrors with a sentence
         return fail("bag-make", str(exc))
@@ -202,26 +192,33 @@ def bag_make_main(argv: list[str], build_dataset: Callable[..., Any]) -> int:
     return 0
 
 
+def _make_config(args: argparse.Namespace, default_rate_hz: float):
+    """bag-make's flags as its config (ValueError for a bad value)."""
+    from .bag_make import MakeConfig
+
+    return MakeConfig(
+        out=args.out,
+        storage=args.storage,
+        rate_hz=default_rate_hz if args.rate is None else args.rate,
+        topic_prefix=args.topic_prefix,
+        frame_id=args.frame_id,
+        encoding=args.encoding,
+        compress=args.compress,
+        start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
+        progress=show_progress(args),
+    )
+
+
 def _make_from_source(args: argparse.Namespace) -> int:
     """``bag-make --source``: a video file or an unlabelled image folder as camera frames."""
     import itertools
 
-    from .bag_make import MakeConfig, make_source_bag
+    from .bag_make import make_source_bag
     from .file_frames import open_file_frames
 
     try:
         frames = open_file_frames(args.source)
-        config = MakeConfig(
-            out=args.out,
-            storage=args.storage,
-            rate_hz=args.rate if args.rate is not None else frames.fps or 10.0,
-            topic_prefix=args.topic_prefix,
-            frame_id=args.frame_id,
-            encoding=args.encoding,
-            compress=args.compress,
-            start_ns=round(args.start_time * 1e9) if args.start_time is not None else None,
-            progress=show_progress(args),
-        )
+        config = _make_config(args, default_rate_hz=frames.fps or 10.0)
         summary = make_source_bag(itertools.islice(frames, args.limit) if args.limit else frames, config)
     except ValueError as exc:  # a source that cannot be opened, bad values, BagError, no readable frame
         return fail("bag-make", str(exc))

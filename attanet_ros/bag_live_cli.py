@@ -75,17 +75,14 @@ def _play_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--qos", default="reliable", choices=("reliable", "best_effort"), help="publisher reliability")
     p.add_argument("--depth", type=int, default=100, help="publisher history depth (default: 100)")
-    _add_dds_profile_argument(p)
-    add_domain_id(p)
-    add_json(p)
+    _add_rclpy_arguments(p)
     add_no_progress(p)
     return p
 
 
 def bag_play_main(argv: list[str]) -> int:
     """``attanet bag-play``."""
-    argv, ros_args = _split_ros_args(argv)
-    args = _play_parser().parse_args(argv)
+    args, ros_args = _parse(_play_parser(), argv)
     from .bag_play import PlayConfig, play
 
     if (code := _use_dds_settings("bag-play", args)) is not None:
@@ -145,16 +142,13 @@ def _record_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
     p.add_argument("--max-messages", type=int, metavar="N", help="stop once N messages are written (all topics)")
-    _add_dds_profile_argument(p)
-    add_domain_id(p)
-    add_json(p)
+    _add_rclpy_arguments(p)
     return p
 
 
 def bag_record_main(argv: list[str]) -> int:
     """``attanet bag-record``."""
-    argv, ros_args = _split_ros_args(argv)
-    args = _record_parser().parse_args(argv)
+    args, ros_args = _parse(_record_parser(), argv)
     from .bag_record import RecordConfig, record
 
     if (code := _use_dds_settings("bag-record", args)) is not None:
@@ -187,12 +181,19 @@ def bag_record_main(argv: list[str]) -> int:
     return 1 if summary.errors else 0
 
 
-def _split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(our flags, what follows --ros-args)."""
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(our flags parsed, what follows --ros-args for rclpy)."""
     if "--ros-args" not in argv:
-        return argv, []
+        return parser.parse_args(argv), []
     i = argv.index("--ros-args")
-    return argv[:i], argv[i + 1 :]
+    return parser.parse_args(argv[:i]), argv[i + 1 :]
+
+
+def _add_rclpy_arguments(p: argparse.ArgumentParser) -> None:
+    """What the commands that start an rclpy participant share: DDS profile, ROS domain, JSON summary."""
+    _add_dds_profile_argument(p)
+    add_domain_id(p)
+    add_json(p)
 
 
 def _add_dds_profile_argument(p: argparse.ArgumentParser) -> None:

@@ -5,8 +5,8 @@ What the live node would have published for each frame, but with no frame droppe
 (mono8 trainIds), ``<prefix>/color`` (rgb8), ``<prefix>/confidence`` (mono8, max softmax x 255) and,
 on request, ``<prefix>/overlay``, each with the camera frame's header (stamp and frame_id) and log
 time; the camera frames themselves (and camera_info, when the bag has it) are copied unchanged, and
-the model's class table goes on ``<prefix>/class_info`` (the node's JSON), so the new bag plays to the
-viewer and scores with ``attanet bag-eval --pred-topic`` once ground truth exists. Latency is the
+the model's class table goes on ``<prefix>/class_info`` (the node's JSON), so the new bag reads like a
+recording of the node (the viewer, ``bag-play``). Latency is the
 model's wall time per frame; no mIoU is claimed, as there is nothing to score against.
 
 One frame that cannot be decoded or that the model rejects is skipped and named; the rest are
