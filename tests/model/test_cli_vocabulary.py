@@ -103,3 +103,36 @@ def test_version_names_the_package_and_its_engines(capsys) -> None:
     assert out.startswith(f"attanet {package_version()}") and package_version().count(".") == 2
     for name in ("torch", "onnxruntime", "openvino", "rclpy"):
         assert f"{name} " in out
+
+
+REQUIRED = {
+    "attanet eval": ["--data-root", "d"],
+    "attanet viewer": ["--source", "v.mp4"],
+    "attanet export": ["--out", "m.onnx"],
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "old", "dest", "value", "new"),
+    [
+        ("attanet eval", ["--checkpoint", "m.pt"], "model", "m.pt", "--model"),
+        ("attanet bench", ["--height", "64", "--width", "96"], "size", (64, 96), "--size HxW"),
+        ("attanet info", ["--width", "96"], "size", (1024, 96), "--size HxW"),
+        ("attanet train", ["--out-dir", "runs/a"], "out", "runs/a", "--out"),
+        ("attanet viewer", ["--output-dir", "shots"], "out", "shots", "--out"),
+        ("python -m attanet_ros.dds_check", ["--domain", "7"], "domain_id", 7, "--domain-id"),
+        ("attanet export", ["--sizes", "64x96,128x256", "32x32"], "sizes", None, None),
+    ],
+)
+def test_old_spellings_still_work_with_one_warning_line(command, old, dest, value, new, monkeypatch, capsys) -> None:
+    parser = parser_of(*COMMAND_LINES[command], monkeypatch)
+    capsys.readouterr()
+    got = getattr(parser.parse_args(REQUIRED.get(command, []) + old), dest)
+    err = capsys.readouterr().err
+    if new is None:  # the older comma list of sizes is read beside the HxW words, without a warning
+        assert got == [(64, 96), (128, 256), (32, 32)] and err == ""
+        return
+    assert (str(got) if isinstance(value, str) else got) == value
+    lines = err.strip().splitlines()
+    assert len(lines) == len([f for f in old if f.startswith("--")]), lines  # one line per old flag
+    assert all(line.endswith(f"is deprecated; use {new}") and ": warning: " in line for line in lines), lines
