@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attanet_model.cli_args import add_domain_id, add_json, add_no_progress, show_progress
+from attanet_model.cli_args import add_domain_id, add_json
 
 from .file_frames import SkippedImage, open_file_frames
 
@@ -38,7 +38,6 @@ class CameraConfig:
     wait_subscribers_s: float = 0.0  # wait up to this long for a subscriber before the first frame
     depth: int = 10
     domain_id: int | None = None
-    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.rate_hz is not None and not self.rate_hz > 0:
@@ -170,7 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=10, help="publisher history depth, reliable QoS (default: 10)")
     add_domain_id(p)
     add_json(p)
-    add_no_progress(p)
     return p
 
 
@@ -188,7 +186,6 @@ def camera_main(argv: list[str]) -> int:
             wait_subscribers_s=args.wait_subscribers,
             depth=args.depth,
             domain_id=args.domain_id,
-            progress=show_progress(args),
         )
         summary = play_camera(config, log=say)
     except ValueError as exc:
