@@ -13,7 +13,15 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from attanet_ros.file_frames import FolderReader, SkippedImage, SourceImage, VideoReader, open_file_frames
+from attanet_ros.file_frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FolderReader,
+    SkippedImage,
+    SourceImage,
+    VideoReader,
+    open_file_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +88,13 @@ def is_bag(path: Path) -> bool:
 
 def open_reader(path: Path, topic: str | None = None) -> FolderReader | VideoReader | BagReader:
     """The reader for ``path``: a rosbag2 folder or file, a video file, or a folder of images."""
-    if path.exists() and is_bag(path):
+    if not path.exists():
+        raise ValueError(f"source {path} does not exist (expected an image folder, a video file or a rosbag2)")
+    if is_bag(path):
         return BagReader(path, topic)
-    try:
+    if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
         return open_file_frames(path)
-    except ValueError as exc:
-        raise ValueError(f"{exc}, or a rosbag2; for a ROS topic give its name starting with '/'") from None
+    raise ValueError(
+        f"source {path} is not a folder, a rosbag2 or a video file ({', '.join(VIDEO_SUFFIXES)}); "
+        "for a ROS topic give its name starting with '/'"
+    )
