@@ -26,9 +26,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
     "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
     "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
-    "bag-eval": ("attanet_ros.bag_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
-    "bag-play": ("attanet_ros.bag_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
-    "bag-record": ("attanet_ros.bag_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "bag-eval": ("attanet_ros.bag_eval_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
+    "bag-segment": (
+        "attanet_ros.bag_eval_cli",
+        "bag_segment_main",
+        "segment every camera frame of a rosbag2 into a new bag (no ground truth needed)",
+    ),
+    "bag-play": ("attanet_ros.bag_live_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
+    "bag-record": ("attanet_ros.bag_live_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "camera": (
+        "attanet_ros.camera_source",
+        "camera_main",
+        "play a video file or an image folder to the node as a camera (Image + CameraInfo)",
+    ),
     "ros": ("attanet_ros.ros_tools", "main", "set a node parameter or drive the lifecycle node (no ros2 CLI needed)"),
     "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
@@ -44,9 +54,42 @@ def bag_make_main(argv: list[str]) -> int:
     return make(argv, build_dataset)
 
 
+def package_version() -> str:
+    """attanet_ros's version as installed (setup.py, which follows package.xml), else package.xml beside this file."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("attanet_ros")
+    except importlib.metadata.PackageNotFoundError:
+        import xml.etree.ElementTree as ET
+        from pathlib import Path
+
+        return ET.parse(Path(__file__).with_name("package.xml")).findtext("version", "unknown")
+
+
+def version_text() -> str:
+    """``attanet --version``: the package, Python, and the versions of the engines it can run on (or "not
+    installed"), read from the installed distributions without importing them (rclpy's is its wheel's)."""
+    import importlib.metadata
+    import platform
+
+    lines = [f"attanet {package_version()} (Python {platform.python_version()})"]
+    for name, dist in (("torch", "torch"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                       ("rclpy", "ros-kilted-rclpy")):  # fmt: skip
+        try:
+            lines.append(f"  {name} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"  {name} not installed")
+    return "\n".join(lines)
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: attanet <command> [options]   (attanet <command> --help for each)", "", "commands:"]
+    lines = [
+        "usage: attanet <command> [options]   (attanet <command> --help for each; attanet --version)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -55,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(version_text())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

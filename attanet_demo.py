@@ -42,6 +42,7 @@ from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+from attanet_model.cli_args import add_size
 from attanet_ros import node_command as node_process
 
 CAMERA_PREFIX = "/camera"
@@ -79,7 +80,7 @@ class DemoConfig:
             raise ValueError(f"--frames must be in 1..10000, got {self.frames}")
         if self.height < 64 or self.width < 64 or self.height % 32 or self.width % 32:
             raise ValueError(
-                f"--height/--width must be multiples of 32 and at least 64, got {self.height}x{self.width} (HxW)"
+                f"--size must be multiples of 32 and at least 64 per side, got {self.height}x{self.width} (HxW)"
             )
         if not self.rate_hz > 0:
             raise ValueError(f"--rate must be > 0 Hz, got {self.rate_hz}")
@@ -446,8 +447,7 @@ def demo_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
     p.add_argument("--frames", type=int, default=24, help="frames in the sequence (default: 24)")
-    p.add_argument("--height", type=int, default=512, help="frame height (default: 512)")
-    p.add_argument("--width", type=int, default=1024, help="frame width (default: 1024)")
+    add_size(p, (512, 1024), "camera frame size")
     p.add_argument("--seed", type=int, default=7, help="synthetic scene seed (default: 7)")
     p.add_argument("--rate", type=float, default=10.0, help="camera rate of the bag in Hz (default: 10)")
     p.add_argument("--model", type=Path, help="checkpoint or .onnx for the node (default: the bundled model)")
@@ -518,8 +518,8 @@ def demo_main(argv: list[str]) -> int:
         config = DemoConfig(
             out=args.out,
             frames=args.frames,
-            height=args.height,
-            width=args.width,
+            height=args.size[0],
+            width=args.size[1],
             seed=args.seed,
             rate_hz=args.rate,
             model=args.model,

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_args import add_json, add_model, add_out, add_size, add_sizes
 from .network import ARCHS
 
 
@@ -33,10 +34,10 @@ def info_main(argv: list[str]) -> int:
         "reproduce the paper's Table 3 (0.185 and 0.336 G).",
     )
     _arch_args(parser)
-    parser.add_argument("--height", type=int, default=1024, help="input height (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=1024, help="input width (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_size(parser, (1024, 1024), "network input size")
+    add_json(parser, "print one JSON object")
     args = parser.parse_args(argv)
+    args.height, args.width = args.size
     if args.height < 32 or args.width < 32:
         return fail("info", f"input size {args.height}x{args.width} (HxW) is too small; at least 32x32")
     from .complexity import count_macs, count_params
@@ -123,8 +124,8 @@ def import_official_main(argv: list[str]) -> int:
         default=0.5,
         help="frame -> network resize to deploy with (default: %(default)s, the paper's 512x1024 speed setting)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output attanet checkpoint (.pt)")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_out(parser, "output attanet checkpoint (.pt)", required=True, old=())
+    add_json(parser, "print a JSON summary")
     args = parser.parse_args(argv)
     from .official import import_official
 
@@ -149,8 +150,8 @@ def export_main(argv: list[str]) -> int:
         description="Export a checkpoint to ONNX with dynamic batch/height/width (padded to multiples of 32 inside "
         "the graph) and the model's metadata (classes, mean/std, input scale) embedded.",
     )
-    parser.add_argument("--checkpoint", type=Path, help="attanet checkpoint (default: the bundled model)")
-    parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    add_model(parser, help="attanet checkpoint (.pt) to export (default: the bundled model)")
+    add_out(parser, "output .onnx path", required=True, old=())
     parser.add_argument("--argmax", action="store_true", help="end the graph with labels (uint8) + confidence")
     parser.add_argument(
         "--opset", type=int, default=18, help="ONNX opset, 18 or newer; written exactly (default: %(default)s)"
@@ -177,25 +178,25 @@ def export_main(argv: list[str]) -> int:
         help="build TensorRT engines now (on the target machine, onnxruntime-gpu) into this folder; the node's "
         "trt_cache parameter then loads them instead of building at start-up",
     )
-    parser.add_argument("--sizes", help="with --trt-cache: camera sizes HEIGHTxWIDTH[,HEIGHTxWIDTH...], e.g. 1080x1920")
+    add_sizes(parser, None, "with --trt-cache: camera sizes to build engines for, e.g. 1080x1920 720x1280")
     parser.add_argument(
         "--trt-precision",
         choices=["fp16", "fp32"],
         default="fp16",
         help="with --trt-cache: engine precision, the node's `precision` (default: %(default)s)",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_json(parser, "print a JSON summary")
     args = parser.parse_args(argv)
     trt_sizes = None
     if args.trt_cache is not None or args.sizes is not None:
         # checked before anything is written: no .onnx left behind for engines that cannot be built
         from .ort_providers import ProviderError
-        from .trt_engines import parse_sizes, require_tensorrt
+        from .trt_engines import check_sizes, require_tensorrt
 
         if args.trt_cache is None or args.sizes is None:
             return fail("export", "--trt-cache and --sizes go together (the folder, and the camera sizes to build for)")
         try:
-            trt_sizes = parse_sizes(args.sizes)
+            trt_sizes = check_sizes(args.sizes)
             import onnxruntime
 
             require_tensorrt(onnxruntime.get_available_providers())
@@ -206,7 +207,7 @@ def export_main(argv: list[str]) -> int:
     from .onnx_export import export_onnx, read_onnx_meta, supported_opsets, written_opset
     from .segmenter import default_model_path
 
-    ckpt = args.checkpoint or default_model_path()
+    ckpt = args.model or default_model_path()
     try:
         model, meta, _ = load_checkpoint(ckpt)
     except CheckpointError as exc:

@@ -32,17 +32,24 @@ from .preprocess import MIN_SIDE, network_size
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """``"1024x2048,512x1024"`` (camera HEIGHTxWIDTH, comma-separated) -> [(1024, 2048), (512, 1024)]."""
-    sizes = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        try:
-            h, w = (int(v) for v in item.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"size {item!r} is not HEIGHTxWIDTH (e.g. 1024x2048)") from None
-        if min(h, w) < MIN_SIDE:
-            raise ValueError(f"size {item!r} is too small; at least {MIN_SIDE} per side")
-        sizes.append((h, w))
+    import argparse
+
+    from .cli_args import parse_size
+
+    try:
+        sizes = [parse_size(word) for word in text.replace(",", " ").split()]
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
     if not sizes:
         raise ValueError(f"no sizes in {text!r}; give camera sizes as HEIGHTxWIDTH[,HEIGHTxWIDTH...]")
+    return check_sizes(sizes)
+
+
+def check_sizes(sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``sizes`` when every side is at least MIN_SIDE; ValueError naming the first that is not."""
+    for h, w in sizes:
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"size '{h}x{w}' is too small; at least {MIN_SIDE} per side")
     return sizes
 
 

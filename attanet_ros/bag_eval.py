@@ -30,6 +30,7 @@ decoded, rejected by the model, ground truth of another size) is skipped and nam
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections import defaultdict
@@ -39,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from attanet_model import IGNORE_INDEX, ClassInfo, check_same_classes, labels_to_color, overlay
+from attanet_model import IGNORE_INDEX, ClassInfo, check_same_classes
 from attanet_model.classes import describe_classes
 
 from .bag_io import (
@@ -51,12 +52,13 @@ from .bag_io import (
     deserialize,
     header_stamp_ns,
     image_from_bag_msg,
-    image_msg,
     label_info_topic,
     labels_from_bag_msg,
+    staged_bag,
 )
 from .bag_match import SameStampFrames, StampVerdict, describe_span, duplicates, match_stamps
 from .bag_report import MAX_EXAMPLES, EvalConfig, EvalReport, Problems, skip, skipped_frame, stamp_text
+from .bag_segment import PredictionWriter
 
 
 def _scan_stamps(reader: BagReader, topics: list[str]) -> tuple[dict[str, list[tuple[int, int]]], list[str]]:
@@ -127,9 +129,13 @@ def evaluate_bag(
     problems = Problems()
     scorer = _Scorer(report, confusion, pairing, uses, problems)
     same_stamp = SameStampFrames(frame_stamps)
-    writer = _OutputBag(config, reader, classes) if config.out_bag is not None and mode == "model" else None
     progress = _progress(config.progress, reader.topics[frame_topic].count, frame_topic)
-    try:
+    with contextlib.ExitStack() as outputs:
+        outputs.callback(progress.close)
+        writer = None
+        if config.out_bag is not None and mode == "model":  # written whole or not at all
+            bag = outputs.enter_context(staged_bag(config.out_bag, reader.storage, "attanet bag-eval --out-bag"))
+            writer = _OutputBag(bag, config, classes)
         for msg in reader.messages([frame_topic, config.label_topic]):
             if msg.topic != frame_topic:
                 scorer.ground_truth(msg)
@@ -143,10 +149,6 @@ def evaluate_bag(
                 scorer.frame(stamp, labels, index)
             elif verdict := same_stamp.add(stamp, (content.shape, zlib.crc32(content)), (stamp, labels, index)):
                 _settle(report, scorer, verdict, problems)
-    finally:
-        progress.close()
-        if writer is not None:
-            writer.close()
     for verdict in same_stamp.rest():  # stamps some of whose frames could not be read
         _settle(report, scorer, verdict, problems)
     # Frames whose ground truth never arrived (damaged bag, unreadable message).
@@ -427,23 +429,13 @@ def _scores(confusion, classes: tuple[ClassInfo, ...]) -> dict[str, Any]:
 class _OutputBag:
     """Model mode ``--out-bag``: the camera frames plus labels / colour / overlay, with their stamps."""
 
-    def __init__(self, config: EvalConfig, reader: BagReader, classes: tuple[ClassInfo, ...]) -> None:
-        self.writer = BagWriter(config.out_bag, reader.storage, origin="attanet bag-eval --out-bag")
-        self.prefix = config.out_prefix.rstrip("/")
-        self.classes = classes
-        self.alpha = config.overlay_alpha
+    def __init__(self, bag: BagWriter, config: EvalConfig, classes: tuple[ClassInfo, ...]) -> None:
+        self.bag = bag
+        self.predictions = PredictionWriter(bag, config.out_prefix, classes, config.overlay_alpha)
 
     def write(self, msg: BagMessage, data: Any, image_bgr: np.ndarray, labels: np.ndarray) -> None:
-        stamp, frame_id = header_stamp_ns(msg.raw), data.header.frame_id
-        color = labels_to_color(labels, self.classes)
-        blended = overlay(np.ascontiguousarray(image_bgr[:, :, ::-1]), labels, self.alpha, self.classes)
-        self.writer.write_raw(msg.topic, msg.log_time, msg.raw, msg.msgtype)
-        self.writer.write(f"{self.prefix}/labels", msg.log_time, image_msg(labels, "mono8", stamp, frame_id))
-        self.writer.write(f"{self.prefix}/color", msg.log_time, image_msg(color, "rgb8", stamp, frame_id))
-        self.writer.write(f"{self.prefix}/overlay", msg.log_time, image_msg(blended, "rgb8", stamp, frame_id))
-
-    def close(self) -> None:
-        self.writer.close()
+        self.bag.write_raw(msg.topic, msg.log_time, msg.raw, msg.msgtype)
+        self.predictions.write(msg, data, image_bgr, labels)
 
 
 # ---------------------------------------------------------------- class tables in a bag

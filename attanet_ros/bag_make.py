@@ -13,10 +13,8 @@ frame is in: a failure or Ctrl-C half-way leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,17 @@ import numpy as np
 
 from attanet_model import ClassInfo
 
-from .bag_io import BagError, BagWriter, camera_info_msg, class_info_topic, class_table_msg, compressed_msg, image_msg
-from .bag_io.writer import storage_failure
+from .bag_io import (
+    BagError,
+    BagWriter,
+    camera_info_msg,
+    class_info_topic,
+    class_table_msg,
+    compressed_msg,
+    image_msg,
+    staged_bag,
+)
+from .file_frames import SkippedImage, SourceImage
 
 ENCODINGS = ("bgr8", "rgb8", "mono8")
 COMPRESSIONS = ("none", "png", "jpeg")
@@ -100,10 +107,22 @@ def _camera_image(image_bgr: np.ndarray, config: MakeConfig, stamp: int) -> Any:
     return image_msg(image_bgr, "bgr8", stamp, config.frame_id)
 
 
-def _camera_info(height: int, width: int, stamp: int, frame_id: str) -> Any:
+def _camera_info(height: int, width: int, stamp: int, frame_id: str, calibrated: bool = True) -> Any:
+    """Cityscapes' camera scaled to the frame, or for a file of unknown intrinsics (``calibrated``
+    False) zero matrices, which sensor_msgs/CameraInfo defines as an uncalibrated camera."""
+    if not calibrated:
+        return camera_info_msg(height, width, 0.0, 0.0, 0.0, 0.0, stamp, frame_id)
     fx, fy, cx, cy = CITYSCAPES_INTRINSICS
     sy, sx = height / CITYSCAPES_SIZE[0], width / CITYSCAPES_SIZE[1]
     return camera_info_msg(height, width, fx * sx, fy * sy, cx * sx, cy * sy, stamp, frame_id)
+
+
+def _write_camera(
+    writer: BagWriter, topics: dict[str, str], image: np.ndarray, stamp: int, config: MakeConfig, calibrated=True
+) -> None:
+    h, w = image.shape[:2]
+    writer.write(topics["image"], stamp, _camera_image(image, config, stamp))
+    writer.write(topics["camera_info"], stamp, _camera_info(h, w, stamp, config.frame_id, calibrated))
 
 
 def _write_frame(
@@ -119,8 +138,7 @@ def _write_frame(
     if image is None:
         raise ValueError(f"cannot read image {image_path} (missing, empty or not an image file)")
     h, w = image.shape[:2]
-    writer.write(topics["image"], stamp, _camera_image(image, config, stamp))
-    writer.write(topics["camera_info"], stamp, _camera_info(h, w, stamp, config.frame_id))
+    _write_camera(writer, topics, image, stamp, config)
     if label_path is not None:
         labels = read_labels(label_path)
         if labels.shape != (h, w):
@@ -128,6 +146,14 @@ def _write_frame(
                 f"label {label_path} is {labels.shape[0]}x{labels.shape[1]} but image {image_path} is {h}x{w} (HxW)"
             )
         writer.write(topics["labels"], stamp, image_msg(labels, "mono8", stamp, config.frame_id))
+
+
+def _topics(config: MakeConfig) -> dict[str, str]:
+    return {
+        "image": image_topic(config.topic_prefix, config.compress),
+        "labels": label_topic(config.topic_prefix),
+        "camera_info": camera_info_topic(config.topic_prefix),
+    }
 
 
 def make_bag(
@@ -148,44 +174,24 @@ def make_bag(
     start = config.start_ns if config.start_ns is not None else time.time_ns()
     config.check_span(len(samples), start)
     period = 1e9 / config.rate_hz
-    topics = {
-        "image": image_topic(config.topic_prefix, config.compress),
-        "labels": label_topic(config.topic_prefix),
-        "camera_info": camera_info_topic(config.topic_prefix),
-    }
+    topics = _topics(config)
     out = Path(config.out)
-    if out.exists():
-        raise BagError(f"output bag {out} exists already; remove it or choose another --out")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    except OSError as exc:
-        raise BagError(storage_failure(out, exc)) from exc
     frames = 0
-    try:
-        with BagWriter(staging / out.name, config.storage, origin="attanet bag-make") as writer:
-            if classes is not None and any(label is not None for _, label in samples):
-                writer.write(class_info_topic(topics["labels"]), start, class_table_msg(classes))
-            for i, (image_path, label_path) in enumerate(
-                tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
-            ):
-                stamp = start + round(i * period)
-                try:
-                    _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
-                except BagError:
-                    raise
-                except ValueError as exc:
-                    raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
-                frames += 1
-            counts = dict(writer.counts)
-        # metadata.yaml names the bag's storage files relative to the folder, so the folder moves as one
-        (staging / out.name).rename(out)
-    except BagError as exc:  # said of the staging folder; the user knows the bag by its name
-        raise BagError(f"{storage_failure(out, exc.__cause__ or exc)}; nothing was written") from exc
-    except OSError as exc:
-        raise BagError(f"{storage_failure(out, exc)}; nothing was written") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staged_bag(out, config.storage, origin="attanet bag-make") as writer:
+        if classes is not None and any(label is not None for _, label in samples):
+            writer.write(class_info_topic(topics["labels"]), start, class_table_msg(classes))
+        for i, (image_path, label_path) in enumerate(
+            tqdm(samples, unit="frame", desc="bag-make", disable=not config.progress)
+        ):
+            stamp = start + round(i * period)
+            try:
+                _write_frame(writer, topics, image_path, label_path, read_labels, stamp, config)
+            except BagError:
+                raise
+            except ValueError as exc:
+                raise ValueError(f"frame {i} ({image_path.name}): {exc}; nothing was written to {out}") from exc
+            frames += 1
+        counts = dict(writer.counts)
     return {
         "bag": str(out),
         "storage": config.storage,
@@ -195,3 +201,47 @@ def make_bag(
         "duration_s": (frames - 1) * period / 1e9 if frames else 0.0,
         "rate_hz": config.rate_hz,
     }
+
+
+def make_source_bag(frames: Iterable[SourceImage | SkippedImage], config: MakeConfig) -> dict[str, Any]:
+    """Write the frames of a video file or an unlabelled image folder (``file_frames``) to a new bag:
+    camera images and uncalibrated camera_info, stamped ``start + i / rate``, no ground truth.
+
+    A file that cannot be decoded is skipped and named in the summary's ``skipped``; the others keep
+    consecutive stamps. Raises ValueError (BagError for the bag itself) with nothing written when no
+    frame at all could be read.
+    """
+    from tqdm import tqdm
+
+    start = config.start_ns if config.start_ns is not None else time.time_ns()
+    period = 1e9 / config.rate_hz
+    topics, skipped, written = _topics(config), [], 0
+    with staged_bag(config.out, config.storage, origin="attanet bag-make --source") as writer:
+        for frame in tqdm(frames, total=_length(frames), unit="frame", desc="bag-make", disable=not config.progress):
+            if isinstance(frame, SkippedImage):
+                skipped.append({"name": frame.name, "reason": frame.reason})
+                continue
+            stamp = start + round(written * period)
+            config.check_span(written + 1, start)
+            _write_camera(writer, topics, frame.image_bgr, stamp, config, calibrated=False)
+            written += 1
+        if written == 0:
+            raise ValueError(f"no frame could be read ({len(skipped)} skipped); nothing was written to {config.out}")
+        counts = dict(writer.counts)
+    return {
+        "bag": str(config.out),
+        "storage": config.storage,
+        "frames": written,
+        "skipped": skipped,
+        "topics": counts,
+        "start_s": start / 1e9,
+        "duration_s": (written - 1) * period / 1e9,
+        "rate_hz": config.rate_hz,
+    }
+
+
+def _length(frames: Iterable) -> int | None:
+    try:
+        return len(frames) or None  # type: ignore[arg-type]
+    except TypeError:
+        return None

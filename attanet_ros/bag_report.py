@@ -67,19 +67,12 @@ class EvalReport:
     classes_from: str | None = None  # where the class names came from (recorded class_info, --model, ...)
 
     def to_dict(self) -> dict[str, Any]:
-        lat = np.asarray(self.latencies_ms, np.float64)
-        latency = None
-        if lat.size:
-            latency = {
-                "p50": float(np.percentile(lat, 50)),
-                "p95": float(np.percentile(lat, 95)),
-                "max": float(lat.max()),
-                "mean": float(lat.mean()),
-                "count": int(lat.size),
-                "source": "model (Segmenter.segment wall time)"
-                if self.mode == "model"
-                else "recorded (output log time - input log time)",
-            }
+        source = (
+            "model (Segmenter.segment wall time)"
+            if self.mode == "model"
+            else "recorded (output log time - input log time)"
+        )
+        latency = latency_summary(self.latencies_ms, source)
         scores = self.scores or {"miou": None, "iou": None, "pixel_acc": None}
         out: dict[str, Any] = {
             "bag": self.bag,
@@ -146,6 +139,21 @@ class Problems:
         return [f"{n} {what}; e.g. {'; '.join(self._seen[what])}" for what, n in self._counts.items()]
 
 
+def latency_summary(latencies_ms: list[float], source: str) -> dict[str, Any] | None:
+    """p50 / p95 / max / mean / count of per-frame latencies in ms, and where they come from; None for none."""
+    lat = np.asarray(latencies_ms, np.float64)
+    if not lat.size:
+        return None
+    return {
+        "p50": float(np.percentile(lat, 50)),
+        "p95": float(np.percentile(lat, 95)),
+        "max": float(lat.max()),
+        "mean": float(lat.mean()),
+        "count": int(lat.size),
+        "source": source,
+    }
+
+
 def stamp_text(stamp: int) -> str:
     return f"stamp {stamp / 1e9:.6f}"
 
@@ -167,4 +175,13 @@ def skip(report: EvalReport, msg: BagMessage, index: int | None, reason: str, st
     skipped_frame(report, msg.topic, index, stamp, reason)
 
 
-__all__ = ["MAX_EXAMPLES", "EvalConfig", "EvalReport", "Problems", "skip", "skipped_frame", "stamp_text"]
+__all__ = [
+    "MAX_EXAMPLES",
+    "EvalConfig",
+    "EvalReport",
+    "Problems",
+    "latency_summary",
+    "skip",
+    "skipped_frame",
+    "stamp_text",
+]

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from attanet_model.cli_args import add_domain_id, add_json, add_sizes
+
 from .dds_env import PROFILE_VARIABLE, USER_SETTINGS, shipped_profile
 
 SETTINGS = ("stock", "profile", "large_data")
@@ -186,14 +188,6 @@ def check_one(node_side: str, camera_side: str, reliability: str, size, frames: 
     }
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size {text!r} must look like HEIGHTxWIDTH, e.g. 512x1024") from exc
-    return h, w
-
-
 def markdown_table(rows: list[dict]) -> str:
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     lines = [
@@ -215,14 +209,14 @@ def markdown_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attanet_ros.dds_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=_size, nargs="+", default=[(512, 1024), (1024, 2048), (2048, 1024)])
+    add_sizes(parser, [(512, 1024), (1024, 2048), (2048, 1024)], "frame sizes")
     parser.add_argument("--frames", type=int, default=20, help="frames per combination (default 20)")
     parser.add_argument("--rate", type=float, default=10.0, help="publish rate in Hz (default 10)")
     parser.add_argument("--node-side", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     parser.add_argument("--camera-side", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     parser.add_argument("--reliability", nargs="+", choices=("reliable", "best_effort"), default=None)
-    parser.add_argument("--domain", type=int, default=150, help="ROS domain id for the runs (default 150)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_domain_id(parser, fallback=150)
+    add_json(parser, "print the rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--role", choices=("sub", "pub"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -243,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                     for reliability in args.reliability or ("reliable", "best_effort"):
                         for size in args.sizes:
                             row = check_one(
-                                node_side, camera_side, reliability, size, args.frames, args.rate, args.domain
+                                node_side, camera_side, reliability, size, args.frames, args.rate, args.domain_id
                             )
                             print(json.dumps(row), file=sys.stderr, flush=True)
                             rows.append(row)

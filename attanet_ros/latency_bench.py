@@ -21,24 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from attanet_model.cli_args import add_domain_id, add_json, add_model, add_sizes, format_size
 from attanet_model.engine_options import add_engine_arguments
 
 from .bench_client import bench_client
-from .cli_flags import DeprecatedAlias
 from .node_command import node_command
 from .soak import street_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_shm.xml"
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size {text!r} must look like HEIGHTxWIDTH, e.g. 512x1024") from exc
-    if h < 32 or w < 32:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small; at least 32x32")
-    return h, w
+PRIVATE_DOMAIN_ID = 88  # without ROS_DOMAIN_ID or --domain-id: away from a robot's own graph on domain 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,14 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Camera stamp -> ~/labels latency of the attanet node over Fast DDS, next to the "
         "Segmenter's own time on the same frames.",
     )
-    parser.add_argument("--sizes", type=_size, nargs="+", default=[(512, 1024), (1024, 2048)], help="HxW frames")
+    add_sizes(parser, [(512, 1024), (1024, 2048)], "camera frame sizes")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
-    parser.add_argument("--model", default="", help="checkpoint or .onnx; default: the bundled model")
+    add_model(parser)
     add_engine_arguments(parser, precision=False)
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
-    parser.add_argument("--domain-id", type=int, default=88, help="ROS domain id for the run (default 88)")
-    parser.add_argument("--domain", dest="domain_id", type=int, action=DeprecatedAlias, new="--domain-id")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_domain_id(parser, fallback=PRIVATE_DOMAIN_ID)
+    add_json(parser, "print the results as JSON")
     soak = parser.add_argument_group("soak (a long run at a fixed camera rate: node memory, outputs per window)")
     soak.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="run a soak of this length")
     soak.add_argument("--rate", type=float, default=15.0, help="soak: camera rate in Hz (default 15)")
@@ -80,7 +70,7 @@ def _outputs(text: str) -> list[str]:
 def _node_command(args, outputs: list[str]) -> list[str]:
     params = {"backend": args.backend, "device": args.device, "outputs": outputs}
     if args.model:
-        params["model_path"] = args.model
+        params["model_path"] = str(args.model)
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
 
 
@@ -154,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 1:
         print(f"attanet ros-bench: --frames must be >= 1, got {args.frames}", file=sys.stderr)
         return 2
-    if not 0 <= args.domain_id <= 232:
-        print(f"attanet ros-bench: --domain-id must be in 0..232, got {args.domain_id}", file=sys.stderr)
+    if small := [s for s in args.sizes if min(s) < 32]:
+        print(f"attanet ros-bench: --sizes {format_size(small[0])} is too small; at least 32x32", file=sys.stderr)
         return 2
     if args.soak:
         problem = _soak_problem(args)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from attanet_model.checkpoint import CheckpointError
+from attanet_model.cli_args import add_json, add_model, add_size
 from attanet_model.engine_options import engine_problems
 from attanet_model.network import ARCHS
 from attanet_model.segmenter import model_file_meta
@@ -28,7 +29,7 @@ def bench_cli(argv: list[str]) -> int:
         "median latency of the network forward with argmax at HxW and of the whole Segmenter from a 2Hx2W frame.",
     )
     parser.add_argument("--arch", default="attanet_r18", help=f"one of {', '.join(ARCHS)}; comma-separated for several")
-    parser.add_argument("--checkpoint", type=Path, help="benchmark these weights instead of a random init")
+    add_model(parser, help="benchmark this model file (.pt or .onnx) instead of a random init")
     parser.add_argument(
         "--backends", help=f"comma-separated, of {', '.join(BACKENDS)} (default: every installed CPU backend)"
     )
@@ -39,11 +40,10 @@ def bench_cli(argv: list[str]) -> int:
         "--eval-data",
         type=Path,
         help="labelled frames the model never saw, for each row's mIoU (Cityscapes layout, e.g. `attanet synth "
-        "--out DIR --num 20 --seed 1000 --split val`); needs --checkpoint or the suite (random weights have none)",
+        "--out DIR --num 20 --seed 1000 --split val`); needs --model or the suite (random weights have none)",
     )
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows (minutes)")
-    parser.add_argument("--height", type=int, default=512, help="network input height (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=1024, help="network input width (default: %(default)s)")
+    add_size(parser, (512, 1024), "network input size")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
@@ -64,7 +64,7 @@ def bench_cli(argv: list[str]) -> int:
         type=float,
         help="--suite gpu: start no step after this many seconds (the slow torch.compile rows run last)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON row per line")
+    add_json(parser, "print one JSON row per line")
     args = parser.parse_args(argv)
     if args.suite:
         return _suite_cli(args, argv)
@@ -87,9 +87,9 @@ def bench_cli(argv: list[str]) -> int:
     if problems:
         print(f"attanet bench: {'; '.join(problems)}", file=sys.stderr)
         return 2
-    if args.checkpoint is not None:
+    if args.model is not None:
         try:
-            model_file_meta(args.checkpoint)  # a damaged file is one line, before any row is timed
+            model_file_meta(args.model)  # a damaged file is one line, before any row is timed
         except CheckpointError as exc:
             print(f"attanet bench: {exc}", file=sys.stderr)
             return 2
@@ -100,12 +100,11 @@ def bench_cli(argv: list[str]) -> int:
             backends,
             args.device,
             precisions,
-            args.height,
-            args.width,
+            *args.size,
             args.batch,
             args.warmup,
             args.repeats,
-            args.checkpoint,
+            args.model,
             not args.no_e2e,
             progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
         )
@@ -125,8 +124,8 @@ def _matrix_cli(args, argv: list[str]) -> int:
         for arch in args.arch.split(","):
             if arch.strip() not in ARCHS:
                 raise ValueError(f"unknown arch {arch.strip()!r}; known: {', '.join(ARCHS)}")
-        if args.checkpoint is not None:
-            model_file_meta(args.checkpoint)  # a damaged file is one line, before any row is timed
+        if args.model is not None:
+            model_file_meta(args.model)  # a damaged file is one line, before any row is timed
         frames = bench_suite.calibration_frames(args.calib)
         evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
     except (CheckpointError, ValueError) as exc:
@@ -137,9 +136,8 @@ def _matrix_cli(args, argv: list[str]) -> int:
     for arch in args.arch.split(","):
         rows += run_matrix(
             arch.strip(),
-            args.checkpoint,
-            args.height,
-            args.width,
+            args.model,
+            *args.size,
             frames,
             evaluation.pairs if evaluation else None,
             args.rounds,
@@ -194,8 +192,8 @@ def _suite_cli(args, argv: list[str]) -> int:
     try:
         if args.suite == "cpu":
             evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
-            rows, notes = bench_suite.cpu_suite(args.checkpoint, args.calib, args.repeats, progress)
-            matrix_rows = bench_suite.cpu_matrix_suite(args.checkpoint, args.calib, evaluation, args.rounds, progress)
+            rows, notes = bench_suite.cpu_suite(args.model, args.calib, args.repeats, progress)
+            matrix_rows = bench_suite.cpu_matrix_suite(args.model, args.calib, evaluation, args.rounds, progress)
             matrix = matrix_markdown(matrix_rows)
             notes += [f"eval frame skipped: {why}" for why in (evaluation.skipped if evaluation else [])]
         else:
@@ -205,7 +203,7 @@ def _suite_cli(args, argv: list[str]) -> int:
                 def partial(rows_so_far, notes_so_far):
                     write_markdown(args.markdown, rows_so_far, notes_so_far + ["(suite still running)"], argv)
 
-            rows, notes = bench_suite.gpu_suite(args.checkpoint, args.repeats, progress, args.time_limit, partial)
+            rows, notes = bench_suite.gpu_suite(args.model, args.repeats, progress, args.time_limit, partial)
     except (RuntimeError, ValueError) as exc:
         print(f"attanet bench: {exc}", file=sys.stderr)
         return 2

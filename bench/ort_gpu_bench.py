@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attanet_model.cli_args import add_out, add_size
+
 
 def _fps(run, frames: int) -> tuple[float, float]:
     run()  # warm
@@ -31,8 +33,8 @@ def _fps(run, frames: int) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="markdown report")
-    parser.add_argument("--size", default="1024x2048", help="camera HEIGHTxWIDTH (default: %(default)s)")
+    add_out(parser, "markdown report", required=True, old=())
+    add_size(parser, (1024, 2048), "camera size", old_sides=False)
     parser.add_argument("--frames", type=int, default=50)
     args = parser.parse_args(argv)
     import onnxruntime as ort
@@ -43,9 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from attanet_model.onnx_export import export_onnx
     from attanet_model.ort_providers import CPU, CUDA, TENSORRT
     from attanet_model.preprocess import network_size
-    from attanet_model.trt_engines import parse_sizes
 
-    ((height, width),) = parse_sizes(args.size)
+    height, width = args.size
     available = ort.get_available_providers()
     lines = [f"# ONNX Runtime {ort.__version__} on the GPU", "", f"providers installed: {', '.join(available)}", ""]
     if CUDA not in available:

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from attanet_model.cli_args import add_domain_id, add_out
 from attanet_model.engine_options import add_engine_arguments
 
 from .qt_platform import check_display
@@ -79,12 +80,12 @@ def viewer_parser() -> argparse.ArgumentParser:
         help="render the first processed frame offscreen, save the window to OUT.png and exit",
     )
     p.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlay of every frame shown")
-    p.add_argument("--output-dir", type=Path, default=Path("."), help="where the Screenshot/Record buttons write")
+    add_out(p, "folder the Screenshot/Record buttons write to (default: the current folder)", default=Path("."))
     p.add_argument("--model", type=Path, help="checkpoint (.pt) or .onnx (default: the bundled model)")
     add_engine_arguments(p, note="attention maps need torch")
     p.add_argument("--topic", help="for a rosbag2 source: the camera topic (default: the first image topic)")
     p.add_argument("--outputs", default="/attanet", help="for a ROS topic source: the node's output namespace")
-    p.add_argument("--domain-id", type=int, help="for a ROS topic source: ROS domain id (default: ROS_DOMAIN_ID)")
+    add_domain_id(p)  # for a ROS topic source
     p.add_argument("--loop", action="store_true", help="start a folder/video/bag over at its end")
     p.add_argument("--max-fps", type=float, help="process at most this many frames per second (video: its own rate)")
     p.add_argument("--threads", type=int, help="torch CPU threads for the in-process model")
@@ -159,7 +160,7 @@ def viewer_main(argv: list[str]) -> int:
         source,
         settings,
         title=f"AttaNet viewer: {args.source}",
-        output_dir=args.output_dir,
+        output_dir=args.out,
         attention_mode="column" if args.click and args.click[1] is None else args.attention_mode,
         screenshot=screenshot,
         record=args.record,

@@ -1,4 +1,5 @@
-"""Camera frames from files: a folder of images, a video file, or a rosbag2 (sqlite3 or MCAP).
+"""Camera frames from files: a folder of images, a video file (``attanet_ros.file_frames``), or a
+rosbag2 (sqlite3 or MCAP).
 
 Each reader is an iterable of ``SourceImage`` (BGR uint8) that the in-process source pulls on
 its worker thread, with a ``SkippedImage`` (name and reason) in its place for an item that cannot
@@ -10,86 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
+from attanet_ros.file_frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FolderReader,
+    SkippedImage,
+    SourceImage,
+    VideoReader,
+    open_file_frames,
+)
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 BAG_SUFFIXES = (".mcap", ".db3")
-
-
-@dataclass
-class SourceImage:
-    image_bgr: np.ndarray
-    stamp_ns: int
-    name: str
-
-
-@dataclass
-class SkippedImage:
-    """An item of a source that could not be decoded: where it is, and why."""
-
-    name: str
-    reason: str
-
-
-class FolderReader:
-    """Images under a folder (recursively, sorted by path, so Cityscapes' city folders work)."""
-
-    def __init__(self, folder: Path, pattern: str = "*") -> None:
-        self.folder = folder
-        self.paths = sorted(p for p in folder.rglob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.paths:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder} matching {pattern!r}")
-        self.fps: float | None = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __iter__(self) -> Iterator[SourceImage | SkippedImage]:
-        for i, path in enumerate(self.paths):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            name = str(path.relative_to(self.folder))
-            if image is None:
-                yield SkippedImage(name, "OpenCV cannot decode it as an image (corrupt, truncated or empty)")
-                continue
-            yield SourceImage(image, i, name)
-
-
-class VideoReader:
-    """Frames of a video file through OpenCV; its frame rate paces playback."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
-            raise ValueError(f"OpenCV cannot open the video {path} (is it a video file it has a codec for?)")
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and fps > 0 else None
-        self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        capture.release()
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[SourceImage]:
-        capture = cv2.VideoCapture(str(self.path))
-        try:
-            index = 0
-            while True:
-                ok, image = capture.read()
-                if not ok:
-                    return
-                stamp = int(index * 1e9 / self.fps) if self.fps else index
-                yield SourceImage(image, stamp, f"{self.path.name}#{index}")
-                index += 1
-        finally:
-            capture.release()
 
 
 class BagReader:
@@ -156,12 +92,8 @@ def open_reader(path: Path, topic: str | None = None) -> FolderReader | VideoRea
         raise ValueError(f"source {path} does not exist (expected an image folder, a video file or a rosbag2)")
     if is_bag(path):
         return BagReader(path, topic)
-    if path.is_dir():
-        return FolderReader(path)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return VideoReader(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return FolderReader(path.parent, path.name)
+    if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        return open_file_frames(path)
     raise ValueError(
         f"source {path} is not a folder, a rosbag2 or a video file ({', '.join(VIDEO_SUFFIXES)}); "
         "for a ROS topic give its name starting with '/'"

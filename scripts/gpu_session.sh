@@ -62,11 +62,11 @@ if [ "$LEFT" -gt 60 ]; then
   for run in "${RUNS[@]}"; do
     case $run in
       s05) extra=() ;;
-      s10) extra=(--crop-size 512,512 --set input_scale=1.0 --set base_scale=1.0
+      s10) extra=(--crop-size 512x512 --set input_scale=1.0 --set base_scale=1.0
                   --set scales=0.5,0.75,1.0,1.25,1.5,1.75) ;;
       *) say "unknown run $run (s05 or s10)"; continue ;;
     esac
-    $TRAIN "${common[@]}" "${extra[@]}" --out-dir "$WORK/run_$run" --release "$OUT/light_$run.pt" \
+    $TRAIN "${common[@]}" "${extra[@]}" --out "$WORK/run_$run" --release "$OUT/light_$run.pt" \
       >"$LOG/train_$run.log" 2>&1 &
     PIDS[$run]=$!
   done
@@ -82,7 +82,7 @@ fi
 for run in "${RUNS[@]}"; do
   [ -f "$OUT/light_$run.pt" ] || continue
   for scale in 0.5 0.75 1.0; do
-    $PY -m attanet_cli eval --checkpoint "$OUT/light_$run.pt" --data-root "$WORK/test" --split val \
+    $PY -m attanet_cli eval --model "$OUT/light_$run.pt" --data-root "$WORK/test" --split val \
       --input-scale "$scale" --json >"$LOG/eval_light_${run}_$scale.json" 2>"$LOG/eval_light_${run}_$scale.err" &
   done
 done

@@ -12,6 +12,15 @@ from pathlib import Path
 
 from attanet_model import CheckpointError
 from attanet_model.cli import fail
+from attanet_model.cli_args import (
+    add_input_scale,
+    add_json,
+    add_model,
+    add_no_progress,
+    add_out,
+    add_size,
+    parse_size,
+)
 from attanet_model.engine_options import add_engine_arguments
 
 from .datasets import DATASETS, DatasetLayoutError
@@ -32,10 +41,9 @@ def synth_main(argv: list[str]) -> int:
         description="Write a synthetic street-scene dataset in the Cityscapes layout (images, labelIds, "
         "labelTrainIds and colour masks), deterministic for a seed. All 19 Cityscapes classes appear.",
     )
-    parser.add_argument("--out", required=True, help="dataset root to write (leftImg8bit/ and gtFine/ go inside)")
+    add_out(parser, "dataset root to write (leftImg8bit/ and gtFine/ go inside)", required=True, old=())
     parser.add_argument("--num", type=int, default=100, help="number of frames (default 100)")
-    parser.add_argument("--height", type=int, default=512, help="image height in pixels (default 512)")
-    parser.add_argument("--width", type=int, default=1024, help="image width in pixels (default 1024)")
+    add_size(parser, (512, 1024), "image size in pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed; use different seeds for train and val")
     parser.add_argument("--split", default="train", choices=["train", "val", "test"], help="split folder name")
     parser.add_argument(
@@ -61,8 +69,10 @@ def synth_main(argv: list[str]) -> int:
         help="cityscapes (default) or custom: images/<split>/, palette label PNGs in labels/<split>/ and "
         "classes.yaml with background (0), road (1), vehicle (2) and ignore [255], as for --dataset custom",
     )
-    parser.add_argument("--json", action="store_true", help="print the written image paths as JSON")
+    add_json(parser, "print the written image paths as JSON")
+    add_no_progress(parser)
     args = parser.parse_args(argv)
+    args.height, args.width = args.size
     from .synth import existing_frame_size, generate_dataset
     from .synth_custom import generate_custom_dataset
 
@@ -80,7 +90,7 @@ def synth_main(argv: list[str]) -> int:
             h, w, example = existing
             raise ValueError(
                 f"{out / 'leftImg8bit' / args.split} already holds {h}x{w} (HxW) frames (e.g. {example.name}), "
-                f"this run would add {args.height}x{args.width}: pass --height {h} --width {w}, "
+                f"this run would add {args.height}x{args.width}: pass --size {h}x{w}, "
                 "another --out, or --overwrite to replace the split"
             )
         if args.layout == "custom":
@@ -94,7 +104,7 @@ def synth_main(argv: list[str]) -> int:
                 args.seed,
                 args.split,
                 args.sequence,
-                progress=not args.json,
+                progress=not (args.json or args.no_progress),
                 jobs=args.jobs,
             )
     except USER_ERRORS as exc:
@@ -139,20 +149,21 @@ def train_main(argv: list[str]) -> int:
         "data): tensors that fit are copied, a classifier for another class count starts fresh "
         "(the custom_cpu recipe's default: the bundled model; 'none': from scratch)",
     )
-    parser.add_argument(
-        "--out-dir",
-        help="run folder: last.pt, best.pt, log.jsonl, tensorboard/; one run owns it (a folder that holds "
-        "another run is refused without --resume or --overwrite)",
+    add_out(
+        parser,
+        "run folder: last.pt, best.pt, log.jsonl, tensorboard/; one run owns it (a folder that holds another run is "
+        "refused without --resume or --overwrite)",
+        old=("--out-dir",),
     )
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="start a new run in an --out-dir that holds one: its files move into OUT/replaced-<date>-<time>/",
+        help="start a new run in an --out that holds one: its files move into OUT/replaced-<date>-<time>/",
     )
     parser.add_argument("--iterations", type=int, help="total iterations (paper: 200000 on Cityscapes)")
     parser.add_argument("--batch-size", type=int, help="total batch over all processes (paper: 16)")
     parser.add_argument("--lr", type=float, help="base learning rate (paper: 0.01)")
-    parser.add_argument("--crop-size", help="H,W crop (paper: 1024,1024)")
+    parser.add_argument("--crop-size", type=parse_size, metavar="HxW", help="training crop (paper: 1024x1024)")
     parser.add_argument("--seed", type=int, help="seed for weights init, data order and augmentation")
     parser.add_argument("--workers", type=int, help="data-loading worker processes per training process")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
@@ -170,7 +181,7 @@ def train_main(argv: list[str]) -> int:
         "--resume",
         nargs="?",
         const="auto",
-        help="continue from a checkpoint with training state (no value: OUT_DIR/last.pt if present)",
+        help="continue from a checkpoint with training state (no value: OUT/last.pt if present)",
     )
     parser.add_argument(
         "--release",
@@ -183,7 +194,7 @@ def train_main(argv: list[str]) -> int:
         help="stop (saving last.pt) at the first training file that cannot be read or has label values "
         "outside the class table; default: name it, skip it (unreadable) or ignore those pixels, and go on",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (JSON log lines only)")
+    add_no_progress(parser)
     args = parser.parse_args(argv)
 
     from .config import load_config, parse_set
@@ -200,7 +211,7 @@ def train_main(argv: list[str]) -> int:
         "arch": args.arch,
         "pretrained": args.pretrained,
         "init_from": args.init_from,
-        "out_dir": args.out_dir,
+        "out_dir": None if args.out is None else str(args.out),
         "iterations": args.iterations,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -271,13 +282,9 @@ def _custom_recipe(args: argparse.Namespace, flags: dict):
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", help="model file (.pt checkpoint or .onnx); default: the bundled model")
+    add_model(parser)
     add_engine_arguments(parser)
-    parser.add_argument(
-        "--input-scale",
-        type=float,
-        help="override the model's input scale (default: the checkpoint's, 0.5 for 1024x2048 frames)",
-    )
+    add_input_scale(parser)
     parser.add_argument(
         "--scales",
         type=float,
@@ -313,7 +320,7 @@ def _segmenter(args):
     from attanet_model import Segmenter
 
     return Segmenter(
-        args.checkpoint,
+        args.model,
         backend=args.backend,
         device=args.device,
         precision=args.precision,
@@ -351,7 +358,8 @@ def eval_main(argv: list[str]) -> int:
     parser.add_argument(
         "--window", type=int, default=1024, help="--protocol official: sliding window side (default: %(default)s)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object (fractions in [0, 1])")
+    add_json(parser, "print one JSON object (fractions in [0, 1])")
+    add_no_progress(parser)
     args = parser.parse_args(argv)
     from .datasets import build_dataset
     from .evaluate import evaluate_segmenter
@@ -365,7 +373,12 @@ def eval_main(argv: list[str]) -> int:
             segmenter = _segmenter(args)
             dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
             cm, stats = evaluate_segmenter(
-                segmenter, dataset, args.scales, args.flip, args.max_images, progress=not args.json
+                segmenter,
+                dataset,
+                args.scales,
+                args.flip,
+                args.max_images,
+                progress=not (args.json or args.no_progress),
             )
             described = {
                 "checkpoint": str(segmenter.model_path),
@@ -442,7 +455,7 @@ def _eval_official(args) -> tuple:
         raise ValueError("--protocol official evaluates at full resolution; use --scales for other scales")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available here")
-    checkpoint = args.checkpoint or default_model_path()
+    checkpoint = args.model or default_model_path()
     model, meta, _ = load_checkpoint(checkpoint)
     dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
     scales = args.scales or [1.0]
@@ -484,7 +497,7 @@ def predict_main(argv: list[str]) -> int:
     parser.add_argument("--dataset", default="cityscapes", choices=DATASETS, help="dataset kind for --data-root")
     parser.add_argument("--classes-file", help="classes YAML for --dataset custom")
     parser.add_argument("--split", default="val", help="split for --data-root (default val)")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_out(parser, "output folder", required=True, old=())
     parser.add_argument(
         "--label-format",
         choices=["values", "trainIds", "labelIds", "color"],
@@ -492,7 +505,8 @@ def predict_main(argv: list[str]) -> int:
         "trained on a custom dataset); trainIds: the class index 0..K-1 (default otherwise); labelIds (Cityscapes' "
         "official evaluation); color",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_json(parser, "print a JSON summary")
+    add_no_progress(parser)
     args = parser.parse_args(argv)
     from .datasets import CityscapesDataset, build_dataset
     from .predict import predict_to_folder, prediction_jobs, resolve_label_values
@@ -518,7 +532,7 @@ def predict_main(argv: list[str]) -> int:
             label_format,
             args.scales,
             args.flip,
-            progress=not args.json,
+            progress=not (args.json or args.no_progress),
             skipped=skipped,
             label_values=label_values,
         )

@@ -105,7 +105,7 @@ def resumed_config(cfg: TrainConfig, saved: dict, checkpoint: str) -> tuple[Trai
         raise ValueError(
             f"--resume {checkpoint}: {', '.join(refused)}: the checkpoint's optimizer, schedule and sample stream "
             "follow the run's values; drop these flags (or give the run's values), or start a new run from its "
-            f"weights (--init-from {checkpoint} --out-dir NEW)"
+            f"weights (--init-from {checkpoint} --out NEW)"
         )
     return dataclasses.replace(cfg, **kept), applied
 

@@ -1,4 +1,4 @@
-"""A run folder is owned by one run: ``attanet train`` claims ``--out-dir`` before it trains.
+"""A run folder is owned by one run: ``attanet train`` claims ``--out`` before it trains.
 
 Claiming takes the folder's lock (``run_lock``: a second training into it is refused, naming the
 owner) and decides what happens to a previous run's files there (``run_folder.RUN_FILES``):
@@ -55,7 +55,7 @@ def claim_run_folder(
         except (RunFolderBusy, RunFolderTaken, RunFolderUnusable) as exc:
             refused = exc
     if dist_utils.any_rank(refused is not None, info.device):
-        raise refused or RunFolderUnusable(f"rank 0 could not claim --out-dir {out_dir} (its message says why)")
+        raise refused or RunFolderUnusable(f"rank 0 could not claim --out {out_dir} (its message says why)")
     try:
         yield lock
     finally:
@@ -71,13 +71,13 @@ def _claim(
         lock = RunLock(out_dir, command).acquire()
     except OSError as exc:
         raise RunFolderUnusable(
-            f"--out-dir {out_dir}: {describe_write_error(exc, out_dir)}; choose a folder this run can write"
+            f"--out {out_dir}: {describe_write_error(exc, out_dir)}; choose a folder this run can write"
         ) from exc
     try:
         _settle_previous_run(out_dir, resume, resume_asked, overwrite, say)
     except OSError as exc:
         lock.release()
-        raise RunFolderUnusable(f"--out-dir {out_dir}: {describe_write_error(exc, out_dir)}") from exc
+        raise RunFolderUnusable(f"--out {out_dir}: {describe_write_error(exc, out_dir)}") from exc
     except BaseException:
         lock.release()
         raise
@@ -95,9 +95,9 @@ def _settle_previous_run(
     restart = resume_asked and resume is None  # a run killed before its first checkpoint
     if not (overwrite or restart):
         raise RunFolderTaken(
-            f"--out-dir {out_dir} already holds a run ({_describe(previous)}): --resume continues it, "
+            f"--out {out_dir} already holds a run ({_describe(previous)}): --resume continues it, "
             f"--overwrite moves its files into {out_dir}/{SET_ASIDE_PREFIX}<date>-<time>/ and starts anew, "
-            "or choose another --out-dir"
+            "or choose another --out"
         )
     moved = set_aside(out_dir, previous)
     why = "--overwrite" if overwrite else "--resume found no checkpoint to continue"

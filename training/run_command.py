@@ -54,7 +54,7 @@ def train_command(
     ``SAID_BY_CALLER`` types); anything else becomes ``RunFailed`` with one line, after every
     data-loading worker is gone. ``resume`` is ``--resume`` ("auto" without a value)."""
     if resume and overwrite:
-        raise ValueError("--resume continues the run in --out-dir, --overwrite replaces it; give one of them")
+        raise ValueError("--resume continues the run in --out, --overwrite replaces it; give one of them")
     if budget_minutes is not None and resume:
         raise ValueError("--budget-minutes starts a new run; --resume alone continues one on its fitted schedule")
     info = dist_utils.init_distributed(device)

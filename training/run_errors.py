@@ -2,7 +2,7 @@
 
 A write that fails mid-run (a full disk, a folder remounted read-only, an I/O error) ends the run
 with one line (``RunFailed``, exit code ``EXIT_FAILED``); the same failure before the run starts
-(an ``--out-dir`` that cannot be written) is a user error (``RunFolderUnusable``, exit 2).
+(an ``--out`` that cannot be written) is a user error (``RunFolderUnusable``, exit 2).
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ class RunLock:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
             raise RunFolderBusy(
-                f"--out-dir {self.path.parent} is in use by another training ({self.owner()}); wait for it to end "
-                "or stop it, or choose another --out-dir"
+                f"--out {self.path.parent} is in use by another training ({self.owner()}); wait for it to end "
+                "or stop it, or choose another --out"
             ) from None
         self._fd = fd
         os.register_at_fork(after_in_child=_close_in_child(self))

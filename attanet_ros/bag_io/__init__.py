@@ -33,7 +33,7 @@ from .messages import (
     stamp_ns,
 )
 from .reader import BagReader, MessageSource, TopicInfo
-from .writer import STORAGES, BagWriter
+from .writer import STORAGES, BagWriter, staged_bag
 
 __all__ = [
     "CAMERA_INFO",
@@ -65,5 +65,6 @@ __all__ = [
     "label_info_topic",
     "labels_from_bag_msg",
     "restamp",
+    "staged_bag",
     "stamp_ns",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,35 @@ class BagWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def staged_bag(out: str | Path, storage: str, origin: str) -> Iterator[BagWriter]:
+    """A ``BagWriter`` for the new bag ``out``, written whole or not at all.
+
+    The bag is written into a hidden folder beside ``out`` and renamed to ``out`` only when the
+    ``with`` block ends normally: a failure or Ctrl-C half-way leaves nothing behind. metadata.yaml
+    names the storage files relative to the folder, so the folder moves as one. Raises BagError
+    (``out`` exists, its folder cannot be created, the disk is full or read-only), said of ``out``.
+    """
+    out = Path(out)
+    if out.exists():
+        raise BagError(f"output bag {out} exists already; remove it or choose another path")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise BagError(storage_failure(out, exc)) from exc
+    try:
+        with BagWriter(staging / out.name, storage, origin=origin) as writer:
+            yield writer
+        (staging / out.name).rename(out)
+    except BagError as exc:  # said of the staging folder; the user knows the bag by its name
+        raise BagError(f"{storage_failure(out, exc.__cause__ or exc)}; nothing was written") from exc
+    except OSError as exc:
+        raise BagError(f"{storage_failure(out, exc)}; nothing was written") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def storage_failure(path: str | Path, exc: BaseException) -> str:

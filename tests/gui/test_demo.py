@@ -19,7 +19,7 @@ from attanet_model import Segmenter
 from attanet_model.metrics import ConfusionMatrix
 
 pytestmark = pytest.mark.slow
-SMALL = ["--frames", "4", "--height", "128", "--width", "256", "--no-progress"]
+SMALL = ["--frames", "4", "--size", "128x256", "--no-progress"]
 
 
 def attanet(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:

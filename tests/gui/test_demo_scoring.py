@@ -28,7 +28,7 @@ def run_demo(monkeypatch, capsys, *argv) -> tuple[int, str]:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     capsys.readouterr()
-    code = demo_main([*map(str, argv), "--headless", "--frames", "2", "--height", "64", "--width", "128"])
+    code = demo_main([*map(str, argv), "--headless", "--frames", "2", "--size", "64x128"])
     return code, capsys.readouterr().err
 
 

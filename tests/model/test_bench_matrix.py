@@ -59,7 +59,7 @@ def test_an_eval_frame_without_its_label_is_skipped_and_named(tmp_path):
 
 def test_bench_measures_every_backend_and_precision_and_marks_autos_pick(tmp_path):
     eval_root = write_frames(tmp_path / "eval", 2)
-    args = ["--arch", "attanet_light", "--checkpoint", str(default_model_path()), "--height", "64", "--width", "128"]
+    args = ["--arch", "attanet_light", "--model", str(default_model_path()), "--size", "64x128"]
     args += ["--rounds", "2", "--eval-data", str(eval_root), "--no-compile", "--json"]
     proc = subprocess.run(
         [sys.executable, "-m", "attanet_cli", "bench", *args], capture_output=True, text=True, timeout=600

@@ -69,7 +69,7 @@ def test_attanet_eval_refuses_a_model_of_another_table(tmp_path, capsys):
     data = tmp_path / "data"
     for checkpoint, described in ((ckpt, "2 classes: road, car"), (None, "the 19 Cityscapes classes")):
         argv = ["eval", "--dataset", "custom", "--data-root", str(data)] + (
-            ["--checkpoint", str(checkpoint)] if checkpoint else []
+            ["--model", str(checkpoint)] if checkpoint else []
         )
         capsys.readouterr()
         assert main(argv) == 2

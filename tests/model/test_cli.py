@@ -56,7 +56,7 @@ def test_info_json_reproduces_table3_and_does_not_load_ros_or_qt():
 
 def test_export_reports_a_bad_checkpoint_in_one_line(tmp_path):
     (tmp_path / "bad.pt").write_text("nope")
-    proc = attanet("export", "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "m.onnx"), check=False)
+    proc = attanet("export", "--model", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "m.onnx"), check=False)
     assert proc.returncode == 2
     assert "is not a checkpoint" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -73,10 +73,8 @@ def test_export_and_bench_the_bundled_model(tmp_path):
             "attanet_light",
             "--backends",
             "torch,onnxruntime,onnxruntime-int8",
-            "--height",
-            "64",
-            "--width",
-            "128",
+            "--size",
+            "64x128",
             "--warmup",
             "1",
             "--repeats",
@@ -151,10 +149,10 @@ def test_suite_steps_survive_failures_respect_the_time_limit_and_checkpoint():
 
 
 MODEL_COMMANDS = [
-    ["export", "--checkpoint", "{model}", "--out", "{tmp}/m.onnx"],
-    ["eval", "--checkpoint", "{model}", "--data-root", "{tmp}"],
-    ["predict", "--checkpoint", "{model}", "--input", "{tmp}", "--out", "{tmp}/pred"],
-    ["bench", "--checkpoint", "{model}", "--backends", "torch"],
+    ["export", "--model", "{model}", "--out", "{tmp}/m.onnx"],
+    ["eval", "--model", "{model}", "--data-root", "{tmp}"],
+    ["predict", "--model", "{model}", "--input", "{tmp}", "--out", "{tmp}/pred"],
+    ["bench", "--model", "{model}", "--backends", "torch"],
     ["bag-eval", "{tmp}/bag", "--model", "{model}"],
     ["viewer", "--source", "{tmp}", "--model", "{model}", "--screenshot", "{tmp}/shot.png"],
 ]

@@ -77,7 +77,7 @@ def test_train_stops_on_an_unlisted_label_value_with_one_line_and_exit_code_2(tm
     label[:, 8:] = 1
     root = _custom_root(tmp_path, "classes:\n  - {name: floor, value: 1}\n", {"a": label})
     out = tmp_path / "run"
-    argv = ["--dataset", "custom", "--data-root", str(root), "--out-dir", str(out), "--set", "val_split="]
+    argv = ["--dataset", "custom", "--data-root", str(root), "--out", str(out), "--set", "val_split="]
     assert train_main([*argv, "--device", "cpu", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("attanet train: --device cpu: recipe custom_cpu")
@@ -174,7 +174,7 @@ def trained_custom(tmp_path_factory) -> tuple[Path, Path, str]:
     )
     out = tmp_path_factory.mktemp("custom_run")
     argv = ["--dataset", "custom", "--data-root", str(root), "--classes-file", str(classes), "--device", "cpu"]
-    argv += ["--out-dir", str(out), "--iterations", "2", "--batch-size", "2", "--crop-size", "64,64", "--workers", "0"]
+    argv += ["--out", str(out), "--iterations", "2", "--batch-size", "2", "--crop-size", "64,64", "--workers", "0"]
     argv += ["--no-progress", "--set", "val_interval=0", "--set", "threads=1"]
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
@@ -200,7 +200,7 @@ def test_train_on_custom_data_prints_the_cpu_recipe_and_starts_from_the_bundled_
 
 def test_predict_writes_the_classes_yaml_values_and_the_class_index_on_request(trained_custom, tmp_path, capsys):
     root, checkpoint, _ = trained_custom
-    common = ["--checkpoint", str(checkpoint), "--data-root", str(root), "--dataset", "custom"]
+    common = ["--model", str(checkpoint), "--data-root", str(root), "--dataset", "custom"]
     common += ["--classes-file", str(root / "my_classes.yaml"), "--split", "val"]
     assert predict_main([*common, "--out", str(tmp_path / "v"), "--json"]) == 0
     assert '"label_format": "values"' in capsys.readouterr().out
@@ -215,7 +215,7 @@ def test_predict_writes_the_classes_yaml_values_and_the_class_index_on_request(t
     # an image folder with no classes file: the values come from the checkpoint
     assert (
         predict_main(
-            ["--checkpoint", str(checkpoint), "--input", str(root / "images" / "val"), "--out", str(tmp_path / "f")]
+            ["--model", str(checkpoint), "--input", str(root / "images" / "val"), "--out", str(tmp_path / "f")]
         )
         == 0
     )
@@ -234,7 +234,7 @@ def test_predict_refuses_values_it_cannot_know_and_a_classes_file_that_disagrees
         "  - {name: vehicle, value: 30}\nignore: [20, 255]\n"
     )
     argv = [
-        "--checkpoint",
+        "--model",
         str(checkpoint),
         "--data-root",
         str(root),

@@ -101,7 +101,7 @@ def test_torchrun_rank_zero_alone_holds_the_run_folder(mini_cityscapes, tmp_path
     assert f"attanet train: error: rank 0 could not claim --out-dir {out} (its message says why)" in again.stderr
 
     # a batch of 2 over 2 processes is 1 per process: refused on every rank before anything is written
-    small = _torchrun_train(cfg_file, "--batch-size", "2", "--out-dir", str(tmp_path / "small"))
+    small = _torchrun_train(cfg_file, "--batch-size", "2", "--out", str(tmp_path / "small"))
     assert small.returncode != 0
     assert "batch_size: 2 over 2 processes (expected at least 2 samples per process" in small.stderr
     assert "the smallest batch that works here is 4" in small.stderr

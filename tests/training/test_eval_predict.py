@@ -113,7 +113,7 @@ def test_eval_plots_flip_scales_and_user_errors(val_root, tmp_path, capsys):
     assert eval_main(["--data-root", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
-    assert eval_main(["--data-root", str(val_root), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert eval_main(["--data-root", str(val_root), "--model", str(tmp_path / "missing.pt")]) == 2
     assert "model file not found" in capsys.readouterr().err
 
 

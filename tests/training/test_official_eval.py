@@ -94,7 +94,7 @@ def test_cli_protocol_official(mini_cityscapes, tmp_path, capsys):
 
     model = build_model("attanet_light", len(CITYSCAPES_CLASSES)).eval()
     ckpt = save_checkpoint(tmp_path / "m.pt", model, ModelMeta.for_model(model, "attanet_light"))
-    argv = ["--checkpoint", str(ckpt), "--data-root", str(mini_cityscapes), "--max-images", "2", "--json"]
+    argv = ["--model", str(ckpt), "--data-root", str(mini_cityscapes), "--max-images", "2", "--json"]
     assert eval_main([*argv, "--protocol", "official", "--window", "64"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["protocol"] == "official" and result["frames"] == 2 and result["flip"] is True

@@ -41,8 +41,8 @@ def test_a_second_training_into_a_busy_folder_is_refused_naming_the_owner(mini_c
     for extra in ([], ["--resume"], ["--overwrite"]):  # none of them may take a folder in use
         assert train_main(["--config", str(cfg_file), "--device", "cpu", "--no-progress", *extra]) == 2
         line = _one_line(capsys)
-        assert line.startswith(f"attanet train: error: --out-dir {out} is in use by another training (pid {first.pid} ")
-        assert line.endswith("wait for it to end or stop it, or choose another --out-dir"), line
+        assert line.startswith(f"attanet train: error: --out {out} is in use by another training (pid {first.pid} ")
+        assert line.endswith("wait for it to end or stop it, or choose another --out"), line
     # the first run goes on, alone in its log
     seen = len(records(log))
     wait_for(lambda: len(records(log)) >= seen + 2, first, "two more records of the first run")
@@ -76,9 +76,9 @@ def test_the_documented_command_twice_keeps_the_first_run(tmp_path, capsys, monk
     recipe, line = capsys.readouterr().err.strip().splitlines()  # the recipe's plan, then the refusal
     assert recipe.startswith("attanet train: --device cpu: recipe custom_cpu")
     assert line == (
-        "attanet train: error: --out-dir runs/custom_cpu already holds a run (last.pt, best.pt, log.jsonl, "
+        "attanet train: error: --out runs/custom_cpu already holds a run (last.pt, best.pt, log.jsonl, "
         "config.json, tensorboard; logged to iteration 4): --resume continues it, --overwrite moves its files into "
-        "runs/custom_cpu/replaced-<date>-<time>/ and starts anew, or choose another --out-dir"
+        "runs/custom_cpu/replaced-<date>-<time>/ and starts anew, or choose another --out"
     )
     assert {name: (out / name).read_bytes() for name in names} == first
 

@@ -135,7 +135,7 @@ def test_corrupt_or_wrong_resume_checkpoint_is_reported(mini_cityscapes, tmp_pat
         "synthetic_light",
         "--data-root",
         str(mini_cityscapes),
-        "--out-dir",
+        "--out",
         str(tmp_path),
         "--iterations",
         "2",
@@ -209,7 +209,7 @@ def test_budget_run_probes_then_finishes_a_whole_schedule(mini_cityscapes, tmp_p
 
 def test_budget_cli_refuses_resume(mini_cityscapes, tmp_path, capsys):
     code = train_main(
-        ["--data-root", str(mini_cityscapes), "--out-dir", str(tmp_path), "--budget-minutes", "1", "--resume"]
+        ["--data-root", str(mini_cityscapes), "--out", str(tmp_path), "--budget-minutes", "1", "--resume"]
     )
     assert code == 2
     assert "--budget-minutes starts a new run; --resume alone continues one" in capsys.readouterr().err
@@ -255,7 +255,7 @@ def test_init_from_copies_the_weights_that_fit(mini_cityscapes, tmp_path):
             str(path),
             "--device",
             "cpu",
-            "--out-dir",
+            "--out",
             str(tmp_path / "c"),
         ]
     )

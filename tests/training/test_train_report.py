@@ -9,7 +9,7 @@ from attanet_training.cli import train_main
 
 def test_plan_warning_and_closing_line(mini_cityscapes, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out-dir", str(out)]
+    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out", str(out)]
     argv += ["--crop-size", "64,64", "--batch-size", "2", "--workers", "0", "--no-progress", "--device", "cpu"]
     argv += ["--set", "warmup_iters=10", "--set", "val_interval=3", "--set", "input_scale=1.0"]
     assert train_main(argv + ["--iterations", "3"]) == 0
@@ -39,7 +39,7 @@ def test_plan_warning_and_closing_line(mini_cityscapes, tmp_path, capsys):
 def test_plan_names_the_weights_source(mini_cityscapes, tmp_path, capsys):
     from attanet_model import default_model_path
 
-    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out-dir", str(tmp_path / "run")]
+    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out", str(tmp_path / "run")]
     argv += ["--iterations", "1", "--crop-size", "64,64", "--batch-size", "2", "--workers", "0", "--no-progress"]
     argv += ["--device", "cpu", "--set", "val_interval=0", "--init-from", str(default_model_path())]
     argv += ["--arch", "attanet_light_compact"]  # the bundled model's network

@@ -24,7 +24,7 @@ def test_config_values_are_checked_together_before_any_work(mini_cityscapes, tmp
         "synthetic_light",
         "--data-root",
         str(mini_cityscapes),
-        "--out-dir",
+        "--out",
         str(out),
         "--device",
         "cpu",
@@ -34,7 +34,7 @@ def test_config_values_are_checked_together_before_any_work(mini_cityscapes, tmp
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"iterations": 0, "scales": [], "lr": -0.1, "ckpt_interval": 0}))
-    assert train_main(["--config", str(bad), "--data-root", str(mini_cityscapes), "--out-dir", str(out)]) == 2
+    assert train_main(["--config", str(bad), "--data-root", str(mini_cityscapes), "--out", str(out)]) == 2
     line = _one_line(capsys)
     assert "4 invalid value(s)" in line
     for part in ("iterations: 0 (expected", "scales: [] (expected at least one scale", "lr: -0.1", "ckpt_interval: 0"):
@@ -47,12 +47,12 @@ def test_output_paths_that_are_files_and_impossible_synth_sizes(tmp_path, capsys
     a_file.write_text("keep me")
     assert predict_main(["--input", str(tmp_path), "--out", str(a_file)]) == 2
     assert "--out" in (line := _one_line(capsys)) and "existing file" in line
-    assert synth_main(["--out", str(a_file), "--num", "1", "--height", "64", "--width", "128"]) == 2
+    assert synth_main(["--out", str(a_file), "--num", "1", "--size", "64x128"]) == 2
     assert "existing file" in _one_line(capsys)
     assert a_file.read_text() == "keep me"
 
     huge = tmp_path / "huge"
-    assert synth_main(["--out", str(huge), "--num", "1", "--height", "100000"]) == 2
+    assert synth_main(["--out", str(huge), "--num", "1", "--size", "100000x1024"]) == 2
     line = _one_line(capsys)
     assert "100000x1024 (HxW)" in line and "GiB" in line, line
     assert not huge.exists()
@@ -60,16 +60,16 @@ def test_output_paths_that_are_files_and_impossible_synth_sizes(tmp_path, capsys
 
 def test_synth_refuses_to_mix_frame_sizes_in_a_split(tmp_path, capsys):
     root = tmp_path / "data"
-    assert synth_main(["--out", str(root), "--num", "1", "--height", "64", "--width", "128", "--json"]) == 0
+    assert synth_main(["--out", str(root), "--num", "1", "--size", "64x128", "--json"]) == 0
     capsys.readouterr()
-    assert synth_main(["--out", str(root), "--num", "1", "--height", "96", "--width", "128", "--seed", "1"]) == 2
+    assert synth_main(["--out", str(root), "--num", "1", "--size", "96x128", "--seed", "1"]) == 2
     line = _one_line(capsys)
-    assert "already holds 64x128 (HxW) frames" in line and "--height 64 --width 128" in line, line
+    assert "already holds 64x128 (HxW) frames" in line and "--size 64x128" in line, line
     assert "--overwrite" in line
     assert len(list((root / "leftImg8bit" / "train").glob("*/*.png"))) == 1
     # another split may have its own size; --overwrite replaces the split
-    assert synth_main(["--out", str(root), "--num", "1", "--height", "96", "--width", "128", "--split", "val"]) == 0
-    argv = ["--out", str(root), "--num", "2", "--height", "96", "--width", "128", "--seed", "1", "--overwrite"]
+    assert synth_main(["--out", str(root), "--num", "1", "--size", "96x128", "--split", "val"]) == 0
+    argv = ["--out", str(root), "--num", "2", "--size", "96x128", "--seed", "1", "--overwrite"]
     assert synth_main(argv) == 0
     frames = sorted((root / "leftImg8bit" / "train").glob("*/*.png"))
     assert len(frames) == 2 and {cv2.imread(str(p)).shape[:2] for p in frames} == {(96, 128)}
@@ -104,7 +104,7 @@ def test_a_batch_of_one_per_process_is_refused_before_anything_runs(mini_citysca
     model(torch.zeros(2, 3, 64, 64))  # two samples train
 
     out = tmp_path / "run"
-    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out-dir", str(out)]
+    argv = ["--config", "synthetic_light", "--data-root", str(mini_cityscapes), "--out", str(out)]
     assert train_main([*argv, "--device", "cpu", "--batch-size", "1"]) == 2
     assert _one_line(capsys) == (
         "attanet train: error: synthetic_light: 1 invalid value(s): batch_size: 1 (expected at least 2 samples per "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,47 @@ def write_custom_dataset(root: Path, splits: dict[str, int], height: int = 64, w
             cv2.imwrite(str(root / "labels" / split / f"f{i:03d}.png"), labels)
     (root / "classes.yaml").write_text(CUSTOM_CLASSES_YAML)
     return root
+
+
+PROBE = Path(__file__).with_name("subscriber_probe.py")
+
+
+class Probe:
+    """subscriber_probe.py as a child process; lines are read as they come."""
+
+    def __init__(self, domain_id: int, topic: str, count: int, timeout: float, ros_args: tuple = ()) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROBE),
+                topic,
+                str(count),
+                str(timeout),
+                *(("--ros-args", *ros_args) if ros_args else ()),
+            ],
+            env=ros_env(domain_id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        assert self.readline(30) == "ready", self.proc.stderr.read() if self.proc.poll() is not None else ""
+
+    def readline(self, timeout: float) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            line = self.proc.stdout.readline()
+            if line:
+                return line.strip()
+            if self.proc.poll() is not None:
+                break
+        raise AssertionError(f"probe said nothing for {timeout} s (exit {self.proc.poll()})")
+
+    def result(self, timeout: float) -> list[dict]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return json.loads(out.strip().splitlines()[-1])["received"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from bag_helpers import FRAMES, HEIGHT, RATE_HZ, START_S, WIDTH
+from bag_helpers import FRAMES, HEIGHT, IMAGE_TOPIC, RATE_HZ, START_S, WIDTH, Probe
 
 from attanet_cli import main as attanet
 
@@ -84,3 +84,16 @@ def made_bags(tmp_path_factory, dataset_root) -> dict[str, Path]:
 def domain_id() -> int:
     """A ROS domain no other test module uses (tests/ros takes 1..96), shifted by pid for parallel runs."""
     return 150 + os.getpid() % 80
+
+
+@pytest.fixture
+def probe_factory(domain_id):
+    probes: list[Probe] = []
+
+    def make(topic: str = IMAGE_TOPIC, count: int = FRAMES, timeout: float = 60.0, ros_args: tuple = ()) -> Probe:
+        probes.append(Probe(domain_id, topic, count, timeout, ros_args))
+        return probes[-1]
+
+    yield make
+    for p in probes:
+        p.close()

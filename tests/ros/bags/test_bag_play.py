@@ -17,62 +17,6 @@ from rclpy.serialization import serialize_message
 
 from attanet_ros.bag_io import TYPESTORE, BagReader, BagWriter, deserialize
 
-PROBE = Path(__file__).with_name("subscriber_probe.py")
-
-
-class Probe:
-    """subscriber_probe.py as a child process; lines are read as they come."""
-
-    def __init__(self, domain_id: int, topic: str, count: int, timeout: float, ros_args: tuple = ()) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(PROBE),
-                topic,
-                str(count),
-                str(timeout),
-                *(("--ros-args", *ros_args) if ros_args else ()),
-            ],
-            env=ros_env(domain_id),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        assert self.readline(30) == "ready", self.proc.stderr.read() if self.proc.poll() is not None else ""
-
-    def readline(self, timeout: float) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            line = self.proc.stdout.readline()
-            if line:
-                return line.strip()
-            if self.proc.poll() is not None:
-                break
-        raise AssertionError(f"probe said nothing for {timeout} s (exit {self.proc.poll()})")
-
-    def result(self, timeout: float) -> list[dict]:
-        out, err = self.proc.communicate(timeout=timeout)
-        return json.loads(out.strip().splitlines()[-1])["received"]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@pytest.fixture
-def probe_factory(domain_id):
-    probes: list[Probe] = []
-
-    def make(topic: str = IMAGE_TOPIC, count: int = FRAMES, timeout: float = 60.0, ros_args: tuple = ()) -> Probe:
-        probes.append(Probe(domain_id, topic, count, timeout, ros_args))
-        return probes[-1]
-
-    yield make
-    for p in probes:
-        p.close()
-
 
 def _bag_frames(bag: Path) -> list[tuple[int, int]]:
     with BagReader(bag) as reader:
@@ -282,7 +226,7 @@ def test_a_latched_recorded_topic_reaches_a_subscriber_that_joins_mid_replay(pro
         assert reader.topics["/x/class_info"].latched and not reader.topics[IMAGE_TOPIC].latched
     images = probe_factory(count=3)
     late = subprocess.Popen(
-        [sys.executable, str(PROBE.with_name("latched_probe.py")), "/x/class_info", "20"],
+        [sys.executable, str(Path(__file__).with_name("latched_probe.py")), "/x/class_info", "20"],
         env=ros_env(domain_id), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
     try:

@@ -45,8 +45,10 @@ def test_ros_bench_takes_domain_id_and_warns_on_domain(capsys) -> None:
     assert build_parser().parse_args(["--domain", "7"]).domain_id == 7
     assert "attanet ros-bench: warning: --domain is deprecated; use --domain-id" in capsys.readouterr().err
     assert build_parser().parse_args(["--domain-id", "9"]).domain_id == 9
-    code, _, err = run_cli(capsys, "ros-bench", "--domain-id", "300")
-    assert code == 2 and "--domain-id must be in 0..232, got 300" in err
+    with pytest.raises(SystemExit) as refused:
+        run_cli(capsys, "ros-bench", "--domain-id", "300")
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and "argument --domain-id: a ROS domain id is in 0..232, got 300" in err
     help_text = help_of(capsys, "ros-bench")
     assert "--domain-id" in help_text and "--domain " not in help_text
 

@@ -50,12 +50,12 @@ def test_custom_data_from_training_to_a_scored_recording(capsys, tmp_path, domai
     assert code == 0, err
     assert "recipe custom_cpu: attanet_light_compact from the bundled model" in err
     code, exported, err = run_json(
-        capsys, "export", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "model.onnx", "--int8",
+        capsys, "export", "--model", tmp_path / "run" / "best.pt", "--out", tmp_path / "model.onnx", "--int8",
         "--calib", data / "images" / "val",
     )  # fmt: skip
     assert code == 0, err
     int8 = Path(exported["int8"])
-    code, evaluated, err = run_json(capsys, "eval", "--checkpoint", int8, "--backend", "onnxruntime", *classes)
+    code, evaluated, err = run_json(capsys, "eval", "--model", int8, "--backend", "onnxruntime", *classes)
     assert code == 0, err
     assert list(evaluated["iou"]) == NAMES and evaluated["miou"] > 0.5  # learnt something, in the user's names
 
