@@ -86,6 +86,17 @@ def write_bytes_atomic(path: str | Path, data: bytes | bytearray | memoryview) -
     return path
 
 
+def write_png(path: str | Path, image) -> Path:
+    """``image`` (a numpy array as ``cv2.imwrite`` takes it) encoded in memory and written atomically;
+    OutputError names the file and the cause, ValueError says what OpenCV could not encode."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode a {image.shape} {image.dtype} image as PNG for {path}")
+    return write_bytes_atomic(path, encoded.tobytes())
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that opens the file itself; on leaving the block

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color
-from attanet_model.atomic_write import make_folder, write_bytes_atomic
+from attanet_model.atomic_write import make_folder, write_png
 
 from .cityscapes_labels import train_ids_to_label_ids
 from .datasets import (
@@ -162,12 +162,3 @@ def predict_to_folder(
         write_png(out_path, encode_labels(labels, label_format, segmenter.classes, label_values))
         written += 1
     return written
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Encode in memory and write atomically: ``cv2.imwrite`` reports success for a file a full disk
-    left empty. OutputError (a ValueError) names the file and the cause."""
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"OpenCV cannot encode a {image.shape} {image.dtype} image as PNG for {path}")
-    write_bytes_atomic(path, encoded.tobytes())

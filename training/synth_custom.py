@@ -11,12 +11,15 @@ them, or plain 8-bit grey with ``palette=False``. The same seed gives the same f
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
 from PIL import Image
+
+from attanet_model.atomic_write import write_bytes_atomic, write_png
 
 from .cityscapes_labels import label_ids_to_train_ids
 from .synth import render_frame
@@ -51,7 +54,9 @@ def write_palette_png(path: str | Path, values: np.ndarray, colors: dict[int, tu
     for value, color in colors.items():
         lut[value] = color
     image.putpalette(lut.flatten().tolist())
-    image.save(str(path))
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG")
+    write_bytes_atomic(path, encoded.getvalue())
 
 
 def generate_custom_dataset(
@@ -70,7 +75,7 @@ def generate_custom_dataset(
     image_dir, label_dir = out_dir / "images" / split, out_dir / "labels" / split
     image_dir.mkdir(parents=True, exist_ok=True)
     label_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "classes.yaml").write_text(classes_yaml_text())
+    write_bytes_atomic(out_dir / "classes.yaml", classes_yaml_text().encode())
     table = _value_table()
     colors = {value: color for _, color, value in CUSTOM_CLASSES}
     paths = []
@@ -79,10 +84,10 @@ def generate_custom_dataset(
         values = table[label_ids_to_train_ids(label_ids)]
         stem = f"{split}_{seed}_{index:04d}"
         image_path = image_dir / f"{stem}.png"
-        cv2.imwrite(str(image_path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        write_png(image_path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if palette:
             write_palette_png(label_dir / f"{stem}.png", values, colors)
         else:
-            cv2.imwrite(str(label_dir / f"{stem}.png"), values)
+            write_png(label_dir / f"{stem}.png", values)
         paths.append(image_path)
     return paths

@@ -64,3 +64,28 @@ def test_parallel_jobs_write_the_same_files_as_one_process(tmp_path):
         assert one.read_bytes() == (tmp_path / "two" / one.relative_to(tmp_path / "one")).read_bytes(), one.name
     with pytest.raises(ValueError, match="jobs must be >= 1, got 0"):
         generate_dataset(tmp_path, 1, 64, 128, jobs=0)
+
+
+@pytest.mark.parametrize("layout", ["cityscapes", "custom"])
+def test_synth_on_a_full_disk_says_which_file_and_leaves_no_empty_png(tmp_path, layout):
+    """cv2.imwrite reports success for a PNG a full disk left empty: synth wrote 0-byte frames and exited 0."""
+    import subprocess
+    import sys
+
+    from storage_faults import files_under, full_disk
+
+    disk = tmp_path / "disk"
+    with full_disk(disk):
+        done = subprocess.run(
+            [sys.executable, "-m", "attanet_cli", "synth", "--out", str(disk / "data"), "--num", "2"]
+            + ["--size", "64x128", "--layout", layout, "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        left = files_under(disk)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "no space left on" in line and str(disk) in line, line
+    assert not [name for name, size in left.items() if size == 0 or name.rsplit("/", 1)[-1].startswith(".")], left

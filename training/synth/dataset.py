@@ -8,6 +8,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from attanet_model.atomic_write import write_png
+
 from ..cityscapes_labels import label_ids_to_color, label_ids_to_train_ids
 from .render import render_frame, render_sequence
 
@@ -17,12 +19,11 @@ RENDER_BYTES_PER_PIXEL = 100  # peak memory of one frame being rendered (measure
 
 def write_frame(img_dir: Path, gt_dir: Path, stem: str, rgb: np.ndarray, label_ids: np.ndarray) -> Path:
     image_path = img_dir / f"{stem}_leftImg8bit.png"
-    cv2.imwrite(str(image_path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    cv2.imwrite(str(gt_dir / f"{stem}_gtFine_labelIds.png"), label_ids)
-    cv2.imwrite(str(gt_dir / f"{stem}_gtFine_labelTrainIds.png"), label_ids_to_train_ids(label_ids))
-    cv2.imwrite(
-        str(gt_dir / f"{stem}_gtFine_color.png"), cv2.cvtColor(label_ids_to_color(label_ids), cv2.COLOR_RGB2BGR)
-    )
+    # checked writes: cv2.imwrite reports success for a PNG a full disk left empty
+    write_png(image_path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    write_png(gt_dir / f"{stem}_gtFine_labelIds.png", label_ids)
+    write_png(gt_dir / f"{stem}_gtFine_labelTrainIds.png", label_ids_to_train_ids(label_ids))
+    write_png(gt_dir / f"{stem}_gtFine_color.png", cv2.cvtColor(label_ids_to_color(label_ids), cv2.COLOR_RGB2BGR))
     return image_path
 
 
