@@ -146,7 +146,9 @@ class SegmentationEngine:
                 precision=s.precision,
                 input_scale=s.network_scale or None,
                 input_size=s.network_size,
-                output=s.output_resolution,
+                # on the CPU the pipeline resizes each output once, at the end (frame_pipeline.py);
+                # the GPU frame path resizes on the device
+                output="network" if s.device == "cpu" else s.output_resolution,
                 cuda_graphs=s.cuda_graphs,
                 compile_mode=s.torch_compile or None,
                 trt_cache=s.trt_cache or None,
@@ -164,7 +166,7 @@ class SegmentationEngine:
                 raise StartupError(
                     f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
                 ) from exc
-        self.pipeline = FramePipeline(segmenter)
+        self.pipeline = FramePipeline(segmenter, s.output_resolution)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,
