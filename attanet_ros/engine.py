@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
+from .inference_thread import InferenceThread
 from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
 from .qos import input_qos, latched_qos, output_qos
 from .stats import RateLimitedLog
@@ -122,7 +124,8 @@ class SegmentationEngine:
         self._batch_lock = threading.Lock()
         self._queues: FrameQueues | None = None
         self._graph: GraphWatch | None = None
-        self._worker: threading.Thread | None = None
+        self._worker: Future | None = None
+        self._inference: InferenceThread | None = None
         self._stop = threading.Event()
         self._publishers: list = []
         self._timer = None
@@ -137,6 +140,46 @@ class SegmentationEngine:
 
     def load(self) -> None:
         """Load and warm up the model, create the publishers; StartupError says what is wrong."""
+        s = self.settings
+        if self._inference is None:
+            self._inference = InferenceThread()
+        segmenter = self._inference.call(self._load_model)  # torch's thread state lives on that thread
+        self.pipeline = FramePipeline(segmenter, s.output_resolution)
+        self.info = {
+            "backend": segmenter.backend,
+            "device": segmenter.device,
+            "precision": segmenter.precision,
+            "provider": segmenter.provider,
+            "providers": ",".join(segmenter.providers),  # every ONNX Runtime provider the session runs
+            "frame_path": segmenter.frame_path,
+            "model": str(segmenter.model_path),
+            "arch": segmenter.meta.arch,
+            "mode": s.mode,
+            "output_resolution": s.output_resolution,
+            "inference_thread": self._inference.describe(),
+        }
+        node = self.node
+        for channel in self.channels.values():
+            prefix = channel.output_prefix
+            channel.image_pubs = {
+                name: node.create_publisher(Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
+            }
+            channel.camera_info_pub = node.create_publisher(CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
+            channel.log_bad = RateLimitedLog(node.get_logger().warning, s.log_throttle_period, time.monotonic)
+            self._publishers += [*channel.image_pubs.values(), channel.camera_info_pub]
+        class_info_pub = node.create_publisher(String, "~/class_info", latched_qos())
+        self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._publishers += [class_info_pub, self.diagnostics_pub]
+        class_info_pub.publish(String(data=self.class_info_json()))
+        # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics, clock=steady)
+        if not self._applying_parameters:
+            node.add_post_set_parameters_callback(self._apply_parameters)
+            self._applying_parameters = True
+
+    def _load_model(self) -> Segmenter:
+        """The model, warmed up (run on the inference thread)."""
         s = self.settings
         try:
             segmenter = Segmenter(
@@ -166,38 +209,7 @@ class SegmentationEngine:
                 raise StartupError(
                     f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
                 ) from exc
-        self.pipeline = FramePipeline(segmenter, s.output_resolution)
-        self.info = {
-            "backend": segmenter.backend,
-            "device": segmenter.device,
-            "precision": segmenter.precision,
-            "provider": segmenter.provider,
-            "providers": ",".join(segmenter.providers),  # every ONNX Runtime provider the session runs
-            "frame_path": segmenter.frame_path,
-            "model": str(segmenter.model_path),
-            "arch": segmenter.meta.arch,
-            "mode": s.mode,
-            "output_resolution": s.output_resolution,
-        }
-        node = self.node
-        for channel in self.channels.values():
-            prefix = channel.output_prefix
-            channel.image_pubs = {
-                name: node.create_publisher(Image, f"{prefix}{name}", output_qos(s.mode)) for name in s.outputs
-            }
-            channel.camera_info_pub = node.create_publisher(CameraInfo, f"{prefix}camera_info", output_qos(s.mode))
-            channel.log_bad = RateLimitedLog(node.get_logger().warning, s.log_throttle_period, time.monotonic)
-            self._publishers += [*channel.image_pubs.values(), channel.camera_info_pub]
-        class_info_pub = node.create_publisher(String, "~/class_info", latched_qos())
-        self.diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._publishers += [class_info_pub, self.diagnostics_pub]
-        class_info_pub.publish(String(data=self.class_info_json()))
-        # a steady timer: on ROS time (use_sim_time without /clock) it would never fire, and say nothing
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timer = node.create_timer(s.diagnostics_period, self.publish_diagnostics, clock=steady)
-        if not self._applying_parameters:
-            node.add_post_set_parameters_callback(self._apply_parameters)
-            self._applying_parameters = True
+        return segmenter
 
     def unload(self) -> None:
         """Destroy publishers and timer and free the model (GPU memory included)."""
@@ -215,6 +227,9 @@ class SegmentationEngine:
             channel.image_pubs, channel.camera_info_pub = {}, None
         device = self.info.get("device")
         self.pipeline = None
+        if self._inference is not None:
+            self._inference.close()
+            self._inference = None
         gc.collect()
         if device == "cuda":
             import torch
@@ -266,8 +281,7 @@ class SegmentationEngine:
         image_topics += [t + "/compressed" for t in image_topics] if s.subscribe_compressed else []
         # a node of the same name, publishers whose frames never arrive: said in the log and diagnostics
         self._graph = GraphWatch(node, image_topics, node.get_logger().warning, s.mode == "replay")
-        self._worker = threading.Thread(target=self._work, name="attanet-worker", daemon=True)
-        self._worker.start()
+        self._worker = self._inference.submit(self._work)  # the thread that loaded the model
         topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
         node.get_logger().info(
             f"segmenting {topics} with {self.info['arch']} ({self.info['providers']}), mode {s.mode}, "
@@ -288,7 +302,10 @@ class SegmentationEngine:
                 self.node.destroy_subscription(sub)
             channel.subscriptions = []
         if self._worker is not None:
-            self._worker.join(timeout=30)
+            try:
+                self._worker.result(timeout=30)
+            except Exception as exc:  # a loop that cannot end or died: said, the node still stops
+                self.node.get_logger().error(f"the inference worker did not end cleanly: {type(exc).__name__}: {exc}")
             self._worker = None
 
     # -- parameters ----------------------------------------------------------------------------
