@@ -401,7 +401,7 @@ class SegmentationEngine:
         t1 = time.perf_counter()
         if outputs is not None:
             timings.update(outputs.timings_ms)
-            for name in frame.wanted:
+            for name in (name for name in ENCODINGS if name in frame.wanted):  # labels first, always
                 array = getattr(outputs, name)
                 if array is not None:
                     channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))
