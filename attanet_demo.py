@@ -41,6 +41,7 @@ from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+from attanet_model.engine_options import add_input_scale_argument
 from attanet_ros import node_command as node_process
 
 CAMERA_PREFIX = "/camera"
@@ -66,6 +67,7 @@ class DemoConfig:
     seed: int = 7
     rate_hz: float = 10.0
     model: Path | None = None
+    input_scale: float | None = None  # frame -> network; None until resolved: the model's trained scale
     headless: bool = False
     domain_id: int | None = None
     node_timeout_s: float = 120.0
@@ -218,6 +220,7 @@ def node_command(config: DemoConfig, mode: str) -> list[str]:
     if params is None:
         raise DemoError("the node's parameter file config/attanet.yaml is missing from this installation")
     overrides = {"mode": mode} | ({"model_path": config.model.resolve()} if config.model is not None else {})
+    overrides |= {"network_scale": config.input_scale} if config.input_scale is not None else {}
     return node_process.node_command(params_file=params, params=overrides, remaps={"image": CAMERA_TOPIC})
 
 
@@ -386,6 +389,7 @@ def _summary(
         },
         "fps": fps,
         "image_size": [config.height, config.width],
+        "input_scale": config.input_scale,
         "rate_hz": config.rate_hz,
         "model": str(config.model or default_model_path()),
         "bag": str(bag),
@@ -408,7 +412,10 @@ def run_with_viewer(
 
     model = config.model
     source = RosTopicSource(
-        CAMERA_TOPIC, NODE_OUTPUTS, attention_factory=lambda: Segmenter(model), domain_id=config.domain_id
+        CAMERA_TOPIC,
+        NODE_OUTPUTS,  # SAM's attention maps come from the torch network (the node runs auto)
+        attention_factory=lambda: Segmenter(model, backend="torch", input_scale=config.input_scale),
+        domain_id=config.domain_id,
     )
     # Two subscribers on the camera topic: the node and the viewer's source.
     player = CameraPlayer(
@@ -450,6 +457,7 @@ def demo_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="synthetic scene seed (default: 7)")
     p.add_argument("--rate", type=float, default=10.0, help="camera rate of the bag in Hz (default: 10)")
     p.add_argument("--model", type=Path, help="checkpoint or .onnx for the node (default: the bundled model)")
+    add_input_scale_argument(p, "the scale the model was trained for (its metadata; the bundled model: 1.0)")
     p.add_argument("--headless", action="store_true", help="no window even if a display is available")
     p.add_argument(
         "--screenshot",
@@ -522,6 +530,7 @@ def demo_main(argv: list[str]) -> int:
             seed=args.seed,
             rate_hz=args.rate,
             model=args.model,
+            input_scale=args.input_scale,
             headless=args.headless,
             domain_id=args.domain_id,
             timeout_s=args.timeout,
@@ -534,7 +543,10 @@ def demo_main(argv: list[str]) -> int:
     lease = None
     try:
         with TerminateAsInterrupt():
-            check_model_file(config.model)
+            meta = check_model_file(config.model)
+            if config.input_scale is None:  # what the model card's numbers are measured at
+                config.input_scale = meta.trained_input_scale
+            log(f"the node runs the model at input scale {config.input_scale:g} (--input-scale to change)")
             if config.domain_id is None:
                 lease = own_domain(config, log)
             env = ros_environment(config)
@@ -588,6 +600,7 @@ def _print_summary(summary: dict) -> None:
     print(
         f"frames: {summary['frames']} of {summary['frames_played']}   mIoU vs ground truth: {miou}   "
         f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms (camera -> labels)"
+        f"   input scale {summary['input_scale']:g}"
         + (f"   {summary['fps']:.1f} FPS in lock step" if summary["fps"] else "")
     )
     print(f"overlay images: {out['overlays']}")

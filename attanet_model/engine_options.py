@@ -154,3 +154,25 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, precision: bool = T
             help="inference precision (default: auto = the fastest whose labels agree with fp32 on >= 99.5%% of "
             "pixels; fp32 on cuda); int8 runs an int8 ONNX file (onnxruntime/openvino), fp16 needs --device cuda",
         )
+
+
+def input_scale(text: str) -> float:
+    """An ``--input-scale`` value: frame -> network size factor in (0, 4]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 4:
+        raise argparse.ArgumentTypeError(f"--input-scale must be a number in (0, 4], e.g. 0.5 or 1.0; got {text!r}")
+    return value
+
+
+def add_input_scale_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--input-scale`` (frame -> network size factor), one spelling and check for every command that
+    runs a model; ``default_help`` says what None means for that command."""
+    parser.add_argument(
+        "--input-scale",
+        type=input_scale,
+        metavar="S",
+        help=f"frame -> network size factor, e.g. 0.5 (1024x2048 -> 512x1024); default: {default_help}",
+    )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attanet_model.engine_options import add_engine_arguments
+from attanet_model.engine_options import add_engine_arguments, add_input_scale_argument
 
 from .bag_io import IMAGE_TYPES, STORAGES, BagError
 from .bag_make import COMPRESSIONS, ENCODINGS, camera_info_topic, image_topic, label_topic
@@ -183,7 +183,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         "is used, checked against the recorded one",
     )
     add_engine_arguments(p)
-    p.add_argument("--input-scale", type=float, help="override the model's input scale (paper: 0.5)")
+    add_input_scale_argument(p, "the model's own (paper: 0.5)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument(
         "--out-bag",

@@ -181,10 +181,14 @@ class SegmentationEngine:
     def _load_model(self) -> Segmenter:
         """The model, warmed up (run on the inference thread)."""
         s = self.settings
+        backend = s.backend
+        if backend == "auto" and "attention" in s.outputs:  # SAM's maps come from the torch network only
+            backend = "torch"
+            self.node.get_logger().info("backend auto with output 'attention': running torch (attention needs it)")
         try:
             segmenter = Segmenter(
                 s.model_path or None,
-                backend=s.backend,
+                backend=backend,
                 device=s.device,
                 precision=s.precision,
                 input_scale=s.network_scale or None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from attanet_model import CheckpointError
 from attanet_model.cli import fail
-from attanet_model.engine_options import add_engine_arguments
+from attanet_model.engine_options import add_engine_arguments, add_input_scale_argument
 
 from .datasets import DATASETS, DatasetLayoutError
 
@@ -272,11 +272,7 @@ def _custom_recipe(args: argparse.Namespace, flags: dict):
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file (.pt checkpoint or .onnx); default: the bundled model")
     add_engine_arguments(parser)
-    parser.add_argument(
-        "--input-scale",
-        type=float,
-        help="override the model's input scale (default: the checkpoint's, 0.5 for 1024x2048 frames)",
-    )
+    add_input_scale_argument(parser, "the checkpoint's, 0.5 for 1024x2048 frames")
     parser.add_argument(
         "--scales",
         type=float,
