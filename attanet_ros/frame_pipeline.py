@@ -6,7 +6,7 @@ are computed (``wanted``), which is how the node keeps unsubscribed topics free.
 (camera -> network -> output) are the Segmenter's plan. On the host path the node builds its
 Segmenter with ``output="network"`` and this pipeline makes every output at the network size
 and resizes it once, at the end: labels by nearest neighbour, confidence as mono8 (uint8
-bilinear), colour by one palette gather of the final labels, the overlay by one uint8 blend on
+bilinear), colour by one palette gather (then nearest, like the labels), the overlay by one uint8 blend on
 the camera frame. No float32 copy of a camera-size frame is made.
 """
 
@@ -126,15 +126,16 @@ class FramePipeline:
         t1 = time.perf_counter()
         size = image_bgr.shape[:2] if self.resizes else result.labels.shape[:2]
         outputs = FrameOutputs(size=size)
-        labels = result.labels
+        small = result.labels
         if options.confidence_threshold > 0:  # at the network size, before the labels are resized
-            labels = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), labels)
-        labels = self._resized(labels, size, cv2.INTER_NEAREST)
+            small = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), small)
+        labels = self._resized(small, size, cv2.INTER_NEAREST)
         if "labels" in wanted:
             outputs.labels = labels
         color = None
         if "color" in wanted or "overlay" in wanted:
-            color = labels_to_color(labels, lut=self.palette)
+            # the palette gather on the network-size labels, then nearest: the same pixels, fewer gathers
+            color = self._resized(labels_to_color(small, lut=self.palette), size, cv2.INTER_NEAREST)
         if "color" in wanted:
             outputs.color = color
         if "overlay" in wanted:
