@@ -70,7 +70,7 @@ class DemoConfig:
     input_scale: float | None = None  # frame -> network; None until resolved: the model's trained scale
     headless: bool = False
     domain_id: int | None = None
-    node_timeout_s: float = 120.0
+    node_timeout_s: float = 240.0  # a first start with backend auto measures the backends (cached after)
     timeout_s: float = 300.0
     alpha: float = 0.5
     progress: bool = True
@@ -245,8 +245,8 @@ def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, so
     if not ok:
         raise DemoError(
             f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info, or no ~/labels "
-            "and ~/confidence publishers); "
-            f"its log {node.log_path} ends:\n{node.log_tail()}"
+            "and ~/confidence publishers; a first start with backend auto at a new network size measures every "
+            f"backend first, minutes on a busy CPU, cached after); its log {node.log_path} ends:\n{node.log_tail()}"
         )
     return node
 
