@@ -119,8 +119,7 @@ def make_source(args: argparse.Namespace):
     from attanet_model import Segmenter
     from attanet_model.segmenter import model_input_scale
 
-    scale = model_input_scale(args.model, args.input_scale)  # CheckpointError (a ValueError) for a bad file
-    print(f"attanet viewer: input scale {scale:g}", file=sys.stderr)
+    scale = args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
 
     def segmenter(backend: str = args.backend) -> Segmenter:
         return Segmenter(args.model, backend=backend, device=args.device, precision=args.precision, input_scale=scale)
@@ -169,7 +168,7 @@ def viewer_main(argv: list[str]) -> int:
     return run_viewer(
         source,
         settings,
-        title=f"AttaNet viewer: {args.source}",
+        title=f"AttaNet viewer: {args.source} (input scale {args.input_scale:g})",
         output_dir=args.output_dir,
         attention_mode="column" if args.click and args.click[1] is None else args.attention_mode,
         screenshot=screenshot,
