@@ -22,7 +22,7 @@ def test_the_bundled_model_was_trained_at_scale_1_and_ships_0_5():
 
 
 def test_demo_node_runs_at_the_resolved_scale(tmp_path):
-    from attanet_demo import DemoConfig, node_command
+    from attanet_demo_steps import DemoConfig, node_command
 
     command = node_command(DemoConfig(out=tmp_path, input_scale=1.0), "replay")
     assert "network_scale:=1.0" in command
