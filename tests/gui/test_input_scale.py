@@ -19,6 +19,9 @@ def test_the_bundled_model_was_trained_at_scale_1_and_ships_0_5():
     # a model without a training record: its own input_scale
     assert ModelMeta(input_scale=0.6).trained_input_scale == 0.6
     assert ModelMeta(input_scale=0.6, training={"trained_input_scale": 0.8}).trained_input_scale == 0.8
+    assert ModelMeta(input_scale=0.6, training={"config": {"input_scale": 0.9}}).trained_input_scale == 0.9
+    for unusable in ({"config": "a string"}, {"trained_input_scale": -1}, {"trained_input_scale": "1.0"}):
+        assert ModelMeta(input_scale=0.6, training=unusable).trained_input_scale == 0.6
 
 
 def test_demo_node_runs_at_the_resolved_scale(tmp_path):
