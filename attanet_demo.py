@@ -1,9 +1,9 @@
-# size: temporary, until the split of its orchestration from its scoring and output writing lands
 """``attanet demo``: a synthetic drive through the real node, shown in the viewer or written headless.
 
-It lives at the top level, beside ``attanet_cli.py``, because it is the one program that uses every
-package: synthetic data (``attanet_training``), bags and the node (``attanet_ros``), the viewer
-(``attanet_gui``). It calls their library functions; none of them imports it.
+It lives at the top level, beside ``attanet_cli.py`` (its shared steps in ``attanet_demo_steps.py``),
+because it is the one program that uses every package: synthetic data (``attanet_training``), bags
+and the node (``attanet_ros``), the viewer (``attanet_gui``). It calls their library functions;
+none of them imports it.
 
 Steps, each reusing what a previous run left in ``--out`` when it matches:
 1. a short synthetic driving sequence (``attanet_training.synth``) in the Cityscapes layout;
@@ -34,221 +34,30 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from attanet_demo_steps import (
+    CAMERA_TOPIC,
+    DISCOVERY_RANGE_VARIABLE,
+    NODE_NAME,
+    NODE_OUTPUTS,
+    DemoConfig,
+    DemoError,
+    check_model_file,
+    check_model_scores_bag,
+    ground_truth,
+    prepare_bag,
+    prepare_data,
+    ros_environment,
+    start_node_and_source,
+)
 from attanet_gui.camera_player import CameraPlayer
 from attanet_gui.frames import Frame
-from attanet_gui.processes import ManagedProcess, ProcessGroup, TerminateAsInterrupt, wait_for
+from attanet_gui.processes import ProcessGroup, TerminateAsInterrupt
 from attanet_gui.qt_platform import check_display
 from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
-from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
-from attanet_model.cli_args import add_size
-from attanet_ros import node_command as node_process
-
-CAMERA_PREFIX = "/camera"
-CAMERA_TOPIC = "/camera/image_raw"
-GT_TOPIC = "/camera/gt_labels"
-NODE_OUTPUTS = "/attanet"
-NODE_NAME = "attanet"
-DISCOVERY_RANGE_VARIABLE = "ROS_AUTOMATIC_DISCOVERY_RANGE"
-DATA_MARKER = "attanet_demo_data.json"
-BAG_MARKER = "attanet_demo_bag.json"
-
-
-class DemoError(RuntimeError):
-    """The demo cannot go on; the message says which step failed and where its log is."""
-
-
-@dataclass
-class DemoConfig:
-    out: Path
-    frames: int = 24
-    height: int = 512
-    width: int = 1024
-    seed: int = 7
-    rate_hz: float = 10.0
-    model: Path | None = None
-    headless: bool = False
-    domain_id: int | None = None
-    node_timeout_s: float = 120.0
-    timeout_s: float = 300.0
-    alpha: float = 0.5
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.frames <= 10_000:
-            raise ValueError(f"--frames must be in 1..10000, got {self.frames}")
-        if self.height < 64 or self.width < 64 or self.height % 32 or self.width % 32:
-            raise ValueError(
-                f"--size must be multiples of 32 and at least 64 per side, got {self.height}x{self.width} (HxW)"
-            )
-        if not self.rate_hz > 0:
-            raise ValueError(f"--rate must be > 0 Hz, got {self.rate_hz}")
-        if self.model is not None and not self.model.is_file():
-            raise ValueError(f"--model {self.model} does not exist")
-        if self.domain_id is not None and not 0 <= self.domain_id <= 232:
-            raise ValueError(f"--domain-id must be in 0..232, got {self.domain_id}")
-
-
-# ---------------------------------------------------------------- data and bag (cached)
-
-
-def prepare_data(config: DemoConfig, log=print) -> Path:
-    """The synthetic sequence under ``out/data`` (generated unless a matching one is there)."""
-    root = config.out / "data"
-    wanted = {"frames": config.frames, "height": config.height, "width": config.width, "seed": config.seed}
-    if _marker_matches(root / DATA_MARKER, wanted):
-        log(f"reusing the synthetic sequence in {root}")
-        return root
-    _clear_owned(root, DATA_MARKER)
-    from attanet_training.synth import generate_dataset
-
-    log(f"generating {config.frames} synthetic frames of {config.height}x{config.width} (HxW) in {root}")
-    generate_dataset(
-        out_dir=root,
-        num=config.frames,
-        height=config.height,
-        width=config.width,
-        seed=config.seed,
-        split="val",
-        sequence=True,
-        progress=config.progress,
-    )
-    (root / DATA_MARKER).write_text(json.dumps(wanted))
-    return root
-
-
-def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
-    """A rosbag2 of the sequence with ground truth under ``out/bag`` (written unless a matching one is there)."""
-    from attanet_ros.bag_make import MakeConfig, make_bag
-    from attanet_training.datasets import build_dataset
-
-    bag = config.out / "bag"
-    marker = config.out / BAG_MARKER
-    wanted = {"data": json.loads((data_root / DATA_MARKER).read_text()), "rate_hz": config.rate_hz}
-    if bag.is_dir() and _marker_matches(marker, wanted):
-        log(f"reusing the bag {bag}")
-        return bag
-    if bag.exists():
-        if not marker.exists():
-            raise DemoError(f"{bag} exists and was not written by the demo; remove it or choose another --out")
-        shutil.rmtree(bag)
-    try:
-        dataset = build_dataset(kind="cityscapes", root=data_root, split="val")
-        made = make_bag(
-            samples=dataset.samples,
-            read_labels=dataset.read_labels,
-            config=MakeConfig(out=bag, rate_hz=config.rate_hz, topic_prefix=CAMERA_PREFIX, progress=config.progress),
-        )
-    except ValueError as exc:  # dataset layout, bag writer and frame errors all say what is wrong
-        raise DemoError(f"could not write the bag {bag} from {data_root}: {exc}") from exc
-    log(f"wrote a {made['storage']} bag of {made['frames']} frames with ground truth to {bag}")
-    marker.write_text(json.dumps(wanted))
-    return bag
-
-
-def ground_truth(bag: Path) -> dict[int, np.ndarray]:
-    """{header stamp: HxW uint8 trainIds} of the bag's ground-truth topic."""
-    from attanet_ros.bag_io import BagReader, deserialize, labels_from_bag_msg
-
-    out = {}
-    with BagReader(bag) as reader:
-        for message in reader.messages([GT_TOPIC]):
-            msg = deserialize(message)
-            out[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = labels_from_bag_msg(
-                msg, message.msgtype
-            )
-    return out
-
-
-def check_model_file(model: Path | None):
-    """The model's ModelMeta; CheckpointError for a damaged file, before any data is generated."""
-    from attanet_model import default_model_path
-    from attanet_model.segmenter import model_file_meta
-
-    return model_file_meta(model or default_model_path())
-
-
-def check_model_scores_bag(model: Path | None, bag: Path) -> None:
-    """Refuse (ClassTableMismatch) a model whose classes are not the bag's ground truth's, before any
-    process starts: a score of floor against road means nothing."""
-    from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
-    from attanet_ros.bag_io import BagReader, class_info_topic
-
-    path = model or default_model_path()
-    meta = check_model_file(model)
-    with BagReader(bag) as reader:
-        # demo bags are always the synthetic Cityscapes-layout drive; ones cached before bags carried
-        # their class table have none
-        truth = reader.class_table(class_info_topic(GT_TOPIC)) or CITYSCAPES_CLASSES
-    check_same_classes(meta.classes, truth, f"model {path}", "the demo's ground truth")
-
-
-def _marker_matches(marker: Path, wanted: dict) -> bool:
-    try:
-        return json.loads(marker.read_text()) == wanted
-    except (OSError, ValueError):
-        return False
-
-
-def _clear_owned(folder: Path, marker_name: str) -> None:
-    """Remove a previous demo's folder; refuse to touch a non-empty folder the demo did not write."""
-    if not folder.exists():
-        return
-    if not (folder / marker_name).exists() and any(folder.iterdir()):
-        raise DemoError(f"{folder} exists and was not written by the demo; remove it or choose another --out")
-    shutil.rmtree(folder)
-
-
-# ---------------------------------------------------------------- processes
-
-
-def ros_environment(config: DemoConfig) -> dict[str, str]:
-    """This process's environment plus the DDS profile (and domain) every demo process shares."""
-    env = dict(os.environ)
-    profile = shipped_dds_profile()
-    if profile is None:
-        raise DemoError("the Fast DDS profile config/fastdds_shm.xml is missing from this installation")
-    env.setdefault(PROFILE_VARIABLE, str(profile))
-    if config.domain_id is not None:
-        env["ROS_DOMAIN_ID"] = str(config.domain_id)
-    return env
-
-
-def node_command(config: DemoConfig, mode: str) -> list[str]:
-    params = shipped_config(PARAMS_NAME)
-    if params is None:
-        raise DemoError("the node's parameter file config/attanet.yaml is missing from this installation")
-    overrides = {"mode": mode} | ({"model_path": config.model.resolve()} if config.model is not None else {})
-    return node_process.node_command(params_file=params, params=overrides, remaps={"image": CAMERA_TOPIC})
-
-
-def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, source, log=print) -> ManagedProcess:
-    """Start the node, start ``source`` (a RosTopicSource), and wait until the node's class_info has arrived
-    and its labels/confidence publishers are known to the source (so the first frame's results are not lost)."""
-    node = group.start("node", node_command(config, mode))
-    source.start()
-    log(f"waiting for the node (pid {node.pid}; log {node.log_path}) ...")
-    ok = wait_for(
-        lambda: (
-            (source.class_info_received and source.outputs_discovered.is_set()) or not node.running() or source.error
-        ),
-        config.node_timeout_s,
-    )
-    if source.error:
-        raise DemoError(f"the demo's subscriber failed: {source.error}")
-    if not node.running():
-        raise DemoError(
-            f"the node exited with code {node.popen.returncode}; its log {node.log_path} ends:\n{node.log_tail()}"
-        )
-    if not ok:
-        raise DemoError(
-            f"the node did not come up within {config.node_timeout_s:.0f} s (no ~/class_info, or no ~/labels "
-            "and ~/confidence publishers); "
-            f"its log {node.log_path} ends:\n{node.log_tail()}"
-        )
-    return node
-
+from attanet_gui.ros_env import PROFILE_VARIABLE
+from attanet_model.cli_args import add_input_scale, add_size
 
 # ---------------------------------------------------------------- headless
 
@@ -388,6 +197,7 @@ def _summary(
         },
         "fps": fps,
         "image_size": [config.height, config.width],
+        "input_scale": config.input_scale,
         "rate_hz": config.rate_hz,
         "model": str(config.model or default_model_path()),
         "bag": str(bag),
@@ -410,7 +220,10 @@ def run_with_viewer(
 
     model = config.model
     source = RosTopicSource(
-        CAMERA_TOPIC, NODE_OUTPUTS, attention_factory=lambda: Segmenter(model), domain_id=config.domain_id
+        CAMERA_TOPIC,
+        NODE_OUTPUTS,  # SAM's attention maps come from the torch network (the node runs auto)
+        attention_factory=lambda: Segmenter(model, backend="torch", input_scale=config.input_scale),
+        domain_id=config.domain_id,
     )
     # Two subscribers on the camera topic: the node and the viewer's source.
     player = CameraPlayer(
@@ -451,6 +264,7 @@ def demo_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="synthetic scene seed (default: 7)")
     p.add_argument("--rate", type=float, default=10.0, help="camera rate of the bag in Hz (default: 10)")
     p.add_argument("--model", type=Path, help="checkpoint or .onnx for the node (default: the bundled model)")
+    add_input_scale(p, "the scale the model was trained for (its metadata; the bundled model: 1.0)")
     p.add_argument("--headless", action="store_true", help="no window even if a display is available")
     p.add_argument(
         "--screenshot",
@@ -523,6 +337,7 @@ def demo_main(argv: list[str]) -> int:
             seed=args.seed,
             rate_hz=args.rate,
             model=args.model,
+            input_scale=args.input_scale,
             headless=args.headless,
             domain_id=args.domain_id,
             timeout_s=args.timeout,
@@ -535,7 +350,10 @@ def demo_main(argv: list[str]) -> int:
     lease = None
     try:
         with TerminateAsInterrupt():
-            check_model_file(config.model)
+            meta = check_model_file(config.model)
+            if config.input_scale is None:  # what the model card's numbers are measured at
+                config.input_scale = meta.trained_input_scale
+            log(f"the node runs the model at input scale {config.input_scale:g} (--input-scale to change)")
             if config.domain_id is None:
                 lease = own_domain(config, log)
             env = ros_environment(config)
@@ -589,6 +407,7 @@ def _print_summary(summary: dict) -> None:
     print(
         f"frames: {summary['frames']} of {summary['frames_played']}   mIoU vs ground truth: {miou}   "
         f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms (camera -> labels)"
+        f"   input scale {summary['input_scale']:g}"
         + (f"   {summary['fps']:.1f} FPS in lock step" if summary["fps"] else "")
     )
     print(f"overlay images: {out['overlays']}")

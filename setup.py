@@ -24,7 +24,7 @@ setup(
     ],
     # training/, gui/ and bench/ are generic folder names; they install under project-specific names.
     package_dir={"attanet_training": "training", "attanet_gui": "gui", "attanet_bench": "bench"},
-    py_modules=["attanet_cli", "attanet_demo"],
+    py_modules=["attanet_cli", "attanet_demo", "attanet_demo_steps"],
     package_data={
         "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
         "attanet_training": ["configs/*.yaml"],

@@ -74,6 +74,16 @@ class ModelMeta:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def trained_input_scale(self) -> float:
+        """The input scale the model was trained for, as its training record says (the bundled model:
+        1.0, shipped with 0.5 in ``input_scale``); ``input_scale`` when the record does not say."""
+        config = self.training.get("config")
+        from_config = config.get("input_scale") if isinstance(config, dict) else None
+        recorded = self.training.get("trained_input_scale", from_config)
+        usable = isinstance(recorded, int | float) and not isinstance(recorded, bool) and recorded > 0
+        return float(recorded) if usable else self.input_scale
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = [c.to_dict() for c in self.classes]

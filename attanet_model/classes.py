@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 IGNORE_INDEX = 255
@@ -142,19 +143,36 @@ def palette(classes: tuple[ClassInfo, ...] | list[ClassInfo]) -> np.ndarray:
     return lut
 
 
-def labels_to_color(labels: np.ndarray, classes=CITYSCAPES_CLASSES) -> np.ndarray:
-    """HxW uint8 trainIds -> HxWx3 uint8 RGB image in the classes' colours (255 -> black)."""
+def labels_to_color(labels: np.ndarray, classes=CITYSCAPES_CLASSES, lut: np.ndarray | None = None) -> np.ndarray:
+    """HxW uint8 trainIds -> HxWx3 uint8 RGB image in the classes' colours (255 -> black).
+
+    One gather from the 256x3 ``palette`` (``lut``: the caller's, built once, instead of per frame);
+    ``np.take`` along the table's rows is ~20x faster than ``lut[labels]`` fancy indexing on 2-D labels.
+    """
     if labels.dtype != np.uint8:
         raise ValueError(f"labels must be uint8 trainIds, got dtype {labels.dtype}")
-    return palette(classes)[labels]
+    return np.take(palette(classes) if lut is None else lut, labels, axis=0)
 
 
-def overlay(image_rgb: np.ndarray, labels: np.ndarray, alpha: float = 0.5, classes=CITYSCAPES_CLASSES) -> np.ndarray:
-    """Blend the colour labels over an RGB image; unlabeled pixels (255) keep the image."""
+def overlay(
+    image_rgb: np.ndarray,
+    labels: np.ndarray,
+    alpha: float = 0.5,
+    classes=CITYSCAPES_CLASSES,
+    color: np.ndarray | None = None,
+) -> np.ndarray:
+    """Blend the colour labels over an RGB image; unlabeled pixels (255) keep the image.
+
+    ``(1 - alpha) * image + alpha * colour``, rounded, in one uint8 pass (``cv2.addWeighted``: no
+    float32 copy of the frame); within one grey level of the float blend (ties round to even).
+    ``color``: ``labels_to_color(labels)`` when the caller has it already, so it is not computed twice.
+    """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
-    color = labels_to_color(labels, classes).astype(np.float32)
-    out = image_rgb.astype(np.float32)
-    mask = labels != IGNORE_INDEX
-    out[mask] = (1.0 - alpha) * out[mask] + alpha * color[mask]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if color is None:
+        color = labels_to_color(labels, classes)
+    out = cv2.addWeighted(image_rgb, 1.0 - alpha, color, alpha, 0.0)
+    unlabeled = labels == IGNORE_INDEX
+    if unlabeled.any():
+        np.copyto(out, image_rgb, where=unlabeled[..., None])
+    return out

@@ -115,9 +115,26 @@ def add_model(parser, help: str = "model file: a checkpoint (.pt) or .onnx (defa
     parser.add_argument("--checkpoint", dest="model", type=Path, action=DeprecatedAlias, new="--model")
 
 
-def add_input_scale(parser, help: str = "network input scale, a factor of the camera size (default: the model's "
-                    "own; paper: 0.5)") -> None:  # fmt: skip
-    parser.add_argument("--input-scale", type=float, metavar="F", help=help)
+def input_scale(text: str) -> float:
+    """An ``--input-scale`` value: frame -> network size factor in (0, 4]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 4:
+        raise argparse.ArgumentTypeError(f"--input-scale must be a number in (0, 4], e.g. 0.5 or 1.0; got {text!r}")
+    return value
+
+
+def add_input_scale(parser, default_help: str = "the model's own (paper: 0.5)") -> None:
+    """``--input-scale`` (frame -> network size factor), one spelling and check for every command that runs a
+    model; ``default_help`` says what None means for that command."""
+    parser.add_argument(
+        "--input-scale",
+        type=input_scale,
+        metavar="S",
+        help=f"frame -> network size factor, e.g. 0.5 (1024x2048 -> 512x1024); default: {default_help}",
+    )
 
 
 def add_out(parser, help: str, *, required: bool = False, default: Path | None = None, old=("--output-dir",)):

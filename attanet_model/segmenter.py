@@ -28,7 +28,7 @@ from .model_files import ModelFiles, default_cache_dir, model_file_meta
 from .preprocess import SizePlan, check_image, check_output, network_size, normalize_bgr, resize_frame, size_plan
 
 log = logging.getLogger(__name__)
-__all__ = ["AttentionQuery", "Result", "Segmenter", "default_model_path", "model_file_meta"]
+__all__ = ["AttentionQuery", "Result", "Segmenter", "default_model_path", "model_file_meta", "model_input_scale"]
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
 # what Result.timings_ms holds, ms each, on every backend and device. On the GPU frame path the
@@ -40,6 +40,13 @@ TIMING_STAGES = ("preprocess", "inference", "postprocess")
 def default_model_path() -> Path:
     """The bundled model (trained by ``attanet train`` on synthetic city scenes; see its card)."""
     return DEFAULT_MODEL
+
+
+def model_input_scale(model: str | Path | None, requested: float | None = None) -> float:
+    """``requested``, or the input scale the model was trained for (``ModelMeta.trained_input_scale``;
+    the bundled model: 1.0). ``model`` None is the bundled model; a bad file raises CheckpointError."""
+    meta = model_file_meta(model if model is not None else default_model_path())
+    return requested if requested is not None else meta.trained_input_scale
 
 
 @dataclass(frozen=True)

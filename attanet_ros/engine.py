@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -44,6 +45,7 @@ from .frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
+from .inference_thread import InferenceThread
 from .label_info import create_label_info
 from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
 from .qos import camera_info_qos, diagnostics_qos, input_qos, latched_qos, output_qos, overridable, publisher
@@ -127,7 +129,8 @@ class SegmentationEngine:
         self._batch_lock = threading.Lock()
         self._queues: FrameQueues | None = None
         self._graph: GraphWatch | None = None
-        self._worker: threading.Thread | None = None
+        self._worker: Future | None = None
+        self._inference: InferenceThread | None = None
         self._stop = threading.Event()
         self._publishers: list = []
         self._timer = None
@@ -143,33 +146,10 @@ class SegmentationEngine:
     def load(self) -> None:
         """Load and warm up the model, create the publishers; StartupError says what is wrong."""
         s = self.settings
-        try:
-            segmenter = Segmenter(
-                s.model_path or None,
-                backend=s.backend,
-                device=s.device,
-                precision=s.precision,
-                input_scale=s.network_scale or None,
-                input_size=s.network_size,
-                output=s.output_resolution,
-                cuda_graphs=s.cuda_graphs,
-                compile_mode=s.torch_compile or None,
-                trt_cache=s.trt_cache or None,
-                allow_fallback=s.allow_fallback,
-            )
-        except (ValueError, OSError, RuntimeError) as exc:
-            raise StartupError(f"cannot load the model: {exc}") from exc
-        if s.warmup:
-            try:
-                segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
-                if len(self.channels) > 1 and segmenter.batches_frames:
-                    # every camera's frame at once: the batched forward's CUDA graph is made now too
-                    segmenter.segment_batch([np.zeros(s.warmup_shape, np.uint8)] * len(self.channels))
-            except Exception as exc:  # e.g. out of GPU memory at the camera's size, a TensorRT build error
-                raise StartupError(
-                    f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
-                ) from exc
-        self.pipeline = FramePipeline(segmenter)
+        if self._inference is None:
+            self._inference = InferenceThread()
+        segmenter = self._inference.call(self._load_model)  # torch's thread state lives on that thread
+        self.pipeline = FramePipeline(segmenter, s.output_resolution)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,
@@ -181,6 +161,7 @@ class SegmentationEngine:
             "arch": segmenter.meta.arch,
             "mode": s.mode,
             "output_resolution": s.output_resolution,
+            "inference_thread": self._inference.describe(),
         }
         node = self.node
         for channel in self.channels.values():
@@ -204,6 +185,43 @@ class SegmentationEngine:
             node.add_post_set_parameters_callback(self._apply_parameters)
             self._applying_parameters = True
 
+    def _load_model(self) -> Segmenter:
+        """The model, warmed up (run on the inference thread)."""
+        s = self.settings
+        backend = s.backend
+        if backend == "auto" and "attention" in s.outputs:  # SAM's maps come from the torch network only
+            backend = "torch"
+            self.node.get_logger().info("backend auto with output 'attention': running torch (attention needs it)")
+        try:
+            segmenter = Segmenter(
+                s.model_path or None,
+                backend=backend,
+                device=s.device,
+                precision=s.precision,
+                input_scale=s.network_scale or None,
+                input_size=s.network_size,
+                # on the CPU the pipeline resizes each output once, at the end (frame_pipeline.py);
+                # the GPU frame path resizes on the device
+                output="network" if s.device == "cpu" else s.output_resolution,
+                cuda_graphs=s.cuda_graphs,
+                compile_mode=s.torch_compile or None,
+                trt_cache=s.trt_cache or None,
+                allow_fallback=s.allow_fallback,
+            )
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise StartupError(f"cannot load the model: {exc}") from exc
+        if s.warmup:
+            try:
+                segmenter.segment(np.zeros(s.warmup_shape, np.uint8))
+                if len(self.channels) > 1 and segmenter.batches_frames:
+                    # every camera's frame at once: the batched forward's CUDA graph is made now too
+                    segmenter.segment_batch([np.zeros(s.warmup_shape, np.uint8)] * len(self.channels))
+            except Exception as exc:  # e.g. out of GPU memory at the camera's size, a TensorRT build error
+                raise StartupError(
+                    f"the warm-up frame ({s.warmup_shape[1]}x{s.warmup_shape[0]}) failed: {type(exc).__name__}: {exc}"
+                ) from exc
+        return segmenter
+
     def unload(self) -> None:
         """Destroy publishers and timer and free the model (GPU memory included)."""
         self.stop()
@@ -220,6 +238,9 @@ class SegmentationEngine:
             channel.image_pubs, channel.camera_info_pub, channel.label_info = {}, None, None
         device = self.info.get("device")
         self.pipeline = None
+        if self._inference is not None:
+            self._inference.close()
+            self._inference = None
         gc.collect()
         if device == "cuda":
             import torch
@@ -279,8 +300,7 @@ class SegmentationEngine:
         image_topics += [t + "/compressed" for t in image_topics] if s.subscribe_compressed else []
         # a node of the same name, publishers whose frames never arrive: said in the log and diagnostics
         self._graph = GraphWatch(node, image_topics, node.get_logger().warning, s.mode == "replay")
-        self._worker = threading.Thread(target=self._work, name="attanet-worker", daemon=True)
-        self._worker.start()
+        self._worker = self._inference.submit(self._work)  # the thread that loaded the model
         topics = ", ".join(node.resolve_topic_name(f"{c.input_prefix}image") for c in self.channels.values())
         node.get_logger().info(
             f"segmenting {topics} with {self.info['arch']} ({self.info['providers']}), mode {s.mode}, "
@@ -301,7 +321,10 @@ class SegmentationEngine:
                 self.node.destroy_subscription(sub)
             channel.subscriptions = []
         if self._worker is not None:
-            self._worker.join(timeout=30)
+            try:
+                self._worker.result(timeout=30)
+            except Exception as exc:  # a loop that cannot end or died: said, the node still stops
+                self.node.get_logger().error(f"the inference worker did not end cleanly: {type(exc).__name__}: {exc}")
             self._worker = None
 
     # -- parameters ----------------------------------------------------------------------------
@@ -402,7 +425,7 @@ class SegmentationEngine:
             channel.label_info.follow(self.options.confidence_threshold, header)
         if outputs is not None:
             timings.update(outputs.timings_ms)
-            for name in frame.wanted:
+            for name in (name for name in ENCODINGS if name in frame.wanted):  # labels first, always
                 array = getattr(outputs, name)
                 if array is not None:
                     channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))

@@ -2,8 +2,12 @@
 
 The node's worker calls ``decode_frame`` and ``FramePipeline.run``; everything it publishes is
 computed here, so it is testable with numpy arrays alone. Only the outputs someone asked for
-are computed (``wanted``), which is how the node keeps unsubscribed topics free. Every size
-(camera -> network -> output) is the Segmenter's to decide; nothing here resizes a frame.
+are computed (``wanted``), which is how the node keeps unsubscribed topics free. The sizes
+(camera -> network -> output) are the Segmenter's plan. On the host path the node builds its
+Segmenter with ``output="network"`` and this pipeline makes every output at the network size
+and resizes it once, at the end: labels by nearest neighbour, confidence as mono8 (uint8
+bilinear), colour by one palette gather (then nearest, like the labels), the overlay by one uint8 blend on
+the camera frame. No float32 copy of a camera-size frame is made.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import cv2
 import numpy as np
 
 from attanet_model import IGNORE_INDEX, AttentionQuery, Result, Segmenter, labels_to_color, overlay
+from attanet_model.classes import palette
 from attanet_model.preprocess import MIN_SIDE
 
 from .image_codec import ImageDecodeError, compressed_from_msg, image_from_msg
@@ -63,21 +68,29 @@ class FrameOutputs:
 class FramePipeline:
     """Runs a ``Segmenter`` on frames and turns its result into the node's output images.
 
-    Every size is the Segmenter's (``Segmenter.plan``): built with ``output="network"`` it gives
-    its results, and the resized frame the overlay is drawn on, at the network's size.
+    Args:
+        segmenter: the model. Its plan decides every size.
+        output: "input" (outputs at the camera frame's size) or "network"; None = the segmenter's
+            own ``output``. "input" with a segmenter built with ``output="network"`` makes the
+            outputs at the network size and resizes them here, at the end (the node's host path).
     """
 
-    def __init__(self, segmenter: Segmenter) -> None:
+    def __init__(self, segmenter: Segmenter, output: str | None = None) -> None:
         self.segmenter = segmenter
         self.classes = segmenter.classes
+        self.palette = palette(self.classes)  # the colour lookup table, built once
+        self.output = output or segmenter.output
+        if self.output == "network" and segmenter.output != "network":
+            raise ValueError("outputs at the network size need a Segmenter built with output='network'")
+        self.resizes = self.output == "input" and segmenter.output == "network"
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) of the outputs (and of the scaled camera_info) for a frame of this size."""
-        return self.segmenter.plan(height, width).output_hw
+        return (height, width) if self.resizes else self.segmenter.plan(height, width).output_hw
 
     def run(self, image_bgr: np.ndarray, wanted: set[str] | frozenset[str], options: FrameOptions) -> FrameOutputs:
         result = self.segmenter.segment(image_bgr, attention=self._attention_query(image_bgr, wanted, options))
-        return self._outputs(result, wanted, options)
+        return self._outputs(result, image_bgr, wanted, options)
 
     def run_many(
         self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions
@@ -95,34 +108,61 @@ class FramePipeline:
             else:
                 results = self.segmenter.segment_batch([frames[i][0] for i in group])
             for i, result in zip(group, results, strict=True):
-                outputs[i] = self._outputs(result, frames[i][1], options)
+                outputs[i] = self._outputs(result, frames[i][0], frames[i][1], options)
         return outputs, [len(group) for group in groups]
 
     def _attention_query(self, image_bgr: np.ndarray, wanted, options: FrameOptions) -> AttentionQuery | None:
-        """The SAM query in output-image pixels (the parameters name pixels of the published images)."""
-        return options.attention_query(*self.output_size(*image_bgr.shape[:2])) if "attention" in wanted else None
+        """The SAM query in the Segmenter's result pixels; the parameters name pixels of the published images."""
+        if "attention" not in wanted:
+            return None
+        height, width = self.output_size(*image_bgr.shape[:2])
+        query = options.attention_query(height, width)
+        if not self.resizes:
+            return query
+        net_h, net_w = self.segmenter.plan(height, width).network_hw
+        return AttentionQuery(query.x * net_w / width, None if query.y is None else query.y * net_h / height)
 
-    def _outputs(self, result: Result, wanted, options: FrameOptions) -> FrameOutputs:
+    def _outputs(self, result: Result, image_bgr: np.ndarray, wanted, options: FrameOptions) -> FrameOutputs:
         t1 = time.perf_counter()
-        outputs = FrameOutputs(size=result.labels.shape[:2])
-        labels = result.labels
-        if options.confidence_threshold > 0:
-            labels = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), labels)
+        size = image_bgr.shape[:2] if self.resizes else result.labels.shape[:2]
+        outputs = FrameOutputs(size=size)
+        small = result.labels
+        if options.confidence_threshold > 0:  # at the network size, before the labels are resized
+            small = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), small)
+        labels = self._resized(small, size, cv2.INTER_NEAREST)
         if "labels" in wanted:
             outputs.labels = labels
+        color = None
+        if "color" in wanted or "overlay" in wanted:
+            # the palette gather on the network-size labels, then nearest: the same pixels, fewer gathers
+            color = self._resized(labels_to_color(small, lut=self.palette), size, cv2.INTER_NEAREST)
         if "color" in wanted:
-            outputs.color = labels_to_color(labels, self.classes)
+            outputs.color = color
         if "overlay" in wanted:
-            rgb = cv2.cvtColor(result.frame, cv2.COLOR_BGR2RGB)  # the frame at the output size
-            outputs.overlay = overlay(rgb, labels, options.overlay_alpha, self.classes)
-        if "confidence" in wanted:
-            outputs.confidence = to_mono8(result.confidence)
+            frame = image_bgr if self.resizes else result.frame  # the frame at the output size
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            outputs.overlay = overlay(rgb, labels, options.overlay_alpha, color=color)
+        if "confidence" in wanted:  # mono8 at the network size, then resized: no camera-size float map
+            outputs.confidence = self._resized(to_mono8(result.confidence), size, cv2.INTER_LINEAR)
         if "attention" in wanted and result.attention is not None:
-            outputs.attention = to_mono8(result.attention)
+            outputs.attention = to_mono8(self._attention_at(result.attention, size))
         timings = dict(result.timings_ms)
         timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t1) * 1e3
         outputs.timings_ms = timings
         return outputs
+
+    def _resized(self, image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+        if image.shape[:2] == tuple(size):
+            return image
+        return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+
+    def _attention_at(self, attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """SAM's map at the output size, its strongest pixel exactly 1 as the Segmenter gives it."""
+        if attention.shape[:2] == tuple(size):
+            return attention
+        image = self._resized(attention, size, cv2.INTER_LINEAR)
+        peak = float(image.max())
+        return image / peak if peak > 0 else image
 
 
 def batch_groups(keys: list[tuple], batched: bool) -> list[list[int]]:

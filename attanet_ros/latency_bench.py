@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sizes(parser, [(512, 1024), (1024, 2048)], "camera frame sizes")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
     add_model(parser)
-    add_engine_arguments(parser, precision=False)
+    add_engine_arguments(parser)
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
     add_domain_id(parser, fallback=PRIVATE_DOMAIN_ID)
     add_json(parser, "print the results as JSON")
@@ -68,7 +68,7 @@ def _outputs(text: str) -> list[str]:
 
 
 def _node_command(args, outputs: list[str]) -> list[str]:
-    params = {"backend": args.backend, "device": args.device, "outputs": outputs}
+    params = {"backend": args.backend, "device": args.device, "precision": args.precision, "outputs": outputs}
     if args.model:
         params["model_path"] = str(args.model)
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
@@ -82,16 +82,17 @@ def measure_node(size, args, env) -> dict:
     from .image_codec import array_to_image_msg
 
     outputs = _outputs(args.outputs)
-    received: dict[int, float] = {}
+    arrived: dict[int, dict[str, int]] = {}  # stamp -> output -> when it arrived (ns)
 
-    def on_labels(msg):
-        received[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = time.time_ns()
+    def on_output(name, msg):
+        arrived.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, {})[name] = time.time_ns()
 
     with bench_client(_node_command(args, outputs), env, args.domain_id, "attanet_latency_bench") as bench:
         client, executor = bench.client, bench.executor
-        client.create_subscription(Image, f"/bench/attanet/{outputs[0]}", on_labels, bench.reliable)
-        for other in outputs[1:]:  # asked for too, as a user would: the node then does that work as well
-            client.create_subscription(Image, f"/bench/attanet/{other}", lambda m: None, bench.reliable)
+        for name in outputs:  # every output asked for, as a user would: the node then does that work as well
+            client.create_subscription(
+                Image, f"/bench/attanet/{name}", lambda m, o=name: on_output(o, m), bench.reliable
+            )
         bench.wait_until_connected([f"/bench/attanet/{outputs[0]}"])
         frame = street_frame(*size)
         latencies = []
@@ -102,12 +103,13 @@ def measure_node(size, args, env) -> dict:
             msg.header.frame_id = "bench"
             bench.publisher.publish(msg)
             end = time.monotonic() + 60
-            while stamp not in received and time.monotonic() < end:
+            while len(arrived.get(stamp, ())) < len(outputs) and time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.01)
-            if stamp not in received:
-                raise RuntimeError(f"frame {i} got no {outputs[0]} within 60 s")
-            if i >= 3:
-                latencies.append((received[stamp] - stamp) / 1e6)
+            missing = sorted(set(outputs) - set(arrived.get(stamp, ())))
+            if missing:
+                raise RuntimeError(f"frame {i} got no {', '.join(missing)} within 60 s")
+            if i >= 3:  # until the last of the subscribed outputs arrived
+                latencies.append((max(arrived[stamp].values()) - stamp) / 1e6)
         start = len(bench.diagnostics)
         while len(bench.diagnostics) == start:
             executor.spin_once(timeout_sec=0.1)
@@ -128,7 +130,7 @@ def measure_segmenter(size, args) -> dict:
 
     from attanet_model import Segmenter
 
-    segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device)
+    segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device, precision=args.precision)
     frame = street_frame(*size)
     totals = []
     for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
@@ -136,7 +138,16 @@ def measure_segmenter(size, args) -> dict:
         segmenter.segment(frame)
         if i >= 3:
             totals.append((time.perf_counter() - t) * 1e3)
-    return {"segmenter_p50_ms": _pct(totals, 50), "segmenter_p95_ms": _pct(totals, 95)}
+    return {
+        "segmenter_p50_ms": _pct(totals, 50),
+        "segmenter_p95_ms": _pct(totals, 95),
+        "segmenter_provider": segmenter.provider,
+    }
+
+
+def same_engine(node_provider: str, segmenter_provider: str) -> bool:
+    """Whether the node and the Segmenter alone ran the same engine (auto's 'chosen'/'cached' note aside)."""
+    return node_provider.split(" [auto:")[0] == segmenter_provider.split(" [auto:")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"attanet ros-bench: {exc}", file=sys.stderr)
             return 1
         row.update(measure_segmenter(size, args))
+        if not same_engine(row["provider"], row["segmenter_provider"]):
+            print(
+                f"attanet ros-bench: the node ran {row['provider']!r} but the Segmenter alone ran "
+                f"{row['segmenter_provider']!r}; their times are not comparable (give --backend and --precision)",
+                file=sys.stderr,
+            )
+            return 1
+        row["node_over_model"] = row["e2e_p50_ms"] / row["segmenter_p50_ms"]
         # the node's own Segmenter stages ran under the same load as e2e: the fairest overhead figure
         model_ms = sum(row["node_stages_p50_ms"].get(k, 0.0) for k in ("preprocess", "inference", "postprocess"))
         row["node_model_p50_ms"] = model_ms
@@ -178,14 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"frames": args.frames, "results": results}, indent=2))
     else:
-        head = ("frame", "e2e p50", "e2e p95", "model in node", "overhead", "Segmenter alone")
-        print("{:>10} {:>9} {:>9} {:>14} {:>9} {:>16}  node stages p50 (ms)".format(*head))
+        head = ("frame", "e2e p50", "e2e p95", "model in node", "overhead", "Segmenter alone", "e2e/alone")
+        print("{:>10} {:>9} {:>9} {:>14} {:>9} {:>16} {:>10}  node stages p50 (ms)".format(*head))
         for r in results:
             stages = ", ".join(f"{k} {v:.1f}" for k, v in r["node_stages_p50_ms"].items())
             print(
                 f"{r['size']:>10} {r['e2e_p50_ms']:>9.1f} {r['e2e_p95_ms']:>9.1f} {r['node_model_p50_ms']:>14.1f} "
-                f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f}  {stages}"
+                f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f} {r['node_over_model']:>10.2f}  {stages}"
             )
+        print(f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received")
     return 0
 
 

@@ -74,9 +74,20 @@ class ParamSpec:
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "attanet checkpoint (.pt) or exported .onnx; empty = the bundled model"),
-    ParamSpec("backend", "torch", "inference backend", choices=BACKENDS),
+    ParamSpec(
+        "backend",
+        "auto",
+        "inference backend; auto = the fastest installed on this CPU (measured once, cached; torch on cuda, and "
+        "torch when outputs has 'attention')",
+        choices=BACKENDS,
+    ),
     ParamSpec("device", "cpu", "where the network runs", choices=DEVICES),
-    ParamSpec("precision", "fp32", "network precision (fp16 with torch needs cuda)", choices=PRECISIONS),
+    ParamSpec(
+        "precision",
+        "auto",
+        "network precision; auto = the fastest whose labels agree with fp32 (fp32 on cuda); fp16 needs cuda",
+        choices=PRECISIONS,
+    ),
     ParamSpec("cuda_graphs", True, "torch + cuda: replay one captured CUDA graph per frame size (ignored elsewhere)"),
     ParamSpec(
         "torch_compile",
@@ -250,16 +261,27 @@ def settings_from_values(values: dict[str, Any]) -> NodeSettings:
             f"trt_cache={merged['trt_cache']!r} is for backend 'onnxruntime' on device 'cuda' (TensorRT engines; "
             f"got {backend} on {merged['device']}); leave it empty"
         )
-    onnx_file = str(merged["model_path"]).lower().endswith(".onnx")  # the Segmenter runs it on onnxruntime
-    if not problems and "attention" in merged["outputs"] and (merged["backend"] != "torch" or onnx_file):
-        why = f"model_path {merged['model_path']!r} is an ONNX file" if onnx_file else "backend is 'onnxruntime'"
-        problems.append(
-            f"output 'attention' needs backend 'torch' with a checkpoint (.pt), but {why} and the ONNX graph "
-            "has no attention output; remove 'attention' from outputs or use the checkpoint"
-        )
+    if not problems and "attention" in merged["outputs"]:
+        problems += attention_problems(merged["backend"], merged["model_path"])
     if problems:
         raise ParamError("; ".join(problems))
     return NodeSettings(**merged)
+
+
+def attention_problems(backend: str, model_path: str) -> list[str]:
+    """Why output 'attention' cannot run: SAM's attention maps come from the torch network only, so they
+    need a checkpoint and backend torch or auto (auto then runs torch, said in the log)."""
+    if str(model_path).lower().endswith(".onnx"):
+        return [
+            f"output 'attention' needs the torch network, but model_path {model_path!r} is an ONNX file, whose "
+            "graph has no attention output; remove 'attention' from outputs or give the checkpoint (.pt)"
+        ]
+    if backend not in ("torch", "auto"):
+        return [
+            f"output 'attention' needs backend 'torch' (or 'auto', which then runs torch), but backend is "
+            f"{backend!r}, whose ONNX graph has no attention output; remove 'attention' from outputs or change backend"
+        ]
+    return []
 
 
 def parameters_help(node_name: str = "attanet") -> str:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from attanet_model.cli_args import add_domain_id, add_out
+from attanet_model.cli_args import add_domain_id, add_input_scale, add_out
 from attanet_model.engine_options import add_engine_arguments
 
 from .qt_platform import check_display
@@ -82,7 +82,8 @@ def viewer_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the overlay of every frame shown")
     add_out(p, "folder the Screenshot/Record buttons write to (default: the current folder)", default=Path("."))
     p.add_argument("--model", type=Path, help="checkpoint (.pt) or .onnx (default: the bundled model)")
-    add_engine_arguments(p, note="attention maps need torch")
+    add_engine_arguments(p, note="attention maps need torch: auto runs torch for them")
+    add_input_scale(p, "the scale the model was trained for (its metadata; the bundled model: 1.0)")
     p.add_argument("--topic", help="for a rosbag2 source: the camera topic (default: the first image topic)")
     p.add_argument("--outputs", default="/attanet", help="for a ROS topic source: the node's output namespace")
     add_domain_id(p)  # for a ROS topic source
@@ -105,27 +106,36 @@ def is_topic(source: str) -> bool:
     return not path.exists() and (path.parent == Path("/") or not path.parent.exists())
 
 
+def attention_backend(backend: str, log=print) -> str | None:
+    """The backend of the attention maps a click asks for: SAM's maps come from the torch network only,
+    so torch, and auto resolves to torch (said); an explicit ONNX backend has none (None)."""
+    if backend == "auto":
+        log("attanet viewer: attention maps need torch: backend auto runs torch for them")
+        return "torch"
+    return "torch" if backend == "torch" else None
+
+
 def make_source(args: argparse.Namespace):
     """The FrameSource for ``--source`` (raises ValueError with a sentence for a bad path or topic)."""
     from attanet_model import Segmenter
+    from attanet_model.segmenter import model_input_scale
 
-    def segmenter() -> Segmenter:
-        return Segmenter(args.model, backend=args.backend, device=args.device, precision=args.precision)
+    scale = args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
+
+    def segmenter(backend: str = args.backend) -> Segmenter:
+        return Segmenter(args.model, backend=backend, device=args.device, precision=args.precision, input_scale=scale)
 
     if is_topic(args.source):
         from .ros_env import use_shipped_dds_profile
         from .ros_source import RosTopicSource
 
         use_shipped_dds_profile()
-        torch_segmenter = (lambda: Segmenter(args.model, device=args.device)) if args.backend == "torch" else None
-        return RosTopicSource(args.source, args.outputs, attention_factory=torch_segmenter, domain_id=args.domain_id)
+        backend = attention_backend(args.backend, lambda text: print(text, file=sys.stderr))
+        factory = (lambda: segmenter(backend)) if backend else None
+        return RosTopicSource(args.source, args.outputs, attention_factory=factory, domain_id=args.domain_id)
     from .readers import open_reader
     from .sources import SegmentingSource
 
-    if args.model is not None:
-        from attanet_model.segmenter import model_file_meta
-
-        model_file_meta(args.model)  # a missing or damaged file: CheckpointError, before the window opens
     reader = open_reader(Path(args.source), args.topic)
     return SegmentingSource(reader, segmenter, max_fps=args.max_fps, loop=args.loop)
 
@@ -159,7 +169,7 @@ def viewer_main(argv: list[str]) -> int:
     return run_viewer(
         source,
         settings,
-        title=f"AttaNet viewer: {args.source}",
+        title=f"AttaNet viewer: {args.source} (input scale {args.input_scale:g})",
         output_dir=args.out,
         attention_mode="column" if args.click and args.click[1] is None else args.attention_mode,
         screenshot=screenshot,

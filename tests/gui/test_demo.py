@@ -77,7 +77,7 @@ def test_two_headless_demos_at_once_each_score_their_own_frames(demo_out, model_
     # mIoU: the same model run here on the same frames, against the same ground truth
     images = sorted((demo_out / "data" / "leftImg8bit" / "val").rglob("*.png"))
     truths = sorted((demo_out / "data" / "gtFine" / "val").rglob("*_labelTrainIds.png"))
-    segmenter, matrix = Segmenter(model_path), ConfusionMatrix(19)
+    segmenter, matrix = Segmenter(model_path, input_scale=summary["input_scale"]), ConfusionMatrix(19)
     for image_path, truth_path in zip(images, truths, strict=True):
         matrix.update(segmenter.segment(cv2.imread(str(image_path))).labels, cv2.imread(str(truth_path), 0))
     assert summary["miou"] == pytest.approx(matrix.miou(), abs=0.01)
@@ -179,6 +179,10 @@ def test_bad_arguments_fail_with_one_line(tmp_path):
     proc = attanet("demo", "--frames", "0", env=headless_env())
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "--frames must be in 1..10000, got 0" in err
+    for command in ("demo", "viewer"):  # one --input-scale flag, one check, wherever a model runs
+        proc = attanet(command, "--source", "x", "--input-scale", "0", env=headless_env())
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and "--input-scale must be a number in (0, 4], e.g. 0.5 or 1.0; got '0'" in err
     proc = attanet("viewer", "--source", str(tmp_path / "not" / "here.mp4"), env=headless_env())
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and err.strip().endswith("(expected an image folder, a video file or a rosbag2)")

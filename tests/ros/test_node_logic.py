@@ -37,8 +37,13 @@ def test_settings_report_every_problem_at_once():
     assert "unknown output(s) ['depth']" in text
     with pytest.raises(ParamError, match="set both"):
         settings_from_values({"network_height": 256})
-    with pytest.raises(ParamError, match="'attention' needs backend 'torch'"):
+    with pytest.raises(ParamError, match="'attention' needs backend 'torch'.*but backend is 'onnxruntime'"):
         settings_from_values({"outputs": ["attention"], "backend": "onnxruntime"})
+    with pytest.raises(ParamError, match="'attention' needs backend 'torch'.*but backend is 'openvino'"):
+        settings_from_values({"outputs": ["attention"], "backend": "openvino"})
+    # the defaults are auto on the CPU; with attention, auto runs torch (the node says so in its log)
+    assert (settings_from_values({}).backend, settings_from_values({}).precision) == ("auto", "auto")
+    assert settings_from_values({"outputs": ["labels", "attention"]}).backend == "auto"
     with pytest.raises(ParamError, match="must be a number"):
         settings_from_values({"overlay_alpha": "half"})
     with pytest.raises(ParamError, match=r"torch.compile \(mode 'default'\) is for backend 'torch', not onnxruntime"):

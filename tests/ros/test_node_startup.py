@@ -95,8 +95,7 @@ def test_every_params_file_and_p_problem_is_said_in_one_line_exit_2(tmp_path):
         (  # the ONNX graph has no attention output: refused before anything starts, not failing every frame
             {"model_path": "/models/attanet.onnx", "outputs": ["labels", "attention"]},
             [],
-            "output 'attention' needs backend 'torch' with a checkpoint (.pt), but model_path "
-            "'/models/attanet.onnx' is an ONNX file",
+            "output 'attention' needs the torch network, but model_path '/models/attanet.onnx' is an ONNX file",
         ),
     ],
     ids=["rcl-refuses-an-argument", "onnx-attention"],

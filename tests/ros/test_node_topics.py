@@ -6,6 +6,7 @@ few values changed), so the tests also prove that file is loaded through rclpy.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -448,3 +449,14 @@ def _send_until(client, condition, what: str, timeout: float = 60.0) -> dict[str
         except AssertionError:
             continue
     raise AssertionError(f"no /diagnostics with {what} within {timeout} s")
+
+
+def test_diagnostics_name_the_inference_thread_and_auto_runs_torch_for_attention(ros):
+    client, node = ros
+    values = latest_diagnostics(client)
+    # the params file says backend auto (the default) and outputs include attention: torch runs, said
+    assert values["backend"] == "torch"
+    assert "backend auto with output 'attention': running torch (attention needs it)" in node.output()
+    cores = len(os.sched_getaffinity(0))
+    policy = os.environ["OMP_WAIT_POLICY"]  # PASSIVE unless the user set one: importing attanet_ros sets it
+    assert values["inference_thread"] == f"{cores} torch intra-op threads, OMP_WAIT_POLICY={policy}"

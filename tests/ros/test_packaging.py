@@ -79,7 +79,15 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
         pytest.skip("colcon is not installed (pip install colcon-core colcon-ros colcon-python-setup-py)")
     src = tmp_path / "src" / "attanet_ros"
     src.mkdir(parents=True)
-    for name in ("setup.py", "setup.cfg", "package.xml", "pyproject.toml", "attanet_cli.py", "attanet_demo.py"):
+    for name in (
+        "setup.py",
+        "setup.cfg",
+        "package.xml",
+        "pyproject.toml",
+        "attanet_cli.py",
+        "attanet_demo.py",
+        "attanet_demo_steps.py",
+    ):
         shutil.copy2(REPO / name, src / name)
     for name in ("resource", "launch", "config", "attanet_model", "attanet_ros", "training", "gui", "bench"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -109,3 +117,4 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     assert (site / "attanet_ros" / "interfaces" / "vision_msgs" / "msg" / "LabelInfo.msg").is_file()
     # docs/ROS.md names the setup file this colcon (no colcon-bash) writes
     assert (tmp_path / "install" / "setup.sh").is_file()
+    assert (site / "attanet_demo_steps.py").is_file()
