@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("attanet_bench.cli", "bench_cli", "latency/FPS of torch and ONNX Runtime backends"),
     "synth": ("attanet_training.cli", "synth_main", "write a synthetic Cityscapes-format street dataset"),
     "train": ("attanet_training.cli", "train_main", "train AttaNet (single process or torchrun/DDP)"),
-    "eval": ("attanet_training.cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
-    "predict": ("attanet_training.cli", "predict_main", "write predictions for a dataset split or folder"),
+    "eval": ("attanet_training.eval_cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
+    "predict": ("attanet_training.eval_cli", "predict_main", "write predictions for a dataset split or folder"),
     "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
     "bag-eval": ("attanet_ros.bag_eval_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-segment": (

@@ -28,12 +28,9 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -47,59 +44,13 @@ from .graph_checks import GraphWatch
 from .image_codec import ImageDecodeError, array_to_image_msg
 from .inference_thread import InferenceThread
 from .label_info import create_label_info
-from .params import PARAMETERS, SPECS, NodeSettings, ParamError, settings_from_values, update_problem
+from .node_parameters import StartupError
+from .params import NodeSettings
 from .qos import camera_info_qos, diagnostics_qos, input_qos, latched_qos, output_qos, overridable, publisher
 from .ros_args import ROS_OWNED_PREFIXES
 from .stats import RateLimitedLog
 
 ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8", "attention": "mono8"}
-
-
-class StartupError(RuntimeError):
-    """The node cannot start with this configuration; the message says what to change."""
-
-
-def declare_parameters(node: Node) -> None:
-    """Declare every parameter of ``params.PARAMETERS`` on ``node``, and refuse bad run-time changes."""
-    for spec in PARAMETERS:
-        descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.dynamic)
-        if spec.default == []:
-            # an empty list has no ROS type (rclpy would take it for a byte array); declare it as a
-            # string array, unset ([] in YAML and on the command line also read as unset)
-            node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
-        else:
-            # dynamic_typing: our own check says "overlay_alpha must be in [0, 1]", and accepts 1 for 1.0
-            descriptor.dynamic_typing = True
-            node.declare_parameter(spec.name, spec.default, descriptor)
-    node.add_on_set_parameters_callback(check_parameter_updates)
-
-
-def read_settings(node: Node) -> NodeSettings:
-    """The node's current parameter values, every one checked at once (StartupError lists the problems)."""
-    values = {spec.name: parameter_value(node, spec.name) for spec in PARAMETERS}
-    try:
-        return settings_from_values(values)
-    except ParamError as exc:
-        raise StartupError(str(exc)) from exc
-
-
-def parameter_value(node: Node, name: str) -> Any:
-    """A declared parameter's value; the table's default for a string array left unset."""
-    try:
-        return node.get_parameter(name).value
-    except ParameterUninitializedException:
-        return SPECS[name].default
-
-
-def check_parameter_updates(parameters) -> SetParametersResult:
-    """Refuse a run-time change the table does not allow (read-only, out of range), with the reason."""
-    for p in parameters:
-        if p.name.startswith(ROS_OWNED_PREFIXES):
-            continue  # qos_overrides.*: declared read-only by rclpy as each publisher/subscription is created
-        reason = update_problem(p.name, p.value)
-        if reason:
-            return SetParametersResult(successful=False, reason=reason)
-    return SetParametersResult(successful=True)
 
 
 @dataclass

@@ -22,8 +22,9 @@ from typing import Any
 import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from .engine import SegmentationEngine, StartupError, declare_parameters, parameter_value, read_settings
+from .engine import SegmentationEngine
 from .node import NODE_NAME, log_start, spin, start_ros
+from .node_parameters import StartupError, declare_parameters, parameter_value, read_settings
 
 __all__ = ["AttanetLifecycleNode", "main"]
 

@@ -21,9 +21,10 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from .dds_env import transport_setting, use_shipped_profile
-from .engine import ENCODINGS, SegmentationEngine, StartupError, declare_parameters, read_settings
+from .engine import ENCODINGS, SegmentationEngine
 from .label_info import LABEL_INFO_MISSING, label_info_available
 from .malloc_tuning import fix_mmap_threshold
+from .node_parameters import StartupError, declare_parameters, read_settings
 from .params import NodeSettings
 from .ros_args import preflight, rcl_error_line
 

@@ -14,8 +14,8 @@ from test_train import tiny_config
 
 from attanet_model import Segmenter
 from attanet_model.checkpoint import read_checkpoint
-from attanet_training.cli import eval_main, predict_main
 from attanet_training.datasets import ADE20KDataset, BadSampleError, CityscapesDataset
+from attanet_training.eval_cli import eval_main, predict_main
 from attanet_training.evaluate import evaluate_segmenter
 from attanet_training.sample_stream import SampleStream
 from attanet_training.synth import generate_dataset

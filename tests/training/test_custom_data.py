@@ -17,8 +17,9 @@ from PIL import Image
 from attanet_model import default_model_path
 from attanet_model.checkpoint import read_checkpoint
 from attanet_training.cityscapes_labels import label_ids_to_train_ids
-from attanet_training.cli import predict_main, synth_main, train_main
+from attanet_training.cli import synth_main, train_main
 from attanet_training.datasets import CustomDataset, DatasetLayoutError, load_classes_yaml
+from attanet_training.eval_cli import predict_main
 from attanet_training.recipes import CPU_BUDGET_MINUTES, custom_recipe
 from attanet_training.synth import render_frame
 from attanet_training.synth_custom import generate_custom_dataset, write_palette_png

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from attanet_model import CITYSCAPES_CLASSES, Segmenter
-from attanet_training.cli import eval_main, predict_main
+from attanet_training.eval_cli import eval_main, predict_main
 from attanet_training.synth import generate_dataset
 
 

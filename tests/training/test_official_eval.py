@@ -90,7 +90,7 @@ def test_small_frame_is_padded_once_and_scales_resize_back():
 
 def test_cli_protocol_official(mini_cityscapes, tmp_path, capsys):
     from attanet_model import CITYSCAPES_CLASSES, ModelMeta, build_model, save_checkpoint
-    from attanet_training.cli import eval_main
+    from attanet_training.eval_cli import eval_main
 
     model = build_model("attanet_light", len(CITYSCAPES_CLASSES)).eval()
     ckpt = save_checkpoint(tmp_path / "m.pt", model, ModelMeta.for_model(model, "attanet_light"))

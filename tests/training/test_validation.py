@@ -7,8 +7,9 @@ import pytest
 import torch
 import yaml
 
-from attanet_training.cli import eval_main, predict_main, synth_main, train_main
+from attanet_training.cli import synth_main, train_main
 from attanet_training.config import TrainConfig
+from attanet_training.eval_cli import eval_main, predict_main
 
 
 def _one_line(capsys) -> str:
