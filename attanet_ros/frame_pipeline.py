@@ -5,8 +5,8 @@ computed here, so it is testable with numpy arrays alone. Only the outputs someo
 are computed (``wanted``), which is how the node keeps unsubscribed topics free. The sizes
 (camera -> network -> output) are the Segmenter's plan. On the host path the node builds its
 Segmenter with ``output="network"`` and this pipeline makes every output at the network size
-and resizes it once, at the end: labels by nearest neighbour, confidence as mono8 (uint8
-bilinear), colour by one palette gather (then nearest, like the labels), the overlay by one uint8 blend on
+and resizes it once, at the end: labels by nearest neighbour, confidence as mono8 by nearest too
+(so it pairs with each label pixel for pixel), colour by one palette gather (then nearest, like the labels), the overlay by one uint8 blend on
 the camera frame. No float32 copy of a camera-size frame is made.
 """
 
@@ -143,7 +143,9 @@ class FramePipeline:
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             outputs.overlay = overlay(rgb, labels, options.overlay_alpha, color=color)
         if "confidence" in wanted:  # mono8 at the network size, then resized: no camera-size float map
-            outputs.confidence = self._resized(to_mono8(result.confidence), size, cv2.INTER_LINEAR)
+            # nearest, like the labels: each published pixel's confidence is the one its label came from, so a
+            # consumer thresholding it (Nav2's segmentation layer) agrees with the node's 255s pixel for pixel
+            outputs.confidence = self._resized(to_mono8(result.confidence), size, cv2.INTER_NEAREST)
         if "attention" in wanted and result.attention is not None:
             outputs.attention = to_mono8(self._attention_at(result.attention, size))
         timings = dict(result.timings_ms)

@@ -45,7 +45,10 @@ def test_outputs_resized_at_the_end_match_the_camera_size_reference(models, bgr)
     rgb = bgr[:, :, ::-1].astype(np.float32)
     expected_overlay = np.clip(0.4 * rgb + 0.6 * color.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
     assert np.abs(out.overlay.astype(int) - expected_overlay.astype(int)).max() <= 1
-    assert np.abs(out.confidence.astype(int) - float_mono8(ref.confidence).astype(int)).max() <= 1
+    # confidence: the network-size map as mono8, resized by nearest like the labels it belongs to
+    small = node_model.segment(bgr).confidence
+    expected_confidence = cv2.resize(float_mono8(small), (320, 192), interpolation=cv2.INTER_NEAREST)
+    assert np.abs(out.confidence.astype(int) - expected_confidence.astype(int)).max() <= 1
     assert set(out.timings_ms) == {"preprocess", "inference", "postprocess"}
 
 
