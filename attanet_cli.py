@@ -26,21 +26,25 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("attanet_training.eval_cli", "eval_main", "mIoU / per-class IoU on a dataset split"),
     "predict": ("attanet_training.eval_cli", "predict_main", "write predictions for a dataset split or folder"),
     "bag-make": ("attanet_cli", "bag_make_main", "write a rosbag2 (sqlite3/MCAP) from a dataset split"),
-    "bag-eval": ("attanet_ros.bag_eval_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
+    "bag-eval": ("attanet_ros.bags.eval_cli", "bag_eval_main", "mIoU and latency from a rosbag2"),
     "bag-segment": (
-        "attanet_ros.bag_eval_cli",
+        "attanet_ros.bags.eval_cli",
         "bag_segment_main",
         "segment every camera frame of a rosbag2 into a new bag (no ground truth needed)",
     ),
-    "bag-play": ("attanet_ros.bag_live_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
-    "bag-record": ("attanet_ros.bag_live_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
+    "bag-play": ("attanet_ros.bags.live_cli", "bag_play_main", "publish a rosbag2's images through rclpy"),
+    "bag-record": ("attanet_ros.bags.live_cli", "bag_record_main", "record topics to a rosbag2 through rclpy"),
     "camera": (
-        "attanet_ros.camera_source",
+        "attanet_ros.tools.camera_source",
         "camera_main",
         "play a video file or an image folder to the node as a camera (Image + CameraInfo)",
     ),
-    "ros": ("attanet_ros.ros_tools", "main", "set a node parameter or drive the lifecycle node (no ros2 CLI needed)"),
-    "ros-bench": ("attanet_ros.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
+    "ros": (
+        "attanet_ros.tools.ros_tools",
+        "main",
+        "set a node parameter or drive the lifecycle node (no ros2 CLI needed)",
+    ),
+    "ros-bench": ("attanet_ros.tools.latency_bench", "main", "camera stamp -> ~/labels latency of the ROS node"),
     "viewer": ("attanet_gui.cli", "viewer_main", "PyQt5 viewer: overlays and SAM attention maps"),
     "demo": ("attanet_demo", "demo_main", "the end-to-end demo: node + bag replay + viewer"),
 }
@@ -48,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def bag_make_main(argv: list[str]) -> int:
     """``attanet bag-make``: a dataset split (training's readers) written as a bag (the ROS tools)."""
-    from attanet_ros.bag_cli import bag_make_main as make
+    from attanet_ros.bags.cli import bag_make_main as make
     from attanet_training.datasets import build_dataset
 
     return make(argv, build_dataset)

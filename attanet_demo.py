@@ -7,7 +7,7 @@ none of them imports it.
 
 Steps, each reusing what a previous run left in ``--out`` when it matches:
 1. a short synthetic driving sequence (``attanet_training.synth``) in the Cityscapes layout;
-2. a rosbag2 of it with ground truth (``attanet_ros.bag_make.make_bag``, what ``attanet bag-make`` runs);
+2. a rosbag2 of it with ground truth (``attanet_ros.bags.make.make_bag``, what ``attanet bag-make`` runs);
 3. the node (``python -m attanet_ros.node``) in its own process with the shipped parameter file
    and DDS profile;
 4. the bag's camera frames published to the node's camera topic like a live camera, fresh stamps

@@ -15,7 +15,7 @@ import numpy as np
 
 from attanet_gui.processes import ManagedProcess, ProcessGroup, wait_for
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
-from attanet_ros import node_command as node_process
+from attanet_ros.node import node_command as node_process
 
 CAMERA_PREFIX = "/camera"
 CAMERA_TOPIC = "/camera/image_raw"
@@ -93,7 +93,7 @@ def prepare_data(config: DemoConfig, log=print) -> Path:
 
 def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
     """A rosbag2 of the sequence with ground truth under ``out/bag`` (written unless a matching one is there)."""
-    from attanet_ros.bag_make import MakeConfig, make_bag
+    from attanet_ros.bags.make import MakeConfig, make_bag
     from attanet_training.datasets import build_dataset
 
     bag = config.out / "bag"
@@ -122,7 +122,7 @@ def prepare_bag(config: DemoConfig, data_root: Path, log=print) -> Path:
 
 def ground_truth(bag: Path) -> dict[int, np.ndarray]:
     """{header stamp: HxW uint8 trainIds} of the bag's ground-truth topic."""
-    from attanet_ros.bag_io import BagReader, deserialize, labels_from_bag_msg
+    from attanet_ros.bags.storage import BagReader, deserialize, labels_from_bag_msg
 
     out = {}
     with BagReader(bag) as reader:
@@ -146,7 +146,7 @@ def check_model_scores_bag(model: Path | None, bag: Path) -> None:
     """Refuse (ClassTableMismatch) a model whose classes are not the bag's ground truth's, before any
     process starts: a score of floor against road means nothing."""
     from attanet_model import CITYSCAPES_CLASSES, check_same_classes, default_model_path
-    from attanet_ros.bag_io import BagReader, class_info_topic
+    from attanet_ros.bags.storage import BagReader, class_info_topic
 
     path = model or default_model_path()
     meta = check_model_file(model)

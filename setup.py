@@ -2,9 +2,27 @@
 
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "attanet_ros"
+# import name -> folder: training/, gui/ and bench/ are generic folder names; they install under project-specific names
+FOLDERS = {
+    "attanet_model": "attanet_model",
+    "attanet_ros": "attanet_ros",
+    "attanet_training": "training",
+    "attanet_gui": "gui",
+    "attanet_bench": "bench",
+}
+
+
+def packages() -> list[str]:
+    """Every package and subpackage (attanet_ros.node, attanet_ros.bags.storage, ...): a non-editable install or
+    colcon build that lists only the top-level names leaves the subpackages out."""
+    found = []
+    for name, folder in FOLDERS.items():
+        found += [name] + [f"{name}.{sub}" for sub in find_packages(folder)]
+    return found
+
 
 setup(
     name=PACKAGE,
@@ -13,17 +31,8 @@ setup(
     "rosbag evaluation and a PyQt5 viewer",
     license="MIT",
     python_requires=">=3.10",
-    packages=[
-        "attanet_model",
-        "attanet_ros",
-        "attanet_training",
-        "attanet_training.datasets",
-        "attanet_training.synth",
-        "attanet_gui",
-        "attanet_bench",
-    ],
-    # training/, gui/ and bench/ are generic folder names; they install under project-specific names.
-    package_dir={"attanet_training": "training", "attanet_gui": "gui", "attanet_bench": "bench"},
+    packages=packages(),
+    package_dir={name: folder for name, folder in FOLDERS.items() if name != folder},
     py_modules=["attanet_cli", "attanet_demo", "attanet_demo_steps"],
     package_data={
         "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
@@ -61,7 +70,7 @@ setup(
         "console_scripts": [
             "attanet = attanet_cli:main",
             "attanet_node = attanet_ros.node:main",
-            "attanet_lifecycle_node = attanet_ros.lifecycle_node:main",
+            "attanet_lifecycle_node = attanet_ros.node.lifecycle_node:main",
         ],
     },
 )

@@ -5,6 +5,6 @@ node) imports this package before torch: OpenMP's wait policy is set here, the o
 libgomp has not read it yet (``inference_thread.quiet_openmp_waits``; a user's value wins).
 """
 
-from .inference_thread import quiet_openmp_waits
+from attanet_ros.node.inference_thread import quiet_openmp_waits
 
 quiet_openmp_waits()

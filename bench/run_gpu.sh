@@ -12,7 +12,7 @@ source bench/gpu_env.sh
 { nvidia-smi; $PY -c "import torch, onnxruntime as o; print(torch.__version__, torch.cuda.get_device_name(0), o.get_available_providers())"; } >"$LOG/env.txt" 2>&1
 if [ -z "${SKIP_TESTS:-}" ]; then
   timeout 240 $PY -m pytest -q -rs -p no:cacheprovider tests/model/test_segmenter.py tests/model/test_device_pipeline.py \
-    tests/model/test_ort_providers.py tests/ros/test_cameras_logic.py >"$LOG/gpu-tests.log" 2>&1
+    tests/model/test_ort_providers.py tests/ros/node/test_cameras_logic.py >"$LOG/gpu-tests.log" 2>&1
   echo "gpu tests: $(tail -1 "$LOG/gpu-tests.log")"
 fi
 [ -n "${TESTS_ONLY:-}" ] && exit 0

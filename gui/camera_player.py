@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from attanet_ros.bag_io import IMAGE, BagReader, header_stamp_ns, restamp
+from attanet_ros.bags.storage import IMAGE, BagReader, header_stamp_ns, restamp
 
 
 class CameraPlayer:

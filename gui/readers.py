@@ -1,4 +1,4 @@
-"""Camera frames from files: a folder of images, a video file (``attanet_ros.file_frames``), or a
+"""Camera frames from files: a folder of images, a video file (``attanet_ros.common.file_frames``), or a
 rosbag2 (sqlite3 or MCAP).
 
 Each reader is an iterable of ``SourceImage`` (BGR uint8) that the in-process source pulls on
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from attanet_ros.file_frames import (
+from attanet_ros.common.file_frames import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     FolderReader,
@@ -31,13 +31,13 @@ BAG_SUFFIXES = (".mcap", ".db3")
 class BagReader:
     """Camera images of one topic of a rosbag2, decoded by the node's own decoder.
 
-    Reading goes through ``attanet_ros.bag_io`` (tolerant of bags a killed recorder left
+    Reading goes through ``attanet_ros.bags.storage`` (tolerant of bags a killed recorder left
     behind); a damaged bag plays up to the damage and the reader logs where it stopped.
     """
 
     def __init__(self, path: Path, topic: str | None = None) -> None:
-        from attanet_ros.bag_io import IMAGE_TYPES
-        from attanet_ros.bag_io import BagReader as RosBagReader
+        from attanet_ros.bags.storage import IMAGE_TYPES
+        from attanet_ros.bags.storage import BagReader as RosBagReader
 
         self.path = path
         with RosBagReader(path) as bag:
@@ -56,9 +56,9 @@ class BagReader:
         return self._count
 
     def __iter__(self) -> Iterator[SourceImage | SkippedImage]:
-        from attanet_ros.bag_io import BagReader as RosBagReader
-        from attanet_ros.bag_io import deserialize, image_from_bag_msg
-        from attanet_ros.image_codec import ImageDecodeError
+        from attanet_ros.bags.storage import BagReader as RosBagReader
+        from attanet_ros.bags.storage import deserialize, image_from_bag_msg
+        from attanet_ros.common.image_codec import ImageDecodeError
 
         with RosBagReader(self.path) as bag:
             for index, message in enumerate(bag.messages([self.topic])):

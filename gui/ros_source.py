@@ -146,7 +146,7 @@ class RosTopicSource(FrameSource):
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
-        from attanet_ros.image_codec import ImageDecodeError, image_from_msg
+        from attanet_ros.common.image_codec import ImageDecodeError, image_from_msg
 
         context = Context()
         init_kwargs = {"context": context, "args": []}

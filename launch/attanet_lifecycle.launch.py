@@ -4,7 +4,7 @@
 
 The same arguments as attanet.launch.py. A failed configure (bad parameter, missing model) is
 logged by the node with its reason and leaves it unconfigured; activate is only sent after
-configure succeeded. Thin on purpose: the transitions' work lives in attanet_ros/lifecycle_node.py;
+configure succeeded. Thin on purpose: the transitions' work lives in attanet_ros/node/lifecycle_node.py;
 the arguments and the node's wiring are shared with attanet.launch.py in _common.py beside this file.
 """
 

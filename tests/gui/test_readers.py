@@ -17,7 +17,7 @@ from attanet_gui.readers import BagReader, FolderReader, VideoReader, open_reade
 from attanet_gui.recorder import VideoRecorder
 from attanet_gui.ros_source import StampPairer, mono8_array, parse_class_info
 from attanet_model import CITYSCAPES_CLASSES
-from attanet_ros.bag_io import BagWriter, header_stamp_ns, image_msg, restamp
+from attanet_ros.bags.storage import BagWriter, header_stamp_ns, image_msg, restamp
 
 
 def write_bag(path, images, compressed_too: bool = False):

@@ -15,7 +15,7 @@ from attanet_gui.ros_env import PROFILE_VARIABLE, shipped_config, shipped_dds_pr
 from attanet_gui.ros_source import RosTopicSource
 from attanet_gui.window import ViewerWindow
 from attanet_model import AttentionQuery, Segmenter
-from attanet_ros.node_command import node_command
+from attanet_ros.node.node_command import node_command
 
 CAMERA = "/test_cam/image"
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ def wait_for_node(source: RosTopicSource, world: dict, subscribers: int) -> None
 def publish(world: dict, image: np.ndarray) -> int:
     from sensor_msgs.msg import Image
 
-    from attanet_ros.image_codec import array_to_image_msg
+    from attanet_ros.common.image_codec import array_to_image_msg
 
     msg = Image()
     msg.header.stamp = world["node"].get_clock().now().to_msg()

@@ -164,7 +164,7 @@ def _run_on_model(command: list[str], model, tmp_path, capsys, monkeypatch) -> t
 
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # the viewer would set it for this whole process
     if command[0] == "bag-eval":  # a real bag, so that only the model can be what is refused
-        from attanet_ros.bag_io import BagWriter, image_msg
+        from attanet_ros.bags.storage import BagWriter, image_msg
 
         with BagWriter(tmp_path / "bag") as writer:
             for topic in ("/camera/image_raw", "/camera/gt_labels"):

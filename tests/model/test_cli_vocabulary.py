@@ -18,7 +18,7 @@ from attanet_model.cli_args import VOCABULARY, DeprecatedAlias, parse_size, pars
 
 # command lines outside the dispatcher that users are told to run: (module, function)
 EXTRA = {
-    "python -m attanet_ros.dds_check": ("attanet_ros.dds_check", "main"),
+    "python -m attanet_ros.tools.dds_check": ("attanet_ros.tools.dds_check", "main"),
     "python -m attanet_bench.ort_gpu_bench": ("attanet_bench.ort_gpu_bench", "main"),
 }
 SIZE_FLAGS = ("--size", "--sizes", "--crop-size")  # every image size is HxW, parsed by one function
@@ -120,7 +120,7 @@ REQUIRED = {
         ("attanet info", ["--width", "96"], "size", (1024, 96), "--size HxW"),
         ("attanet train", ["--out-dir", "runs/a"], "out", "runs/a", "--out"),
         ("attanet viewer", ["--output-dir", "shots"], "out", "shots", "--out"),
-        ("python -m attanet_ros.dds_check", ["--domain", "7"], "domain_id", 7, "--domain-id"),
+        ("python -m attanet_ros.tools.dds_check", ["--domain", "7"], "domain_id", 7, "--domain-id"),
         ("attanet export", ["--sizes", "64x96,128x256", "32x32"], "sizes", None, None),
     ],
 )

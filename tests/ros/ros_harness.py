@@ -25,8 +25,8 @@ from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from attanet_ros.image_codec import array_to_image_msg
-from attanet_ros.node_command import node_command
+from attanet_ros.common.image_codec import array_to_image_msg
+from attanet_ros.node.node_command import node_command
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "config" / "fastdds_shm.xml"

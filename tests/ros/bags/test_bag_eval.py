@@ -16,9 +16,9 @@ from bag_helpers import FRAMES, IMAGE_TOPIC, LABEL_TOPIC, assert_same_scores, ru
 from attanet_cli import main as attanet
 from attanet_model import CITYSCAPES_CLASSES, labels_to_color, overlay
 from attanet_model.metrics import ConfusionMatrix
-from attanet_ros.bag_eval import EvalConfig, evaluate_bag
-from attanet_ros.bag_io import BagReader, BagWriter, compressed_msg, deserialize, image_msg
-from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+from attanet_ros.bags.evaluate import EvalConfig, evaluate_bag
+from attanet_ros.bags.storage import BagReader, BagWriter, compressed_msg, deserialize, image_msg
+from attanet_ros.bags.storage import labels_from_bag_msg as labels_of
 
 MS = 1_000_000
 PRED_TOPIC = "/attanet/labels"

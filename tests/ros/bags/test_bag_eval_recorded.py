@@ -14,7 +14,7 @@ from test_bag_eval import MS, PRED_TOPIC, write_bag
 
 from attanet_model import ClassInfo, Segmenter
 from attanet_model.metrics import ConfusionMatrix
-from attanet_ros.bag_io import TYPESTORE, BagReader, BagWriter
+from attanet_ros.bags.storage import TYPESTORE, BagReader, BagWriter
 
 CUSTOM = (ClassInfo(0, "floor", (10, 10, 10)), ClassInfo(1, "wall", (20, 20, 20)), ClassInfo(2, "thing", (0, 0, 200)))
 

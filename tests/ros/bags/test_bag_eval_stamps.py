@@ -25,7 +25,7 @@ from bag_helpers import (
 )
 from test_bag_eval import PRED_TOPIC, expected, write_bag
 
-from attanet_ros.bag_io import BagReader, BagWriter, image_msg
+from attanet_ros.bags.storage import BagReader, BagWriter, image_msg
 
 DRIVE = Path(__file__).with_name("drive_probe.py")
 

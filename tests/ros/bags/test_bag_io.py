@@ -12,7 +12,7 @@ from bag_helpers import FRAMES, IMAGE_TOPIC, INFO_TOPIC, LABEL_TOPIC, stamp_of
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from attanet_ros.bag_io import (
+from attanet_ros.bags.storage import (
     IMAGE,
     BagError,
     BagMessage,
@@ -24,7 +24,7 @@ from attanet_ros.bag_io import (
     image_msg,
     labels_from_bag_msg,
 )
-from attanet_ros.image_codec import ImageDecodeError
+from attanet_ros.common.image_codec import ImageDecodeError
 
 HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
 
@@ -176,7 +176,7 @@ def test_writer_refuses_existing_output(made_bags) -> None:
 
 
 def _as_bag_message(msg) -> BagMessage:
-    from attanet_ros.bag_io import TYPESTORE
+    from attanet_ros.bags.storage import TYPESTORE
 
     return BagMessage("/l", IMAGE, 0, TYPESTORE.serialize_cdr(msg, IMAGE))
 

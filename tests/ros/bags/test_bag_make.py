@@ -21,7 +21,7 @@ from bag_helpers import (
 )
 
 from attanet_model import CITYSCAPES_CLASSES
-from attanet_ros.bag_io import (
+from attanet_ros.bags.storage import (
     COMPRESSED_IMAGE,
     BagReader,
     class_info_topic,
@@ -29,7 +29,7 @@ from attanet_ros.bag_io import (
     header_stamp_ns,
     image_from_bag_msg,
 )
-from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+from attanet_ros.bags.storage import labels_from_bag_msg as labels_of
 
 CLASS_TABLE_TOPIC = class_info_topic(LABEL_TOPIC)  # /camera/class_info, beside the labels
 

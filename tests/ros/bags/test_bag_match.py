@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attanet_ros.bag_match import SameStampFrames, describe_span, duplicates, match_stamps
+from attanet_ros.bags.match import SameStampFrames, describe_span, duplicates, match_stamps
 
 MS = 1_000_000
 

@@ -15,7 +15,7 @@ import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, RATE_HZ, REPO, attanet_command, ros_env, run_cli, stamp_of
 from rclpy.serialization import serialize_message
 
-from attanet_ros.bag_io import TYPESTORE, BagReader, BagWriter, deserialize
+from attanet_ros.bags.storage import TYPESTORE, BagReader, BagWriter, deserialize
 
 
 def _bag_frames(bag: Path) -> list[tuple[int, int]]:

@@ -19,7 +19,7 @@ from bag_helpers import REPO, attanet_command, ros_env, run_cli
 from publisher_probe import canonical_cdr, probe_image
 from rosbags.rosbag2 import Reader
 
-from attanet_ros.bag_io import BagReader, deserialize
+from attanet_ros.bags.storage import BagReader, deserialize
 
 PUBLISHER = Path(__file__).with_name("publisher_probe.py")
 IMAGE, INFO = "/rec/image", "/rec/class_info"

@@ -9,8 +9,8 @@ import pytest
 from bag_helpers import FRAMES, IMAGE_TOPIC, INFO_TOPIC, run_cli, run_json, stamp_of
 from rosbags.highlevel import AnyReader
 
-from attanet_ros.bag_io import BagReader, BagWriter, deserialize, image_msg
-from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+from attanet_ros.bags.storage import BagReader, BagWriter, deserialize, image_msg
+from attanet_ros.bags.storage import labels_from_bag_msg as labels_of
 
 OUTPUTS = ("/attanet/labels", "/attanet/color", "/attanet/confidence")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from bag_helpers import IMAGE_TOPIC, INFO_TOPIC, REPO, attanet_command, ros_env, run_cli, run_json
 
-from attanet_ros.bag_io import BagReader, deserialize, image_from_bag_msg
+from attanet_ros.bags.storage import BagReader, deserialize, image_from_bag_msg
 
 COUNT, HEIGHT, WIDTH = 5, 48, 64
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from bag_helpers import run_cli, write_custom_dataset
 
-from attanet_ros.bag_io import BagReader, deserialize
-from attanet_ros.bag_io import labels_from_bag_msg as labels_of
+from attanet_ros.bags.storage import BagReader, deserialize
+from attanet_ros.bags.storage import labels_from_bag_msg as labels_of
 
 
 def help_of(capsys, command: str) -> str:
@@ -40,7 +40,7 @@ def test_bag_make_reads_the_custom_class_table_from_classes_file(custom_root, ca
 
 
 def test_ros_bench_takes_domain_id_and_warns_on_domain(capsys) -> None:
-    from attanet_ros.latency_bench import build_parser
+    from attanet_ros.tools.latency_bench import build_parser
 
     assert build_parser().parse_args(["--domain", "7"]).domain_id == 7
     assert "attanet ros-bench: warning: --domain is deprecated; use --domain-id" in capsys.readouterr().err

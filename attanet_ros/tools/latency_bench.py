@@ -1,0 +1,245 @@
+"""End-to-end latency of the node: camera stamp -> ~/labels received, next to the model's own time.
+
+Not a test: a measurement to report. The node runs in its own process (as deployed, with the
+shipped shared-memory DDS profile); this process publishes frames stamped "now", one at a time,
+waits for their labels and records the difference. The same frame then goes through a
+``Segmenter`` in this process, so the node's overhead (decode, resize, encode, publish, DDS)
+reads as the difference.
+
+    python -m attanet_ros.tools.latency_bench --sizes 512x1024 1024x2048 --frames 20 [--json]
+    python -m attanet_ros.tools.latency_bench --soak 600 --sizes 512x1024 --rate 15 --outputs all   (see soak.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from attanet_model.cli_args import add_domain_id, add_json, add_model, add_sizes, format_size
+from attanet_model.engine_options import add_engine_arguments
+from attanet_ros.node.node_command import node_command
+
+from .bench_client import bench_client
+from .soak import street_frame
+
+PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.xml"
+PRIVATE_DOMAIN_ID = 88  # without ROS_DOMAIN_ID or --domain-id: away from a robot's own graph on domain 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attanet ros-bench",
+        description="Camera stamp -> ~/labels latency of the attanet node over Fast DDS, next to the "
+        "Segmenter's own time on the same frames.",
+    )
+    add_sizes(parser, [(512, 1024), (1024, 2048)], "camera frame sizes")
+    parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
+    add_model(parser)
+    add_engine_arguments(parser)
+    parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
+    add_domain_id(parser, fallback=PRIVATE_DOMAIN_ID)
+    add_json(parser, "print the results as JSON")
+    soak = parser.add_argument_group("soak (a long run at a fixed camera rate: node memory, outputs per window)")
+    soak.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="run a soak of this length")
+    soak.add_argument("--rate", type=float, default=15.0, help="soak: camera rate in Hz (default 15)")
+    soak.add_argument("--window", type=float, default=10.0, help="soak: seconds per counting window (default 10)")
+    soak.add_argument("--warmup-s", type=float, default=60.0, help="soak: RSS growth is measured from here (60)")
+    soak.add_argument("--max-rss-growth-mb", type=float, default=20.0, help="soak: target RSS growth (20 MB)")
+    soak.add_argument("--soak-report", type=Path, help="soak: also write the markdown report to this file")
+    return parser
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def _outputs(text: str) -> list[str]:
+    """``--outputs``: a comma list, or ``all`` for every output the node has."""
+    from attanet_ros.node.params import OUTPUTS
+
+    names = [o.strip() for o in text.split(",") if o.strip()]
+    return list(OUTPUTS) if names == ["all"] else names
+
+
+def _node_command(args, outputs: list[str]) -> list[str]:
+    params = {"backend": args.backend, "device": args.device, "precision": args.precision, "outputs": outputs}
+    if args.model:
+        params["model_path"] = str(args.model)
+    return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
+
+
+def measure_node(size, args, env) -> dict:
+    """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
+    from sensor_msgs.msg import Image
+    from tqdm import tqdm
+
+    from attanet_ros.common.image_codec import array_to_image_msg
+
+    outputs = _outputs(args.outputs)
+    arrived: dict[int, dict[str, int]] = {}  # stamp -> output -> when it arrived (ns)
+
+    def on_output(name, msg):
+        arrived.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, {})[name] = time.time_ns()
+
+    with bench_client(_node_command(args, outputs), env, args.domain_id, "attanet_latency_bench") as bench:
+        client, executor = bench.client, bench.executor
+        for name in outputs:  # every output asked for, as a user would: the node then does that work as well
+            client.create_subscription(
+                Image, f"/bench/attanet/{name}", lambda m, o=name: on_output(o, m), bench.reliable
+            )
+        bench.wait_until_connected([f"/bench/attanet/{outputs[0]}"])
+        frame = street_frame(*size)
+        latencies = []
+        for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
+            msg = array_to_image_msg(Image(), frame, "bgr8")
+            stamp = time.time_ns()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            msg.header.frame_id = "bench"
+            bench.publisher.publish(msg)
+            end = time.monotonic() + 60
+            while len(arrived.get(stamp, ())) < len(outputs) and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.01)
+            missing = sorted(set(outputs) - set(arrived.get(stamp, ())))
+            if missing:
+                raise RuntimeError(f"frame {i} got no {', '.join(missing)} within 60 s")
+            if i >= 3:  # until the last of the subscribed outputs arrived
+                latencies.append((max(arrived[stamp].values()) - stamp) / 1e6)
+        start = len(bench.diagnostics)
+        while len(bench.diagnostics) == start:
+            executor.spin_once(timeout_sec=0.1)
+        values = {kv.key: kv.value for kv in bench.diagnostics[-1].status[0].values}
+    return {
+        "e2e_p50_ms": _pct(latencies, 50),
+        "e2e_p95_ms": _pct(latencies, 95),
+        "node_stamp_to_publish_p50_ms": float(values.get("latency_p50_ms", "nan")),
+        "node_stages_p50_ms": {
+            k[len("stage_") : -len("_p50_ms")]: float(v) for k, v in values.items() if k.startswith("stage_")
+        },
+        "provider": values.get("provider", ""),
+    }
+
+
+def measure_segmenter(size, args) -> dict:
+    from tqdm import tqdm
+
+    from attanet_model import Segmenter
+
+    segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device, precision=args.precision)
+    frame = street_frame(*size)
+    totals = []
+    for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
+        t = time.perf_counter()
+        segmenter.segment(frame)
+        if i >= 3:
+            totals.append((time.perf_counter() - t) * 1e3)
+    return {
+        "segmenter_p50_ms": _pct(totals, 50),
+        "segmenter_p95_ms": _pct(totals, 95),
+        "segmenter_provider": segmenter.provider,
+    }
+
+
+def same_engine(node_provider: str, segmenter_provider: str) -> bool:
+    """Whether the node and the Segmenter alone ran the same engine (auto's 'chosen'/'cached' note aside)."""
+    return node_provider.split(" [auto:")[0] == segmenter_provider.split(" [auto:")[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.frames < 1:
+        print(f"attanet ros-bench: --frames must be >= 1, got {args.frames}", file=sys.stderr)
+        return 2
+    if small := [s for s in args.sizes if min(s) < 32]:
+        print(f"attanet ros-bench: --sizes {format_size(small[0])} is too small; at least 32x32", file=sys.stderr)
+        return 2
+    if args.soak:
+        problem = _soak_problem(args)
+        if problem:
+            print(f"attanet ros-bench: {problem}", file=sys.stderr)
+            return 2
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(args.domain_id),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    )
+    os.environ.update({k: env[k] for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    if args.soak:
+        return _soak(args, env)
+    results = []
+    for size in args.sizes:
+        row = {"size": f"{size[0]}x{size[1]}"}
+        try:
+            row.update(measure_node(size, args, env))
+        except RuntimeError as exc:
+            print(f"attanet ros-bench: {exc}", file=sys.stderr)
+            return 1
+        row.update(measure_segmenter(size, args))
+        if not same_engine(row["provider"], row["segmenter_provider"]):
+            print(
+                f"attanet ros-bench: the node ran {row['provider']!r} but the Segmenter alone ran "
+                f"{row['segmenter_provider']!r}; their times are not comparable (give --backend and --precision)",
+                file=sys.stderr,
+            )
+            return 1
+        row["node_over_model"] = row["e2e_p50_ms"] / row["segmenter_p50_ms"]
+        # the node's own Segmenter stages ran under the same load as e2e: the fairest overhead figure
+        model_ms = sum(row["node_stages_p50_ms"].get(k, 0.0) for k in ("preprocess", "inference", "postprocess"))
+        row["node_model_p50_ms"] = model_ms
+        row["node_overhead_ms"] = row["e2e_p50_ms"] - model_ms
+        results.append(row)
+    if args.json:
+        print(json.dumps({"frames": args.frames, "results": results}, indent=2))
+    else:
+        head = ("frame", "e2e p50", "e2e p95", "model in node", "overhead", "Segmenter alone", "e2e/alone")
+        print("{:>10} {:>9} {:>9} {:>14} {:>9} {:>16} {:>10}  node stages p50 (ms)".format(*head))
+        for r in results:
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in r["node_stages_p50_ms"].items())
+            print(
+                f"{r['size']:>10} {r['e2e_p50_ms']:>9.1f} {r['e2e_p95_ms']:>9.1f} {r['node_model_p50_ms']:>14.1f} "
+                f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f} {r['node_over_model']:>10.2f}  {stages}"
+            )
+        print(f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received")
+    return 0
+
+
+def _soak_problem(args) -> str | None:
+    if args.rate <= 0 or args.window <= 0 or args.soak < args.window:
+        return (
+            f"--soak {args.soak:g} needs --rate > 0 and --window > 0 (got {args.rate:g}, {args.window:g}), "
+            "and at least one window"
+        )
+    if not 0 <= args.warmup_s < args.soak:
+        return f"--warmup-s must be in [0, --soak), got {args.warmup_s:g}"
+    if args.soak_report is not None and args.soak_report.is_dir():
+        return f"--soak-report {args.soak_report} is a folder; give a file name"
+    return None
+
+
+def _soak(args, env: dict[str, str]) -> int:
+    from .soak import markdown_report, run_soak
+
+    size = args.sizes[0]  # one camera; the default list starts with 512x1024
+    outputs = _outputs(args.outputs)
+    try:
+        report = run_soak(size, args, env, _node_command(args, outputs), outputs)
+    except RuntimeError as exc:
+        print(f"attanet ros-bench: {exc}", file=sys.stderr)
+        return 1
+    text = markdown_report(report)
+    if args.soak_report is not None:
+        args.soak_report.write_text(text)
+    print(json.dumps(report, indent=2) if args.json else text)
+    if not report["passed"]:
+        print("attanet ros-bench: the soak missed its targets (see the report)", file=sys.stderr)
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
