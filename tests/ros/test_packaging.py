@@ -111,7 +111,10 @@ def test_colcon_build_installs_launch_config_and_executable(tmp_path):
     assert (share / "launch" / "_common.py").is_file()  # the launch files load it from beside them
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "attanet_ros").is_file()
     site = next((prefix / "lib").glob("python3*/site-packages"))
-    assert (site / "attanet_ros" / "node.py").is_file() and (site / "attanet_ros" / "image_codec.py").is_file()
+    # every subpackage is installed, not only the top-level names
+    for module in ("node/ros_node.py", "node/__main__.py", "common/image_codec.py", "bags/storage/reader.py"):
+        assert (site / "attanet_ros" / module).is_file(), module
+    assert (site / "attanet_ros" / "tools" / "latency_bench.py").is_file()
     assert (site / "attanet_demo.py").is_file() and (site / "attanet_cli.py").is_file()  # the top-level modules
     # the vision_msgs interface files the bag tools read ship with the package
     assert (site / "attanet_ros" / "interfaces" / "vision_msgs" / "msg" / "LabelInfo.msg").is_file()
