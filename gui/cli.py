@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from attanet_model.cli_args import add_domain_id, add_input_scale, add_out
+from attanet_model.cli_args import add_domain_id, add_input_scale, add_out, command_parser
 from attanet_model.engine_options import add_engine_arguments
 
 from .qt_platform import check_display
@@ -42,8 +42,9 @@ def _alpha(text: str) -> float:
 
 
 def viewer_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet viewer",
+    p = command_parser(
+        "viewer",
+        None,
         description="Watch AttaNet segment a folder of images, a video, a rosbag2 or a live ROS camera topic; "
         "hover for class and confidence, click for SAM's attention (paper Fig. 9).",
         epilog="examples:\n"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from attanet_model.cli import fail
-from attanet_model.cli_args import add_input_scale, add_json, add_model, add_no_progress, add_out
+from attanet_model.cli_args import add_input_scale, add_json, add_model, add_no_progress, add_out, command_parser
 from attanet_model.engine_options import add_engine_arguments
 
 from .cli import USER_ERRORS, say_user_error
@@ -71,12 +71,10 @@ def _say_bad_files(name: str, problems: list[dict], what: str) -> None:
 
 
 def eval_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet eval",
-        description="mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same "
-        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip), or with "
-        "--protocol official the official evaluate.py protocol (to compare with the paper's val mIoU).",
-    )
+    """mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same Segmenter the ROS node
+    uses (single scale at the model's input scale unless --scales/--flip), or with --protocol official the official
+    evaluate.py protocol (to compare with the paper's val mIoU)."""
+    parser = command_parser("eval", eval_main.__doc__)
     _add_model_args(parser)
     parser.add_argument("--data-root", required=True, help="dataset root (Cityscapes layout for the synthetic set)")
     parser.add_argument("--dataset", default="cityscapes", choices=DATASETS, help="dataset kind")
@@ -222,11 +220,9 @@ def _eval_official(args) -> tuple:
 
 
 def predict_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet predict",
-        description="Write label images for a dataset split (--data-root/--split) or a plain image folder "
-        "(--input). Cityscapes outputs keep the frame stem: OUT/<city>/<stem>_<format>.png.",
-    )
+    """Write label images for a dataset split (--data-root/--split) or a plain image folder (--input). Cityscapes
+    outputs keep the frame stem: OUT/<city>/<stem>_<format>.png."""
+    parser = command_parser("predict", predict_main.__doc__)
     _add_model_args(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", help="dataset root (Cityscapes layout)")

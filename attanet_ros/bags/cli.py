@@ -23,6 +23,7 @@ from attanet_model.cli_args import (
     add_model,
     add_no_progress,
     add_out,
+    command_parser,
     show_progress,
 )
 from attanet_model.engine_options import add_engine_arguments
@@ -87,13 +88,12 @@ def segmenter_from_args(args: argparse.Namespace):
 
 
 def _make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-make",
-        description="Write a dataset split as a rosbag2: camera frames (sensor_msgs/Image), ground-truth "
-        "labels (mono8 trainIds, same stamps) and camera_info. Readable by rosbags and `ros2 bag info`.",
-        epilog="topics: <prefix>/image_raw (or .../image_raw/compressed), <prefix>/gt_labels, <prefix>/camera_info. "
-        "Example: attanet bag-make --data-root data/synth --split val --out val_bag --storage mcap",
-    )
+    """Write a dataset split as a rosbag2: camera frames (sensor_msgs/Image), ground-truth labels (mono8 trainIds, same
+    stamps) and camera_info. Readable by rosbags and `ros2 bag info`.
+
+    topics: <prefix>/image_raw (or .../image_raw/compressed), <prefix>/gt_labels, <prefix>/camera_info. Example:
+    attanet bag-make --data-root data/synth --split val --out val_bag --storage mcap"""
+    p = command_parser("bag-make", _make_parser.__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
     source.add_argument(

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attanet_model.cli_args import add_json, add_no_progress, show_progress
+from attanet_model.cli_args import add_json, add_no_progress, command_parser, show_progress
 
 from .cli import (
     DEFAULT_IMAGE_TOPIC,
@@ -26,13 +26,12 @@ from .storage import IMAGE_TYPES, BagError
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-eval",
-        description="mIoU, per-class IoU and latency over a rosbag2: every camera frame through the model (or, with "
-        "--pred-topic, the labels the live node recorded), ground truth paired by header stamp.",
-        epilog="exit status: 0 scored, 1 partial (damaged bag) or nothing scored, 2 usage error. "
-        "Example: attanet bag-eval val_bag --json --plots plots/",
-    )
+    """mIoU, per-class IoU and latency over a rosbag2: every camera frame through the model (or, with --pred-topic, the
+    labels the live node recorded), ground truth paired by header stamp.
+
+    exit status: 0 scored, 1 partial (damaged bag) or nothing scored, 2 usage error. Example: attanet bag-eval
+    val_bag --json --plots plots/"""
+    p = command_parser("bag-eval", _eval_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     add_image_topic(p)
     p.add_argument(
@@ -249,15 +248,14 @@ def _eval_text(s: dict[str, Any]) -> str:
 
 
 def _segment_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-segment",
-        description="Segment a drive recorded without ground truth: every camera frame through the model, the "
-        "labels (mono8), colour (rgb8) and confidence (mono8) written to a new bag with the camera's stamps and "
-        "frame_id, beside the camera frames. Reports latency; claims no mIoU.",
-        epilog="exit status: 0 segmented (frames that failed are named on stderr), 1 the bag is damaged (the frames "
-        "before the damage are written) or no frame could be segmented, 2 usage error. "
-        "Example: attanet bag-segment drive_bag drive_segmented --model model.onnx",
-    )
+    """Segment a drive recorded without ground truth: every camera frame through the model, the labels (mono8), colour
+    (rgb8) and confidence (mono8) written to a new bag with the camera's stamps and frame_id, beside the camera
+    frames. Reports latency; claims no mIoU.
+
+    exit status: 0 segmented (frames that failed are named on stderr), 1 the bag is damaged (the frames before the
+    damage are written) or no frame could be segmented, 2 usage error. Example: attanet bag-segment drive_bag
+    drive_segmented --model model.onnx"""
+    p = command_parser("bag-segment", _segment_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     p.add_argument("out", type=Path, help="bag directory to create (must not exist; same storage as the input)")
     add_image_topic(p)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from attanet_model.cli_args import add_domain_id, add_json, add_no_progress, show_progress
+from attanet_model.cli_args import add_domain_id, add_json, add_no_progress, command_parser, show_progress
 
 from .cli import fail, print_json
 from .storage import STORAGES
@@ -17,13 +17,12 @@ from .storage import STORAGES
 
 
 def _play_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-play",
-        description="Publish a rosbag2's messages through rclpy with the recorded timing (for machines without "
-        "`ros2 bag play`). Raw CDR bytes are published, so any installed message type plays.",
-        epilog="Anything after --ros-args goes to rclpy, e.g. --ros-args -r /camera/image_raw:=/image. "
-        "Ctrl-C stops cleanly (exit 130).",
-    )
+    """Publish a rosbag2's messages through rclpy with the recorded timing (for machines without `ros2 bag play`). Raw
+    CDR bytes are published, so any installed message type plays.
+
+    Anything after --ros-args goes to rclpy, e.g. --ros-args -r /camera/image_raw:=/image. Ctrl-C stops cleanly
+    (exit 130)."""
+    p = command_parser("bag-play", _play_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     p.add_argument("--rate", type=float, default=1.0, help="speed factor (default: 1.0 = recorded timing)")
     p.add_argument("--loop", action="store_true", help="start over at the end until interrupted")
@@ -127,17 +126,14 @@ def bag_play_main(argv: list[str]) -> int:
 
 
 def _record_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-record",
-        description="Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). "
-        "The serialized bytes are written as received, so images come back bit-exact; each topic's QoS is "
-        "matched to its publishers (the node's latched ~/class_info and ~/label_info are received even when recording "
-        "starts late).",
-        epilog="Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. "
-        "Anything after --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, "
-        "2 usage error. Example: attanet bag-record run1 --topics /camera/image_raw /attanet/labels "
-        "/attanet/class_info --storage mcap",
-    )
+    """Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). The serialized bytes are
+    written as received, so images come back bit-exact; each topic's QoS is matched to its publishers (the node's
+    latched ~/class_info and ~/label_info are received even when recording starts late).
+
+    Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. Anything after
+    --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, 2 usage error. Example:
+    attanet bag-record run1 --topics /camera/image_raw /attanet/labels /attanet/class_info --storage mcap"""
+    p = command_parser("bag-record", _record_parser.__doc__)
     p.add_argument("out", type=Path, help="bag directory to create (must not exist; parent folders are created)")
     p.add_argument("--topics", nargs="+", required=True, metavar="TOPIC", help="topics to record")
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
