@@ -103,13 +103,9 @@ def bench_cli(argv: list[str]) -> int:
             args.repeats,
             args.model,
             not args.no_e2e,
-            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+            progress=_progress,
         )
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
-    else:
-        print(rows_markdown(rows))
+    _print_rows(rows, args.json, rows_markdown(rows))
     if args.markdown:
         write_markdown(args.markdown, rows, [], argv)
     return 0
@@ -139,17 +135,25 @@ def _matrix_cli(args, argv: list[str]) -> int:
             evaluation.pairs if evaluation else None,
             args.rounds,
             compile_rows=not args.no_compile,
-            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+            progress=_progress,
         )
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
-    else:
-        print(matrix_markdown(rows))
-        print("\n".join(notes))
+    _print_rows(rows, args.json, matrix_markdown(rows) + "\n" + "\n".join(notes))
     if args.markdown:
         write_markdown(args.markdown, [], notes, argv, matrix_markdown(rows))
     return 0
+
+
+def _progress(step: str) -> None:
+    print(f"[bench] {step}", file=sys.stderr, flush=True)
+
+
+def _print_rows(rows: list, as_json: bool, table: str) -> None:
+    """The timed rows on stdout: one JSON object a line (--json), else ``table``."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(table)
 
 
 def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str], matrix: str = "") -> None:
