@@ -20,7 +20,7 @@ from .cli import (
     print_json,
     segmenter_from_args,
 )
-from .storage import IMAGE_TYPES, BagError
+from .storage import IMAGE_TYPES, BagError, BagReader
 
 # ---------------------------------------------------------------- bag-eval
 
@@ -74,13 +74,23 @@ def _eval_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _open_bag(command: str, bag: Path, out: Path | None, out_name: str) -> BagReader | int:
+    """The input ``bag`` opened, once the bag ``out`` the command would write is known not to exist yet; else the
+    exit code (2) of a one-line error."""
+    if out is not None and out.exists():
+        return fail(command, f"{out_name} {out} exists already; remove it or choose another path")
+    try:
+        return BagReader(bag)
+    except BagError as exc:
+        return fail(command, str(exc))
+
+
 def bag_eval_main(argv: list[str]) -> int:
     """``attanet bag-eval``."""
     args = _eval_parser().parse_args(argv)
     from attanet_model import ClassTableMismatch
 
     from .evaluate import EvalConfig, evaluate_bag
-    from .storage import BagReader
 
     if args.tolerance < 0:
         return fail("bag-eval", f"--tolerance must be >= 0 seconds, got {args.tolerance}")
@@ -88,12 +98,9 @@ def bag_eval_main(argv: list[str]) -> int:
         return fail("bag-eval", "--class-info-topic names the class table of recorded labels; it needs --pred-topic")
     if args.pred_topic and args.out_bag:
         return fail("bag-eval", "--out-bag writes the model's predictions; it cannot be combined with --pred-topic")
-    if args.out_bag and args.out_bag.exists():
-        return fail("bag-eval", f"--out-bag {args.out_bag} exists already; remove it or choose another path")
-    try:
-        reader = BagReader(args.bag)
-    except BagError as exc:
-        return fail("bag-eval", str(exc))
+    reader = _open_bag("bag-eval", args.bag, args.out_bag, "--out-bag")
+    if isinstance(reader, int):
+        return reader
     with reader:
         image = args.image_topic or default_image_topic(reader, bool(args.pred_topic))
         config = EvalConfig(
@@ -273,14 +280,10 @@ def bag_segment_main(argv: list[str]) -> int:
     from attanet_model import ClassTableMismatch
 
     from .segment import SegmentConfig, segment_bag
-    from .storage import BagReader
 
-    if args.out.exists():
-        return fail("bag-segment", f"output bag {args.out} exists already; remove it or choose another path")
-    try:
-        reader = BagReader(args.bag)
-    except BagError as exc:
-        return fail("bag-segment", str(exc))
+    reader = _open_bag("bag-segment", args.bag, args.out, "output bag")
+    if isinstance(reader, int):
+        return reader
     with reader:
         image = args.image_topic or default_image_topic(reader, False)
         try:
