@@ -119,12 +119,12 @@ def attention_backend(backend: str, log=print) -> str | None:
 def make_source(args: argparse.Namespace):
     """The FrameSource for ``--source`` (raises ValueError with a sentence for a bad path or topic)."""
     from attanet_model import Segmenter
-    from attanet_model.segmenter import model_input_scale
+    from attanet_model.segmenter import model_input_scale, segmenter_from_args
 
-    scale = args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
+    args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
 
     def segmenter(backend: str = args.backend) -> Segmenter:
-        return Segmenter(args.model, backend=backend, device=args.device, precision=args.precision, input_scale=scale)
+        return segmenter_from_args(args, backend=backend)  # at the resolved scale, args.input_scale
 
     if is_topic(args.source):
         from .ros_env import use_shipped_dds_profile

@@ -77,11 +77,9 @@ def segmenter_from_args(args: argparse.Namespace):
         import torch
 
         torch.set_num_threads(args.threads)
-    from attanet_model import Segmenter
+    from attanet_model import segmenter
 
-    return Segmenter(
-        args.model, backend=args.backend, device=args.device, precision=args.precision, input_scale=args.input_scale
-    )
+    return segmenter.segmenter_from_args(args)
 
 
 # ---------------------------------------------------------------- bag-make
