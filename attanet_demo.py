@@ -57,7 +57,7 @@ from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PROFILE_VARIABLE
-from attanet_model.cli_args import add_input_scale, add_size
+from attanet_model.cli_args import add_input_scale, add_size, command_parser
 
 # ---------------------------------------------------------------- headless
 
@@ -250,14 +250,13 @@ def run_with_viewer(
 
 
 def demo_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet demo",
-        description="End to end in one command: a synthetic drive -> rosbag2 -> the AttaNet node (own process, "
-        "shipped DDS profile) -> the viewer. Without a display (or with --headless) it writes overlay PNGs, a "
-        "video and summary.json (frames, mIoU against ground truth, latency p50/p95) instead.",
-        epilog="The sequence and bag are cached in --out and reused when the settings match. "
-        "Example: attanet demo --headless --frames 24 --out demo_out",
-    )
+    """End to end in one command: a synthetic drive -> rosbag2 -> the AttaNet node (own process, shipped DDS profile)
+    -> the viewer. Without a display (or with --headless) it writes overlay PNGs, a video and summary.json (frames,
+    mIoU against ground truth, latency p50/p95) instead.
+
+    The sequence and bag are cached in --out and reused when the settings match. Example: attanet demo --headless
+    --frames 24 --out demo_out"""
+    p = command_parser("demo", demo_parser.__doc__)
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
     p.add_argument("--frames", type=int, default=24, help="frames in the sequence (default: 24)")
     add_size(p, (512, 1024), "camera frame size")

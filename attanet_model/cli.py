@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_args import add_json, add_model, add_out, add_size, add_sizes
+from .cli_args import add_json, add_model, add_out, add_size, add_sizes, command_parser
 from .network import ARCHS
 
 
@@ -28,11 +28,9 @@ def fail(cmd: str, message: str, code: int = 2) -> int:
 
 
 def info_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet info",
-        description="Parameters and multiply-adds (GMACs, convs and matmuls) per module. At 1024x1024 SAM and AFM "
-        "reproduce the paper's Table 3 (0.185 and 0.336 G).",
-    )
+    """Parameters and multiply-adds (GMACs, convs and matmuls) per module. At 1024x1024 SAM and AFM reproduce the
+    paper's Table 3 (0.185 and 0.336 G)."""
+    parser = command_parser("info", info_main.__doc__)
     _arch_args(parser)
     add_size(parser, (1024, 1024), "network input size")
     add_json(parser, "print one JSON object")
@@ -104,12 +102,10 @@ def _compact_variant_report(args: argparse.Namespace, model) -> dict | None:
 
 
 def import_official_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet import-official",
-        description="Convert a state dict saved by the official AttaNet code (songqi-github/AttaNet train.py: bare, "
-        "'module.'-prefixed or under a 'state_dict' key) into a self-describing attanet checkpoint that Segmenter, "
-        "export, eval and the node load. Nothing is written if any tensor does not fit.",
-    )
+    """Convert a state dict saved by the official AttaNet code (songqi-github/AttaNet train.py: bare,
+    'module.'-prefixed or under a 'state_dict' key) into a self-describing attanet checkpoint that Segmenter,
+    export, eval and the node load. Nothing is written if any tensor does not fit."""
+    parser = command_parser("import-official", import_official_main.__doc__)
     parser.add_argument("checkpoint", type=Path, help="the official .pth file")
     parser.add_argument(
         "--arch",
@@ -145,11 +141,9 @@ def import_official_main(argv: list[str]) -> int:
 
 
 def export_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet export",
-        description="Export a checkpoint to ONNX with dynamic batch/height/width (padded to multiples of 32 inside "
-        "the graph) and the model's metadata (classes, mean/std, input scale) embedded.",
-    )
+    """Export a checkpoint to ONNX with dynamic batch/height/width (padded to multiples of 32 inside the graph) and the
+    model's metadata (classes, mean/std, input scale) embedded."""
+    parser = command_parser("export", export_main.__doc__)
     add_model(parser, help="attanet checkpoint (.pt) to export (default: the bundled model)")
     add_out(parser, "output .onnx path", required=True, old=())
     parser.add_argument("--argmax", action="store_true", help="end the graph with labels (uint8) + confidence")
@@ -280,13 +274,11 @@ def export_main(argv: list[str]) -> int:
 
 
 def seal_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet seal",
-        description="Add the integrity hash to model files written before model files carried one (checkpoints: "
-        "metadata and weights; ONNX: graph, weights and metadata), so that any later damage or edit is refused "
-        "instead of warned about. Every other check runs first (archive CRCs, an older weights hash, finite "
-        "weights, class count); a file that fails one is not sealed. Seal only files you trust.",
-    )
+    """Add the integrity hash to model files written before model files carried one (checkpoints: metadata and weights;
+    ONNX: graph, weights and metadata), so that any later damage or edit is refused instead of warned about. Every
+    other check runs first (archive CRCs, an older weights hash, finite weights, class count); a file that fails one
+    is not sealed. Seal only files you trust."""
+    parser = command_parser("seal", seal_main.__doc__)
     parser.add_argument("models", type=Path, nargs="+", help="checkpoint (.pt) or .onnx files, rewritten in place")
     args = parser.parse_args(argv)
     from .checkpoint import seal_checkpoint

@@ -18,6 +18,7 @@ library.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -107,6 +108,17 @@ def _domain_id(text: str) -> int:
     if not 0 <= value <= MAX_DOMAIN_ID:
         raise argparse.ArgumentTypeError(f"a ROS domain id is in 0..{MAX_DOMAIN_ID}, got {value}")
     return value
+
+
+def command_parser(command: str, doc: str | None, **kw: Any) -> argparse.ArgumentParser:
+    """The parser of ``attanet <command>`` (its ``prog``), described by ``doc``, the docstring of the function that
+    builds it: its first paragraph is the description, the rest (after a blank line) the epilog; argparse refolds
+    their lines. Other ArgumentParser keywords pass through and win (a ``formatter_class`` that keeps line breaks
+    takes its ``description``/``epilog`` as keywords). Under ``python -OO``, which strips docstrings, the help has
+    usage and options only."""
+    description, _, epilog = inspect.cleandoc(doc or "").partition("\n\n")
+    kw = {"description": description or None, "epilog": epilog or None, **kw}
+    return argparse.ArgumentParser(prog=f"attanet {command}", **kw)
 
 
 def add_model(parser, help: str = "model file: a checkpoint (.pt) or .onnx (default: the bundled model)", **kw):
@@ -204,6 +216,7 @@ __all__ = [
     "add_out",
     "add_size",
     "add_sizes",
+    "command_parser",
     "format_size",
     "parse_size",
     "parse_sizes",

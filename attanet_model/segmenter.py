@@ -11,10 +11,12 @@ only in the network call (``engines.py``, ``openvino_engine.py``; which one runs
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,7 +30,15 @@ from .model_files import ModelFiles, default_cache_dir, model_file_meta
 from .preprocess import SizePlan, check_image, check_output, network_size, normalize_bgr, resize_frame, size_plan
 
 log = logging.getLogger(__name__)
-__all__ = ["AttentionQuery", "Result", "Segmenter", "default_model_path", "model_file_meta", "model_input_scale"]
+__all__ = [
+    "AttentionQuery",
+    "Result",
+    "Segmenter",
+    "default_model_path",
+    "model_file_meta",
+    "model_input_scale",
+    "segmenter_from_args",
+]
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "attanet_light_synthetic.pt"
 # what Result.timings_ms holds, ms each, on every backend and device. On the GPU frame path the
@@ -325,3 +335,12 @@ def attention_image(
     image = cv2.resize(grid.astype(np.float32), (w, h), interpolation=interpolation)
     peak = float(image.max())  # normalise after resizing so the strongest pixel is exactly 1
     return image / peak if peak > 0 else image
+
+
+def segmenter_from_args(args: argparse.Namespace, **overrides: Any) -> Segmenter:
+    """The ``Segmenter`` a command's flags ask for: ``--model`` and the engine flags
+    (``engine_options.add_engine_arguments``), with ``--input-scale`` where the command has it; ``overrides``
+    replace any of these keywords."""
+    options = {"backend": args.backend, "device": args.device, "precision": args.precision}
+    options["input_scale"] = getattr(args, "input_scale", None)
+    return Segmenter(args.model, **(options | overrides))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from attanet_model.checkpoint import CheckpointError
-from attanet_model.cli_args import add_json, add_model, add_size
+from attanet_model.cli_args import add_json, add_model, add_size, command_parser
 from attanet_model.engine_options import engine_problems
 from attanet_model.network import ARCHS
 from attanet_model.segmenter import model_file_meta
@@ -20,14 +19,12 @@ from .latency import BACKENDS, BenchRow, environment, rows_markdown, run_bench
 
 
 def bench_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet bench",
-        description="Without --backends/--precision on the CPU: every installed backend at every precision this CPU "
-        "runs (torch fp32/bf16 and their torch.compile, onnxruntime fp32/int8, openvino fp32/bf16/int8), timed "
-        "round-robin in one run, each with its speed-up over plain ONNX Runtime fp32, its label agreement with "
-        "torch fp32, its mIoU on --eval-data, and the row backend=auto picks. With --backends/--precision: the "
-        "median latency of the network forward with argmax at HxW and of the whole Segmenter from a 2Hx2W frame.",
-    )
+    """Without --backends/--precision on the CPU: every installed backend at every precision this CPU runs (torch
+    fp32/bf16 and their torch.compile, onnxruntime fp32/int8, openvino fp32/bf16/int8), timed round-robin in one
+    run, each with its speed-up over plain ONNX Runtime fp32, its label agreement with torch fp32, its mIoU on
+    --eval-data, and the row backend=auto picks. With --backends/--precision: the median latency of the network
+    forward with argmax at HxW and of the whole Segmenter from a 2Hx2W frame."""
+    parser = command_parser("bench", bench_cli.__doc__)
     parser.add_argument("--arch", default="attanet_r18", help=f"one of {', '.join(ARCHS)}; comma-separated for several")
     add_model(parser, help="benchmark this model file (.pt or .onnx) instead of a random init")
     parser.add_argument(
@@ -106,13 +103,9 @@ def bench_cli(argv: list[str]) -> int:
             args.repeats,
             args.model,
             not args.no_e2e,
-            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+            progress=_progress,
         )
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
-    else:
-        print(rows_markdown(rows))
+    _print_rows(rows, args.json, rows_markdown(rows))
     if args.markdown:
         write_markdown(args.markdown, rows, [], argv)
     return 0
@@ -142,17 +135,25 @@ def _matrix_cli(args, argv: list[str]) -> int:
             evaluation.pairs if evaluation else None,
             args.rounds,
             compile_rows=not args.no_compile,
-            progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True),
+            progress=_progress,
         )
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
-    else:
-        print(matrix_markdown(rows))
-        print("\n".join(notes))
+    _print_rows(rows, args.json, matrix_markdown(rows) + "\n" + "\n".join(notes))
     if args.markdown:
         write_markdown(args.markdown, [], notes, argv, matrix_markdown(rows))
     return 0
+
+
+def _progress(step: str) -> None:
+    print(f"[bench] {step}", file=sys.stderr, flush=True)
+
+
+def _print_rows(rows: list, as_json: bool, table: str) -> None:
+    """The timed rows on stdout: one JSON object a line (--json), else ``table``."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(table)
 
 
 def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: list[str], matrix: str = "") -> None:

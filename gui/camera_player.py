@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from attanet_ros.bags.storage import IMAGE, BagReader, header_stamp_ns, restamp
+from attanet_ros.common.ros_context import private_node
 
 
 class CameraPlayer:
@@ -104,17 +105,10 @@ class CameraPlayer:
 
     def _run(self) -> None:
         import rclpy
-        from rclpy.context import Context
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        context = Context()
-        kwargs = {"context": context, "args": []}
-        if self.domain_id is not None:
-            kwargs["domain_id"] = self.domain_id
-        rclpy.init(**kwargs)
-        node = rclpy.create_node("attanet_demo_camera", context=context, start_parameter_services=False)
-        try:
+        with private_node("attanet_demo_camera", self.domain_id) as node:
             qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
             publisher = node.create_publisher(Image, self.topic, qos)
             deadline = time.monotonic() + self.wait_s
@@ -149,6 +143,3 @@ class CameraPlayer:
                 if not self.loop:
                     break
             publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=2.0))
-        finally:
-            node.destroy_node()
-            rclpy.shutdown(context=context)

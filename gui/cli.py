@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from attanet_model.cli_args import add_domain_id, add_input_scale, add_out
+from attanet_model.cli_args import add_domain_id, add_input_scale, add_out, command_parser
 from attanet_model.engine_options import add_engine_arguments
 
 from .qt_platform import check_display
@@ -42,8 +42,9 @@ def _alpha(text: str) -> float:
 
 
 def viewer_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet viewer",
+    p = command_parser(
+        "viewer",
+        None,
         description="Watch AttaNet segment a folder of images, a video, a rosbag2 or a live ROS camera topic; "
         "hover for class and confidence, click for SAM's attention (paper Fig. 9).",
         epilog="examples:\n"
@@ -118,12 +119,12 @@ def attention_backend(backend: str, log=print) -> str | None:
 def make_source(args: argparse.Namespace):
     """The FrameSource for ``--source`` (raises ValueError with a sentence for a bad path or topic)."""
     from attanet_model import Segmenter
-    from attanet_model.segmenter import model_input_scale
+    from attanet_model.segmenter import model_input_scale, segmenter_from_args
 
-    scale = args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
+    args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
 
     def segmenter(backend: str = args.backend) -> Segmenter:
-        return Segmenter(args.model, backend=backend, device=args.device, precision=args.precision, input_scale=scale)
+        return segmenter_from_args(args, backend=backend)  # at the resolved scale, args.input_scale
 
     if is_topic(args.source):
         from .ros_env import use_shipped_dds_profile

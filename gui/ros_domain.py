@@ -158,19 +158,12 @@ def lease_free_domain(start: int | None = None, temp_root: str | Path | None = N
 def nodes_named(domain: int, name: str, wait_s: float = 2.0) -> list[str]:
     """Fully qualified names of the nodes called ``name`` in ``domain`` that discovery finds within ``wait_s``
     (returns as soon as one is seen; an empty list means none answered in that time)."""
-    import rclpy
-    from rclpy.context import Context
+    from attanet_ros.common.ros_context import private_node
 
-    context = Context()
-    rclpy.init(context=context, domain_id=domain, args=[])
-    try:
-        probe = rclpy.create_node("attanet_demo_probe", context=context, start_parameter_services=False)
+    with private_node("attanet_demo_probe", domain) as probe:
         deadline = time.monotonic() + wait_s
         while True:
             found = [f"{ns.rstrip('/')}/{node}" for node, ns in probe.get_node_names_and_namespaces() if node == name]
             if found or time.monotonic() > deadline:
-                probe.destroy_node()
                 return found
             time.sleep(0.1)
-    finally:
-        rclpy.shutdown(context=context)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from attanet_model import CITYSCAPES_CLASSES, ClassInfo, Segmenter
+from attanet_ros.common.ros_context import private_node
 
 from .frames import Frame
 from .sources import FrameSource
@@ -139,8 +140,6 @@ class RosTopicSource(FrameSource):
         }
 
     def run(self) -> None:
-        import rclpy
-        from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -148,14 +147,7 @@ class RosTopicSource(FrameSource):
 
         from attanet_ros.common.image_codec import ImageDecodeError, image_from_msg
 
-        context = Context()
-        init_kwargs = {"context": context, "args": []}
-        if self.domain_id is not None:
-            init_kwargs["domain_id"] = self.domain_id
-        rclpy.init(**init_kwargs)
-        node = None
-        try:
-            node = rclpy.create_node("attanet_viewer", context=context, start_parameter_services=False)
+        with private_node("attanet_viewer", self.domain_id) as node:
             # Best effort matches both reliable and best-effort publishers; depth 5 absorbs a slow spin.
             if self.every_frame:
                 images = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -195,7 +187,7 @@ class RosTopicSource(FrameSource):
             node.create_subscription(Image, topics["labels"], on_mono("labels"), images)
             node.create_subscription(Image, topics["confidence"], on_mono("confidence"), images)
             node.create_subscription(String, topics["class_info"], on_class_info, latched)
-            executor = SingleThreadedExecutor(context=context)
+            executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
             self.ready.set()
             while not self._stop.is_set():
@@ -209,10 +201,6 @@ class RosTopicSource(FrameSource):
                     if self._last is not None:
                         self._emit(self._last, recompute_attention=True)
             executor.shutdown()
-        finally:
-            if node is not None:
-                node.destroy_node()
-            rclpy.shutdown(context=context)
 
     def _add(self, header, part: str, value: np.ndarray) -> None:
         self.messages_received += 1

@@ -16,6 +16,7 @@ from attanet_model.cli_args import (
     add_no_progress,
     add_out,
     add_size,
+    command_parser,
     parse_size,
 )
 
@@ -32,11 +33,9 @@ def say_user_error(name: str, exc: BaseException) -> int:
 
 
 def synth_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet synth",
-        description="Write a synthetic street-scene dataset in the Cityscapes layout (images, labelIds, "
-        "labelTrainIds and colour masks), deterministic for a seed. All 19 Cityscapes classes appear.",
-    )
+    """Write a synthetic street-scene dataset in the Cityscapes layout (images, labelIds, labelTrainIds and colour
+    masks), deterministic for a seed. All 19 Cityscapes classes appear."""
+    parser = command_parser("synth", synth_main.__doc__)
     add_out(parser, "dataset root to write (leftImg8bit/ and gtFine/ go inside)", required=True, old=())
     parser.add_argument("--num", type=int, default=100, help="number of frames (default 100)")
     add_size(parser, (512, 1024), "image size in pixels")
@@ -117,15 +116,12 @@ def synth_main(argv: list[str]) -> int:
 
 
 def train_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet train",
-        description="Train AttaNet with the paper's recipe (OHEM CE + 2 aux losses, SGD, warm-up + poly lr). "
-        "Single process, or one process per GPU under torchrun: "
-        "`torchrun --nproc_per_node 8 -m attanet_cli train --config cityscapes_r18 ...`.",
-        epilog="Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light (CPU), synthetic_light_gpu, "
-        "custom_cpu, custom_gpu. "
-        "Any field can be overridden with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0).",
-    )
+    """Train AttaNet with the paper's recipe (OHEM CE + 2 aux losses, SGD, warm-up + poly lr). Single process, or one
+    process per GPU under torchrun: `torchrun --nproc_per_node 8 -m attanet_cli train --config cityscapes_r18 ...`.
+
+    Shipped configs: cityscapes_r18, ade20k_r18, synthetic_light (CPU), synthetic_light_gpu, custom_cpu, custom_gpu.
+    Any field can be overridden with --set field=value (e.g. --set crop_size=512,1024 --set warmup_iters=0)."""
+    parser = command_parser("train", train_main.__doc__)
     parser.add_argument("--config", help="a shipped config name or a YAML file (default: the dataclass defaults)")
     parser.add_argument("--data-root", help="dataset root (Cityscapes/synthetic layout, ADEChallengeData2016, custom)")
     parser.add_argument(

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from attanet_model.cli import fail
-from attanet_model.cli_args import add_input_scale, add_json, add_model, add_no_progress, add_out
+from attanet_model.cli_args import add_input_scale, add_json, add_model, add_no_progress, add_out, command_parser
 from attanet_model.engine_options import add_engine_arguments
+from attanet_model.segmenter import segmenter_from_args
 
 from .cli import USER_ERRORS, say_user_error
 from .datasets import DATASETS, DatasetLayoutError
@@ -53,30 +54,16 @@ def _check_classes_file(path: str | None) -> None:
         ) from exc
 
 
-def _segmenter(args):
-    from attanet_model import Segmenter
-
-    return Segmenter(
-        args.model,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        input_scale=args.input_scale,
-    )
-
-
 def _say_bad_files(name: str, problems: list[dict], what: str) -> None:
     for problem in problems:
         print(f"attanet {name}: {problem['file']}: {problem['reason']}; {what}", file=sys.stderr)
 
 
 def eval_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet eval",
-        description="mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same "
-        "Segmenter the ROS node uses (single scale at the model's input scale unless --scales/--flip), or with "
-        "--protocol official the official evaluate.py protocol (to compare with the paper's val mIoU).",
-    )
+    """mIoU, per-class IoU and pixel accuracy of a model on a dataset split, through the same Segmenter the ROS node
+    uses (single scale at the model's input scale unless --scales/--flip), or with --protocol official the official
+    evaluate.py protocol (to compare with the paper's val mIoU)."""
+    parser = command_parser("eval", eval_main.__doc__)
     _add_model_args(parser)
     parser.add_argument("--data-root", required=True, help="dataset root (Cityscapes layout for the synthetic set)")
     parser.add_argument("--dataset", default="cityscapes", choices=DATASETS, help="dataset kind")
@@ -107,7 +94,7 @@ def eval_main(argv: list[str]) -> int:
             cm, stats, described = _eval_official(args)
             dataset = stats.pop("dataset")
         else:
-            segmenter = _segmenter(args)
+            segmenter = segmenter_from_args(args)
             dataset = build_dataset(args.dataset, args.data_root, args.split, classes_file=args.classes_file)
             cm, stats = evaluate_segmenter(
                 segmenter,
@@ -222,11 +209,9 @@ def _eval_official(args) -> tuple:
 
 
 def predict_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attanet predict",
-        description="Write label images for a dataset split (--data-root/--split) or a plain image folder "
-        "(--input). Cityscapes outputs keep the frame stem: OUT/<city>/<stem>_<format>.png.",
-    )
+    """Write label images for a dataset split (--data-root/--split) or a plain image folder (--input). Cityscapes
+    outputs keep the frame stem: OUT/<city>/<stem>_<format>.png."""
+    parser = command_parser("predict", predict_main.__doc__)
     _add_model_args(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", help="dataset root (Cityscapes layout)")
@@ -252,7 +237,7 @@ def predict_main(argv: list[str]) -> int:
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise ValueError(f"--out {args.out} is an existing file; predict writes a folder of label images there")
         _check_classes_file(args.classes_file)
-        segmenter = _segmenter(args)
+        segmenter = segmenter_from_args(args)
         dataset = None
         if args.data_root:
             if args.dataset == "cityscapes":  # test splits have no labels; predictions need none

@@ -14,6 +14,9 @@ Poly then runs over the remaining iterations: factor (1 - (it - warmup) / (max_i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -43,15 +46,20 @@ def poly_lr_factor(
     return (1 - progress) ** power
 
 
+@dataclass
 class WarmupPoly:
     """``poly_lr_factor`` with its settings as attributes: LambdaLR saves a callable object's
     ``__dict__`` in its state_dict, so a schedule whose length was changed during the run (a
     wall-time budget re-fitting it) resumes with that length."""
 
-    def __init__(self, max_iters: int, power: float, warmup_iters: int, warmup_ratio: float, warmup_mode: str) -> None:
-        poly_lr_factor(0, max_iters, power, warmup_iters, warmup_ratio, warmup_mode)  # checks the settings now
-        self.max_iters, self.power, self.warmup_iters = max_iters, power, warmup_iters
-        self.warmup_ratio, self.warmup_mode = warmup_ratio, warmup_mode
+    max_iters: int
+    power: float = 0.9
+    warmup_iters: int = 0
+    warmup_ratio: float = 0.1
+    warmup_mode: str = "linear"
+
+    def __post_init__(self) -> None:
+        self(0)  # checks the settings now
 
     def __call__(self, iteration: int) -> float:
         return poly_lr_factor(
@@ -59,17 +67,10 @@ class WarmupPoly:
         )
 
 
-def warmup_poly_scheduler(
-    optimizer: torch.optim.Optimizer,
-    max_iters: int,
-    power: float = 0.9,
-    warmup_iters: int = 0,
-    warmup_ratio: float = 0.1,
-    warmup_mode: str = "linear",
-) -> LambdaLR:
-    """A LambdaLR that scales every param group's initial lr (head groups keep their 10x)."""
-    factors = [WarmupPoly(max_iters, power, warmup_iters, warmup_ratio, warmup_mode) for _ in optimizer.param_groups]
-    return LambdaLR(optimizer, factors)
+def warmup_poly_scheduler(optimizer: torch.optim.Optimizer, *settings: Any, **named: Any) -> LambdaLR:
+    """A LambdaLR that scales every param group's initial lr (head groups keep their 10x) by a ``WarmupPoly`` of
+    ``settings`` (max_iters, power=0.9, warmup_iters=0, warmup_ratio=0.1, warmup_mode="linear")."""
+    return LambdaLR(optimizer, [WarmupPoly(*settings, **named) for _ in optimizer.param_groups])
 
 
 def fitted_warmup(warmup_iters: int, max_iters: int, done: int) -> int:

@@ -23,6 +23,7 @@ from attanet_model.cli_args import (
     add_model,
     add_no_progress,
     add_out,
+    command_parser,
     show_progress,
 )
 from attanet_model.engine_options import add_engine_arguments
@@ -76,24 +77,21 @@ def segmenter_from_args(args: argparse.Namespace):
         import torch
 
         torch.set_num_threads(args.threads)
-    from attanet_model import Segmenter
+    from attanet_model import segmenter
 
-    return Segmenter(
-        args.model, backend=args.backend, device=args.device, precision=args.precision, input_scale=args.input_scale
-    )
+    return segmenter.segmenter_from_args(args)
 
 
 # ---------------------------------------------------------------- bag-make
 
 
 def _make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-make",
-        description="Write a dataset split as a rosbag2: camera frames (sensor_msgs/Image), ground-truth "
-        "labels (mono8 trainIds, same stamps) and camera_info. Readable by rosbags and `ros2 bag info`.",
-        epilog="topics: <prefix>/image_raw (or .../image_raw/compressed), <prefix>/gt_labels, <prefix>/camera_info. "
-        "Example: attanet bag-make --data-root data/synth --split val --out val_bag --storage mcap",
-    )
+    """Write a dataset split as a rosbag2: camera frames (sensor_msgs/Image), ground-truth labels (mono8 trainIds, same
+    stamps) and camera_info. Readable by rosbags and `ros2 bag info`.
+
+    topics: <prefix>/image_raw (or .../image_raw/compressed), <prefix>/gt_labels, <prefix>/camera_info. Example:
+    attanet bag-make --data-root data/synth --split val --out val_bag --storage mcap"""
+    p = command_parser("bag-make", _make_parser.__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", type=Path, help="dataset folder (Cityscapes layout for cityscapes)")
     source.add_argument(

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attanet_model.cli_args import add_json, add_no_progress, show_progress
+from attanet_model.cli_args import add_json, add_no_progress, command_parser, show_progress
 
 from .cli import (
     DEFAULT_IMAGE_TOPIC,
@@ -20,19 +20,18 @@ from .cli import (
     print_json,
     segmenter_from_args,
 )
-from .storage import IMAGE_TYPES, BagError
+from .storage import IMAGE_TYPES, BagError, BagReader
 
 # ---------------------------------------------------------------- bag-eval
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-eval",
-        description="mIoU, per-class IoU and latency over a rosbag2: every camera frame through the model (or, with "
-        "--pred-topic, the labels the live node recorded), ground truth paired by header stamp.",
-        epilog="exit status: 0 scored, 1 partial (damaged bag) or nothing scored, 2 usage error. "
-        "Example: attanet bag-eval val_bag --json --plots plots/",
-    )
+    """mIoU, per-class IoU and latency over a rosbag2: every camera frame through the model (or, with --pred-topic, the
+    labels the live node recorded), ground truth paired by header stamp.
+
+    exit status: 0 scored, 1 partial (damaged bag) or nothing scored, 2 usage error. Example: attanet bag-eval
+    val_bag --json --plots plots/"""
+    p = command_parser("bag-eval", _eval_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     add_image_topic(p)
     p.add_argument(
@@ -75,13 +74,23 @@ def _eval_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _open_bag(command: str, bag: Path, out: Path | None, out_name: str) -> BagReader | int:
+    """The input ``bag`` opened, once the bag ``out`` the command would write is known not to exist yet; else the
+    exit code (2) of a one-line error."""
+    if out is not None and out.exists():
+        return fail(command, f"{out_name} {out} exists already; remove it or choose another path")
+    try:
+        return BagReader(bag)
+    except BagError as exc:
+        return fail(command, str(exc))
+
+
 def bag_eval_main(argv: list[str]) -> int:
     """``attanet bag-eval``."""
     args = _eval_parser().parse_args(argv)
     from attanet_model import ClassTableMismatch
 
     from .evaluate import EvalConfig, evaluate_bag
-    from .storage import BagReader
 
     if args.tolerance < 0:
         return fail("bag-eval", f"--tolerance must be >= 0 seconds, got {args.tolerance}")
@@ -89,12 +98,9 @@ def bag_eval_main(argv: list[str]) -> int:
         return fail("bag-eval", "--class-info-topic names the class table of recorded labels; it needs --pred-topic")
     if args.pred_topic and args.out_bag:
         return fail("bag-eval", "--out-bag writes the model's predictions; it cannot be combined with --pred-topic")
-    if args.out_bag and args.out_bag.exists():
-        return fail("bag-eval", f"--out-bag {args.out_bag} exists already; remove it or choose another path")
-    try:
-        reader = BagReader(args.bag)
-    except BagError as exc:
-        return fail("bag-eval", str(exc))
+    reader = _open_bag("bag-eval", args.bag, args.out_bag, "--out-bag")
+    if isinstance(reader, int):
+        return reader
     with reader:
         image = args.image_topic or default_image_topic(reader, bool(args.pred_topic))
         config = EvalConfig(
@@ -249,15 +255,14 @@ def _eval_text(s: dict[str, Any]) -> str:
 
 
 def _segment_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-segment",
-        description="Segment a drive recorded without ground truth: every camera frame through the model, the "
-        "labels (mono8), colour (rgb8) and confidence (mono8) written to a new bag with the camera's stamps and "
-        "frame_id, beside the camera frames. Reports latency; claims no mIoU.",
-        epilog="exit status: 0 segmented (frames that failed are named on stderr), 1 the bag is damaged (the frames "
-        "before the damage are written) or no frame could be segmented, 2 usage error. "
-        "Example: attanet bag-segment drive_bag drive_segmented --model model.onnx",
-    )
+    """Segment a drive recorded without ground truth: every camera frame through the model, the labels (mono8), colour
+    (rgb8) and confidence (mono8) written to a new bag with the camera's stamps and frame_id, beside the camera
+    frames. Reports latency; claims no mIoU.
+
+    exit status: 0 segmented (frames that failed are named on stderr), 1 the bag is damaged (the frames before the
+    damage are written) or no frame could be segmented, 2 usage error. Example: attanet bag-segment drive_bag
+    drive_segmented --model model.onnx"""
+    p = command_parser("bag-segment", _segment_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     p.add_argument("out", type=Path, help="bag directory to create (must not exist; same storage as the input)")
     add_image_topic(p)
@@ -275,14 +280,10 @@ def bag_segment_main(argv: list[str]) -> int:
     from attanet_model import ClassTableMismatch
 
     from .segment import SegmentConfig, segment_bag
-    from .storage import BagReader
 
-    if args.out.exists():
-        return fail("bag-segment", f"output bag {args.out} exists already; remove it or choose another path")
-    try:
-        reader = BagReader(args.bag)
-    except BagError as exc:
-        return fail("bag-segment", str(exc))
+    reader = _open_bag("bag-segment", args.bag, args.out, "output bag")
+    if isinstance(reader, int):
+        return reader
     with reader:
         image = args.image_topic or default_image_topic(reader, False)
         try:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from attanet_model.cli_args import add_domain_id, add_json, add_no_progress, show_progress
+from attanet_model.cli_args import add_domain_id, add_json, add_no_progress, command_parser, show_progress
 
 from .cli import fail, print_json
 from .storage import STORAGES
@@ -17,13 +19,12 @@ from .storage import STORAGES
 
 
 def _play_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-play",
-        description="Publish a rosbag2's messages through rclpy with the recorded timing (for machines without "
-        "`ros2 bag play`). Raw CDR bytes are published, so any installed message type plays.",
-        epilog="Anything after --ros-args goes to rclpy, e.g. --ros-args -r /camera/image_raw:=/image. "
-        "Ctrl-C stops cleanly (exit 130).",
-    )
+    """Publish a rosbag2's messages through rclpy with the recorded timing (for machines without `ros2 bag play`). Raw
+    CDR bytes are published, so any installed message type plays.
+
+    Anything after --ros-args goes to rclpy, e.g. --ros-args -r /camera/image_raw:=/image. Ctrl-C stops cleanly
+    (exit 130)."""
+    p = command_parser("bag-play", _play_parser.__doc__)
     p.add_argument("bag", type=Path, help="rosbag2 directory, or a single .mcap/.db3 file")
     p.add_argument("--rate", type=float, default=1.0, help="speed factor (default: 1.0 = recorded timing)")
     p.add_argument("--loop", action="store_true", help="start over at the end until interrupted")
@@ -82,12 +83,10 @@ def _play_parser() -> argparse.ArgumentParser:
 
 def bag_play_main(argv: list[str]) -> int:
     """``attanet bag-play``."""
-    args, ros_args = _parse(_play_parser(), argv)
-    from .play import PlayConfig, play
 
-    if (code := _use_dds_settings("bag-play", args)) is not None:
-        return code
-    try:
+    def run(args: argparse.Namespace, ros_args: list[str], log: Callable[[str], None]) -> Any:
+        from .play import PlayConfig, play
+
         config = PlayConfig(
             bag=args.bag,
             topics=args.topics,
@@ -104,40 +103,29 @@ def bag_play_main(argv: list[str]) -> int:
             ros_args=ros_args,
             progress=show_progress(args),
         )
-        summary = play(config, log=lambda text: print(f"attanet bag-play: {text}", file=sys.stderr))
-    except ValueError as exc:  # BagError, bad flag values
-        return fail("bag-play", str(exc))
-    data = summary.to_dict()
-    if args.json:
-        print_json(data)
-    else:
-        state = "interrupted" if summary.interrupted else "done"
-        print(
-            f"{state}: published {data['messages']} messages in {summary.wall_s:.1f} s "
-            f"({summary.loops} complete pass(es)) from {summary.bag}"
+        return play(config, log=log)
+
+    def describe(summary: Any, data: dict[str, Any]) -> str:
+        return (
+            f"{'interrupted' if summary.interrupted else 'done'}: published {data['messages']} messages in "
+            f"{summary.wall_s:.1f} s ({summary.loops} complete pass(es)) from {summary.bag}"
         )
-    for error in summary.errors:
-        print(f"attanet bag-play: error: {error}", file=sys.stderr)
-    if summary.interrupted:
-        return 130
-    return 1 if summary.errors else 0
+
+    return _live_main("bag-play", _play_parser(), argv, run, describe, (ValueError,))  # BagError, bad flag values
 
 
 # ---------------------------------------------------------------- bag-record
 
 
 def _record_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet bag-record",
-        description="Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). "
-        "The serialized bytes are written as received, so images come back bit-exact; each topic's QoS is "
-        "matched to its publishers (the node's latched ~/class_info and ~/label_info are received even when recording "
-        "starts late).",
-        epilog="Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. "
-        "Anything after --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, "
-        "2 usage error. Example: attanet bag-record run1 --topics /camera/image_raw /attanet/labels "
-        "/attanet/class_info --storage mcap",
-    )
+    """Record topics to a rosbag2 through rclpy (for machines without `ros2 bag record`). The serialized bytes are
+    written as received, so images come back bit-exact; each topic's QoS is matched to its publishers (the node's
+    latched ~/class_info and ~/label_info are received even when recording starts late).
+
+    Stops at --duration, --max-messages, Ctrl-C or SIGTERM, always with a closed, readable bag. Anything after
+    --ros-args goes to rclpy. exit status: 0 recorded every topic, 1 a topic got no message, 2 usage error. Example:
+    attanet bag-record run1 --topics /camera/image_raw /attanet/labels /attanet/class_info --storage mcap"""
+    p = command_parser("bag-record", _record_parser.__doc__)
     p.add_argument("out", type=Path, help="bag directory to create (must not exist; parent folders are created)")
     p.add_argument("--topics", nargs="+", required=True, metavar="TOPIC", help="topics to record")
     p.add_argument("--storage", default="mcap", choices=STORAGES, help="rosbag2 storage plugin (default: mcap)")
@@ -149,12 +137,10 @@ def _record_parser() -> argparse.ArgumentParser:
 
 def bag_record_main(argv: list[str]) -> int:
     """``attanet bag-record``."""
-    args, ros_args = _parse(_record_parser(), argv)
-    from .record import RecordConfig, record
 
-    if (code := _use_dds_settings("bag-record", args)) is not None:
-        return code
-    try:
+    def run(args: argparse.Namespace, ros_args: list[str], log: Callable[[str], None]) -> Any:
+        from .record import RecordConfig, record
+
         config = RecordConfig(
             out=args.out,
             topics=args.topics,
@@ -163,31 +149,68 @@ def bag_record_main(argv: list[str]) -> int:
             max_messages=args.max_messages,
             ros_args=ros_args,
         )
-        summary = record(config, log=lambda text: print(f"attanet bag-record: {text}", file=sys.stderr))
-    except (ValueError, OSError) as exc:  # BagError, bad flag values, a folder that cannot be created
-        return fail("bag-record", str(exc))
+        return record(config, log=log)
+
+    def describe(summary: Any, data: dict[str, Any]) -> str:
+        topics = ", ".join(f"{t} ({n})" for t, n in summary.counts.items())
+        return (
+            f"recorded {data['messages']} messages in {summary.wall_s:.1f} s to {summary.bag} [{summary.storage}] "
+            f"(stopped by {summary.stopped_by}): {topics}"
+        )
+
+    # BagError, bad flag values, a folder that cannot be created; warnings at the end, after the summary
+    return _live_main("bag-record", _record_parser(), argv, run, describe, (ValueError, OSError), warnings=True)
+
+
+def _live_main(
+    name: str,
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    run: Callable[[argparse.Namespace, list[str], Callable[[str], None]], Any],
+    describe: Callable[[Any, dict[str, Any]], str],
+    errors: tuple[type[Exception], ...],
+    warnings: bool = False,
+) -> int:
+    """What bag-play and bag-record do around their work: ``_start``, then ``run(flags, rclpy's arguments, log)``
+    (``errors``: one line, exit 2), its summary as JSON (--json) or ``describe``\'s line, then its warnings (when
+    ``warnings``) and errors on stderr. Exit 130 interrupted, 1 with errors, else 0."""
+    started = _start(name, parser, argv)
+    if isinstance(started, int):
+        return started
+    args, ros_args = started
+    try:
+        summary = run(args, ros_args, lambda text: print(f"attanet {name}: {text}", file=sys.stderr))
+    except errors as exc:
+        return fail(name, str(exc))
     data = summary.to_dict()
     if args.json:
         print_json(data)
     else:
-        topics = ", ".join(f"{t} ({n})" for t, n in summary.counts.items())
-        print(
-            f"recorded {data['messages']} messages in {summary.wall_s:.1f} s to {summary.bag} [{summary.storage}] "
-            f"(stopped by {summary.stopped_by}): {topics}"
-        )
-    for warning in summary.warnings:
-        print(f"attanet bag-record: warning: {warning}", file=sys.stderr)
-    for error in summary.errors:
-        print(f"attanet bag-record: error: {error}", file=sys.stderr)
+        print(describe(summary, data))
+    for kind, lines in (("warning", summary.warnings if warnings else []), ("error", summary.errors)):
+        for line in lines:
+            print(f"attanet {name}: {kind}: {line}", file=sys.stderr)
+    if getattr(summary, "interrupted", False):
+        return 130
     return 1 if summary.errors else 0
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """(our flags parsed, what follows --ros-args for rclpy)."""
-    if "--ros-args" not in argv:
-        return parser.parse_args(argv), []
-    i = argv.index("--ros-args")
-    return parser.parse_args(argv[:i]), argv[i + 1 :]
+def _start(name: str, parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]] | int:
+    """Our flags parsed, what follows --ros-args kept apart for rclpy; then, before rclpy starts, Fast DDS pointed
+    at ``--dds-profile`` and ``--domain-id`` set (else rclpy reads ROS_DOMAIN_ID itself). Returns (flags, rclpy's
+    arguments), or the exit code of a one-line error (a missing profile)."""
+    if "--ros-args" in argv:
+        i = argv.index("--ros-args")
+        args, ros_args = parser.parse_args(argv[:i]), argv[i + 1 :]
+    else:
+        args, ros_args = parser.parse_args(argv), []
+    if args.domain_id is not None:
+        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    if args.dds_profile is not None:
+        if not args.dds_profile.is_file():
+            return fail(name, f"--dds-profile {args.dds_profile} does not exist")
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(args.dds_profile.resolve())
+    return args, ros_args
 
 
 def _add_rclpy_arguments(p: argparse.ArgumentParser) -> None:
@@ -204,19 +227,6 @@ def _add_dds_profile_argument(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="Fast DDS profile XML (sets FASTDDS_DEFAULT_PROFILES_FILE), e.g. config/fastdds_shm.xml",
     )
-
-
-def _use_dds_settings(name: str, args: argparse.Namespace) -> int | None:
-    """Before rclpy starts: point Fast DDS at ``--dds-profile`` and set ``--domain-id`` (else rclpy reads
-    ROS_DOMAIN_ID itself); an exit code if the profile is missing."""
-    if args.domain_id is not None:
-        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
-    if args.dds_profile is None:
-        return None
-    if not args.dds_profile.is_file():
-        return fail(name, f"--dds-profile {args.dds_profile} does not exist")
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(args.dds_profile.resolve())
-    return None
 
 
 __all__ = ["bag_play_main", "bag_record_main"]

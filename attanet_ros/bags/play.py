@@ -14,7 +14,7 @@ import importlib
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,25 +74,22 @@ class PlayConfig:
 class PlaySummary:
     bag: str
     published: dict[str, int]
+    clock_messages: int | None = None  # /clock messages published (None: --clock not asked for)
     loops: int = 0
     wall_s: float = 0.0
     interrupted: bool = False
-    clock_messages: int | None = None  # /clock messages published (None: --clock not asked for)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "bag": self.bag,
-            "published": self.published,
-            "messages": sum(self.published.values()),
-            "clock_messages": self.clock_messages,
-            "loops": self.loops,
-            "wall_s": self.wall_s,
-            "interrupted": self.interrupted,
-            "warnings": self.warnings,
-            "errors": self.errors,
-        }
+        return summary_dict(self, self.published)
+
+
+def summary_dict(summary: Any, counts: dict[str, int]) -> dict[str, Any]:
+    """A bag-play or bag-record summary (a dataclass) for --json: its fields in order, with ``messages``, the
+    total of ``counts`` (messages per topic), third."""
+    fields = list(asdict(summary).items())
+    return dict([*fields[:2], ("messages", sum(counts.values())), *fields[2:]])
 
 
 def message_class(msgtype: str) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .play import message_class
+from .play import message_class, summary_dict
 from .storage import STORAGES, TYPESTORE, BagWriter
 
 DEPTH = 100  # subscription history: samples DDS may hold while a write is in progress
@@ -64,18 +64,7 @@ class RecordSummary:
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "bag": self.bag,
-            "storage": self.storage,
-            "messages": sum(self.counts.values()),
-            "counts": self.counts,
-            "types": self.types,
-            "qos": self.qos,
-            "wall_s": self.wall_s,
-            "stopped_by": self.stopped_by,
-            "warnings": self.warnings,
-            "errors": self.errors,
-        }
+        return summary_dict(self, self.counts)
 
 
 def matched_qos(publisher_profiles: list[Any]) -> Any:

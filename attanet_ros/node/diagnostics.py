@@ -49,38 +49,28 @@ def diagnostic_report(
     else:
         level = OK
         message = f"{fps:.1f} fps, latency p50 {_ms(snapshot['latency_p50_ms'])} ms"
-    ahead = snapshot.get("clock_ahead", 0) - previous.get("clock_ahead", 0)
-    if ahead > 0:
-        problems = [
-            (
-                WARN,
-                f"camera clock ahead by {snapshot['clock_ahead_p50_ms']:.0f} ms ({ahead} frame(s) stamped in the "
-                "node's future, left out of the latency figures): sync the clocks (chrony/PTP) or check use_sim_time",
-            ),
-            *problems,
-        ]
-    behind = snapshot.get("clock_behind", 0) - previous.get("clock_behind", 0)
-    if behind > 0:
-        problems = [
-            (
-                WARN,
-                f"camera clock behind by {snapshot['clock_behind_p50_ms'] / 1e3:.1f} s ({behind} frame(s) stamped more "
-                f"than {CLOCK_BEHIND_MS / 1e3:g} s before they arrived, left out of the latency figures): sync the "
-                "clocks (chrony/PTP); a bag replayed with its recorded stamps needs --clock and use_sim_time, or "
-                "--restamp",
-            ),
-            *problems,
-        ]
-    mismatched = snapshot.get("camera_info_mismatch", 0) - previous.get("camera_info_mismatch", 0)
-    if mismatched > 0:
-        problems = [
-            (
-                WARN,
-                f"{mismatched} frame(s) without ~/camera_info in the last {period_s:g} s: "
-                f"{snapshot['camera_info_problem']}",
-            ),
-            *problems,
-        ]
+
+    def since(key: str) -> int:  # counted this period
+        return snapshot.get(key, 0) - previous.get(key, 0)
+
+    warnings = []  # about the camera's stamps and camera_info; each leads the ones checked before it
+    if (ahead := since("clock_ahead")) > 0:
+        warnings.append(
+            f"camera clock ahead by {snapshot['clock_ahead_p50_ms']:.0f} ms ({ahead} frame(s) stamped in the "
+            "node's future, left out of the latency figures): sync the clocks (chrony/PTP) or check use_sim_time"
+        )
+    if (behind := since("clock_behind")) > 0:
+        warnings.append(
+            f"camera clock behind by {snapshot['clock_behind_p50_ms'] / 1e3:.1f} s ({behind} frame(s) stamped more "
+            f"than {CLOCK_BEHIND_MS / 1e3:g} s before they arrived, left out of the latency figures): sync the "
+            "clocks (chrony/PTP); a bag replayed with its recorded stamps needs --clock and use_sim_time, or "
+            "--restamp"
+        )
+    if (mismatched := since("camera_info_mismatch")) > 0:
+        warnings.append(
+            f"{mismatched} frame(s) without ~/camera_info in the last {period_s:g} s: {snapshot['camera_info_problem']}"
+        )
+    problems = [(WARN, text) for text in reversed(warnings)] + list(problems)
     if problems:
         level = max(level, *(lvl for lvl, _ in problems))
         message = "; ".join([text for _, text in problems] + [message])

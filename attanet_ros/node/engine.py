@@ -221,29 +221,21 @@ class SegmentationEngine:
             # its own group per camera: a camera blocked in replay mode must not hold up the others
             images = MutuallyExclusiveCallbackGroup()
             image_topic = f"{channel.input_prefix}image"
+            streams = [(Image, image_topic, False)]
+            if s.subscribe_compressed:
+                # image_transport's convention: <image topic>/compressed, so remapping `image` moves both
+                streams.append((CompressedImage, node.resolve_topic_name(image_topic) + "/compressed", True))
             subs = [
                 node.create_subscription(
-                    Image,
-                    image_topic,
-                    lambda m, c=channel: self._on_image(c, m, False),
+                    kind,
+                    topic,
+                    lambda m, c=channel, z=compressed: self._on_image(c, m, z),
                     qos(),
                     callback_group=images,
                     qos_overriding_options=overridable(),
                 )
+                for kind, topic, compressed in streams
             ]
-            if s.subscribe_compressed:
-                # image_transport's convention: <image topic>/compressed, so remapping `image` moves both
-                compressed = node.resolve_topic_name(image_topic) + "/compressed"
-                subs.append(
-                    node.create_subscription(
-                        CompressedImage,
-                        compressed,
-                        lambda m, c=channel: self._on_image(c, m, True),
-                        qos(),
-                        callback_group=images,
-                        qos_overriding_options=overridable(),
-                    )
-                )
             subs.append(
                 node.create_subscription(
                     CameraInfo,

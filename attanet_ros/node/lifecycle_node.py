@@ -19,12 +19,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from .engine import SegmentationEngine
 from .node_parameters import StartupError, declare_parameters, parameter_value, read_settings
-from .ros_node import NODE_NAME, log_start, spin, start_ros
+from .ros_node import NODE_NAME, run_node
 
 __all__ = ["AttanetLifecycleNode", "main"]
 
@@ -88,17 +87,13 @@ class AttanetLifecycleNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    early_exit, profile = start_ros(args, "attanet_lifecycle_node")
-    if early_exit is not None:
-        return early_exit
-    try:
-        node = AttanetLifecycleNode()
-    except Exception as exc:  # rclpy rejects e.g. a malformed --params-file before our checks run
-        print(f"attanet_lifecycle_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    log_start(node, profile)
-    return spin(node, node.executor_threads(), node.release)
+    return run_node(
+        args,
+        "attanet_lifecycle_node",
+        AttanetLifecycleNode,
+        AttanetLifecycleNode.executor_threads,
+        AttanetLifecycleNode.release,
+    )
 
 
 if __name__ == "__main__":

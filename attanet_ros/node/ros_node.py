@@ -79,21 +79,34 @@ def log_start(node: Node, profile_was_set: bool) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
-    early_exit, profile = start_ros(args, "attanet_node")
+    return run_node(args, "attanet_node", AttanetNode, lambda node: node.engine.executor_threads, AttanetNode.stop)
+
+
+def run_node(
+    args: list[str] | None,
+    program: str,
+    make: Callable[[], Node],
+    threads: Callable[[Any], int],
+    release: Callable[[Any], None],
+) -> int:
+    """The ``main`` of both node executables: start ROS, ``make`` the node (a ``StartupError`` or whatever rclpy
+    raises, e.g. on a malformed --params-file before our checks run: one line on stderr, exit 2), say the
+    transports, then spin on ``threads(node)`` threads until Ctrl-C / shutdown and ``release(node)``."""
+    early_exit, profile = start_ros(args, program)
     if early_exit is not None:
         return early_exit
     try:
-        node = AttanetNode()
+        node = make()
     except StartupError as exc:
-        print(f"attanet_node: {exc}", file=sys.stderr)
+        print(f"{program}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    except Exception as exc:  # rclpy rejects e.g. a malformed --params-file before our checks run
-        print(f"attanet_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(f"{program}: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
     log_start(node, profile)
-    return spin(node, node.engine.executor_threads, node.stop)
+    return spin(node, threads(node), lambda: release(node))
 
 
 def spin(node: Node, threads: int, release: Callable[[], None]) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attanet_model.cli_args import add_domain_id, add_json
+from attanet_model.cli_args import add_domain_id, add_json, command_parser
 from attanet_ros.common.file_frames import SkippedImage, open_file_frames
 
 DEFAULT_RATE_HZ = 15.0
@@ -142,15 +142,14 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet camera",
-        description="Play a video file or a folder of images to the node as a camera: sensor_msgs/Image (bgr8) on "
-        "<prefix>/image_raw and CameraInfo (size only: uncalibrated) on <prefix>/camera_info, stamped with the wall "
-        "clock, over the shipped shared-memory Fast DDS profile.",
-        epilog="Example: attanet camera --source drive.mp4 --rate 15, then ros2 run attanet_ros attanet_node "
-        "--ros-args -r image:=/camera/image_raw. Files that cannot be decoded are named and skipped. "
-        "exit status: 0 played, 1 nothing could be played, 2 usage error, 130 interrupted.",
-    )
+    """Play a video file or a folder of images to the node as a camera: sensor_msgs/Image (bgr8) on <prefix>/image_raw
+    and CameraInfo (size only: uncalibrated) on <prefix>/camera_info, stamped with the wall clock, over the shipped
+    shared-memory Fast DDS profile.
+
+    Example: attanet camera --source drive.mp4 --rate 15, then ros2 run attanet_ros attanet_node --ros-args -r
+    image:=/camera/image_raw. Files that cannot be decoded are named and skipped. exit status: 0 played, 1 nothing
+    could be played, 2 usage error, 130 interrupted."""
+    p = command_parser("camera", build_parser.__doc__)
     p.add_argument("--source", type=Path, required=True, help="a video file (.mp4, .avi, ...) or a folder of images")
     p.add_argument(
         "--rate", type=float, help=f"frames per second (default: the video's rate, else {DEFAULT_RATE_HZ:g})"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attanet_model.cli_args import add_domain_id, add_json, add_model, add_sizes, format_size
+from attanet_model.cli_args import add_domain_id, add_json, add_model, add_sizes, command_parser, format_size
 from attanet_model.engine_options import add_engine_arguments
 from attanet_ros.node.node_command import node_command
 
@@ -33,11 +33,9 @@ PRIVATE_DOMAIN_ID = 88  # without ROS_DOMAIN_ID or --domain-id: away from a robo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="attanet ros-bench",
-        description="Camera stamp -> ~/labels latency of the attanet node over Fast DDS, next to the "
-        "Segmenter's own time on the same frames.",
-    )
+    """Camera stamp -> ~/labels latency of the attanet node over Fast DDS, next to the Segmenter's own time on the same
+    frames."""
+    parser = command_parser("ros-bench", build_parser.__doc__)
     add_sizes(parser, [(512, 1024), (1024, 2048)], "camera frame sizes")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per size (after 3 warm-up frames)")
     add_model(parser)

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from attanet_model.cli_args import command_parser
+
 __all__ = ["TRANSITIONS", "NodeNotAnswering", "change_state", "get_state", "main", "set_parameter"]
 
 TRANSITIONS = ("configure", "activate", "deactivate", "cleanup", "shutdown")
@@ -116,10 +118,8 @@ def change_state(session: _Session, node_name: str, transition: str) -> tuple[bo
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="attanet ros",
-        description="Set a parameter or drive a lifecycle node without the ros2 command line (docs/ROS.md).",
-    )
+    """Set a parameter or drive a lifecycle node without the ros2 command line (docs/ROS.md)."""
+    p = command_parser("ros", _parser.__doc__)
     p.add_argument("--domain-id", type=int, default=None, help="ROS domain (default: ROS_DOMAIN_ID, else 0)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the node to answer (default 10)")
     sub = p.add_subparsers(dest="tool", required=True)

@@ -14,7 +14,7 @@ import pytest
 
 from attanet_cli import COMMANDS
 from attanet_cli import main as attanet
-from attanet_model.cli_args import VOCABULARY, DeprecatedAlias, parse_size, parse_sizes
+from attanet_model.cli_args import VOCABULARY, DeprecatedAlias, command_parser, parse_size, parse_sizes
 
 # command lines outside the dispatcher that users are told to run: (module, function)
 EXTRA = {
@@ -136,3 +136,33 @@ def test_old_spellings_still_work_with_one_warning_line(command, old, dest, valu
     lines = err.strip().splitlines()
     assert len(lines) == len([f for f in old if f.startswith("--")]), lines  # one line per old flag
     assert all(line.endswith(f"is deprecated; use {new}") and ": warning: " in line for line in lines), lines
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_is_named_and_described_in_its_help(name, monkeypatch, capsys) -> None:
+    parser = parser_of(*COMMANDS[name][:2], monkeypatch)
+    assert parser.prog == f"attanet {name}"
+    assert parser.description and "\n\n" not in parser.description, parser.description
+    help_text = "".join(parser.format_help().split())  # argparse rewraps (and breaks at hyphens)
+    assert "".join(parser.description.split()) in help_text
+    if parser.epilog:
+        assert "".join(parser.epilog.split()) in help_text
+
+
+def test_a_docstring_becomes_the_description_and_its_later_paragraphs_the_epilog() -> None:
+    def build():
+        """Score a bag: every frame
+        through the model.
+
+        exit status: 0 scored,
+        2 usage error."""
+
+    parser = command_parser("bag-eval", build.__doc__)
+    assert parser.prog == "attanet bag-eval"
+    assert parser.description == "Score a bag: every frame\nthrough the model."
+    assert parser.epilog == "exit status: 0 scored,\n2 usage error."
+    assert parser.format_help() == (
+        "usage: attanet bag-eval [-h]\n\nScore a bag: every frame through the model.\n\n"
+        "options:\n  -h, --help  show this help message and exit\n\nexit status: 0 scored, 2 usage error.\n"
+    )
+    assert command_parser("seal", None).description is None  # python -OO strips docstrings: help without them

@@ -84,3 +84,23 @@ def test_check_engine_raises_every_problem_in_one_error():
 def test_cpuinfo_flags_are_read_from_the_first_processor():
     text = "processor : 0\nmodel name : AMD EPYC\nflags : fpu avx2 avx512f avx512_bf16 sse\n\nprocessor : 1\n"
     assert parse_cpuinfo(text) == ("AMD EPYC", frozenset({"avx2", "avx512f", "avx512_bf16"}))
+
+
+def test_a_commands_engine_flags_build_the_segmenter_they_name_and_overrides_win():
+    import argparse
+
+    from attanet_model.cli_args import add_input_scale
+    from attanet_model.engine_options import add_engine_arguments
+    from attanet_model.segmenter import segmenter_from_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model")
+    add_engine_arguments(parser)
+    add_input_scale(parser)
+    args = parser.parse_args(["--backend", "onnxruntime", "--precision", "fp32", "--input-scale", "0.25"])
+    seg = segmenter_from_args(args)
+    assert (seg.backend, seg.precision, seg.input_scale) == ("onnxruntime", "fp32", 0.25)
+    seg = segmenter_from_args(args, backend="torch", input_scale=0.5)
+    assert (seg.backend, seg.precision, seg.input_scale) == ("torch", "fp32", 0.5)
+    del args.input_scale  # a command without --input-scale: the model's own
+    assert segmenter_from_args(args).input_scale == seg.meta.input_scale
