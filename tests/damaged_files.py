@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 
@@ -34,3 +35,21 @@ def flip_onnx_weight_bytes(path: Path, count: int = 64) -> str:
     path.write_bytes(raw)
     onnx.load(str(path))
     return init.name
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_bomb(height: int, width: int, pixels: bool = True) -> bytes:
+    """A valid 8-bit grey PNG of zeros declaring ``height`` x ``width``: a few hundred kB that decode
+    to height x width x 3 bytes in BGR. ``pixels=False``: the header alone (no IDAT)."""
+    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    if pixels:
+        deflate, block, left = zlib.compressobj(9), bytes(16 << 20), height * (width + 1)  # filter byte + row
+        parts = []
+        while left > 0:
+            parts.append(deflate.compress(block[: min(left, len(block))]))
+            left -= len(block)
+        png += png_chunk(b"IDAT", b"".join(parts) + deflate.flush())
+    return png + png_chunk(b"IEND", b"")

@@ -97,8 +97,8 @@ def test_torchrun_rank_zero_alone_holds_the_run_folder(mini_cityscapes, tmp_path
     # the folder now holds a finished run: every rank stops, rank 0 says why
     again = _torchrun_train(cfg_file)
     assert again.returncode != 0
-    assert again.stderr.count(f"attanet train: error: --out-dir {out} already holds a run") == 1, again.stderr
-    assert f"attanet train: error: rank 0 could not claim --out-dir {out} (its message says why)" in again.stderr
+    assert again.stderr.count(f"attanet train: error: --out {out} already holds a run") == 1, again.stderr
+    assert f"attanet train: error: rank 0 could not claim --out {out} (its message says why)" in again.stderr
 
     # a batch of 2 over 2 processes is 1 per process: refused on every rank before anything is written
     small = _torchrun_train(cfg_file, "--batch-size", "2", "--out", str(tmp_path / "small"))

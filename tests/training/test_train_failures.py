@@ -1,6 +1,6 @@
 """A run that cannot go on ends at once, in one line, with its workers gone and its last checkpoint
 intact: a real full disk (a small tmpfs) under a real ``attanet train`` process and its data
-workers, at a checkpoint, a log record, TensorBoard events and config.json; a read-only --out-dir;
+workers, at a checkpoint, a log record, TensorBoard events and config.json; a read-only --out;
 an error nobody foresaw."""
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_config_json_on_a_full_disk_and_a_read_only_out_dir(mini_cityscapes, tmp
             assert train_main(["--config", str(cfg_file), "--device", "cpu", "--no-progress"]) == 2
             lines = capsys.readouterr().err.strip().splitlines()
             assert lines == [
-                f"attanet train: error: --out-dir {out}: {out} is on a read-only file system; choose a folder this "
+                f"attanet train: error: --out {out}: {out} is on a read-only file system; choose a folder this "
                 "run can write"
             ]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import array
 import struct
-import zlib
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+from damaged_files import png_bomb
 
 from attanet_ros.common.image_codec import (
     ImageDecodeError,
@@ -168,24 +168,6 @@ def test_compressed_errors():
     with pytest.raises(ImageDecodeError) as info:
         decode_compressed("16UC1; compressedDepth png", b"\x89PNG")
     assert info.value.kind == "bad_encoding"
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_bomb(height: int, width: int, pixels: bool = True) -> bytes:
-    """A valid 8-bit grey PNG of zeros declaring ``height`` x ``width``: a few hundred kB that decode
-    to height x width x 3 bytes in BGR. ``pixels=False``: the header alone (no IDAT)."""
-    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-    if pixels:
-        deflate, block, left = zlib.compressobj(9), bytes(16 << 20), height * (width + 1)  # filter byte + row
-        parts = []
-        while left > 0:
-            parts.append(deflate.compress(block[: min(left, len(block))]))
-            left -= len(block)
-        png += _png_chunk(b"IDAT", b"".join(parts) + deflate.flush())
-    return png + _png_chunk(b"IEND", b"")
 
 
 def _jpeg_header(height: int, width: int, sof: int = 0xC0) -> bytes:

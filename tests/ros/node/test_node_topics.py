@@ -260,7 +260,7 @@ def test_a_compressed_image_bomb_is_refused_from_its_header(ros):
     header, counted, the node's peak memory does not jump, and the next frame (sent after it on the
     same topic, so processed after it in replay mode) is answered."""
     client, node = ros
-    from test_image_codec import png_bomb
+    from damaged_files import png_bomb
 
     def compressed(bgr_or_png, frame_id):
         png = bgr_or_png if isinstance(bgr_or_png, bytes) else cv2.imencode(".png", bgr_or_png)[1].tobytes()
