@@ -31,7 +31,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from attanet_demo_steps import (
@@ -57,6 +56,7 @@ from attanet_gui.recorder import VideoRecorder
 from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PROFILE_VARIABLE
+from attanet_model.atomic_write import write_png
 from attanet_model.cli_args import add_input_scale, add_size, command_parser
 
 # ---------------------------------------------------------------- headless
@@ -98,7 +98,7 @@ class FrameScorer:
             self.matrix.update(frame.labels, gt)
         self.latencies.append(frame.latency_ms)
         overlay = render_view(frame, ViewSettings("overlay", self.alpha))
-        cv2.imwrite(str(self.outputs.overlays / f"frame_{self.frames:04d}.png"), overlay[:, :, ::-1])
+        write_png(self.outputs.overlays / f"frame_{self.frames:04d}.png", overlay[:, :, ::-1])  # checked, atomic
         self.recorder.write(overlay)
         self.frames += 1
 
