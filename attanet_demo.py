@@ -25,10 +25,9 @@ import argparse
 import json
 import os
 import queue
-import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,8 @@ from attanet_demo_steps import (
     NODE_OUTPUTS,
     DemoConfig,
     DemoError,
+    FrameScorer,
+    HeadlessOutputs,
     check_model_file,
     check_model_scores_bag,
     ground_truth,
@@ -52,64 +53,12 @@ from attanet_gui.camera_player import CameraPlayer
 from attanet_gui.frames import Frame
 from attanet_gui.processes import ProcessGroup, TerminateAsInterrupt
 from attanet_gui.qt_platform import check_display
-from attanet_gui.recorder import VideoRecorder
-from attanet_gui.render import ViewSettings, render_view
+from attanet_gui.render import ViewSettings
 from attanet_gui.ros_domain import DomainLease, domain_in_use, lease_free_domain, nodes_named
 from attanet_gui.ros_env import PROFILE_VARIABLE
-from attanet_model.atomic_write import write_png
 from attanet_model.cli_args import add_input_scale, add_size, command_parser
 
 # ---------------------------------------------------------------- headless
-
-
-@dataclass
-class HeadlessOutputs:
-    overlays: Path
-    video: Path
-    summary: Path
-    logs: Path
-
-
-class FrameScorer:
-    """Scores each frame the node sends back against ground truth, and writes its overlay (PNG + video)."""
-
-    def __init__(self, outputs: HeadlessOutputs, truth: dict[int, np.ndarray], rate_hz: float, alpha: float) -> None:
-        from attanet_model.metrics import ConfusionMatrix
-
-        self._matrix_type = ConfusionMatrix
-        self.outputs, self.truth, self.alpha = outputs, truth, alpha
-        if outputs.overlays.exists():
-            shutil.rmtree(outputs.overlays)
-        outputs.overlays.mkdir(parents=True)
-        self.recorder = VideoRecorder(outputs.video, fps=min(rate_hz, 30.0))
-        self.matrix = None
-        self.latencies: list[float] = []
-        self.frames = 0
-        self.unmatched = 0
-        self.classes: tuple = ()
-
-    def add(self, frame: Frame, bag_stamp: int | None) -> None:
-        if self.matrix is None:
-            self.matrix, self.classes = self._matrix_type(len(frame.classes)), frame.classes
-        gt = self.truth.get(bag_stamp) if bag_stamp is not None else None
-        if gt is None or gt.shape != frame.labels.shape:
-            self.unmatched += 1
-        else:
-            self.matrix.update(frame.labels, gt)
-        self.latencies.append(frame.latency_ms)
-        overlay = render_view(frame, ViewSettings("overlay", self.alpha))
-        write_png(self.outputs.overlays / f"frame_{self.frames:04d}.png", overlay[:, :, ::-1])  # checked, atomic
-        self.recorder.write(overlay)
-        self.frames += 1
-
-    def close(self) -> None:
-        self.recorder.close()
-        self.outputs.video = self.recorder.path  # .avi when the MP4 codec was missing
-
-    def scores(self) -> dict:
-        if self.matrix is None or self.frames == self.unmatched:
-            return {"miou": None, "iou": {}, "pixel_acc": None}
-        return self.matrix.summary([c.name for c in self.classes])
 
 
 def run_headless(config: DemoConfig, bag: Path, env: dict[str, str], log=print) -> dict:

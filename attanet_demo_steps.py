@@ -1,6 +1,8 @@
 """The steps of ``attanet demo`` that every run shares (``attanet_demo.py`` runs them): its settings,
 the synthetic drive and its bag (cached in ``--out``), the node's command line and environment, and
-starting the node with the demo's subscriber.
+starting the node with the demo's subscriber, and scoring and writing each frame that comes back
+(``FrameScorer``). ``attanet_demo.py`` keeps only the orchestration: the order of the steps, the viewer or
+the headless loop, and the summary.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from attanet_gui.frames import Frame
 from attanet_gui.processes import ManagedProcess, ProcessGroup, wait_for
+from attanet_gui.recorder import VideoRecorder
+from attanet_gui.render import ViewSettings, render_view
 from attanet_gui.ros_env import PARAMS_NAME, PROFILE_VARIABLE, shipped_config, shipped_dds_profile
+from attanet_model.atomic_write import write_png
 from attanet_ros.node import node_command as node_process
 
 CAMERA_PREFIX = "/camera"
@@ -222,3 +228,56 @@ def start_node_and_source(config: DemoConfig, group: ProcessGroup, mode: str, so
             f"backend first, minutes on a busy CPU, cached after); its log {node.log_path} ends:\n{node.log_tail()}"
         )
     return node
+
+
+# ---------------------------------------------------------------- scoring and output writing
+
+
+@dataclass
+class HeadlessOutputs:
+    overlays: Path
+    video: Path
+    summary: Path
+    logs: Path
+
+
+class FrameScorer:
+    """Scores each frame the node sends back against ground truth, and writes its overlay (PNG + video)."""
+
+    def __init__(self, outputs: HeadlessOutputs, truth: dict[int, np.ndarray], rate_hz: float, alpha: float) -> None:
+        from attanet_model.metrics import ConfusionMatrix
+
+        self._matrix_type = ConfusionMatrix
+        self.outputs, self.truth, self.alpha = outputs, truth, alpha
+        if outputs.overlays.exists():
+            shutil.rmtree(outputs.overlays)
+        outputs.overlays.mkdir(parents=True)
+        self.recorder = VideoRecorder(outputs.video, fps=min(rate_hz, 30.0))
+        self.matrix = None
+        self.latencies: list[float] = []
+        self.frames = 0
+        self.unmatched = 0
+        self.classes: tuple = ()
+
+    def add(self, frame: Frame, bag_stamp: int | None) -> None:
+        if self.matrix is None:
+            self.matrix, self.classes = self._matrix_type(len(frame.classes)), frame.classes
+        gt = self.truth.get(bag_stamp) if bag_stamp is not None else None
+        if gt is None or gt.shape != frame.labels.shape:
+            self.unmatched += 1
+        else:
+            self.matrix.update(frame.labels, gt)
+        self.latencies.append(frame.latency_ms)
+        overlay = render_view(frame, ViewSettings("overlay", self.alpha))
+        write_png(self.outputs.overlays / f"frame_{self.frames:04d}.png", overlay[:, :, ::-1])  # checked, atomic
+        self.recorder.write(overlay)
+        self.frames += 1
+
+    def close(self) -> None:
+        self.recorder.close()
+        self.outputs.video = self.recorder.path  # .avi when the MP4 codec was missing
+
+    def scores(self) -> dict:
+        if self.matrix is None or self.frames == self.unmatched:
+            return {"miou": None, "iou": {}, "pixel_acc": None}
+        return self.matrix.summary([c.name for c in self.classes])
