@@ -22,6 +22,7 @@ Every process and thread started is stopped at the end, on errors and on Ctrl-C/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -72,7 +73,9 @@ def run_headless(config: DemoConfig, bag: Path, env: dict[str, str], log=print) 
     )
     truth = ground_truth(bag)
     frames: queue.Queue[Frame] = queue.Queue()
-    source = RosTopicSource(CAMERA_TOPIC, NODE_OUTPUTS, domain_id=config.domain_id, every_frame=True, sink=frames.put)
+    source = RosTopicSource(
+        CAMERA_TOPIC, NODE_OUTPUTS, domain_id=config.domain_id, every_frame=True, sink=frames.put, with_confidence=False
+    )
     # Two subscribers on the camera topic (the node and this process's source), and lock step (one
     # frame in flight) so that latency is each frame's, not a growing queue's, on a slow CPU.
     player = CameraPlayer(
@@ -103,10 +106,15 @@ def run_headless(config: DemoConfig, bag: Path, env: dict[str, str], log=print) 
                     player.acknowledge()
                     scorer.add(frame, player.published.get(frame.stamp_ns))
                     bar.update(1)
-        finally:
+        except BaseException:
             player.stop()
-            scorer.close()
             source.stop()
+            with contextlib.suppress(Exception):  # the error in flight is the one to report
+                scorer.close()
+            raise
+        player.stop()
+        source.stop()
+        scorer.close()  # waits for the overlay writer; a write error ends the demo here
     if scorer.frames == 0:
         raise DemoError(f"no segmented frame came back from the node; logs in {outputs.logs}")
     span = last_frame_at - player.first_publish if player.first_publish else 0.0

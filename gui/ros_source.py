@@ -104,8 +104,12 @@ class RosTopicSource(FrameSource):
         spin_timeout_s: float = 0.05,
         every_frame: bool = False,
         sink: Callable[[Frame], None] | None = None,
+        with_confidence: bool = True,
     ) -> None:
         super().__init__()
+        # Without confidence (the headless demo scores labels only) the node is not asked for it: with
+        # no subscriber it does not compute or publish it.
+        self._parts = ("camera", "labels", "confidence") if with_confidence else ("camera", "labels")
         self.every_frame = every_frame
         self.sink = sink if sink is not None else self.slot.put
         self.camera_topic = camera_topic
@@ -121,7 +125,7 @@ class RosTopicSource(FrameSource):
         self.messages_received = 0
         self.ready = threading.Event()
         # Evaluation waits for a slow node: the camera may run many frames ahead of the labels.
-        self._pairer = StampPairer(("camera", "labels", "confidence"), 10 * MAX_PENDING if every_frame else MAX_PENDING)
+        self._pairer = StampPairer(self._parts, 10 * MAX_PENDING if every_frame else MAX_PENDING)
         self._index = -1
         self._last: Frame | None = None
         self._segmenter: Segmenter | None = None
@@ -185,7 +189,8 @@ class RosTopicSource(FrameSource):
 
             node.create_subscription(Image, topics["camera"], on_camera, images)
             node.create_subscription(Image, topics["labels"], on_mono("labels"), images)
-            node.create_subscription(Image, topics["confidence"], on_mono("confidence"), images)
+            if "confidence" in self._parts:
+                node.create_subscription(Image, topics["confidence"], on_mono("confidence"), images)
             node.create_subscription(String, topics["class_info"], on_class_info, latched)
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
@@ -193,7 +198,7 @@ class RosTopicSource(FrameSource):
             while not self._stop.is_set():
                 executor.spin_once(timeout_sec=self.spin_timeout_s)
                 if not self.outputs_discovered.is_set() and all(
-                    node.count_publishers(topics[part]) > 0 for part in ("labels", "confidence")
+                    node.count_publishers(topics[part]) > 0 for part in self._parts[1:]
                 ):
                     self.outputs_discovered.set()
                 if self._query_changed:
@@ -208,7 +213,8 @@ class RosTopicSource(FrameSource):
         entry = self._pairer.add(stamp, part, (value, time.monotonic()))
         if entry is None:
             return
-        (image, camera_at), (labels, labels_at), (confidence, _) = entry["camera"], entry["labels"], entry["confidence"]
+        (image, camera_at), (labels, labels_at) = entry["camera"], entry["labels"]
+        confidence = entry["confidence"][0] if "confidence" in entry else None
         timings = {"camera_to_labels": (labels_at - camera_at) * 1e3}
         now = time.time_ns()
         if abs(now - stamp) < WALL_CLOCK_SLACK_NS:
@@ -216,7 +222,7 @@ class RosTopicSource(FrameSource):
         h, w = image.shape[:2]
         if labels.shape != (h, w):  # the node may publish at network size (output_resolution parameter)
             labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-        if confidence.shape != (h, w):
+        if confidence is not None and confidence.shape != (h, w):
             confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
         self.frames_processed += 1
         self._index += 1
@@ -227,7 +233,7 @@ class RosTopicSource(FrameSource):
             image_bgr=image,
             labels=labels,
             classes=self.classes,
-            confidence=confidence.astype(np.float32) / 255.0,
+            confidence=None if confidence is None else confidence.astype(np.float32) / 255.0,
             latency_ms=timings.get("stamp_to_labels", timings["camera_to_labels"]),
             timings_ms=timings,
         )

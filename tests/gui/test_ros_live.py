@@ -154,3 +154,27 @@ def test_viewer_window_on_the_live_node_with_a_click(qapp, ros_world, model_path
         assert np.allclose(frame.attention, reference, atol=1e-5)
     finally:
         window.close()
+
+
+def test_a_labels_only_source_does_not_ask_the_node_for_confidence(ros_world, model_path):
+    frames = []
+    source = RosTopicSource(
+        CAMERA, "/attanet", domain_id=ros_world["domain"], every_frame=True, sink=frames.append, with_confidence=False
+    )
+    source.start()
+    try:
+        wait_for_node(source, ros_world, subscribers=2)
+        node = ros_world["node"]
+        # the node computes and publishes confidence only for a subscriber: this source is none
+        # (an earlier test's source may still be leaving the graph: wait for it, not for luck)
+        wait_until(lambda: node.count_subscribers("/attanet/labels") >= 1, timeout=30)
+        wait_until(lambda: node.count_subscribers("/attanet/confidence") == 0, timeout=30)
+        image = street_image(128, 256, seed=11)
+        stamps = [publish(ros_world, image)]
+        wait_until(lambda: len(frames) == 1, timeout=60)
+    finally:
+        source.stop()
+    assert frames[0].stamp_ns == stamps[0] and frames[0].confidence is None
+    local = Segmenter(model_path, output="network")
+    labels = cv2.resize(local.segment(image).labels, (256, 128), interpolation=cv2.INTER_NEAREST)
+    assert np.mean(frames[0].labels == labels) > 0.99
