@@ -55,14 +55,16 @@ def requested_kind(environ: Mapping[str, str] = os.environ) -> str | None:
     return value
 
 
-def axis_map(coarse: int, full: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each of ``full`` output positions: the two coarse neighbours and the weight of the second,
-    as ``F.interpolate(..., align_corners=True)`` computes them (scale in float32)."""
+def axis_map(coarse: int, full: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``full`` output positions: the two coarse neighbours and their weights, as
+    ``F.interpolate(..., align_corners=True)`` computes them (float32). Both weights are given so the
+    kernels stay in float32 (numba would promote ``1 - w`` to float64)."""
     scale = np.float32((coarse - 1) / (full - 1)) if full > 1 else np.float32(0.0)
     src = scale * np.arange(full, dtype=np.float32)
     i0 = np.minimum(src.astype(np.int32), coarse - 1)
     i1 = np.minimum(i0 + 1, coarse - 1).astype(np.int32)
-    return i0, i1, (src - i0).astype(np.float32)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, (np.float32(1.0) - w1).astype(np.float32), w1
 
 
 def _build_kernels():
@@ -73,40 +75,40 @@ def _build_kernels():
     log2e, ln2 = np.float32(1.0 / math.log(2.0)), np.float32(math.log(2.0))
 
     @njit(parallel=True, cache=True)
-    def labels_kernel(lt, arg, y0s, y1s, wys, x0s, x1s, wxs, labels):  # pragma: no cover - numba
+    def labels_kernel(lt, arg, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, labels):  # pragma: no cover - numba
         height, width = labels.shape
         classes = lt.shape[2]
         for yy in prange(height):
-            y0, y1, wy = y0s[yy], y1s[yy], wys[yy]
+            y0, y1, vy, wy = y0s[yy], y1s[yy], vys[yy], wys[yy]
             for xx in range(width):
                 x0, x1 = x0s[xx], x1s[xx]
                 c = arg[y0, x0]
                 if arg[y0, x1] == c and arg[y1, x0] == c and arg[y1, x1] == c:
                     labels[yy, xx] = c
                     continue
-                wx = wxs[xx]
-                best, best_c = -np.inf, 0
+                vx, wx = vxs[xx], wxs[xx]
+                best, best_c = np.float32(-np.inf), 0
                 for k in range(classes):
-                    top = lt[y0, x0, k] * (1 - wx) + lt[y0, x1, k] * wx
-                    bottom = lt[y1, x0, k] * (1 - wx) + lt[y1, x1, k] * wx
-                    value = top * (1 - wy) + bottom * wy
+                    top = lt[y0, x0, k] * vx + lt[y0, x1, k] * wx
+                    bottom = lt[y1, x0, k] * vx + lt[y1, x1, k] * wx
+                    value = top * vy + bottom * wy
                     if value > best:
                         best, best_c = value, k
                 labels[yy, xx] = best_c
 
     @njit(parallel=True, fastmath=True, cache=True)
-    def confidence_kernel(lt, y0s, y1s, wys, x0s, x1s, wxs, pow2, confidence):  # pragma: no cover - numba
+    def confidence_kernel(lt, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, pow2, confidence):  # pragma: no cover
         height, width = confidence.shape
         classes = lt.shape[2]
         for yy in prange(height):
-            y0, y1, wy = y0s[yy], y1s[yy], wys[yy]
+            y0, y1, vy, wy = y0s[yy], y1s[yy], vys[yy], wys[yy]
             values = np.empty((width, classes), np.float32)
             for xx in range(width):
-                x0, x1, wx = x0s[xx], x1s[xx], wxs[xx]
+                x0, x1, vx, wx = x0s[xx], x1s[xx], vxs[xx], wxs[xx]
                 for k in range(classes):
-                    top = lt[y0, x0, k] * (1 - wx) + lt[y0, x1, k] * wx
-                    bottom = lt[y1, x0, k] * (1 - wx) + lt[y1, x1, k] * wx
-                    values[xx, k] = top * (1 - wy) + bottom * wy
+                    top = lt[y0, x0, k] * vx + lt[y0, x1, k] * wx
+                    bottom = lt[y1, x0, k] * vx + lt[y1, x1, k] * wx
+                    values[xx, k] = top * vy + bottom * wy
             for xx in range(width):
                 m = values[xx, 0]
                 for k in range(1, classes):
@@ -201,11 +203,11 @@ class LabelHead:
             raise ValueError(f"crop {out_hw} is larger than the upsampled size {padded_hw}")
 
     def _maps(self, coarse: np.ndarray, padded_hw, out_hw):
-        y0, y1, wy = axis_map(coarse.shape[1], padded_hw[0])
-        x0, x1, wx = axis_map(coarse.shape[2], padded_hw[1])
         h, w = out_hw
+        rows = [a[:h] for a in axis_map(coarse.shape[1], padded_hw[0])]
+        cols = [a[:w] for a in axis_map(coarse.shape[2], padded_hw[1])]
         lt = np.ascontiguousarray(coarse.transpose(1, 2, 0), dtype=np.float32)
-        return lt, y0[:h], y1[:h], wy[:h], x0[:w], x1[:w], wx[:w]
+        return lt, *rows, *cols
 
     def labels(self, coarse: np.ndarray, padded_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
         """HxW uint8: argmax of ``coarse`` upsampled to ``padded_hw`` (align_corners=True), cropped to ``out_hw``."""
