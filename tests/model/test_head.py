@@ -72,3 +72,31 @@ def test_env_var_forces_the_torch_head():
     assert requested_kind({}) is None
     with pytest.raises(ValueError, match="ATTANET_HEAD='cuda' is not one of numba, torch"):
         requested_kind({"ATTANET_HEAD": "cuda"})
+
+
+def test_head_runs_from_several_threads_at_once_on_the_workqueue_layer():
+    """The node calls the head from its worker thread, next to other threads: workqueue must never see two
+    parallel regions at once (numba aborts the process then), so every call is serialized."""
+    import threading
+
+    import numba
+
+    coarse = logits("random", 19, 64, 128)
+    expected = NUMBA.labels(coarse, (512, 1024), (512, 1024))
+    assert numba.threading_layer() == "workqueue"
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                results.append(LabelHead(2, "numba").labels(coarse, (512, 1024), (512, 1024)))
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 20
+    assert all(np.array_equal(r, expected) for r in results)
