@@ -90,7 +90,7 @@ def test_head_runs_from_several_threads_at_once_on_the_workqueue_layer():
         try:
             for _ in range(5):
                 results.append(LabelHead(2, "numba").labels(coarse, (512, 1024), (512, 1024)))
-        except Exception as exc:  # noqa: BLE001 -- reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
