@@ -2,8 +2,9 @@
 
 One frame: check -> its ``SizePlan`` (camera -> network -> output size, decided here and
 nowhere else) -> resize to the network size (the paper's 0.5 scale by default) -> normalize ->
-network -> argmax + max-softmax at network size -> labels (nearest) and confidence (bilinear)
-resized to the output size: the frame's own (``output="input"``) or none (``output="network"``).
+network -> argmax (on the CPU the label head, ``head.py``) at network size -> labels (nearest)
+resized to the output size: the frame's own (``output="input"``) or none (``output="network"``);
+the max-softmax confidence (bilinear) is computed and resized only when ``Result.confidence`` is read.
 Every backend shares the pre- and post-processing, so torch, ONNX Runtime and OpenVINO differ
 only in the network call (``engines.py``, ``openvino_engine.py``; which one runs is decided in
 ``engine_choice.py``). Every path times the same stages (``TIMING_STAGES``).

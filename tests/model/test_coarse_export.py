@@ -16,6 +16,7 @@ from attanet_model.engines import OrtEngine
 from attanet_model.head import LabelHead
 from attanet_model.model_files import GRAPH_FILES, ModelFiles
 from attanet_model.onnx_export import export_onnx, read_onnx_meta
+from attanet_model.parity import onnx_parity
 from attanet_model.preprocess import normalize_bgr, resize_frame
 from attanet_model.quantize import CALIBRATION_DIR, read_images
 from attanet_model.segmenter import default_model_path
@@ -77,6 +78,9 @@ def test_coarse_graph_pads_and_crops_like_the_network(network, tmp_path):
     ref_labels, ref_conf, _ = OrtEngine(full, "cpu", "fp32").run(x, False)
     assert labels.shape == (100, 170) and (labels == ref_labels).mean() >= 0.9999
     np.testing.assert_allclose(confidence(), ref_conf, atol=1e-4)
+    # what `attanet export --check` prints for such a file: torch vs ONNX Runtime + head, at sizes off the 32 grid
+    report = onnx_parity(model, path, sizes=((96, 160), (100, 170)))
+    assert all(entry["label_agreement"] >= 0.9999 for entry in report.values()), report
 
 
 @pytest.mark.parametrize("output", ["labels", "logits"])
