@@ -100,3 +100,21 @@ def test_head_runs_from_several_threads_at_once_on_the_workqueue_layer():
         t.join()
     assert errors == [] and len(results) == 20
     assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_without_numba_the_torch_head_runs_and_says_so_once(monkeypatch, caplog):
+    import sys
+
+    import attanet_model.head as head_module
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    monkeypatch.setattr(head_module, "_said_fallback", False)
+    with caplog.at_level("WARNING", logger="attanet_model.head"):
+        heads = [LabelHead(2), LabelHead(2)]
+    assert [h.kind for h in heads] == ["torch", "torch"]
+    assert [r.getMessage() for r in caplog.records].count(
+        "numba is not installed: the label head runs in torch (F.interpolate + argmax), slower"
+    ) == 1
+    coarse = logits("smooth", 19, 40, 60)
+    ref_labels, _, _ = reference(coarse, (320, 480), (300, 470))
+    np.testing.assert_array_equal(heads[0].labels(coarse, (320, 480), (300, 470)), ref_labels)
