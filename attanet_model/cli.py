@@ -146,7 +146,20 @@ def export_main(argv: list[str]) -> int:
     parser = command_parser("export", export_main.__doc__)
     add_model(parser, help="attanet checkpoint (.pt) to export (default: the bundled model)")
     add_out(parser, "output .onnx path", required=True, old=())
-    parser.add_argument("--argmax", action="store_true", help="end the graph with labels (uint8) + confidence")
+    parser.add_argument(
+        "--argmax",
+        action="store_true",
+        help="a graph for the argmax: with --head coarse it ends at the network's 1/8 logits (input padded to a "
+        "multiple of 32; the label head upsamples, crops and takes the argmax, the fastest on a CPU: the full-size "
+        "logits cost more than the network there); with --head graph it ends with full-size labels (uint8) + "
+        "confidence, for runtimes that run the graph alone (TensorRT, GPUs). Without --argmax: full-size logits",
+    )
+    parser.add_argument(
+        "--head",
+        choices=("coarse", "graph"),
+        default=None,
+        help="with --argmax: where the upsample + argmax run (default: graph with --trt-cache, else coarse)",
+    )
     parser.add_argument(
         "--opset", type=int, default=18, help="ONNX opset, 18 or newer; written exactly (default: %(default)s)"
     )
@@ -211,6 +224,10 @@ def export_main(argv: list[str]) -> int:
     if args.opset not in supported_opsets():
         opsets = supported_opsets()
         return fail("export", f"--opset {args.opset} cannot be written; this exporter writes {opsets[0]}..{opsets[-1]}")
+    if args.head is not None and not args.argmax:
+        return fail("export", "--head goes with --argmax (without it the graph ends with full-size logits)")
+    head = args.head or ("graph" if trt_sizes is not None else "coarse")
+    graph_output = ("coarse_logits" if head == "coarse" else "labels") if args.argmax else "logits"
     calibration = None
     if args.int8:  # read the frames first: a bad --calib should not wait for the export
         from .quantize import CALIBRATION_DIR, load_calibration
@@ -222,13 +239,14 @@ def export_main(argv: list[str]) -> int:
         for path, why in calibration.skipped:
             print(f"attanet export: warning: calibration image {path} skipped: {why}", file=sys.stderr)
     try:
-        out = export_onnx(model, meta, args.out, argmax=args.argmax, opset=args.opset)
+        out = export_onnx(model, meta, args.out, output=graph_output, opset=args.opset)
     except ValueError as exc:
         return fail("export", str(exc))
     summary = {
         "onnx": str(out),
         "checkpoint": str(ckpt),
         "argmax": args.argmax,
+        "output": graph_output,
         "opset": written_opset(read_onnx_proto(out)),
         "bytes": out.stat().st_size,
     }

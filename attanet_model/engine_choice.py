@@ -72,12 +72,16 @@ def build_engine(files: ModelFiles, request: EngineRequest, candidate: Candidate
             raise ValueError(
                 f"backend 'torch' needs a checkpoint (.pt), got {files.source}; use onnxruntime or openvino"
             )
-        return TorchEngine(files.source, request.device, precision, request.compile_mode)
-    onnx_path = files.onnx(int8=precision == "int8")
+        return TorchEngine(files.source, request.device, precision, request.compile_mode, torch_threads())
+    # CPU engines run the graph that ends at the coarse logits (the label head does the rest, head.py);
+    # CUDA keeps the full-size argmax in the graph, where it is cheap
+    onnx_path = files.onnx(int8=precision == "int8", coarse=request.device == "cpu")
     if backend == "onnxruntime":
         from .engines import OrtEngine
 
-        return OrtEngine(onnx_path, request.device, precision, request.trt_cache, request.allow_fallback)
+        return OrtEngine(
+            onnx_path, request.device, precision, request.trt_cache, request.allow_fallback, torch_threads()
+        )
     from .openvino_engine import OpenVinoEngine
 
     return OpenVinoEngine(onnx_path, precision, torch_threads())

@@ -2,6 +2,8 @@
 
 An engine takes the normalized network input (1x3xHxW float32) and returns labels, confidence
 (and SAM attention where it can) at the network size; everything around it is the Segmenter's.
+On the CPU the network stops at its coarse logits and ``head.LabelHead`` makes the labels, and
+the confidence only when it is read (``run`` then returns a function for it, not an array).
 Each says what really runs in ``provider`` and which precision in ``precision``.
 """
 
@@ -13,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .engine_options import torch_dtype
+from .head import LabelHead, requested_kind
 from .layers import fold_batchnorm
-from .onnx_export import labels_and_confidence, read_onnx_meta
+from .onnx_export import graph_output, labels_and_confidence, read_onnx_meta
 from .ort_providers import (
     TENSORRT,
     ProviderRequest,
@@ -27,6 +31,7 @@ from .ort_providers import (
     provider_plan,
     read_profile,
 )
+from .preprocess import STRIDE
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,12 @@ class TorchEngine:
     has_attention = True
     has_logits = True
 
-    def __init__(self, path: Path, device: str, precision: str, compile_mode: str | None = None) -> None:
+    def __init__(
+        self, path: Path, device: str, precision: str, compile_mode: str | None = None, threads: int = 1
+    ) -> None:
         self.model, self.meta, _ = load_checkpoint(path)
+        # on the CPU the full-size upsample + argmax costs more than the network: the label head does it
+        self.head = LabelHead(threads, requested_kind()) if device == "cpu" else None
         fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
         self.device = torch.device(device)
         self.precision = precision
@@ -61,7 +70,7 @@ class TorchEngine:
 
             if self.compile_mode not in COMPILE_MODES:
                 raise ValueError(f"compile mode {compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
-            self._compiled = torch.compile(self._labels, mode=self.compile_mode, dynamic=False)
+            self._compiled = torch.compile(self._coarse, mode=self.compile_mode, dynamic=False)
         extras = [
             *(["autocast", "channels_last"] if precision == "bf16" else []),
             *([f"torch.compile {self.compile_mode}"] if self.compile_mode else []),
@@ -77,15 +86,21 @@ class TorchEngine:
             output = self.model(t, return_attention=with_attention)
         return output.logits, output.attention
 
-    def _labels(self, t: torch.Tensor):
-        return labels_and_confidence(self._forward(t, False)[0].float())
+    def _coarse(self, t: torch.Tensor, with_attention: bool = False):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            coarse, attention = self.model.coarse_logits(t, return_attention=with_attention)
+        return coarse.float(), attention
 
     @torch.inference_mode()
     def run(self, x: np.ndarray, with_attention: bool):
         t = self._input(x)
-        if self._compiled is not None and not with_attention:
-            labels, confidence = self._run_compiled(t)
-            return labels[0].cpu().numpy(), confidence[0].cpu().numpy(), None
+        if self.head is not None:
+            if self._compiled is not None and not with_attention:
+                coarse, attention = self._run_compiled(t)
+            else:
+                coarse, attention = self._coarse(t, with_attention)
+            labels, confidence = self.head.run(coarse[0].numpy(), x.shape[2:], x.shape[2:])
+            return labels, confidence, attention[0].float().numpy() if attention is not None else None
         logits, attention = self._forward(t, with_attention)
         labels, confidence = labels_and_confidence(logits.float())
         attn = attention[0].float().cpu().numpy() if attention is not None else None
@@ -127,20 +142,40 @@ def ort_session(path: Path, providers: list):
         raise CheckpointError(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
 
+def padded_size(hw: tuple[int, int]) -> tuple[int, int]:
+    """``hw`` rounded up to a multiple of 32, as the exported graph pads its input."""
+    return tuple(-(-int(n) // STRIDE) * STRIDE for n in hw)
+
+
 class OnnxGraphOutputs:
-    """What an exported graph returns: labels + confidence (``--argmax``) or logits."""
+    """What an exported graph returns (``onnx_export.GRAPH_OUTPUTS``): labels + confidence, logits,
+    or coarse logits that ``head`` (a ``LabelHead`` on ``threads``) turns into labels."""
 
     has_attention = False
 
-    def __init__(self, argmax: bool) -> None:
-        self.argmax = argmax
-        self.has_logits = not argmax
+    def __init__(self, info: dict, threads: int) -> None:
+        self.output = graph_output(info)
+        self.argmax = self.output == "labels"
+        self.has_logits = not self.argmax
+        self.head = LabelHead(threads, requested_kind()) if self.output == "coarse_logits" else None
 
-    def labels(self, outputs: list[np.ndarray]):
+    def labels(self, outputs: list[np.ndarray], input_hw: tuple[int, int]):
+        """(labels, confidence or a function computing it, None) of one frame of ``input_hw``."""
         if self.argmax:
             return outputs[0][0], outputs[1][0], None
+        if self.head is not None:
+            return (*self.head.run(outputs[0][0], padded_size(input_hw), input_hw), None)
         labels, confidence = labels_and_confidence(torch.from_numpy(outputs[0]))
         return labels[0].numpy(), confidence[0].numpy(), None
+
+    def full_logits(self, outputs: list[np.ndarray], input_hw: tuple[int, int]) -> np.ndarray:
+        """BxKxHxW logits at the input's size: the graph's own, or its coarse ones upsampled as the network does."""
+        if self.head is None:
+            return outputs[0]
+        full = F.interpolate(
+            torch.from_numpy(outputs[0]), size=padded_size(input_hw), mode="bilinear", align_corners=True
+        )
+        return full[:, :, : input_hw[0], : input_hw[1]].numpy()
 
     def check_attention(self, with_attention: bool) -> None:
         if with_attention:
@@ -166,11 +201,12 @@ class OrtEngine(OnnxGraphOutputs):
         precision: str,
         trt_cache: str | Path | None = None,
         allow_fallback: bool = False,
+        threads: int = 1,
     ) -> None:
         import onnxruntime as ort
 
         self.meta, info = read_onnx_meta(path)
-        super().__init__(bool(info.get("argmax")))
+        super().__init__(info, threads)
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
         self.precision = precision
         available = ort.get_available_providers()
@@ -197,8 +233,8 @@ class OrtEngine(OnnxGraphOutputs):
 
     def run(self, x: np.ndarray, with_attention: bool):
         self.check_attention(with_attention)
-        return self.labels(self.session.run(None, {"input": x}))
+        return self.labels(self.session.run(None, {"input": x}), x.shape[2:])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         self.check_logits()
-        return self.session.run(None, {"input": x})[0]
+        return self.full_logits(self.session.run(None, {"input": x}), x.shape[2:])

@@ -2,10 +2,14 @@
 
 ONNX Runtime and OpenVINO run ONNX graphs; a user who passes a checkpoint (the bundled model
 included) expects them to work anyway. The first use exports the checkpoint exactly as
-``attanet export --argmax`` does (and for int8, quantizes it as ``attanet export --int8`` does,
-calibrated on the bundled frames) into a cache folder named after the SHA-256 of the source
-file, so an edited or replaced checkpoint never reuses a stale export. Files are written under a
-temporary name and renamed, so two processes starting at once never read half a file.
+``attanet export --argmax`` does: for the CPU a graph ending at the coarse logits (the label head,
+``head.py``, does the rest), for CUDA one ending with the full-size argmax (``--head graph``). Each
+format has its own file name (``GRAPH_FILES``), so an export cached in another format (older
+versions cached the full-size one as ``model.onnx``) is never handed back. For int8 it quantizes
+that file as ``attanet export --int8`` does, calibrated on the bundled frames. The cache folder is
+named after the SHA-256 of the source file, so an edited or replaced checkpoint never reuses a
+stale export. Files are written under a temporary name and renamed, so two processes starting at
+once never read half a file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 INT8_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"})
+
+
+# the cached export of each graph format (onnx_export.GRAPH_OUTPUTS); names carry the format
+GRAPH_FILES = {True: "model.coarse_logits.onnx", False: "model.labels.onnx"}
 
 
 def default_cache_dir() -> Path:
@@ -99,8 +107,10 @@ class ModelFiles:
     def folder(self) -> Path:
         return self.cache_dir / self.sha256[:16]
 
-    def onnx(self, int8: bool = False) -> Path:
-        """The fp32 (``int8=False``) or int8 ONNX model of the source, made now if it is not there yet."""
+    def onnx(self, int8: bool = False, coarse: bool = True) -> Path:
+        """The fp32 (``int8=False``) or int8 ONNX model of the source, made now if it is not there yet.
+        ``coarse``: a checkpoint's export ends at the coarse logits (CPU engines), else at the full-size
+        labels (CUDA); an .onnx source is run as it is, whatever its graph ends with."""
         if self.is_onnx:
             if self.source_is_int8:
                 if not int8:
@@ -113,22 +123,23 @@ class ModelFiles:
                 return self.source
             sibling = int8_sibling(self.source)
             return sibling if sibling.is_file() else self._cached_int8(self.source)
-        fp32 = self._cached_fp32()
+        fp32 = self._cached_fp32(coarse)
         return self._cached_int8(fp32) if int8 else fp32
 
-    def _cached_fp32(self) -> Path:
-        out = self.folder() / "model.onnx"
+    def _cached_fp32(self, coarse: bool) -> Path:
+        out = self.folder() / GRAPH_FILES[coarse]
         if not out.is_file():
             from .checkpoint import load_checkpoint
             from .onnx_export import export_onnx
 
             model, meta, _ = load_checkpoint(self.source)
             log.info("exporting %s to ONNX once for ONNX Runtime/OpenVINO (cached in %s)", self.source, out.parent)
-            self._write(out, lambda tmp: export_onnx(model, meta, tmp, argmax=True))
+            output = "coarse_logits" if coarse else "labels"
+            self._write(out, lambda tmp: export_onnx(model, meta, tmp, output=output))
         return out
 
     def _cached_int8(self, fp32: Path) -> Path:
-        out = self.folder() / "model.int8.onnx"
+        out = fp32.with_suffix(".int8.onnx")
         if not out.is_file():
             from .onnx_export import read_onnx_meta
             from .quantize import CALIBRATION_DIR, quantize_int8, read_images

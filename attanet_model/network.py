@@ -164,6 +164,23 @@ class AttaNet(nn.Module):
         """One ``SegmentationOutput`` in training and eval; see its docstring for when ``aux``
         and ``attention`` are filled."""
         size = x.shape[2:]
+        coarse, feats, high_weighted, attention = self._decode(x)
+        logits = _upsample(coarse, size)
+        aux = None
+        if self.training and self.has_aux_heads:
+            aux = {
+                "res3": _upsample(self.aux_head_res3(feats.aux), size),
+                "afm": _upsample(self.aux_head_afm(high_weighted), size),
+            }
+        return SegmentationOutput(logits, aux, attention if return_attention else None)
+
+    def coarse_logits(self, x: Tensor, return_attention: bool = False) -> tuple[Tensor, Tensor | None]:
+        """(the head's logits at 1/8 before ``forward``'s final upsample, SAM attention or None): what the
+        CPU label head (``head.py``) turns into labels without the full-size logits."""
+        coarse, _, _, attention = self._decode(x)
+        return coarse, attention if return_attention else None
+
+    def _decode(self, x: Tensor):
         feats = self.backbone(x)
         high_raw = feats.high
         low = self.conv_low(feats.low)
@@ -178,14 +195,7 @@ class AttaNet(nn.Module):
         if self.sam is not None:
             fused, attention = self.sam(fused)
         fused = F.interpolate(fused, size=feats.fine.shape[2:], mode="nearest")
-        logits = _upsample(self.head(self.refine(fused)), size)
-        aux = None
-        if self.training and self.has_aux_heads:
-            aux = {
-                "res3": _upsample(self.aux_head_res3(feats.aux), size),
-                "afm": _upsample(self.aux_head_afm(high_weighted), size),
-            }
-        return SegmentationOutput(logits, aux, attention if return_attention else None)
+        return self.head(self.refine(fused)), feats, high_weighted, attention
 
 
 def _upsample(x: Tensor, size) -> Tensor:

@@ -2,8 +2,20 @@
 
 The graph takes ``input``: float32 Bx3xHxW RGB normalized with the model's mean/std (any H, W;
 they are padded up to a multiple of 32 inside the graph and the output cropped back), and
-returns either ``logits`` (BxKxHxW) or, with ``argmax=True``, ``labels`` (BxHxW uint8) and
-``confidence`` (BxHxW float32, the max softmax). The checkpoint's ModelMeta is stored as JSON in
+returns one of (``output``):
+
+- ``logits`` (BxKxHxW), the network's output at the input's size;
+- ``labels`` (BxHxW uint8) and ``confidence`` (BxHxW float32, the max softmax): the full-size
+  argmax in the graph (``attanet export --argmax --head graph``), for runtimes that run the graph
+  alone (TensorRT, a GPU);
+- ``coarse_logits`` (BxKx(Hp/8)x(Wp/8)): the head's logits before the network's final upsample,
+  Hp x Wp the input padded to a multiple of 32. What this project's CPU engines run
+  (``attanet export --argmax``): ``head.LabelHead`` upsamples them (bilinear, align_corners=True)
+  to Hp x Wp, crops H x W and takes the argmax, computing the full-size logits only where a coarse
+  cell's corners disagree (``head.py``); that upsample + argmax costs more than the network on a CPU.
+  The metadata's ``onnx`` entry says so: ``output``, ``pad_multiple``, ``upsample``.
+
+The checkpoint's ModelMeta is stored as JSON in
 the model's ``metadata_props`` under ``attanet_meta``, so an .onnx file is as self-describing
 as a checkpoint.
 
@@ -41,22 +53,38 @@ WEIGHTS_HASH_KEY = "attanet_weights_sha256"  # files exported before HASH_KEY: t
 _BLANK_HASH = "0" * 64
 
 
-class ExportGraph(nn.Module):
-    """Pad to a multiple of 32, run the network, crop, optionally reduce to labels."""
+GRAPH_OUTPUTS = {"logits": ["logits"], "labels": ["labels", "confidence"], "coarse_logits": ["coarse_logits"]}
+COARSE_UPSAMPLE = "bilinear align_corners=True to the input padded to pad_multiple, then cropped to the input"
 
-    def __init__(self, model: AttaNet, argmax: bool) -> None:
+
+class ExportGraph(nn.Module):
+    """Pad to a multiple of 32, run the network; then crop (``logits``), crop and reduce to labels
+    (``labels``), or stop at the coarse logits (``coarse_logits``)."""
+
+    def __init__(self, model: AttaNet, argmax: bool = False, output: str | None = None) -> None:
         super().__init__()
         self.model = model
-        self.argmax = argmax
+        self.output = output or ("labels" if argmax else "logits")
+        if self.output not in GRAPH_OUTPUTS:
+            raise ValueError(f"graph output {self.output!r} is not one of {', '.join(GRAPH_OUTPUTS)}")
 
     def forward(self, x: Tensor):
         h, w = x.shape[2], x.shape[3]
         pad_h = (STRIDE - h % STRIDE) % STRIDE
         pad_w = (STRIDE - w % STRIDE) % STRIDE
-        logits = self.model(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")).logits[:, :, :h, :w]
-        if not self.argmax:
+        padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        if self.output == "coarse_logits":
+            return self.model.coarse_logits(padded)[0]
+        logits = self.model(padded).logits[:, :, :h, :w]
+        if self.output == "logits":
             return logits
         return labels_and_confidence(logits)
+
+
+def graph_output(info: dict) -> str:
+    """What a file's graph returns, from its metadata's ``onnx`` entry (files exported before
+    ``output`` existed say ``argmax`` only)."""
+    return info.get("output") or ("labels" if info.get("argmax") else "logits")
 
 
 def labels_and_confidence(logits: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,12 +112,14 @@ def export_onnx(
     out: str | Path,
     *,
     argmax: bool = False,
+    output: str | None = None,
     opset: int = 18,
     sample_size: tuple[int, int] = (256, 512),
 ) -> Path:
     """Write ``model`` as ONNX at exactly ``opset`` (ValueError when it is outside ``supported_opsets()``
     or the exporter cannot convert the graph to it; nothing is written then). The file is written
-    atomically: ``OutputError`` (a ValueError) names it and the cause when it cannot be."""
+    atomically: ``OutputError`` (a ValueError) names it and the cause when it cannot be. ``output``: one of
+    ``GRAPH_OUTPUTS`` (default ``labels`` with ``argmax``, else ``logits``)."""
     supported = supported_opsets()
     if opset not in supported:
         raise ValueError(
@@ -97,10 +127,10 @@ def export_onnx(
             f"{supported.stop - 1} (from its own opset up to the newest the installed onnx package knows)"
         )
     out = Path(out)
-    graph = ExportGraph(model.eval().float(), argmax).eval()
+    graph = ExportGraph(model.eval().float(), argmax, output).eval()
     sample = torch.randn(1, 3, *sample_size)
     batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim.DYNAMIC, torch.export.Dim.DYNAMIC
-    outputs = ["labels", "confidence"] if argmax else ["logits"]
+    outputs = GRAPH_OUTPUTS[graph.output]
     # The exporter logs a warning per missing torchvision op; this network uses none of them.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
@@ -127,7 +157,13 @@ def export_onnx(
             f"{written_opset(proto)}); nothing was written to {out}"
         )
     meta_dict = meta.to_dict()
-    meta_dict["onnx"] = {"argmax": argmax, "input_layout": "NCHW RGB float32 normalized"}
+    meta_dict["onnx"] = {
+        "argmax": graph.output == "labels",
+        "output": graph.output,
+        "input_layout": "NCHW RGB float32 normalized",
+    }
+    if graph.output == "coarse_logits":
+        meta_dict["onnx"] |= {"pad_multiple": STRIDE, "upsample": COARSE_UPSAMPLE}
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta_dict)
     proto.producer_name = "attanet"
@@ -187,8 +223,9 @@ def graph_class_count(proto) -> int | None:
 
 def _class_dim(proto) -> int | None:
     shapes = {v.name: v.type.tensor_type.shape for v in (*proto.graph.value_info, *proto.graph.output)}
-    if "logits" in {o.name for o in proto.graph.output}:
-        name = "logits"
+    names = {o.name for o in proto.graph.output}
+    if names & {"logits", "coarse_logits"}:
+        name = "logits" if "logits" in names else "coarse_logits"
     else:
         name = next((n.input[0] for n in proto.graph.node if n.op_type == "ArgMax"), None)
     dims = shapes[name].dim if name in shapes else ()

@@ -49,7 +49,7 @@ class OpenVinoEngine(OnnxGraphOutputs):
         import openvino as ov
 
         self.meta, info = read_onnx_meta(path)
-        super().__init__(bool(info.get("argmax")))
+        super().__init__(info, threads)
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
         self.path, self.precision, self.threads = Path(path), precision, threads
         self.hint = PRECISION_HINTS[precision]
@@ -110,8 +110,8 @@ class OpenVinoEngine(OnnxGraphOutputs):
         self.check_attention(with_attention)
         if x.shape[0] != 1:
             raise ValueError(f"the openvino engine runs one frame at a time, got a batch of {x.shape[0]}")
-        return self.labels(self._infer(x))
+        return self.labels(self._infer(x), x.shape[2:])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         self.check_logits()
-        return self._infer(x)[0]
+        return self.full_logits(self._infer(x), x.shape[2:])

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from .auto_backend import label_agreement
+from .engines import padded_size
+from .head import LabelHead, requested_kind
 from .network import AttaNet
 from .onnx_export import ExportGraph
 
@@ -22,7 +24,9 @@ def onnx_parity(model: AttaNet, onnx_path: str | Path, sizes=PARITY_SIZES, seed:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    argmax = [o.name for o in session.get_outputs()][0] == "labels"
+    output = [o.name for o in session.get_outputs()][0]
+    argmax = output in ("labels", "coarse_logits")
+    head = LabelHead(torch.get_num_threads(), requested_kind()) if output == "coarse_logits" else None
     graph = ExportGraph(model.eval().float(), argmax=False)
     rng = np.random.default_rng(seed)
     report = {}
@@ -30,7 +34,10 @@ def onnx_parity(model: AttaNet, onnx_path: str | Path, sizes=PARITY_SIZES, seed:
         x = rng.standard_normal((1, 3, h, w)).astype(np.float32)
         reference = graph(torch.from_numpy(x)).numpy()
         out = session.run(None, {"input": x})
-        labels = out[0] if argmax else out[0].argmax(1)
+        if head is not None:
+            labels = head.labels(out[0][0], padded_size((h, w)), (h, w))[None]
+        else:
+            labels = out[0] if argmax else out[0].argmax(1)
         entry = {"label_agreement": float((labels == reference.argmax(1)).mean())}
         if not argmax:
             entry["max_abs_logit_diff"] = float(np.abs(out[0] - reference).max())

@@ -2,8 +2,9 @@
 
 One frame: check -> its ``SizePlan`` (camera -> network -> output size, decided here and
 nowhere else) -> resize to the network size (the paper's 0.5 scale by default) -> normalize ->
-network -> argmax + max-softmax at network size -> labels (nearest) and confidence (bilinear)
-resized to the output size: the frame's own (``output="input"``) or none (``output="network"``).
+network -> argmax (on the CPU the label head, ``head.py``) at network size -> labels (nearest)
+resized to the output size: the frame's own (``output="input"``) or none (``output="network"``);
+the max-softmax confidence (bilinear) is computed and resized only when ``Result.confidence`` is read.
 Every backend shares the pre- and post-processing, so torch, ONNX Runtime and OpenVINO differ
 only in the network call (``engines.py``, ``openvino_engine.py``; which one runs is decided in
 ``engine_choice.py``). Every path times the same stages (``TIMING_STAGES``).
@@ -14,7 +15,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +74,41 @@ class AttentionQuery:
     y: int | None = None
 
 
-@dataclass
 class Result:
-    """One frame's segmentation, every image at the plan's output size (H, W)."""
+    """One frame's segmentation, every image at the plan's output size (H, W).
 
-    labels: np.ndarray  # HxW uint8 trainIds
-    confidence: np.ndarray  # HxW float32, max softmax probability
-    attention: np.ndarray | None = None  # HxW float32 in [0, 1] when asked for
-    timings_ms: dict[str, float] = field(default_factory=dict)  # TIMING_STAGES
-    # the BGR frame at the output size, to draw overlays on: the input itself, or with
-    # output="network" the resized frame the network saw (so nobody resizes it again)
-    frame: np.ndarray | None = None
+    ``labels``: HxW uint8 trainIds. ``confidence``: HxW float32, the max softmax probability,
+    computed (and resized) when first read, then kept: given as an array or as a function of no
+    arguments that computes it (on the CPU the label head makes labels without it, ``head.py``).
+    ``attention``: HxW float32 in [0, 1] when asked for. ``timings_ms``: ``TIMING_STAGES`` (the
+    confidence's time is not in them). ``frame``: the BGR frame at the output size, to draw overlays
+    on: the input itself, or with output="network" the resized frame the network saw.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        confidence: np.ndarray | Callable[[], np.ndarray],
+        attention: np.ndarray | None = None,
+        timings_ms: dict[str, float] | None = None,
+        frame: np.ndarray | None = None,
+    ) -> None:
+        self.labels = labels
+        self._confidence = confidence
+        self.attention = attention
+        self.timings_ms = timings_ms if timings_ms is not None else {}
+        self.frame = frame
+
+    @property
+    def confidence(self) -> np.ndarray:
+        if callable(self._confidence):
+            self._confidence = self._confidence()
+        return self._confidence
+
+    @property
+    def confidence_computed(self) -> bool:
+        """Whether ``confidence`` has been computed (read, or given as an array)."""
+        return not callable(self._confidence)
 
 
 class Segmenter:
@@ -223,7 +249,7 @@ class Segmenter:
         if plan.resizes_output:
             out_h, out_w = plan.output_hw
             labels = cv2.resize(labels, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
-            confidence = cv2.resize(confidence, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+            confidence = _resized_confidence(confidence, (out_w, out_h))
         attention_map = None
         if attention is not None:
             direction = self._engine.sam_direction
@@ -296,6 +322,13 @@ class Segmenter:
         t = torch.from_numpy(np.ascontiguousarray(logits))
         probs = torch.softmax(torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False), 1)
         return probs[0].numpy()
+
+
+def _resized_confidence(confidence, size_wh: tuple[int, int]) -> Callable[[], np.ndarray]:
+    """The confidence (an array or a function computing it) bilinearly resized to ``size_wh``, when called."""
+    return lambda: cv2.resize(
+        confidence() if callable(confidence) else confidence, size_wh, interpolation=cv2.INTER_LINEAR
+    )
 
 
 def _stage_timings(t0: float, t1: float, t2: float, t3: float) -> dict[str, float]:
