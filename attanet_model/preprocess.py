@@ -99,9 +99,20 @@ def resize_frame(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def normalize_bgr(image: np.ndarray, mean, std) -> np.ndarray:
-    """HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, normalized with ``mean``/``std`` in [0, 1] units."""
-    scale = 1.0 / (255.0 * np.asarray(std, np.float32))
-    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    rgb = image[:, :, ::-1].astype(np.float32)
-    out = rgb * scale - shift
-    return np.ascontiguousarray(out.transpose(2, 0, 1)[None])
+    """HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, normalized with ``mean``/``std`` in [0, 1] units.
+
+    One pass in OpenCV (``cv2.dnn.blobFromImageWithParams``: channel swap, per-channel
+    ``(x - 255 mean) / (255 std)``, HWC -> NCHW float32), not four numpy passes over float copies;
+    equal to ``(rgb / 255 - mean) / std`` within float32 rounding. Give it the frame at the
+    network's size (``resize_frame`` first): normalizing a larger camera frame is wasted work.
+    """
+    std = np.asarray(std, np.float64).reshape(3)
+    mean = np.asarray(mean, np.float64).reshape(3)
+    if not np.all(std > 0):
+        raise ValueError(f"std must be positive per channel, got {std.tolist()}")
+    params = cv2.dnn.Image2BlobParams()
+    params.scalefactor = (*(1.0 / (255.0 * std)).tolist(), 0.0)  # RGB order: applied after the swap
+    params.mean = (*(255.0 * mean).tolist(), 0.0)
+    params.swapRB = True
+    params.ddepth = cv2.CV_32F  # the layout defaults to NCHW
+    return cv2.dnn.blobFromImageWithParams(np.ascontiguousarray(image), params)
