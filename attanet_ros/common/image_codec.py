@@ -312,6 +312,32 @@ def array_to_image_msg(msg: Any, image: np.ndarray, encoding: str, header: Any =
     return fill_image_msg(msg, {**_header_fields(image, encoding), "data": buf}, header)
 
 
+_CDR_LE = b"\x00\x01\x00\x00"  # encapsulation: plain CDR, little endian (what rmw_fastrtps writes)
+
+
+def _cdr_string(text: str, offset: int) -> bytes:
+    """A CDR string at ``offset`` (after the encapsulation): 4-byte aligned length with the NUL, text, NUL."""
+    data = text.encode() + b"\0"
+    return b"\0" * (-offset % 4) + struct.pack("<I", len(data)) + data
+
+
+def image_cdr(image: np.ndarray, encoding: str, header: Any) -> bytes:
+    """A sensor_msgs/Image for ``image`` already serialized as CDR, for ``Publisher.publish(bytes)``.
+
+    Byte for byte what ``rclpy.serialization.serialize_message`` makes of ``array_to_image_msg``'s
+    message, in one copy of the pixels: no array.array, no Python -> C message conversion and no
+    second serialization in rmw. ``header``: anything with ``stamp.sec``, ``stamp.nanosec``, ``frame_id``.
+    """
+    image = _checked_array(image, encoding)
+    fields = _header_fields(image, encoding)
+    head = struct.pack("<iI", header.stamp.sec, header.stamp.nanosec)
+    head += _cdr_string(header.frame_id, len(head))
+    head += b"\0" * (-len(head) % 4) + struct.pack("<II", fields["height"], fields["width"])
+    head += _cdr_string(encoding, len(head)) + b"\0"  # is_bigendian: 0
+    head += b"\0" * (-len(head) % 4) + struct.pack("<II", fields["step"], image.nbytes)
+    return b"".join((_CDR_LE, head, memoryview(image).cast("B")))
+
+
 def image_from_msg(msg: Any, use_cv_bridge: bool = True) -> np.ndarray:
     """BGR pixels of any object with sensor_msgs/Image fields (rclpy or rosbags message)."""
     if use_cv_bridge and _cv_bridge_applies(msg):
