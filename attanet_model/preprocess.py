@@ -98,13 +98,15 @@ def resize_frame(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def normalize_bgr(image: np.ndarray, mean, std) -> np.ndarray:
+def normalize_bgr(image: np.ndarray, mean, std, out: np.ndarray | None = None) -> np.ndarray:
     """HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, normalized with ``mean``/``std`` in [0, 1] units.
 
     One pass in OpenCV (``cv2.dnn.blobFromImageWithParams``: channel swap, per-channel
     ``(x - 255 mean) / (255 std)``, HWC -> NCHW float32), not four numpy passes over float copies;
     equal to ``(rgb / 255 - mean) / std`` within float32 rounding. Give it the frame at the
     network's size (``resize_frame`` first): normalizing a larger camera frame is wasted work.
+    ``out``: a C-contiguous 1x3xHxW float32 array to write into and return (a caller that runs one
+    frame at a time keeps one per size: a fresh multi-MB array per frame costs page faults).
     """
     std = np.asarray(std, np.float64).reshape(3)
     mean = np.asarray(mean, np.float64).reshape(3)
@@ -115,4 +117,13 @@ def normalize_bgr(image: np.ndarray, mean, std) -> np.ndarray:
     params.mean = (*(255.0 * mean).tolist(), 0.0)
     params.swapRB = True
     params.ddepth = cv2.CV_32F  # the layout defaults to NCHW
-    return cv2.dnn.blobFromImageWithParams(np.ascontiguousarray(image), params)
+    image = np.ascontiguousarray(image)
+    if out is None:
+        return cv2.dnn.blobFromImageWithParams(image, params)
+    shape = (1, 3, *image.shape[:2])
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, got {out.shape} {out.dtype}")
+    written = cv2.dnn.blobFromImageWithParams(image, out, params)
+    if written.ctypes.data != out.ctypes.data:  # OpenCV reallocated instead of writing in place
+        np.copyto(out, written)
+    return out

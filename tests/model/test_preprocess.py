@@ -46,3 +46,15 @@ def test_normalize_after_resize_matches_resized_reference():
 def test_normalize_refuses_a_zero_std():
     with pytest.raises(ValueError, match="std must be positive"):
         normalize_bgr(np.zeros((8, 8, 3), np.uint8), (0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+
+
+def test_normalize_into_a_kept_buffer():
+    """``out``: the same buffer is written in place frame after frame, each time equal to the reference."""
+    out = np.full((1, 3, 32, 48), np.nan, np.float32)
+    for seed in range(3):
+        image = np.random.default_rng(seed).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        x = normalize_bgr(image, *IMAGENET, out=out)
+        assert x is out
+        np.testing.assert_allclose(out, numpy_reference(image, *IMAGENET), atol=1e-6)
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(1, 3, 32, 48\)"):
+        normalize_bgr(image, *IMAGENET, out=np.empty((1, 3, 32, 47), np.float32))
