@@ -108,7 +108,8 @@ class SegmentationEngine:
         if self._inference is None:
             self._inference = InferenceThread()
         segmenter = self._inference.call(self._load_model)  # torch's thread state lives on that thread
-        self.pipeline = FramePipeline(segmenter, s.output_resolution)
+        # outputs in kept arrays: each frame is published (copied into its CDR) before the next is made
+        self.pipeline = FramePipeline(segmenter, s.output_resolution, keep_buffers=True)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,
