@@ -30,8 +30,9 @@ from .image_codec import ImageDecodeError, compressed_from_msg, image_from_msg
 
 
 def decode_frame(msg: Any, compressed: bool) -> np.ndarray:
-    """BGR pixels of an Image / CompressedImage; ImageDecodeError (with ``kind``) when unusable."""
-    image = compressed_from_msg(msg) if compressed else image_from_msg(msg)
+    """BGR pixels of an Image / CompressedImage; ImageDecodeError (with ``kind``) when unusable.
+    A bgr8 frame is a view of the message's data, not a copy: nothing downstream writes into it."""
+    image = compressed_from_msg(msg) if compressed else image_from_msg(msg, copy=False)
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ImageDecodeError(
