@@ -160,18 +160,20 @@ def overlay(
     alpha: float = 0.5,
     classes=CITYSCAPES_CLASSES,
     color: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend the colour labels over an RGB image; unlabeled pixels (255) keep the image.
 
     ``(1 - alpha) * image + alpha * colour``, rounded, in one uint8 pass (``cv2.addWeighted``: no
     float32 copy of the frame); within one grey level of the float blend (ties round to even).
     ``color``: ``labels_to_color(labels)`` when the caller has it already, so it is not computed twice.
+    ``out``: an array of the image's shape to write the blend into (not ``image_rgb`` itself), else a new one.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
     if color is None:
         color = labels_to_color(labels, classes)
-    out = cv2.addWeighted(image_rgb, 1.0 - alpha, color, alpha, 0.0)
+    out = cv2.addWeighted(image_rgb, 1.0 - alpha, color, alpha, 0.0, dst=out)
     unlabeled = labels == IGNORE_INDEX
     if unlabeled.any():
         np.copyto(out, image_rgb, where=unlabeled[..., None])

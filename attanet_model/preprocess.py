@@ -98,10 +98,32 @@ def resize_frame(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def normalize_bgr(image: np.ndarray, mean, std) -> np.ndarray:
-    """HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, normalized with ``mean``/``std`` in [0, 1] units."""
-    scale = 1.0 / (255.0 * np.asarray(std, np.float32))
-    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    rgb = image[:, :, ::-1].astype(np.float32)
-    out = rgb * scale - shift
-    return np.ascontiguousarray(out.transpose(2, 0, 1)[None])
+def normalize_bgr(image: np.ndarray, mean, std, out: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 uint8 BGR -> 1x3xHxW float32 RGB, normalized with ``mean``/``std`` in [0, 1] units.
+
+    One pass in OpenCV (``cv2.dnn.blobFromImageWithParams``: channel swap, per-channel
+    ``(x - 255 mean) / (255 std)``, HWC -> NCHW float32), not four numpy passes over float copies;
+    equal to ``(rgb / 255 - mean) / std`` within float32 rounding. Give it the frame at the
+    network's size (``resize_frame`` first): normalizing a larger camera frame is wasted work.
+    ``out``: a C-contiguous 1x3xHxW float32 array to write into and return (a caller that runs one
+    frame at a time keeps one per size: a fresh multi-MB array per frame costs page faults).
+    """
+    std = np.asarray(std, np.float64).reshape(3)
+    mean = np.asarray(mean, np.float64).reshape(3)
+    if not np.all(std > 0):
+        raise ValueError(f"std must be positive per channel, got {std.tolist()}")
+    params = cv2.dnn.Image2BlobParams()
+    params.scalefactor = (*(1.0 / (255.0 * std)).tolist(), 0.0)  # RGB order: applied after the swap
+    params.mean = (*(255.0 * mean).tolist(), 0.0)
+    params.swapRB = True
+    params.ddepth = cv2.CV_32F  # the layout defaults to NCHW
+    image = np.ascontiguousarray(image)
+    if out is None:
+        return cv2.dnn.blobFromImageWithParams(image, params)
+    shape = (1, 3, *image.shape[:2])
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, got {out.shape} {out.dtype}")
+    written = cv2.dnn.blobFromImageWithParams(image, out, params)
+    if written.ctypes.data != out.ctypes.data:  # OpenCV reallocated instead of writing in place
+        np.copyto(out, written)
+    return out

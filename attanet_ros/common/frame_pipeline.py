@@ -8,6 +8,9 @@ Segmenter with ``output="network"`` and this pipeline makes every output at the 
 and resizes it once, at the end: labels by nearest neighbour, confidence as mono8 by nearest too
 (so it pairs with each label pixel for pixel), colour by one palette gather (then nearest, like the
 labels), the overlay by one uint8 blend on the camera frame. No float32 copy of a camera-size frame is made.
+With ``keep_buffers`` (the node) the camera-size outputs are written into arrays kept from frame to frame:
+a fresh multi-MB array per output and frame costs its page faults again each time (the node fixes glibc's
+mmap threshold, so such arrays are mapped and unmapped per frame).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from .image_codec import ImageDecodeError, compressed_from_msg, image_from_msg
 
 
 def decode_frame(msg: Any, compressed: bool) -> np.ndarray:
-    """BGR pixels of an Image / CompressedImage; ImageDecodeError (with ``kind``) when unusable."""
-    image = compressed_from_msg(msg) if compressed else image_from_msg(msg)
+    """BGR pixels of an Image / CompressedImage; ImageDecodeError (with ``kind``) when unusable.
+    A bgr8 frame is a view of the message's data, not a copy: nothing downstream writes into it."""
+    image = compressed_from_msg(msg) if compressed else image_from_msg(msg, copy=False)
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ImageDecodeError(
@@ -73,10 +77,14 @@ class FramePipeline:
         output: "input" (outputs at the camera frame's size) or "network"; None = the segmenter's
             own ``output``. "input" with a segmenter built with ``output="network"`` makes the
             outputs at the network size and resizes them here, at the end (the node's host path).
+        keep_buffers: write the resized outputs, colour and overlay into arrays kept per output and
+            per frame of a ``run_many`` call: the next ``run``/``run_many`` overwrites what the last
+            one returned, so a caller that keeps outputs copies them (the node publishes them first).
     """
 
-    def __init__(self, segmenter: Segmenter, output: str | None = None) -> None:
+    def __init__(self, segmenter: Segmenter, output: str | None = None, keep_buffers: bool = False) -> None:
         self.segmenter = segmenter
+        self._buffers: dict[tuple, np.ndarray] | None = {} if keep_buffers else None
         self.classes = segmenter.classes
         self.palette = palette(self.classes)  # the colour lookup table, built once
         self.output = output or segmenter.output
@@ -90,7 +98,7 @@ class FramePipeline:
 
     def run(self, image_bgr: np.ndarray, wanted: set[str] | frozenset[str], options: FrameOptions) -> FrameOutputs:
         result = self.segmenter.segment(image_bgr, attention=self._attention_query(image_bgr, wanted, options))
-        return self._outputs(result, image_bgr, wanted, options)
+        return self._outputs(result, image_bgr, wanted, options, 0)
 
     def run_many(
         self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions
@@ -108,7 +116,7 @@ class FramePipeline:
             else:
                 results = self.segmenter.segment_batch([frames[i][0] for i in group])
             for i, result in zip(group, results, strict=True):
-                outputs[i] = self._outputs(result, frames[i][0], frames[i][1], options)
+                outputs[i] = self._outputs(result, frames[i][0], frames[i][1], options, i)
         return outputs, [len(group) for group in groups]
 
     def _attention_query(self, image_bgr: np.ndarray, wanted, options: FrameOptions) -> AttentionQuery | None:
@@ -122,30 +130,33 @@ class FramePipeline:
         net_h, net_w = self.segmenter.plan(height, width).network_hw
         return AttentionQuery(query.x * net_w / width, None if query.y is None else query.y * net_h / height)
 
-    def _outputs(self, result: Result, image_bgr: np.ndarray, wanted, options: FrameOptions) -> FrameOutputs:
+    def _outputs(self, result: Result, image_bgr: np.ndarray, wanted, options: FrameOptions, slot: int) -> FrameOutputs:
         t1 = time.perf_counter()
         size = image_bgr.shape[:2] if self.resizes else result.labels.shape[:2]
         outputs = FrameOutputs(size=size)
         small = result.labels
         if options.confidence_threshold > 0:  # at the network size, before the labels are resized
             small = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), small)
-        labels = self._resized(small, size, cv2.INTER_NEAREST)
+        labels = self._resized(small, size, cv2.INTER_NEAREST, self._buffer(slot, "labels", size))
         if "labels" in wanted:
             outputs.labels = labels
         color = None
         if "color" in wanted or "overlay" in wanted:
             # the palette gather on the network-size labels, then nearest: the same pixels, fewer gathers
-            color = self._resized(labels_to_color(small, lut=self.palette), size, cv2.INTER_NEAREST)
+            small_color = labels_to_color(small, lut=self.palette)
+            color = self._resized(small_color, size, cv2.INTER_NEAREST, self._buffer(slot, "color", (*size, 3)))
         if "color" in wanted:
             outputs.color = color
         if "overlay" in wanted:
             frame = image_bgr if self.resizes else result.frame  # the frame at the output size
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            outputs.overlay = overlay(rgb, labels, options.overlay_alpha, color=color)
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._buffer(slot, "rgb", frame.shape))
+            out = self._buffer(slot, "overlay", frame.shape)
+            outputs.overlay = overlay(rgb, labels, options.overlay_alpha, color=color, out=out)
         if "confidence" in wanted:  # mono8 at the network size, then resized: no camera-size float map
             # nearest, like the labels: each published pixel's confidence is the one its label came from, so a
             # consumer thresholding it (Nav2's segmentation layer) agrees with the node's 255s pixel for pixel
-            outputs.confidence = self._resized(to_mono8(result.confidence), size, cv2.INTER_NEAREST)
+            mono8 = to_mono8(result.confidence)
+            outputs.confidence = self._resized(mono8, size, cv2.INTER_NEAREST, self._buffer(slot, "confidence", size))
         if "attention" in wanted and result.attention is not None:
             outputs.attention = to_mono8(self._attention_at(result.attention, size))
         timings = dict(result.timings_ms)
@@ -153,10 +164,22 @@ class FramePipeline:
         outputs.timings_ms = timings
         return outputs
 
-    def _resized(self, image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    def _buffer(self, slot: int, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The kept uint8 array for this frame slot and output (None without ``keep_buffers``)."""
+        if self._buffers is None:
+            return None
+        shape = tuple(int(n) for n in shape)
+        kept = self._buffers.get((slot, name))
+        if kept is None or kept.shape != shape:  # a new camera size replaces the old array
+            kept = self._buffers[(slot, name)] = np.empty(shape, np.uint8)
+        return kept
+
+    def _resized(
+        self, image: np.ndarray, size: tuple[int, int], interpolation: int, dst: np.ndarray | None = None
+    ) -> np.ndarray:
         if image.shape[:2] == tuple(size):
             return image
-        return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+        return cv2.resize(image, (size[1], size[0]), dst=dst, interpolation=interpolation)
 
     def _attention_at(self, attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """SAM's map at the output size, its strongest pixel exactly 1 as the Segmenter gives it."""

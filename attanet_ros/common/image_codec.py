@@ -140,11 +140,15 @@ def check_fields(height: int, width: int, encoding: str, step: int, data_len: in
     return layout
 
 
-def decode_image(height: int, width: int, encoding: str, step: int, data: Any, is_bigendian: int = 0) -> np.ndarray:
+def decode_image(
+    height: int, width: int, encoding: str, step: int, data: Any, is_bigendian: int = 0, copy: bool = True
+) -> np.ndarray:
     """Decode a raw image message's fields to an HxWx3 uint8 BGR array (C-contiguous, writable).
 
     Row padding (``step`` > row bytes) is skipped. 16-bit data honours ``is_bigendian`` and is
-    scaled to 8 bits by 255/65535, as cv_bridge does.
+    scaled to 8 bits by 255/65535, as cv_bridge does. ``copy=False``: bgr8 data comes back as a
+    view of ``data`` (no copy of the frame; not C-contiguous when rows are padded, read-only when
+    ``data`` is); every other encoding is converted into a new array either way.
     """
     buf = _as_bytes_array(data)
     layout = check_fields(height, width, encoding, step, buf.size)
@@ -160,7 +164,7 @@ def decode_image(height: int, width: int, encoding: str, step: int, data: Any, i
     if layout.channels == 1:
         pixels = pixels[:, :, 0]
     if layout.to_bgr is None:
-        return np.array(pixels, dtype=np.uint8, order="C", copy=True)
+        return np.array(pixels, dtype=np.uint8, order="C", copy=True) if copy else pixels
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_bgr)
 
 
@@ -312,15 +316,43 @@ def array_to_image_msg(msg: Any, image: np.ndarray, encoding: str, header: Any =
     return fill_image_msg(msg, {**_header_fields(image, encoding), "data": buf}, header)
 
 
-def image_from_msg(msg: Any, use_cv_bridge: bool = True) -> np.ndarray:
-    """BGR pixels of any object with sensor_msgs/Image fields (rclpy or rosbags message)."""
+_CDR_LE = b"\x00\x01\x00\x00"  # encapsulation: plain CDR, little endian (what rmw_fastrtps writes)
+
+
+def _cdr_string(text: str, offset: int) -> bytes:
+    """A CDR string at ``offset`` (after the encapsulation): 4-byte aligned length with the NUL, text, NUL."""
+    data = text.encode() + b"\0"
+    return b"\0" * (-offset % 4) + struct.pack("<I", len(data)) + data
+
+
+def image_cdr(image: np.ndarray, encoding: str, header: Any) -> bytes:
+    """A sensor_msgs/Image for ``image`` already serialized as CDR, for ``Publisher.publish(bytes)``.
+
+    Byte for byte what ``rclpy.serialization.serialize_message`` makes of ``array_to_image_msg``'s
+    message, in one copy of the pixels: no array.array, no Python -> C message conversion and no
+    second serialization in rmw. ``header``: anything with ``stamp.sec``, ``stamp.nanosec``, ``frame_id``.
+    """
+    image = _checked_array(image, encoding)
+    fields = _header_fields(image, encoding)
+    head = struct.pack("<iI", header.stamp.sec, header.stamp.nanosec)
+    head += _cdr_string(header.frame_id, len(head))
+    head += b"\0" * (-len(head) % 4) + struct.pack("<II", fields["height"], fields["width"])
+    head += _cdr_string(encoding, len(head)) + b"\0"  # is_bigendian: 0
+    head += b"\0" * (-len(head) % 4) + struct.pack("<II", fields["step"], image.nbytes)
+    return b"".join((_CDR_LE, head, memoryview(image).cast("B")))
+
+
+def image_from_msg(msg: Any, use_cv_bridge: bool = True, copy: bool = True) -> np.ndarray:
+    """BGR pixels of any object with sensor_msgs/Image fields (rclpy or rosbags message); ``copy=False``:
+    bgr8 pixels as a view of ``msg.data`` (see ``decode_image``), which must then outlive its use."""
     if use_cv_bridge and _cv_bridge_applies(msg):
         check_fields(msg.height, msg.width, msg.encoding, msg.step, len(msg.data))
         try:
             return _bridge().imgmsg_to_cv2(msg, desired_encoding="bgr8")
         except Exception:  # cv_bridge errors vary by version; the numpy path is authoritative
             pass
-    return decode_image(msg.height, msg.width, msg.encoding, msg.step, msg.data, getattr(msg, "is_bigendian", 0))
+    fields = (msg.height, msg.width, msg.encoding, msg.step, msg.data, getattr(msg, "is_bigendian", 0))
+    return decode_image(*fields, copy=copy)
 
 
 def compressed_from_msg(msg: Any) -> np.ndarray:

@@ -36,7 +36,7 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX, Segmenter
 from attanet_ros.common.frame_pipeline import FrameOptions, FramePipeline, decode_frame
-from attanet_ros.common.image_codec import ImageDecodeError, array_to_image_msg
+from attanet_ros.common.image_codec import ImageDecodeError, image_cdr
 from attanet_ros.common.qos import (
     camera_info_qos,
     diagnostics_qos,
@@ -108,7 +108,8 @@ class SegmentationEngine:
         if self._inference is None:
             self._inference = InferenceThread()
         segmenter = self._inference.call(self._load_model)  # torch's thread state lives on that thread
-        self.pipeline = FramePipeline(segmenter, s.output_resolution)
+        # outputs in kept arrays: each frame is published (copied into its CDR) before the next is made
+        self.pipeline = FramePipeline(segmenter, s.output_resolution, keep_buffers=True)
         self.info = {
             "backend": segmenter.backend,
             "device": segmenter.device,
@@ -378,8 +379,8 @@ class SegmentationEngine:
             timings.update(outputs.timings_ms)
             for name in (name for name in ENCODINGS if name in frame.wanted):  # labels first, always
                 array = getattr(outputs, name)
-                if array is not None:
-                    channel.image_pubs[name].publish(array_to_image_msg(Image(), array, ENCODINGS[name], header))
+                if array is not None:  # serialized here in one copy: no array.array, no rmw conversion
+                    channel.image_pubs[name].publish(image_cdr(array, ENCODINGS[name], header))
         if frame.want_info:
             self._publish_camera_info(channel, frame.image.shape[:2], header)
         done = time.perf_counter()

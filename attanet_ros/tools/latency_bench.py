@@ -124,23 +124,47 @@ def measure_node(size, args, env) -> dict:
 
 
 def measure_segmenter(size, args) -> dict:
+    """The node's model stage alone, on the same frame: a Segmenter built as the node builds it on the CPU
+    (outputs at the network size, which the node resizes once at the end), reading every result the
+    node reads (``confidence`` too when it is among ``--outputs``: it may be computed on first read)."""
     from tqdm import tqdm
 
     from attanet_model import Segmenter
 
-    segmenter = Segmenter(args.model or None, backend=args.backend, device=args.device, precision=args.precision)
+    segmenter = Segmenter(
+        args.model or None,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        output="network" if args.device == "cpu" else "input",
+    )
+    wants_confidence = "confidence" in _outputs(args.outputs)
     frame = street_frame(*size)
-    totals = []
+    totals, stages = [], []
     for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
         t = time.perf_counter()
-        segmenter.segment(frame)
+        result = segmenter.segment(frame)
+        if wants_confidence:
+            result.confidence  # noqa: B018 - the read is the work (lazy confidence)
         if i >= 3:
             totals.append((time.perf_counter() - t) * 1e3)
+            stages.append(result.timings_ms)
     return {
         "segmenter_p50_ms": _pct(totals, 50),
         "segmenter_p95_ms": _pct(totals, 95),
+        "segmenter_stages_p50_ms": {k: _pct([s[k] for s in stages], 50) for k in stages[0]},
         "segmenter_provider": segmenter.provider,
     }
+
+
+def stage_overhead(row: dict) -> dict[str, float]:
+    """What the node adds per stage (p50 ms): its model stages minus the same stages alone, its own
+    decode and publish, and ``transport``: the e2e rest (DDS both ways, the subscriber's decoding, waits)."""
+    node, alone = row["node_stages_p50_ms"], row["segmenter_stages_p50_ms"]
+    added = {k: node.get(k, 0.0) - alone.get(k, 0.0) for k in ("preprocess", "inference", "postprocess")}
+    added.update(decode=node.get("decode", 0.0), publish=node.get("publish", 0.0))
+    added["transport"] = row["e2e_p50_ms"] - sum(node.values())
+    return added
 
 
 def same_engine(node_provider: str, segmenter_provider: str) -> bool:
@@ -191,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         model_ms = sum(row["node_stages_p50_ms"].get(k, 0.0) for k in ("preprocess", "inference", "postprocess"))
         row["node_model_p50_ms"] = model_ms
         row["node_overhead_ms"] = row["e2e_p50_ms"] - model_ms
+        row["overhead_by_stage_p50_ms"] = stage_overhead(row)
         results.append(row)
     if args.json:
         print(json.dumps({"frames": args.frames, "results": results}, indent=2))
@@ -203,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['size']:>10} {r['e2e_p50_ms']:>9.1f} {r['e2e_p95_ms']:>9.1f} {r['node_model_p50_ms']:>14.1f} "
                 f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f} {r['node_over_model']:>10.2f}  {stages}"
             )
+        print("\nwhat the node adds to the Segmenter alone, p50 ms per stage (model stages: in node - alone):")
+        names = list(results[0]["overhead_by_stage_p50_ms"])
+        print("{:>10} ".format("frame") + " ".join(f"{n:>11}" for n in names))
+        for r in results:
+            added = r["overhead_by_stage_p50_ms"]
+            print(f"{r['size']:>10} " + " ".join(f"{added[n]:>11.1f}" for n in names))
         print(f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received")
     return 0
 

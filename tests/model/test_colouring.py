@@ -62,5 +62,8 @@ def test_overlay_with_a_given_colour_image_is_the_same(frame):
     rgb, labels = frame
     color = labels_to_color(labels)
     np.testing.assert_array_equal(overlay(rgb, labels, 0.6, color=color), overlay(rgb, labels, 0.6))
+    out = np.zeros_like(rgb)  # written in place when given
+    assert overlay(rgb, labels, 0.6, color=color, out=out) is out
+    np.testing.assert_array_equal(out, overlay(rgb, labels, 0.6))
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
         overlay(rgb, labels, 1.5)

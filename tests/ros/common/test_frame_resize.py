@@ -77,3 +77,25 @@ def test_network_outputs_need_a_network_size_segmenter(models):
     _, reference_model = models
     with pytest.raises(ValueError, match="output='network'"):
         FramePipeline(reference_model, "network")
+
+
+def test_kept_buffers_give_the_same_outputs_and_are_reused(models):
+    """keep_buffers: frame after frame, and for two frames of one run_many call, the outputs equal the
+    pipeline's fresh arrays; a second frame writes into the first frame's arrays."""
+    node_model, _ = models
+    fresh, kept = FramePipeline(node_model, "input"), FramePipeline(node_model, "input", keep_buffers=True)
+    options = FrameOptions(overlay_alpha=0.3)
+    frames = [street_image(192, 320, seed=s) for s in (11, 12)]
+    names = ("labels", "color", "overlay", "confidence")
+    first = kept.run(frames[0], WANTED, options)
+    first_arrays = {n: getattr(first, n) for n in names}
+    for frame in frames:
+        expected, got = fresh.run(frame, WANTED, options), kept.run(frame, WANTED, options)
+        for name in names:
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+            assert getattr(got, name) is first_arrays[name], f"{name} was not written into the kept array"
+    many, _ = kept.run_many([(f, WANTED) for f in frames], options)
+    for frame, got in zip(frames, many, strict=True):  # two slots: the second frame did not overwrite the first
+        expected = fresh.run(frame, WANTED, options)
+        for name in names:
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)

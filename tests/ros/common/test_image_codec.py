@@ -250,3 +250,19 @@ def test_fills_a_real_rclpy_message(bgr):
     msg = fill_image_msg(sensor_msgs.Image(), encode_image(bgr, "bgr8"))
     msg.header.frame_id = "cam"
     np.testing.assert_array_equal(image_from_msg(msg), bgr)
+
+
+def test_bgr8_without_copy_is_a_view_of_the_message_data():
+    """copy=False (the node's decode): bgr8 pixels are the message's own bytes, padded rows skipped."""
+    rng = np.random.default_rng(9)
+    bgr = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    for pad in (0, 3):
+        rows = np.zeros((6, 15 + pad), np.uint8)
+        rows[:, :15] = bgr.reshape(6, 15)
+        data = array.array("B", rows.tobytes())
+        view = decode_image(6, 5, "bgr8", 15 + pad, data, copy=False)
+        np.testing.assert_array_equal(view, bgr)
+        assert np.shares_memory(view, np.frombuffer(data, np.uint8)), "copy=False copied the frame"
+        assert not np.shares_memory(decode_image(6, 5, "bgr8", 15 + pad, data), np.frombuffer(data, np.uint8))
+    rgb = decode_image(6, 5, "rgb8", 15, array.array("B", bgr[:, :, ::-1].tobytes()), copy=False)
+    np.testing.assert_array_equal(rgb, bgr)  # converted encodings are new arrays either way
