@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +178,7 @@ class Segmenter:
         self.input_size = input_size if input_size is not None else self.meta.input_size
         self.plan(64, 64)  # validates the scale now
         self._pipeline = None
+        self._inputs = threading.local()  # kept network input arrays (_input_buffer)
         if self.backend == "torch" and device == "cuda":
             from .device_pipeline import DevicePipeline
 
@@ -233,6 +235,16 @@ class Segmenter:
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         return self.plan(height, width).network_hw
 
+    def _input_buffer(self, hw: tuple[int, int]) -> np.ndarray:
+        """The network input array of this thread for one network size, kept from frame to frame: a fresh
+        multi-MB array per frame costs its page faults every time. The engines only read it during ``run``
+        (nothing they return refers to it); one per thread, so concurrent callers never share one."""
+        buffers = self._inputs.__dict__.setdefault("by_size", {})
+        if hw not in buffers:
+            buffers.clear()  # a camera rarely changes size: keep one
+            buffers[hw] = np.empty((1, 3, *hw), np.float32)
+        return buffers[hw]
+
     def segment(self, image_bgr: np.ndarray, attention: AttentionQuery | None = None) -> Result:
         """Labels and confidence (and SAM attention for ``attention``, whose x/y are pixels of the
         output image) of one frame, at ``plan(H, W).output_hw``."""
@@ -242,7 +254,7 @@ class Segmenter:
         if self._pipeline is not None and attention is None:
             return self._segment_on_device([image], plan, t0)[0]
         network_frame = resize_frame(image, plan.network_hw)
-        x = normalize_bgr(network_frame, self.meta.mean, self.meta.std)
+        x = normalize_bgr(network_frame, self.meta.mean, self.meta.std, out=self._input_buffer(plan.network_hw))
         t1 = time.perf_counter()
         labels, confidence, attn = self._engine_for(attention is not None).run(x, attention is not None)
         t2 = time.perf_counter()

@@ -58,3 +58,27 @@ def test_normalize_into_a_kept_buffer():
         np.testing.assert_allclose(out, numpy_reference(image, *IMAGENET), atol=1e-6)
     with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(1, 3, 32, 48\)"):
         normalize_bgr(image, *IMAGENET, out=np.empty((1, 3, 32, 47), np.float32))
+
+
+def test_the_segmenter_keeps_one_input_array_per_thread_and_results_do_not_share_it():
+    """The Segmenter normalizes into a kept array (no multi-MB allocation per frame); results of earlier
+    frames must stay what they were, and two threads never write into one array."""
+    import threading
+
+    from attanet_model import Segmenter
+
+    segmenter = Segmenter(None)  # the bundled model
+    a, b = (np.random.default_rng(seed).integers(0, 256, (64, 128, 3), dtype=np.uint8) for seed in (1, 2))
+    first = segmenter.segment(a)
+    labels_a, confidence_a = first.labels.copy(), first.confidence.copy()
+    second = segmenter.segment(b)
+    fresh = Segmenter(None).segment(a)
+    assert np.array_equal(first.labels, labels_a) and np.array_equal(fresh.labels, labels_a)
+    assert np.array_equal(first.confidence, confidence_a)  # read after the next frame: still frame a's
+    assert not np.array_equal(second.labels, labels_a)
+    main_buffer = segmenter._input_buffer((64, 128))
+    other = []
+    thread = threading.Thread(target=lambda: other.append(segmenter._input_buffer((64, 128))))
+    thread.start()
+    thread.join()
+    assert other[0] is not main_buffer and segmenter._input_buffer((64, 128)) is main_buffer
