@@ -15,7 +15,8 @@ when the head is built. Threading layer: ``workqueue``, numba's own pthread pool
 layer would load a second OpenMP runtime beside torch's bundled libgomp, and TBB beside
 OpenVINO's; workqueue's threads sleep when idle (no spinning against torch's or OpenVINO's
 pools) and it is fork-safe. It must not run two parallel regions at once, so every call holds
-``_NUMBA_LOCK`` (the layer is per process; the node calls the head from its worker thread).
+``_NUMBA_LOCK`` (the layer is per process; the node calls the head from its worker thread). The
+kernels release the GIL (``nogil``): the node's executor keeps receiving frames while they run.
 
 Without numba, or with ``ATTANET_HEAD=torch``, the torch head computes exactly what the exported
 full-size graph does (``F.interpolate`` + max + softmax max), said once in the log.
@@ -74,7 +75,7 @@ def _build_kernels():
     numba.config.THREADING_LAYER = THREADING_LAYER
     log2e, ln2 = np.float32(1.0 / math.log(2.0)), np.float32(math.log(2.0))
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, nogil=True)
     def labels_kernel(lt, arg, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, labels):  # pragma: no cover - numba
         height, width = labels.shape
         classes = lt.shape[2]
@@ -96,7 +97,7 @@ def _build_kernels():
                         best, best_c = value, k
                 labels[yy, xx] = best_c
 
-    @njit(parallel=True, fastmath=True, cache=True)
+    @njit(parallel=True, fastmath=True, cache=True, nogil=True)
     def confidence_kernel(lt, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, pow2, confidence):  # pragma: no cover
         height, width = confidence.shape
         classes = lt.shape[2]

@@ -118,3 +118,12 @@ def test_without_numba_the_torch_head_runs_and_says_so_once(monkeypatch, caplog)
     coarse = logits("smooth", 19, 40, 60)
     ref_labels, _, _ = reference(coarse, (320, 480), (300, 470))
     np.testing.assert_array_equal(heads[0].labels(coarse, (320, 480), (300, 470)), ref_labels)
+
+
+def test_the_numba_kernels_release_the_gil_so_the_node_keeps_receiving_while_they_run():
+    pytest.importorskip("numba", reason="numba is a project dependency; without it the torch head runs")
+    from attanet_model import head
+
+    LabelHead(threads=1, kind="numba")  # builds the kernels once
+    assert [k.targetoptions.get("nogil") for k in head._kernels] == [True, True]
+    assert [k.targetoptions.get("parallel") for k in head._kernels] == [True, True]
