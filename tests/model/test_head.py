@@ -121,7 +121,6 @@ def test_without_numba_the_torch_head_runs_and_says_so_once(monkeypatch, caplog)
 
 
 def test_the_numba_kernels_release_the_gil_so_the_node_keeps_receiving_while_they_run():
-    pytest.importorskip("numba", reason="numba is a project dependency; without it the torch head runs")
     from attanet_model import head
 
     LabelHead(threads=1, kind="numba")  # builds the kernels once
