@@ -129,7 +129,8 @@ MATRIX_CASES = (("attanet_r18", None, (512, 1024)), ("attanet_light", "bundled",
 
 def cpu_matrix_suite(checkpoint: Path | None, calib: Path | None, evaluation, rounds: int, progress) -> list:
     """Every CPU backend and precision (``cpu_matrix.run_matrix``) for each of ``MATRIX_CASES``;
-    ``checkpoint`` replaces the bundled light model, ``evaluation`` (``EvalFrames``) adds mIoU."""
+    ``checkpoint`` replaces the bundled light model; with ``evaluation`` (``EvalFrames``) agreement is
+    measured on those frames, and mIoU added for trained models."""
     from attanet_model.segmenter import default_model_path
 
     from .cpu_matrix import run_matrix
@@ -138,7 +139,7 @@ def cpu_matrix_suite(checkpoint: Path | None, calib: Path | None, evaluation, ro
     rows = []
     for arch, weights, (h, w) in MATRIX_CASES:
         ckpt = (checkpoint or default_model_path()) if weights else None
-        pairs = evaluation.pairs if evaluation is not None and ckpt is not None else None
+        pairs = evaluation.pairs if evaluation is not None else None  # agreement on them; mIoU if trained
         rows += run_matrix(arch, ckpt, h, w, frames, pairs, rounds, progress=progress)
     return rows
 
