@@ -196,7 +196,7 @@ def _suite_cli(args, argv: list[str]) -> int:
     try:
         if args.suite == "cpu":
             evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
-            rows, notes = bench_suite.cpu_suite(args.model, args.calib, args.repeats, progress)
+            rows, notes = bench_suite.cpu_suite(args.model, args.calib, args.repeats, progress, evaluation)
             matrix_rows = bench_suite.cpu_matrix_suite(args.model, args.calib, evaluation, args.rounds, progress)
             matrix = matrix_markdown(matrix_rows)
             notes += [f"eval frame skipped: {why}" for why in (evaluation.skipped if evaluation else [])]

@@ -99,3 +99,21 @@ def test_agreement_is_measured_on_the_eval_frames_not_the_calibration_frames():
     assert on_unseen["torch fp32"] == 1.0
     changed = [v for v in on_unseen if on_unseen[v] != on_calibration[v]]
     assert "onnxruntime int8" in changed, (on_unseen, on_calibration)
+
+
+def test_the_suites_int8_agreement_note_is_on_the_eval_frames_when_given():
+    from attanet_bench.eval_frames import EvalFrames
+    from attanet_bench.suite import int8_agreement_note
+
+    calibration = read_images(CALIBRATION_DIR)[:3]
+    rng = np.random.default_rng(7)
+    unseen = [cv2.GaussianBlur(rng.integers(0, 256, f.shape, dtype=np.uint8), (0, 0), 3) for f in calibration[:2]]
+    as_eval = lambda images: EvalFrames([(image, np.zeros(image.shape[:2], np.uint8)) for image in images])  # noqa: E731
+    on_calibration = int8_agreement_note(default_model_path(), calibration)
+    same = int8_agreement_note(default_model_path(), calibration, as_eval(calibration))
+    other = int8_agreement_note(default_model_path(), calibration, as_eval(unseen))
+    assert "(on the 3 calibration frames; calibrated on 3 frames;" in on_calibration
+    assert "(on 3 unseen eval frames; calibrated on 3 frames;" in same
+    assert "(on 2 unseen eval frames; calibrated on 3 frames;" in other
+    percent = lambda note: note.split(" of pixels")[0].rsplit(" ", 1)[1]  # noqa: E731
+    assert percent(same) == percent(on_calibration) != percent(other)
