@@ -90,19 +90,79 @@ def read_images(folder: str | Path, limit: int = 16) -> list[np.ndarray]:
     return found.images
 
 
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How the int8 copy is made. ``calibration``: how activation ranges are taken from the frames
+    (``minmax``, ``percentile`` or ``entropy``, onnxruntime's calibrators); ``fp32_classifier``:
+    the convolution that makes the class logits runs in fp32 (its quantized output rounds the
+    logits themselves, flipping the labels of close pixels); ``fp32_first_conv``: the stem
+    convolution runs in fp32 on the normalized image itself."""
+
+    calibration: str = "minmax"
+    fp32_classifier: bool = False
+    fp32_first_conv: bool = False
+
+
+def classifier_convs(model) -> list[str]:
+    """Names of the Conv nodes whose output reaches the graph's outputs (labels/logits) through no
+    other Conv: the classifier that makes the logits."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    found, seen = [], set()
+    todo = [o.name for o in model.graph.output]
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type == "Conv":
+            found.append(node.name)
+        else:
+            todo.extend(i for i in node.input if i)
+    return sorted(found)
+
+
+def stem_nodes(model) -> list[str]:
+    """Names of the nodes from the image to the first Conv(s) included (the stem, and a Pad before it)."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        if node.input and node.op_type != "Shape":  # follow the image's data, not its size
+            consumers.setdefault(node.input[0], []).append(node)
+    found, todo = set(), [i.name for i in model.graph.input]
+    while todo:
+        for node in consumers.get(todo.pop(), []):
+            found.add(node.name)
+            if node.op_type != "Conv":
+                todo.extend(node.output)
+    return sorted(found)
+
+
 def quantize_int8(
     fp32_onnx: str | Path,
     out: str | Path,
     meta: ModelMeta,
     images: Iterable[np.ndarray],
     size: tuple[int, int] | None = None,
+    recipe: Int8Recipe = Int8Recipe(),
 ) -> Path:
     """Write a QDQ int8 copy of ``fp32_onnx`` calibrated on ``images``; metadata is kept. The quantizer
     works in a temporary folder; ``out`` is written atomically (``OutputError`` when it cannot be)."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    if recipe.calibration not in methods:
+        raise ValueError(f"int8 calibration {recipe.calibration!r} is not one of {', '.join(methods)}")
     inputs = calibration_inputs(images, meta, size)
 
     class Reader(CalibrationDataReader):
@@ -116,6 +176,8 @@ def quantize_int8(
     out = Path(out)
     model = onnx.load(str(fp32_onnx))
     keep_fp32 = [n.name for n in model.graph.node if n.op_type in ("Softmax", "MatMul", "Resize")]
+    keep_fp32 += classifier_convs(model) if recipe.fp32_classifier else []
+    keep_fp32 += stem_nodes(model) if recipe.fp32_first_conv else []
     with tempfile.TemporaryDirectory() as tmp:
         prepared, quantized_path = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
@@ -128,11 +190,12 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             per_channel=True,
             nodes_to_exclude=keep_fp32,
+            calibrate_method=methods[recipe.calibration],
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
         quantized = onnx.load(str(quantized_path))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(model.metadata_props)
     write_bytes_atomic(out, sealed_model_bytes(quantized))  # a new hash: the graph and weights are new
-    log.info("int8 model written to %s (calibrated on %d frames)", out, len(inputs))
+    log.info("int8 model written to %s (calibrated on %d frames, %s)", out, len(inputs), recipe)
     return out

@@ -21,8 +21,9 @@ from .latency import BACKENDS, BenchRow, environment, rows_markdown, run_bench
 def bench_cli(argv: list[str]) -> int:
     """Without --backends/--precision on the CPU: every installed backend at every precision this CPU runs (torch
     fp32/bf16 and their torch.compile, onnxruntime fp32/int8, openvino fp32/bf16/int8), timed round-robin in one
-    run, each with its speed-up over plain ONNX Runtime fp32, its label agreement with torch fp32, its mIoU on
-    --eval-data, and the row backend=auto picks. With --backends/--precision: the median latency of the network
+    run, each with its speed-up over plain ONNX Runtime fp32, its label agreement with torch fp32 and its mIoU on
+    the unseen --eval-data frames (agreement on the calibration frames without them), and the row backend=auto
+    picks. With --backends/--precision: the median latency of the network
     forward with argmax at HxW and of the whole Segmenter from a 2Hx2W frame."""
     parser = command_parser("bench", bench_cli.__doc__)
     parser.add_argument("--arch", default="attanet_r18", help=f"one of {', '.join(ARCHS)}; comma-separated for several")
@@ -36,8 +37,10 @@ def bench_cli(argv: list[str]) -> int:
     parser.add_argument(
         "--eval-data",
         type=Path,
-        help="labelled frames the model never saw, for each row's mIoU (Cityscapes layout, e.g. `attanet synth "
-        "--out DIR --num 20 --seed 1000 --split val`); needs --model or the suite (random weights have none)",
+        help="labelled frames the model never saw (Cityscapes layout, e.g. `attanet synth --out DIR --num 20 "
+        "--seed 1000 --split val`): each row's label agreement with torch fp32 is measured on them (without: on "
+        "the calibration frames int8 is calibrated on, which flatters int8) and, for a trained --model or the "
+        "suite's bundled model, its mIoU",
     )
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rows (minutes)")
     add_size(parser, (512, 1024), "network input size")
@@ -170,7 +173,7 @@ def write_markdown(path: Path, rows: list[BenchRow], notes: list[str], argv: lis
     if matrix:
         text += [
             "Every CPU backend and precision, timed round-robin (speed-up = median over rounds of ORT fp32's time "
-            "/ the row's time in the same round); labels compared with torch fp32 on the calibration frames; "
+            "/ the row's time in the same round); labels compared with torch fp32 on the frames the column names; "
             "**picked** = what `backend=auto` picks from these measurements:",
             "",
             matrix,
@@ -193,7 +196,7 @@ def _suite_cli(args, argv: list[str]) -> int:
     try:
         if args.suite == "cpu":
             evaluation = read_eval_frames(args.eval_data) if args.eval_data else None
-            rows, notes = bench_suite.cpu_suite(args.model, args.calib, args.repeats, progress)
+            rows, notes = bench_suite.cpu_suite(args.model, args.calib, args.repeats, progress, evaluation)
             matrix_rows = bench_suite.cpu_matrix_suite(args.model, args.calib, evaluation, args.rounds, progress)
             matrix = matrix_markdown(matrix_rows)
             notes += [f"eval frame skipped: {why}" for why in (evaluation.skipped if evaluation else [])]

@@ -5,8 +5,10 @@ fp32 / bf16 / int8 (bf16 only where ``cpu_capabilities`` says the CPU has it nat
 is the network + argmax at HxW through the same engines the ``Segmenter`` runs
 (``engine_choice.build_engine``), timed with auto's own ``round_robin_ms`` (one forward of every
 row per round, best of ``best_of``; the ratio to plain ONNX Runtime fp32 is taken per round,
-then the median: robust to the load drift of a shared machine). Label agreement is with torch
-fp32 on the calibration frames, mIoU on labelled frames the model never saw. The row marked
+then the median: robust to the load drift of a shared machine). Label agreement with torch fp32
+and mIoU are measured on the labelled frames the model never saw (``eval_pairs``) when given:
+int8 is calibrated on the calibration frames, so agreement there flatters it; without them, on
+the calibration frames (each row says which, ``agreement_frames``). The row marked
 ``auto`` is what ``backend="auto"`` picks from these measurements (``auto_backend.pick``): the
 fastest eager row whose labels agree with fp32 on >= 99.5 % of pixels (auto never compiles:
 that costs every start seconds to minutes).
@@ -73,6 +75,7 @@ class MatrixRow:
     agreement_vs_torch_fp32: float | None
     miou: float | None
     auto_pick: bool = False
+    agreement_frames: str = ""  # which frames the agreement is on, e.g. "20 eval frames"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,12 +100,11 @@ def network_inputs(frames: list[np.ndarray], meta: ModelMeta, hw: tuple[int, int
     return [normalize_bgr(resize_frame(f, hw), meta.mean, meta.std) for f in frames]
 
 
-def miou(engine, pairs: list[tuple[np.ndarray, np.ndarray]], meta: ModelMeta, hw: tuple[int, int]) -> float:
-    """mIoU (%) of ``engine`` at network size ``hw``, labels resized back to each frame as the Segmenter does."""
-    cm = ConfusionMatrix(meta.num_classes)
-    for image, gt in pairs:
-        labels = engine.run(network_inputs([image], meta, hw)[0], False)[0]
-        cm.update(cv2.resize(labels, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST), gt)
+def miou(labels: list[np.ndarray], pairs: list[tuple[np.ndarray, np.ndarray]], num_classes: int) -> float:
+    """mIoU (%) of network-size ``labels`` of each frame, resized back to the frame as the Segmenter does."""
+    cm = ConfusionMatrix(num_classes)
+    for frame_labels, (_, gt) in zip(labels, pairs, strict=True):
+        cm.update(cv2.resize(frame_labels, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST), gt)
     return 100.0 * cm.miou()
 
 
@@ -120,15 +122,15 @@ def run_matrix(
     progress: Callable[[str], None] = lambda s: None,
 ) -> list[MatrixRow]:
     """The rows of one model at HxW (a random-init ``arch`` when ``checkpoint`` is None: speed and
-    agreement only, no mIoU)."""
+    agreement only, no mIoU). Agreement (and mIoU) on ``eval_pairs`` when given, else on ``calibration``."""
     cpu = cpu or this_cpu()
     hw = (height, width)
+    scored = checkpoint is not None  # random weights: agreement only, an mIoU would mean nothing
     with tempfile.TemporaryDirectory() as tmp:
         if checkpoint is None:
             torch.manual_seed(0)
             model = build_model(arch).eval()
             checkpoint = save_checkpoint(Path(tmp) / f"{arch}.pt", model, ModelMeta.for_model(model, arch))
-            eval_pairs = None  # random weights: an mIoU would mean nothing
         _, meta, _ = load_checkpoint(checkpoint)
         files = ModelFiles(checkpoint, Path(tmp) / "cache")
         inputs = network_inputs(calibration, meta, hw)
@@ -136,8 +138,11 @@ def run_matrix(
         for v in cpu_variants(cpu, compile_rows):
             progress(f"{meta.arch} {height}x{width}: building {v.name}")
             engines[v] = build_engine(files, EngineRequest(v.backend, "cpu", v.precision, v.compile_mode), v.candidate)
-        reference = [engines[Variant("torch", "fp32")].run(x, False)[0] for x in inputs]
-        agreement = {v: label_agreement([e.run(x, False)[0] for x in inputs], reference) for v, e in engines.items()}
+        judged = network_inputs([image for image, _ in eval_pairs], meta, hw) if eval_pairs else inputs
+        frames_said = f"{len(judged)} {'eval' if eval_pairs else 'calibration'} frames"
+        progress(f"{meta.arch} {height}x{width}: labels of every row on the {frames_said}")
+        labels = {v: [e.run(x, False)[0] for x in judged] for v, e in engines.items()}
+        agreement = {v: label_agreement(labels[v], labels[Variant("torch", "fp32")]) for v in engines}
         progress(f"{meta.arch} {height}x{width}: {rounds} round-robin rounds of {len(engines)} rows")
         x = inputs[0]
         runs = {v.name: (lambda e=e: e.run(x, False)) for v, e in engines.items()}
@@ -147,11 +152,8 @@ def run_matrix(
         eager = {v.candidate: ratios[v.name] for v in engines if v.compile_mode is None}
         chosen, _ = pick(eager, {v.candidate: agreement[v] for v in engines if v.compile_mode is None}, MIN_AGREEMENT)
         rows = []
-        for v, engine in engines.items():
-            score = None
-            if eval_pairs:
-                progress(f"{meta.arch} {height}x{width}: mIoU of {v.name} on {len(eval_pairs)} frames")
-                score = round(miou(engine, eval_pairs, meta, hw), 2)
+        for v in engines:
+            score = round(miou(labels[v], eval_pairs, meta.num_classes), 2) if eval_pairs and scored else None
             rows.append(
                 MatrixRow(
                     meta.arch,
@@ -164,15 +166,19 @@ def run_matrix(
                     round(agreement[v], 5),
                     score,
                     v.compile_mode is None and v.candidate == chosen,
+                    frames_said,
                 )
             )
     return rows
 
 
 def matrix_markdown(rows: list[MatrixRow]) -> str:
+    """The rows as a markdown table; the agreement column names the frames it was measured on."""
+    on = " / ".join(dict.fromkeys(r.agreement_frames for r in rows if r.agreement_frames))
     lines = [
-        "| arch | backend precision | input | net+argmax ms | FPS | speed-up vs ORT fp32 | labels = torch fp32 "
-        "| mIoU | auto |",
+        "| arch | backend precision | input | net+argmax ms | FPS | speed-up vs ORT fp32 | labels = torch fp32"
+        + (f" (on {on})" if on else "")
+        + " | mIoU | auto |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

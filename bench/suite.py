@@ -61,7 +61,11 @@ def interleaved_speedup(slow: Path, fast: Path, height: int, width: int, repeats
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progress) -> tuple[list[BenchRow], list[str]]:
+def cpu_suite(
+    checkpoint: Path | None, calib: Path | None, repeats: int, progress, evaluation=None
+) -> tuple[list[BenchRow], list[str]]:
+    """The ONNX Runtime fp32/int8 latency rows; int8's agreement with fp32 is judged on ``evaluation``'s
+    unseen frames (``EvalFrames``) when given, else on the calibration frames themselves."""
     frames = calibration_frames(calib)
     notes = []
     from attanet_model.segmenter import default_model_path
@@ -106,20 +110,28 @@ def cpu_suite(checkpoint: Path | None, calib: Path | None, repeats: int, progres
             f"torch; int8 is {fp32.latency_ms_median / int8.latency_ms_median:.2f}x ONNX Runtime fp32"
         )
     if frames:
-        from attanet_model.checkpoint import load_checkpoint
-        from attanet_model.onnx_export import export_onnx
-        from attanet_model.quantize import quantize_int8
-
-        model, meta, _ = load_checkpoint(light_ckpt)
-        with tempfile.TemporaryDirectory() as tmp:
-            fp32_path = export_onnx(model, meta, Path(tmp) / "m.onnx", argmax=True)
-            int8_path = quantize_int8(fp32_path, Path(tmp) / "m.int8.onnx", meta, frames, (256, 512))
-            agreement = label_agreement(fp32_path, int8_path, frames, (256, 512))
-        notes.append(
-            f"int8 vs fp32 labels agree on {agreement:.2%} of pixels ({len(frames)} calibration frames, "
-            f"{meta.arch} from {light_ckpt.name})"
-        )
+        notes.append(int8_agreement_note(light_ckpt, frames, evaluation))
     return rows, notes
+
+
+def int8_agreement_note(checkpoint: Path, frames: list[np.ndarray], evaluation=None) -> str:
+    """int8 (calibrated on ``frames``) vs fp32 label agreement of ``checkpoint`` at 256x512, on ``evaluation``'s
+    unseen frames (``EvalFrames``) when given, else on the calibration frames themselves (which flatters int8)."""
+    from attanet_model.checkpoint import load_checkpoint
+    from attanet_model.onnx_export import export_onnx
+    from attanet_model.quantize import quantize_int8
+
+    model, meta, _ = load_checkpoint(checkpoint)
+    judged = [image for image, _ in evaluation.pairs] if evaluation is not None else frames
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = export_onnx(model, meta, Path(tmp) / "m.onnx", argmax=True)
+        int8_path = quantize_int8(fp32_path, Path(tmp) / "m.int8.onnx", meta, frames, (256, 512))
+        agreement = label_agreement(fp32_path, int8_path, judged, (256, 512))
+    on = f"{len(judged)} unseen eval frames" if evaluation is not None else f"the {len(frames)} calibration frames"
+    return (
+        f"int8 vs fp32 labels agree on {agreement:.2%} of pixels (on {on}; calibrated on {len(frames)} frames; "
+        f"{meta.arch} from {checkpoint.name})"
+    )
 
 
 # The CPU targets: ResNet-18 at the paper's 512x1024 (random weights: speed and agreement) and the
@@ -129,7 +141,8 @@ MATRIX_CASES = (("attanet_r18", None, (512, 1024)), ("attanet_light", "bundled",
 
 def cpu_matrix_suite(checkpoint: Path | None, calib: Path | None, evaluation, rounds: int, progress) -> list:
     """Every CPU backend and precision (``cpu_matrix.run_matrix``) for each of ``MATRIX_CASES``;
-    ``checkpoint`` replaces the bundled light model, ``evaluation`` (``EvalFrames``) adds mIoU."""
+    ``checkpoint`` replaces the bundled light model; with ``evaluation`` (``EvalFrames``) agreement is
+    measured on those frames, and mIoU added for trained models."""
     from attanet_model.segmenter import default_model_path
 
     from .cpu_matrix import run_matrix
@@ -138,7 +151,7 @@ def cpu_matrix_suite(checkpoint: Path | None, calib: Path | None, evaluation, ro
     rows = []
     for arch, weights, (h, w) in MATRIX_CASES:
         ckpt = (checkpoint or default_model_path()) if weights else None
-        pairs = evaluation.pairs if evaluation is not None and ckpt is not None else None
+        pairs = evaluation.pairs if evaluation is not None else None  # agreement on them; mIoU if trained
         rows += run_matrix(arch, ckpt, h, w, frames, pairs, rounds, progress=progress)
     return rows
 

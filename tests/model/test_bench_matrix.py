@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from cpu_kinds import AMX_CPU, OLD_CPU
 
-from attanet_bench.cpu_matrix import cpu_variants
+from attanet_bench.cpu_matrix import cpu_variants, matrix_markdown, run_matrix
 from attanet_bench.eval_frames import read_eval_frames
 from attanet_model import default_model_path
 from attanet_model.auto_backend import MIN_AGREEMENT
 from attanet_model.cpu_capabilities import this_cpu
+from attanet_model.quantize import CALIBRATION_DIR, read_images
 
 
 def write_frames(root, n, size=(128, 256), missing_label=None):
@@ -70,6 +71,49 @@ def test_bench_measures_every_backend_and_precision_and_marks_autos_pick(tmp_pat
     assert rows["onnxruntime fp32"]["speedup_vs_ort_fp32"] == 1.0
     assert rows["torch fp32"]["agreement_vs_torch_fp32"] == 1.0
     assert all(r["miou"] is not None and r["ms"] > 0 for r in rows.values())
+    assert {r["agreement_frames"] for r in rows.values()} == {"2 eval frames"}
     (picked,) = [name for name, r in rows.items() if r["auto_pick"]]
     eligible = [name for name, r in rows.items() if r["agreement_vs_torch_fp32"] >= MIN_AGREEMENT]
     assert picked == max(eligible, key=lambda name: rows[name]["speedup_vs_ort_fp32"])
+
+
+def test_agreement_is_measured_on_the_eval_frames_not_the_calibration_frames():
+    """int8 is calibrated on the calibration frames: with eval frames, agreement must be measured on those."""
+    calibration = read_images(CALIBRATION_DIR)
+    rng = np.random.default_rng(7)
+    unseen = [cv2.GaussianBlur(rng.integers(0, 256, f.shape, dtype=np.uint8), (0, 0), 3) for f in calibration[:3]]
+
+    def agreements(eval_images):
+        pairs = [(image, np.zeros(image.shape[:2], np.uint8)) for image in eval_images] if eval_images else None
+        rows = run_matrix("attanet_light", default_model_path(), 64, 128, calibration, pairs, 1, 1, False)
+        return {r.variant: r.agreement_vs_torch_fp32 for r in rows}, rows
+
+    on_calibration, rows = agreements(None)
+    assert {r.agreement_frames for r in rows} == {"6 calibration frames"}
+    assert "labels = torch fp32 (on 6 calibration frames)" in matrix_markdown(rows)
+    same_frames, rows = agreements(calibration)
+    assert {r.agreement_frames for r in rows} == {"6 eval frames"}
+    assert same_frames == on_calibration  # the same pixels judged: the same numbers
+    on_unseen, rows = agreements(unseen)
+    assert {r.agreement_frames for r in rows} == {"3 eval frames"}
+    assert on_unseen["torch fp32"] == 1.0
+    changed = [v for v in on_unseen if on_unseen[v] != on_calibration[v]]
+    assert "onnxruntime int8" in changed, (on_unseen, on_calibration)
+
+
+def test_the_suites_int8_agreement_note_is_on_the_eval_frames_when_given():
+    from attanet_bench.eval_frames import EvalFrames
+    from attanet_bench.suite import int8_agreement_note
+
+    calibration = read_images(CALIBRATION_DIR)[:3]
+    rng = np.random.default_rng(7)
+    unseen = [cv2.GaussianBlur(rng.integers(0, 256, f.shape, dtype=np.uint8), (0, 0), 3) for f in calibration[:2]]
+    as_eval = lambda images: EvalFrames([(image, np.zeros(image.shape[:2], np.uint8)) for image in images])  # noqa: E731
+    on_calibration = int8_agreement_note(default_model_path(), calibration)
+    same = int8_agreement_note(default_model_path(), calibration, as_eval(calibration))
+    other = int8_agreement_note(default_model_path(), calibration, as_eval(unseen))
+    assert "(on the 3 calibration frames; calibrated on 3 frames;" in on_calibration
+    assert "(on 3 unseen eval frames; calibrated on 3 frames;" in same
+    assert "(on 2 unseen eval frames; calibrated on 3 frames;" in other
+    percent = lambda note: note.split(" of pixels")[0].rsplit(" ", 1)[1]  # noqa: E731
+    assert percent(same) == percent(on_calibration) != percent(other)
