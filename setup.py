@@ -35,7 +35,7 @@ setup(
     package_dir={name: folder for name, folder in FOLDERS.items() if name != folder},
     py_modules=["attanet_cli", "attanet_demo", "attanet_demo_steps"],
     package_data={
-        "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*"],
+        "attanet_model": ["weights/*.pt", "weights/*.md", "assets/calibration/*", "assets/agreement/*"],
         "attanet_training": ["configs/*.yaml"],
         "attanet_ros": ["interfaces/vision_msgs/msg/*.msg", "interfaces/vision_msgs/NOTICE"],
     },

@@ -1,7 +1,8 @@
 """``backend="auto"`` / ``precision="auto"``: measure the installed candidates on this CPU, run the fastest.
 
 A short probe at first use: every candidate (backend, precision) that this CPU and this model
-file allow is built, its labels on the calibration frames are compared with fp32's (a candidate
+file allow is built, its labels on the bundled agreement frames (not the int8 calibration frames:
+agreement there is optimistic) are compared with fp32's (a candidate
 below ``min_agreement`` is refused, and said so), and the rest are timed round-robin at the
 network size (one forward of each per round, so load changes on a shared machine hit all of
 them alike; the ratio to the first candidate is taken per round, then the median). The fastest
@@ -203,9 +204,19 @@ def library_versions() -> str:
     return ", ".join(found)
 
 
+# Bumped when the probe's judgement changes, so that older cached decisions are measured again
+# (v2: agreement on frames int8 was not calibrated on; engines ending at the coarse logits + label head).
+PROBE_VERSION = "probe v2"
+# Frames the probe compares labels on: not the int8 calibration frames (quantize.CALIBRATION_DIR).
+AGREEMENT_DIR = Path(__file__).parent / "assets" / "agreement"
+
+
 def decision_key(model_sha: str, cpu: CpuCapabilities, hw: tuple[int, int], threads: int, asked: str) -> str:
-    """Everything that can change the choice: the model file, the CPU, the libraries, the size, the threads."""
-    return "|".join([model_sha, cpu.key(), library_versions(), f"{hw[0]}x{hw[1]}", f"threads {threads}", asked])
+    """Everything that can change the choice: the model file, the CPU, the libraries, the size, the threads,
+    and how the probe judges (``PROBE_VERSION``)."""
+    return "|".join(
+        [PROBE_VERSION, model_sha, cpu.key(), library_versions(), f"{hw[0]}x{hw[1]}", f"threads {threads}", asked]
+    )
 
 
 class DecisionCache:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .auto_backend import (
+    AGREEMENT_DIR,
     ORDER,
     AutoDecision,
     AutoSettings,
@@ -157,10 +158,10 @@ def _probe(
     hw: tuple[int, int],
 ):
     """Build every candidate, measure, keep the winner's engine (the rest are dropped)."""
-    from .quantize import CALIBRATION_DIR, read_images
+    from .quantize import read_images
 
     log.info("auto: measuring %s at %dx%d (once; the decision is cached)", ", ".join(c.name for c in candidates), *hw)
-    inputs = [normalize_bgr(resize_frame(image, hw), meta.mean, meta.std) for image in read_images(CALIBRATION_DIR)]
+    inputs = [normalize_bgr(resize_frame(image, hw), meta.mean, meta.std) for image in read_images(AGREEMENT_DIR)]
     engines, skipped = {}, []
     for c in candidates:
         try:

@@ -127,14 +127,23 @@ def test_an_explicit_choice_wins_over_auto(cache):
     seg = Segmenter(
         backend="openvino", cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU)
     )
-    assert timer.asked == ["openvino fp32", "openvino int8"] and seg.precision == "int8"
+    assert timer.asked == ["openvino fp32", "openvino int8"]
+    # the bundled model's int8 is fastest here but agrees with fp32 on < 99.5 % of the agreement frames' pixels
+    assert seg.precision == "fp32" and seg.auto_decision.refused[0].startswith(
+        "openvino int8 refused: its labels agree"
+    )
+    # at a bar it passes, the fastest wins
+    timer = fake_timer({"openvino int8": 1.0})
+    settings = AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU, min_agreement=0.9, use_cache=False)
+    assert Segmenter(backend="openvino", cache_dir=cache, auto=settings).precision == "int8"
 
 
 def test_auto_without_bf16_or_amx_picks_the_fastest_available(cache):
     # bf16 would win on timings, but this CPU has no bf16: it is not even a candidate
     timer = fake_timer({"torch bf16": 1.0, "openvino bf16": 1.0, "onnxruntime int8": 7.0, "openvino int8": 8.0})
     seg = Segmenter(
-        cache_dir=cache, auto=AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU, use_cache=False)
+        cache_dir=cache,
+        auto=AutoSettings(probe=True, network_hw=SMALL, timer=timer, cpu=OLD_CPU, use_cache=False, min_agreement=0.9),
     )
     assert not any("bf16" in name for name in timer.asked)
     assert (seg.backend, seg.precision) == ("onnxruntime", "int8")
@@ -148,7 +157,7 @@ def test_probe_off_takes_the_fixed_order_and_measures_nothing(cache):
 
 def test_auto_answers_attention_on_torch_when_it_picked_an_onnx_engine(cache):
     settings = AutoSettings(
-        probe=True, network_hw=SMALL, timer=fake_timer({"openvino int8": 1.0}), cpu=OLD_CPU, use_cache=False
+        probe=True, network_hw=SMALL, timer=fake_timer({"openvino fp32": 1.0}), cpu=OLD_CPU, use_cache=False
     )
     seg = Segmenter(cache_dir=cache, auto=settings)
     assert seg.backend == "openvino"
@@ -177,3 +186,26 @@ def test_a_real_probe_on_a_tiny_model(tmp_path):
     assert decision.candidate.name == min(decision.ms, key=decision.ms.get)  # nothing refused at bar 0
     assert (seg.backend, seg.precision) == (decision.backend, decision.precision)
     assert seg.segment(np.zeros((64, 128, 3), np.uint8)).labels.shape == (64, 128)
+
+
+def test_the_probe_judges_agreement_on_frames_int8_was_not_calibrated_on(tmp_path, monkeypatch):
+    """Agreement measured on the calibration frames is optimistic (the bundled light model: 99.50 % there,
+    99.30 % on unseen frames): the probe compares labels on its own bundled frames."""
+    import hashlib
+
+    from attanet_model import quantize
+    from attanet_model.auto_backend import AGREEMENT_DIR
+
+    def digests(folder):
+        return {hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.jpg")}
+
+    assert len(digests(AGREEMENT_DIR)) == 6 and not digests(AGREEMENT_DIR) & digests(quantize.CALIBRATION_DIR)
+    read = []
+    real = quantize.read_images
+    monkeypatch.setattr(quantize, "read_images", lambda folder, *a, **k: read.append(folder) or real(folder, *a, **k))
+    model = build_model("attanet_light").eval()
+    path = save_checkpoint(tmp_path / "tiny.pt", model, ModelMeta.for_model(model, "attanet_light"))
+    settings = AutoSettings(probe=True, rounds=1, network_hw=(64, 128), min_agreement=0.0)
+    Segmenter(path, cache_dir=tmp_path / "cache", auto=settings)
+    assert read[0] == AGREEMENT_DIR  # the probe's frames ...
+    assert all(folder == quantize.CALIBRATION_DIR for folder in read[1:])  # ... int8 calibrates on the others
