@@ -48,10 +48,27 @@ class BenchClient:
         self.executor.spin_once(timeout_sec=1.0)  # let the node see our subscriptions too
 
 
+def stop_node(node: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM, then wait; a node still running after ``timeout_s`` is killed — never left behind to
+    load the CPU of every later measurement — and ``RuntimeError`` says so (a node that ignores SIGTERM
+    is a fault of its own)."""
+    node.terminate()
+    try:
+        node.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        node.wait()
+        raise RuntimeError(
+            f"the node (pid {node.pid}) did not stop within {timeout_s:g} s of SIGTERM and was killed"
+        ) from None
+
+
 @contextmanager
-def bench_client(command: list[str], env: dict[str, str], domain_id: int, name: str) -> Iterator[BenchClient]:
+def bench_client(
+    command: list[str], env: dict[str, str], domain_id: int, name: str, stop_timeout_s: float = 30.0
+) -> Iterator[BenchClient]:
     """Start the node with ``command`` in ``env`` and a client node ``name`` on ``domain_id``;
-    on the way out the node is terminated (waited for), its log closed, the client shut down."""
+    on the way out the node is stopped (``stop_node``), its log closed, the client shut down."""
     import rclpy
     import rclpy.executors
     from diagnostic_msgs.msg import DiagnosticArray
@@ -61,8 +78,7 @@ def bench_client(command: list[str], env: dict[str, str], domain_id: int, name: 
     with ExitStack() as stack:
         log = stack.enter_context(tempfile.TemporaryFile("w+"))
         node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        stack.callback(node.wait, 30)
-        stack.callback(node.terminate)
+        stack.callback(stop_node, node, stop_timeout_s)
         context = rclpy.Context()
         rclpy.init(context=context, domain_id=domain_id)
         stack.callback(rclpy.try_shutdown, context=context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import pytest
 from ros_harness import domain_for, ros_env
@@ -33,4 +34,16 @@ def test_a_node_that_never_connects_is_stopped_after_the_timeout():
     with pytest.raises(RuntimeError, match="the node did not come up"), bench_client(*client_args(command)) as bench:
         bench.wait_until_connected([TOPIC], timeout_s=0.5)  # no one publishes it: ends by the timeout
     assert bench.node.returncode == -signal.SIGTERM  # terminated by the client, not left running
+    assert bench.log.closed
+
+
+def test_a_node_that_ignores_sigterm_is_killed_and_said_not_left_running():
+    ready = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True)"
+    command = [sys.executable, "-c", ready + "; time.sleep(600)"]
+    args = (*client_args(command), 1.0)
+    with pytest.raises(RuntimeError, match=r"did not stop within 1 s of SIGTERM and was killed"):
+        with bench_client(*args) as bench:
+            while "up" not in bench.node_log():  # SIGTERM is ignored from here on: no race with its start
+                time.sleep(0.05)
+    assert bench.node.returncode == -signal.SIGKILL
     assert bench.log.closed
