@@ -41,9 +41,9 @@ def test_a_node_that_ignores_sigterm_is_killed_and_said_not_left_running():
     ready = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True)"
     command = [sys.executable, "-c", ready + "; time.sleep(600)"]
     args = (*client_args(command), 1.0)
-    with pytest.raises(RuntimeError, match=r"did not stop within 1 s of SIGTERM and was killed"):
-        with bench_client(*args) as bench:
-            while "up" not in bench.node_log():  # SIGTERM is ignored from here on: no race with its start
-                time.sleep(0.05)
+    expected = r"did not stop within 1 s of SIGTERM and was killed"
+    with pytest.raises(RuntimeError, match=expected), bench_client(*args) as bench:
+        while "up" not in bench.node_log():  # SIGTERM is ignored from here on: no race with its start
+            time.sleep(0.05)
     assert bench.node.returncode == -signal.SIGKILL
     assert bench.log.closed
