@@ -1,10 +1,3 @@
-"""attanet_ros.
-
-Every entry point of the node (``python -m attanet_ros.node``, ``attanet_node``, the lifecycle
-node) imports this package before torch: OpenMP's wait policy is set here, the one moment
-libgomp has not read it yet (``inference_thread.quiet_openmp_waits``; a user's value wins).
-"""
-
-from attanet_ros.node.inference_thread import quiet_openmp_waits
-
-quiet_openmp_waits()
+"""attanet_ros: the segmentation node (``node``), rosbag tools (``bags``), measuring tools (``tools``) and
+what they share (``common``). Importing this package has no side effects; the node's package sets
+OpenMP's wait policy (``attanet_ros.node``)."""

@@ -56,3 +56,11 @@ def test_default_threads_are_the_cores_this_process_may_use():
         assert worker.threads == usable_cores() == len(os.sched_getaffinity(0))
     finally:
         worker.close()
+
+
+def test_only_the_node_package_sets_the_policy_not_the_tools():
+    """The bag and measuring tools import attanet_ros.common/bags/tools: no process-wide side effect."""
+    code = "import attanet_ros.common.image_codec, attanet_ros.bags.cli, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None"]

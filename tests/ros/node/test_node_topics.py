@@ -458,5 +458,5 @@ def test_diagnostics_name_the_inference_thread_and_auto_runs_torch_for_attention
     assert values["backend"] == "torch"
     assert "backend auto with output 'attention': running torch (attention needs it)" in node.output()
     cores = len(os.sched_getaffinity(0))
-    policy = os.environ["OMP_WAIT_POLICY"]  # PASSIVE unless the user set one: importing attanet_ros sets it
+    policy = os.environ["OMP_WAIT_POLICY"]  # PASSIVE unless the user set one: importing attanet_ros.node sets it
     assert values["inference_thread"] == f"{cores} torch intra-op threads, OMP_WAIT_POLICY={policy}"
