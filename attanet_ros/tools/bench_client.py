@@ -52,15 +52,10 @@ def stop_node(node: subprocess.Popen, timeout_s: float = 30.0) -> None:
     """SIGTERM, then wait; a node still running after ``timeout_s`` is killed — never left behind to
     load the CPU of every later measurement — and ``RuntimeError`` says so (a node that ignores SIGTERM
     is a fault of its own)."""
-    node.terminate()
-    try:
-        node.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        node.kill()
-        node.wait()
-        raise RuntimeError(
-            f"the node (pid {node.pid}) did not stop within {timeout_s:g} s of SIGTERM and was killed"
-        ) from None
+    from attanet_ros.tools.dds_check import terminate_or_kill
+
+    if terminate_or_kill(node, timeout_s):
+        raise RuntimeError(f"the node (pid {node.pid}) did not stop within {timeout_s:g} s of SIGTERM and was killed")
 
 
 @contextmanager

@@ -121,15 +121,23 @@ def _die_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def terminate_or_kill(process: subprocess.Popen, grace_s: float) -> bool:
+    """SIGTERM ``process`` and wait ``grace_s``; kill it if it is still there. True when it had to be killed."""
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(grace_s)
+        return False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+
+
 def stop_child(process: subprocess.Popen) -> None:
     """Terminate ``process`` and wait for it; kill it if it is still there after ``CHILD_GRACE_S``."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(CHILD_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    terminate_or_kill(process, CHILD_GRACE_S)
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
