@@ -17,12 +17,13 @@ from typing import Any
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from attanet_ros.common.dds_env import transport_setting, use_shipped_profile
 
 from .engine import ENCODINGS, SegmentationEngine
+from .executor import NodeExecutor
 from .label_info import LABEL_INFO_MISSING, label_info_available
 from .malloc_tuning import fix_mmap_threshold
 from .node_parameters import StartupError, declare_parameters, read_settings
@@ -111,7 +112,7 @@ def run_node(
 
 def spin(node: Node, threads: int, release: Callable[[], None]) -> int:
     """Spin until Ctrl-C / shutdown, then ``release`` (stop the worker, free the model) and close ROS."""
-    executor = MultiThreadedExecutor(num_threads=threads)
+    executor = NodeExecutor(num_threads=threads)  # rclpy's MultiThreadedExecutor, without its busy loop
     executor.add_node(node)
     try:
         executor.spin()
