@@ -16,7 +16,9 @@ mmap threshold, so such arrays are mapped and unmapped per frame).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import cv2
@@ -27,6 +29,8 @@ from attanet_model.classes import palette
 from attanet_model.preprocess import MIN_SIDE
 
 from .image_codec import ImageDecodeError, compressed_from_msg, image_from_msg
+
+Emit = Callable[[int, str, np.ndarray], None]  # (frame index, output name, the output) as soon as it is made
 
 
 def decode_frame(msg: Any, compressed: bool) -> np.ndarray:
@@ -101,11 +105,14 @@ class FramePipeline:
         return self._outputs(result, image_bgr, wanted, options, 0)
 
     def run_many(
-        self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions
+        self, frames: list[tuple[np.ndarray, frozenset[str]]], options: FrameOptions, emit: Emit | None = None
     ) -> tuple[list[FrameOutputs], list[int]]:
         """Several cameras' frames, as (image, wanted): their outputs in the same order, and the
         forward batch sizes used. Same-size frames go through one batched forward where the
-        Segmenter batches (the GPU frame path); elsewhere, and for attention, one at a time."""
+        Segmenter batches (the GPU frame path); elsewhere, and for attention, one at a time.
+        ``emit(i, name, array)``, when given, gets each output of frame ``i`` the moment it is made
+        (labels first, then confidence, colour, overlay, attention), so a caller can publish the labels
+        while the rest is computed; its time is left out of ``postprocess``."""
         keys = [(image.shape, "attention" in wanted) for image, wanted in frames]
         outputs: list[FrameOutputs | None] = [None] * len(frames)
         groups = batch_groups(keys, self.segmenter.batches_frames)
@@ -116,7 +123,8 @@ class FramePipeline:
             else:
                 results = self.segmenter.segment_batch([frames[i][0] for i in group])
             for i, result in zip(group, results, strict=True):
-                outputs[i] = self._outputs(result, frames[i][0], frames[i][1], options, i)
+                frame_emit = None if emit is None else partial(emit, i)
+                outputs[i] = self._outputs(result, frames[i][0], frames[i][1], options, i, frame_emit)
         return outputs, [len(group) for group in groups]
 
     def _attention_query(self, image_bgr: np.ndarray, wanted, options: FrameOptions) -> AttentionQuery | None:
@@ -130,8 +138,20 @@ class FramePipeline:
         net_h, net_w = self.segmenter.plan(height, width).network_hw
         return AttentionQuery(query.x * net_w / width, None if query.y is None else query.y * net_h / height)
 
-    def _outputs(self, result: Result, image_bgr: np.ndarray, wanted, options: FrameOptions, slot: int) -> FrameOutputs:
+    def _outputs(
+        self, result: Result, image_bgr: np.ndarray, wanted, options: FrameOptions, slot: int, emit=None
+    ) -> FrameOutputs:
         t1 = time.perf_counter()
+        emitted_s = 0.0
+
+        def made(name: str, array: np.ndarray | None) -> None:
+            nonlocal emitted_s
+            setattr(outputs, name, array)
+            if emit is not None and array is not None:
+                started = time.perf_counter()
+                emit(name, array)
+                emitted_s += time.perf_counter() - started
+
         size = image_bgr.shape[:2] if self.resizes else result.labels.shape[:2]
         outputs = FrameOutputs(size=size)
         small = result.labels
@@ -139,28 +159,29 @@ class FramePipeline:
             small = np.where(result.confidence < options.confidence_threshold, np.uint8(IGNORE_INDEX), small)
         labels = self._resized(small, size, cv2.INTER_NEAREST, self._buffer(slot, "labels", size))
         if "labels" in wanted:
-            outputs.labels = labels
+            made("labels", labels)
+        if "confidence" in wanted:  # mono8 at the network size, then resized: no camera-size float map
+            # nearest, like the labels: each published pixel's confidence is the one its label came from, so a
+            # consumer thresholding it (Nav2's segmentation layer) agrees with the node's 255s pixel for pixel
+            mono8 = to_mono8(result.confidence)
+            made("confidence", self._resized(mono8, size, cv2.INTER_NEAREST, self._buffer(slot, "confidence", size)))
         color = None
         if "color" in wanted or "overlay" in wanted:
             # the palette gather on the network-size labels, then nearest: the same pixels, fewer gathers
             small_color = labels_to_color(small, lut=self.palette)
             color = self._resized(small_color, size, cv2.INTER_NEAREST, self._buffer(slot, "color", (*size, 3)))
         if "color" in wanted:
-            outputs.color = color
+            made("color", color)
         if "overlay" in wanted:
             frame = image_bgr if self.resizes else result.frame  # the frame at the output size
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._buffer(slot, "rgb", frame.shape))
             out = self._buffer(slot, "overlay", frame.shape)
-            outputs.overlay = overlay(rgb, labels, options.overlay_alpha, color=color, out=out)
-        if "confidence" in wanted:  # mono8 at the network size, then resized: no camera-size float map
-            # nearest, like the labels: each published pixel's confidence is the one its label came from, so a
-            # consumer thresholding it (Nav2's segmentation layer) agrees with the node's 255s pixel for pixel
-            mono8 = to_mono8(result.confidence)
-            outputs.confidence = self._resized(mono8, size, cv2.INTER_NEAREST, self._buffer(slot, "confidence", size))
+            made("overlay", overlay(rgb, labels, options.overlay_alpha, color=color, out=out))
         if "attention" in wanted and result.attention is not None:
-            outputs.attention = to_mono8(self._attention_at(result.attention, size))
+            made("attention", to_mono8(self._attention_at(result.attention, size)))
         timings = dict(result.timings_ms)
-        timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t1) * 1e3
+        compute_ms = (time.perf_counter() - t1 - emitted_s) * 1e3
+        timings["postprocess"] = timings.get("postprocess", 0.0) + compute_ms
         outputs.timings_ms = timings
         return outputs
 

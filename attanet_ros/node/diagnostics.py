@@ -93,6 +93,8 @@ def diagnostic_report(
         ("latency_p95_ms", _ms(snapshot["latency_p95_ms"])),
         ("node_latency_p50_ms", _ms(snapshot["node_latency_p50_ms"])),
         ("node_latency_p95_ms", _ms(snapshot["node_latency_p95_ms"])),
+        ("arrival_p50_ms", _ms(snapshot.get("arrival_p50_ms", float("nan")))),
+        ("arrival_p95_ms", _ms(snapshot.get("arrival_p95_ms", float("nan")))),
     ]
     values += [(f"stage_{name}_p50_ms", _ms(value)) for name, value in snapshot["stages_p50_ms"].items()]
     values += list(info.items())

@@ -72,6 +72,28 @@ class _Frame:
     timings: dict[str, float]
 
 
+class _Publishing:
+    """Publishes one frame's output images as they are made, each serialized in one copy (no array.array,
+    no rmw conversion). A failed publish is kept (``failed``), the frame's later images skipped, and the
+    other frames of a batch go on."""
+
+    def __init__(self, frame: _Frame) -> None:
+        self.frame = frame
+        self.seconds = 0.0  # time spent publishing
+        self.failed: Exception | None = None
+
+    def __call__(self, name: str, array) -> None:
+        if self.failed is not None or array is None or name not in self.frame.wanted:
+            return
+        started = time.perf_counter()
+        try:
+            self.frame.channel.image_pubs[name].publish(image_cdr(array, ENCODINGS[name], self.frame.msg.header))
+        except Exception as exc:
+            self.failed = exc
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 class SegmentationEngine:
     """One model, one or several cameras, one worker thread; created by a node shell."""
 
@@ -352,39 +374,55 @@ class SegmentationEngine:
         return _Frame(channel, msg, received_at, image, wanted, want_info, timings)
 
     def _segment_and_publish(self, frames: list[_Frame]) -> None:
+        """Segment the frames and publish each output the moment it is made (labels first: a consumer of the
+        labels does not wait for the colour, overlay and confidence images), then camera_info and the counts."""
+        options = self.options  # one frame, one set of options (parameters may change meanwhile)
+        for frame in list(frames):
+            try:
+                self._follow_label_info(frame, options)
+            except Exception as exc:
+                self._internal_error(frame.channel, exc)
+                frames.remove(frame)
         segmented = [f for f in frames if f.wanted]
+        publishing = [_Publishing(f) for f in segmented]
         try:
-            outputs, batches = self.pipeline.run_many([(f.image, f.wanted) for f in segmented], self.options)
+            outputs, batches = self.pipeline.run_many(
+                [(f.image, f.wanted) for f in segmented], options, lambda i, name, array: publishing[i](name, array)
+            )
         except Exception as exc:
             for f in segmented:
                 self._internal_error(f.channel, exc)
             frames = [f for f in frames if not f.wanted]
-            outputs, batches = [], []
+            outputs, batches, publishing = [], [], []
         with self._batch_lock:
             self._batch_sizes.update(batches)
-        by_frame = dict(zip(map(id, segmented), outputs, strict=False))
+        by_frame = {id(p.frame): (out, p) for out, p in zip(outputs, publishing, strict=False)}
         for frame in frames:
+            out, streamed = by_frame.get(id(frame), (None, None))
             try:
-                self._publish(frame, by_frame.get(id(frame)))
+                if streamed is not None and streamed.failed is not None:
+                    raise streamed.failed  # one frame's failed publish, counted for it alone
+                self._publish(frame, out, streamed)
             except Exception as exc:
                 self._internal_error(frame.channel, exc)
 
-    def _publish(self, frame: _Frame, outputs) -> None:
+    @staticmethod
+    def _follow_label_info(frame: _Frame, options: FrameOptions) -> None:
+        """The camera's frame_id (and a new confidence threshold) on ~/label_info before its labels."""
+        if frame.channel.label_info is not None:
+            frame.channel.label_info.follow(options.confidence_threshold, frame.msg.header)
+
+    def _publish(self, frame: _Frame, outputs, streamed: _Publishing | None) -> None:
+        """camera_info and the frame's counts (its images went out as they were made: ``streamed``)."""
         channel, header = frame.channel, frame.msg.header
         timings = dict(frame.timings)
         t1 = time.perf_counter()
-        if channel.label_info is not None:  # the camera's frame_id (and a new threshold) before its labels
-            channel.label_info.follow(self.options.confidence_threshold, header)
         if outputs is not None:
             timings.update(outputs.timings_ms)
-            for name in (name for name in ENCODINGS if name in frame.wanted):  # labels first, always
-                array = getattr(outputs, name)
-                if array is not None:  # serialized here in one copy: no array.array, no rmw conversion
-                    channel.image_pubs[name].publish(image_cdr(array, ENCODINGS[name], header))
         if frame.want_info:
             self._publish_camera_info(channel, frame.image.shape[:2], header)
         done = time.perf_counter()
-        timings["publish"] = (done - t1) * 1e3
+        timings["publish"] = (streamed.seconds if streamed is not None else 0.0) * 1e3 + (done - t1) * 1e3
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         now_ns = self.node.get_clock().now().nanoseconds  # 0 on sim time before the first /clock
         latency = (now_ns - stamp_ns) / 1e6 if stamp_ns > 0 and now_ns > 0 else None

@@ -42,6 +42,7 @@ class FrameStats:
         self._clock_ahead_ms = deque(maxlen=window)
         self._latency = deque(maxlen=window)  # camera stamp -> last output published, ms
         self._node_latency = deque(maxlen=window)  # message received -> last output published, ms
+        self._arrival = deque(maxlen=window)  # camera stamp -> message received (DDS and the executor), ms
         self._stages = {name: deque(maxlen=window) for name in STAGES}
 
     def on_received(self) -> None:
@@ -78,6 +79,7 @@ class FrameStats:
                 self._clock_behind_ms.append(latency_ms - node_latency_ms)
             elif latency_ms is not None:
                 self._latency.append(latency_ms)
+                self._arrival.append(latency_ms - node_latency_ms)
             self._node_latency.append(node_latency_ms)
             for name, value in stages_ms.items():
                 if name in self._stages:
@@ -86,7 +88,7 @@ class FrameStats:
     def snapshot(self) -> dict:
         """A consistent copy of every counter and statistic, as plain numbers."""
         with self._lock:
-            latency, node_latency = list(self._latency), list(self._node_latency)
+            latency, node_latency, arrival = list(self._latency), list(self._node_latency), list(self._arrival)
             ahead, behind = list(self._clock_ahead_ms), list(self._clock_behind_ms)
             stages = {name: list(values) for name, values in self._stages.items()}
             return {
@@ -105,6 +107,8 @@ class FrameStats:
                 "latency_p95_ms": percentile(latency, 95),
                 "node_latency_p50_ms": percentile(node_latency, 50),
                 "node_latency_p95_ms": percentile(node_latency, 95),
+                "arrival_p50_ms": percentile(arrival, 50),
+                "arrival_p95_ms": percentile(arrival, 95),
                 "stages_p50_ms": {name: percentile(values, 50) for name, values in stages.items()},
             }
 

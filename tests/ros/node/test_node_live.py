@@ -121,6 +121,8 @@ def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros
     assert float(after["stage_inference_p50_ms"]) > 0
     for key in ("backend", "device", "precision", "latency_p50_ms", "stage_decode_p50_ms", "stage_publish_p50_ms"):
         assert key in after
+    # stamp -> received is part of stamp -> published, and not all of it
+    assert 0 < float(after["arrival_p50_ms"]) < float(after["latency_p50_ms"]), after
     assert after["frame_path"] == "host: OpenCV resize + torch"
 
 

@@ -101,6 +101,8 @@ def test_stats_percentiles_and_counters():
     assert snap["errors"] == {"short_data": 1}
     assert snap["latency_p50_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 50))
     assert snap["latency_p95_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 95))
+    # stamp -> received: each frame's latency less its time in the node (i - i/2)
+    assert snap["arrival_p50_ms"] == pytest.approx(np.percentile(np.arange(1, 101) / 2, 50))
     assert snap["stages_p50_ms"]["inference"] == 10.0
     assert np.isnan(snap["stages_p50_ms"]["publish"])
 
