@@ -36,7 +36,7 @@ from std_msgs.msg import String
 
 from attanet_model import IGNORE_INDEX, Segmenter
 from attanet_ros.common.frame_pipeline import FrameOptions, FramePipeline, decode_frame
-from attanet_ros.common.image_codec import ImageDecodeError, image_cdr
+from attanet_ros.common.image_codec import ImageDecodeError
 from attanet_ros.common.qos import (
     camera_info_qos,
     diagnostics_qos,
@@ -53,12 +53,12 @@ from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .inference_thread import InferenceThread
 from .label_info import create_label_info
+from .malloc_tuning import trim_heap, trims_heap, tune_for
 from .node_parameters import StartupError
+from .output_publishing import OutputPublishing
 from .params import NodeSettings
 from .ros_args import ROS_OWNED_PREFIXES
 from .stats import RateLimitedLog
-
-ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8", "attention": "mono8"}
 
 
 @dataclass
@@ -70,28 +70,6 @@ class _Frame:
     wanted: frozenset[str]
     want_info: bool
     timings: dict[str, float]
-
-
-class _Publishing:
-    """Publishes one frame's output images as they are made, each serialized in one copy (no array.array,
-    no rmw conversion). A failed publish is kept (``failed``), the frame's later images skipped, and the
-    other frames of a batch go on."""
-
-    def __init__(self, frame: _Frame) -> None:
-        self.frame = frame
-        self.seconds = 0.0  # time spent publishing
-        self.failed: Exception | None = None
-
-    def __call__(self, name: str, array) -> None:
-        if self.failed is not None or array is None or name not in self.frame.wanted:
-            return
-        started = time.perf_counter()
-        try:
-            self.frame.channel.image_pubs[name].publish(image_cdr(array, ENCODINGS[name], self.frame.msg.header))
-        except Exception as exc:
-            self.failed = exc
-        finally:
-            self.seconds += time.perf_counter() - started
 
 
 class SegmentationEngine:
@@ -116,6 +94,7 @@ class SegmentationEngine:
         self._publishers: list = []
         self._timer = None
         self._applying_parameters = False
+        self._trim_heap = False
 
     @property
     def executor_threads(self) -> int:
@@ -144,7 +123,10 @@ class SegmentationEngine:
             "mode": s.mode,
             "output_resolution": s.output_resolution,
             "inference_thread": self._inference.describe(),
+            # torch on the CPU reuses its activations' heap blocks; other engines return frames to the OS
+            "malloc": tune_for(segmenter.backend, segmenter.device) or "glibc defaults (set by the user, or not glibc)",
         }
+        self._trim_heap = trims_heap(segmenter.backend, segmenter.device)
         node = self.node
         for channel in self.channels.values():
             prefix = channel.output_prefix
@@ -384,7 +366,7 @@ class SegmentationEngine:
                 self._internal_error(frame.channel, exc)
                 frames.remove(frame)
         segmented = [f for f in frames if f.wanted]
-        publishing = [_Publishing(f) for f in segmented]
+        publishing = [OutputPublishing(f) for f in segmented]
         try:
             outputs, batches = self.pipeline.run_many(
                 [(f.image, f.wanted) for f in segmented], options, lambda i, name, array: publishing[i](name, array)
@@ -412,7 +394,7 @@ class SegmentationEngine:
         if frame.channel.label_info is not None:
             frame.channel.label_info.follow(options.confidence_threshold, frame.msg.header)
 
-    def _publish(self, frame: _Frame, outputs, streamed: _Publishing | None) -> None:
+    def _publish(self, frame: _Frame, outputs, streamed: OutputPublishing | None) -> None:
         """camera_info and the frame's counts (its images went out as they were made: ``streamed``)."""
         channel, header = frame.channel, frame.msg.header
         timings = dict(frame.timings)
@@ -448,6 +430,8 @@ class SegmentationEngine:
             return ",".join(f"{size}:{count}" for size, count in sorted(self._batch_sizes.items()))
 
     def publish_diagnostics(self) -> None:
+        if self._trim_heap:
+            trim_heap()  # torch's reused heap blocks: free pages back to the OS once a period
         s, now = self.settings, time.monotonic()
         name = f"{self.node.get_fully_qualified_name()}: segmentation"
         statuses = []

@@ -22,11 +22,12 @@ from rclpy.node import Node
 
 from attanet_ros.common.dds_env import transport_setting, use_shipped_profile
 
-from .engine import ENCODINGS, SegmentationEngine
+from .engine import SegmentationEngine
 from .executor import NodeExecutor
 from .label_info import LABEL_INFO_MISSING, label_info_available
 from .malloc_tuning import fix_mmap_threshold
 from .node_parameters import StartupError, declare_parameters, read_settings
+from .output_publishing import ENCODINGS
 from .params import NodeSettings
 from .ros_args import preflight, rcl_error_line
 

@@ -17,6 +17,7 @@ import pytest
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from attanet_ros.node.executor import NodeExecutor
@@ -35,11 +36,15 @@ def _hand_outs_per_callback(executor_class) -> tuple[int, int]:
     executor = executor_class(num_threads=4, context=context)
     executor.add_node(node)
     ran: list[str] = []
+    # every message kept and delivered, however late the subscription matches or slow the callbacks run
+    qos = QoSProfile(
+        depth=2 * MESSAGES, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
     node.create_subscription(
-        String, "probe", lambda m: ran.append(m.data), 10, callback_group=MutuallyExclusiveCallbackGroup()
+        String, "probe", lambda m: ran.append(m.data), qos, callback_group=MutuallyExclusiveCallbackGroup()
     )
     node.create_timer(0.05, lambda: ran.append("tick"))
-    publisher = source.create_publisher(String, "probe", 10)
+    publisher = source.create_publisher(String, "probe", qos)
     hand_outs = []
     submit = executor._executor.submit
 
@@ -64,7 +69,7 @@ def _hand_outs_per_callback(executor_class) -> tuple[int, int]:
         for i in range(MESSAGES):
             publisher.publish(String(data=str(i)))
             time.sleep(0.01)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while sum(1 for r in ran if r != "tick") < MESSAGES and time.monotonic() < deadline:
             time.sleep(0.01)
         executor._executor.submit = submit

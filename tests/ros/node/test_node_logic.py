@@ -404,3 +404,55 @@ def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_set_it(monkeypatch):
     assert fix_mmap_threshold() is True
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert fix_mmap_threshold() is False
+
+
+def test_torch_on_the_cpu_reuses_heap_blocks_and_other_engines_return_frames():
+    """In a fresh interpreter (mallopt is process-wide): with the torch threshold an 8 MB block comes from the
+    heap (no new mmapped block, glibc's mallinfo2), with the frames threshold it is mmapped; a user's
+    MALLOC_MMAP_THRESHOLD_ is left alone."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    from attanet_ros.node.malloc_tuning import FRAMES_THRESHOLD, TORCH_THRESHOLD, threshold_for
+
+    assert threshold_for("torch", "cpu") == TORCH_THRESHOLD == 32 * 1024 * 1024
+    assert threshold_for("openvino", "cpu") == threshold_for("onnxruntime", "cpu") == FRAMES_THRESHOLD
+    assert threshold_for("torch", "cuda") == FRAMES_THRESHOLD
+    if platform.libc_ver()[0] != "glibc" or platform.libc_ver()[1] < "2.33":
+        pytest.skip(f"needs glibc >= 2.33 for mallinfo2 ({platform.libc_ver()})")
+    code = """
+import ctypes, sys
+from attanet_ros.node.malloc_tuning import tune_for, trims_heap, trim_heap
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+said = tune_for(sys.argv[1], "cpu")
+before = libc.mallinfo2().hblks
+block = libc.malloc(8 * 1024 * 1024)
+mapped = libc.mallinfo2().hblks - before
+libc.free(block)
+print(said)
+print(mapped, trims_heap(sys.argv[1], "cpu"), trim_heap() in (True, False))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+
+    def run(backend, **extra):
+        out = subprocess.run(
+            [sys.executable, "-c", code, backend], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        said, rest = out.stdout.rstrip("\n").split("\n")
+        return said, rest.split()
+
+    said, rest = run("torch")
+    assert "32768 KiB" in said and "trimmed" in said and rest == ["0", "True", "True"]
+    said, rest = run("openvino")
+    assert "128 KiB" in said and rest == ["1", "False", "True"]
+    said, rest = run("torch", MALLOC_MMAP_THRESHOLD_="65536")
+    assert said == "" and rest[1] == "False"

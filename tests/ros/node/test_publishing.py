@@ -9,7 +9,8 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
 from attanet_ros.node.camera_channel import CameraChannel
-from attanet_ros.node.engine import _Frame, _Publishing
+from attanet_ros.node.engine import _Frame
+from attanet_ros.node.output_publishing import OutputPublishing
 
 
 class _Publisher:
@@ -33,7 +34,7 @@ def _frame(wanted: set[str]) -> _Frame:
 
 def test_outputs_go_out_as_made_with_the_frames_header():
     frame = _frame({"labels"})
-    publishing = _Publishing(frame)
+    publishing = OutputPublishing(frame)
     publishing("labels", np.arange(24, dtype=np.uint8).reshape(4, 6))
     publishing("overlay", np.zeros((4, 6, 3), np.uint8))  # not wanted: not published
     [sent] = frame.channel.image_pubs["labels"].sent
@@ -45,7 +46,7 @@ def test_outputs_go_out_as_made_with_the_frames_header():
 
 def test_a_failed_publish_stops_that_frames_later_images_and_is_kept():
     frame = _frame({"labels", "color", "overlay"})
-    publishing = _Publishing(frame)
+    publishing = OutputPublishing(frame)
     publishing("labels", np.zeros((4, 6), np.uint8))
     publishing("color", np.zeros((4, 6, 3), np.uint8))
     publishing("overlay", np.zeros((4, 6, 3), np.uint8))
