@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['node_overhead_ms']:>9.1f} {r['segmenter_p50_ms']:>16.1f} {r['node_over_model']:>10.2f}  {stages}"
             )
         print("\nwhere e2e goes, p50 ms: stamp -> node callback (DDS in), callback -> last output published (in node),")
-        print("the rest (DDS out to this process):")
+        print(
+            "the rest (DDS out to this process); the node's p50s include its warm-up frames, so they need not add up:"
+        )
         print(
             "{:>10} {:>9} {:>9} {:>9} {:>16} {:>15}".format(
                 "frame", "DDS in", "in node", "DDS out", "Segmenter alone", "in node/alone"
