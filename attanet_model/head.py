@@ -10,7 +10,7 @@ interpolation. The confidence (max softmax of the interpolated logits) needs eve
 values; it is computed only when asked, separably as ``F.interpolate`` does (each coarse row blended
 along x once, then two rows blended per output row), with loops over pixels innermost so they run
 as vector instructions, and an exp that vectorizes (range reduction to [-ln2/2, ln2/2], a degree-7
-polynomial, 2^-n made from its exponent bits; relative error < 1e-7).
+polynomial, 2^-n made from its exponent bits; relative error < 2e-7, two float32 ulp).
 
 Kernels are numba (``head_kernels.py``; ``parallel=True``, ``cache=True``), compiled or loaded from numba's cache once
 when the head is built. Threading layer: ``workqueue``, numba's own pthread pool. The OpenMP

@@ -13,6 +13,8 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 LOG2E, LN2 = np.float32(1.0 / math.log(2.0)), np.float32(math.log(2.0))
+# fastmath but for approximate reciprocals ("arcp"): 1 / sum is a true division, so one class gives exactly 1.0
+EXACT_DIVISION = {"nnan", "ninf", "nsz", "contract", "afn", "reassoc"}
 
 
 @intrinsic
@@ -46,7 +48,24 @@ def labels_kernel(lt, arg, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, labels):  # p
             labels[yy, xx] = best_c
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@njit(inline="always", fastmath=EXACT_DIVISION, cache=True)
+def exp_nonpositive(d):  # pragma: no cover - numba
+    """exp(d) in float32 for -87 <= d <= 0: exp(r) * 2^-n with |r| <= ln2/2, r's Taylor polynomial to degree 7
+    (Horner; truncation < 6e-9 relative) and 2^-n made from its exponent bits (a table lookup would be a gather,
+    which stops the loop around it from vectorizing)."""
+    n = np.int32(-d * LOG2E + np.float32(0.5))
+    r = d + np.float32(n) * LN2
+    p = r * np.float32(1 / 5040) + np.float32(1 / 720)
+    p = p * r + np.float32(1 / 120)
+    p = p * r + np.float32(1 / 24)
+    p = p * r + np.float32(1 / 6)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    return p * float_from_bits((np.int32(127) - n) << np.int32(23))
+
+
+@njit(parallel=True, fastmath=EXACT_DIVISION, cache=True, nogil=True)
 def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence):  # pragma: no cover
     height, width = confidence.shape
     classes, coarse_h = coarse.shape[:2]
@@ -60,30 +79,22 @@ def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence
                 dst[xx] = src[x0s[xx]] * vxs[xx] + src[x1s[xx]] * wxs[xx]
     for yy in prange(height):
         top, bottom, vy, wy = rows[y0s[yy]], rows[y1s[yy]], vys[yy], wys[yy]
+        values = np.empty((classes, width), np.float32)  # stored: the max class's exp(0) is exactly 1
         best = np.empty(width, np.float32)
         total = np.zeros(width, np.float32)
-        t, b = top[0], bottom[0]
+        t, b, v = top[0], bottom[0], values[0]
         for xx in range(width):
-            best[xx] = t[xx] * vy + b[xx] * wy
+            v[xx] = t[xx] * vy + b[xx] * wy
+            best[xx] = v[xx]
         for k in range(1, classes):
-            t, b = top[k], bottom[k]
+            t, b, v = top[k], bottom[k], values[k]
             for xx in range(width):
-                best[xx] = max(best[xx], t[xx] * vy + b[xx] * wy)
-        for k in range(classes):  # the blend again (cheaper than storing it), then exp(value - max)
-            t, b = top[k], bottom[k]
+                v[xx] = t[xx] * vy + b[xx] * wy
+                best[xx] = max(best[xx], v[xx])
+        for k in range(classes):
+            v = values[k]
             for xx in range(width):
-                d = max(t[xx] * vy + b[xx] * wy - best[xx], np.float32(-27.0))  # exp(-27) < 2e-12
-                n = np.int32(-d * LOG2E + np.float32(0.5))  # exp(d) = exp(r) * 2^-n, |r| <= ln2/2
-                r = d + np.float32(n) * LN2
-                p = r * np.float32(1 / 5040) + np.float32(1 / 720)  # exp(r): Taylor to degree 7, Horner
-                p = p * r + np.float32(1 / 120)
-                p = p * r + np.float32(1 / 24)
-                p = p * r + np.float32(1 / 6)
-                p = p * r + np.float32(0.5)
-                p = p * r + np.float32(1.0)
-                p = p * r + np.float32(1.0)
-                # 2^-n built from its exponent bits: a table lookup is a gather and stops the vectorizing
-                total[xx] += p * float_from_bits((np.int32(127) - n) << np.int32(23))
+                total[xx] += exp_nonpositive(max(v[xx] - best[xx], np.float32(-27.0)))  # exp(-27) < 2e-12
         out = confidence[yy]
         for xx in range(width):
             out[xx] = np.float32(1.0) / total[xx]
