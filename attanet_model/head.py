@@ -124,6 +124,7 @@ class LabelHead:
         coarse = np.zeros((2, 4, 4), np.float32)
         coarse[1, :2] = 1.0
         self.labels(coarse, (32, 32), (32, 32))
+        self.run(coarse, (32, 32), (32, 32), with_confidence=True)  # both compiled cases of the confidence kernel
         self.confidence(coarse, (32, 32), (32, 32))
 
     @staticmethod
@@ -161,20 +162,32 @@ class LabelHead:
         self._check(coarse, padded_hw, out_hw)
         if self.kind == "torch":
             return _max_softmax(self._torch_logits(coarse, padded_hw, out_hw)).numpy()
+        return self._softmax(coarse, padded_hw, out_hw, None)
+
+    def _softmax(self, coarse: np.ndarray, padded_hw, out_hw, labels: np.ndarray | None) -> np.ndarray:
+        """The numba confidence (and, into ``labels`` unless None, the argmax: the same pass)."""
         # unsigned indices: numba drops its negative-index wraparound, and the column gathers run ~1.5x faster
         maps = [m.astype(np.uintp) if m.dtype.kind == "i" else m for m in self._maps(coarse, padded_hw, out_hw)]
         out = np.empty(out_hw, np.float32)
-        self._call(_kernels[1], np.ascontiguousarray(coarse, dtype=np.float32), *maps, out)
+        self._call(_kernels[1], np.ascontiguousarray(coarse, dtype=np.float32), *maps, out, labels)
         return out
 
     def run(
-        self, coarse: np.ndarray, padded_hw: tuple[int, int], out_hw: tuple[int, int]
+        self, coarse: np.ndarray, padded_hw: tuple[int, int], out_hw: tuple[int, int], with_confidence: bool = False
     ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        """(labels, a function computing the confidence): the confidence costs nothing until called."""
+        """(labels, a function computing the confidence): the confidence costs nothing until called.
+
+        ``with_confidence``: the caller reads the confidence of every frame, so labels and confidence are made
+        in one pass (cheaper than the labels kernel plus the confidence); the function then returns it."""
         if self.kind == "torch":  # one upsample for both, as the exported full-size graph does
             self._check(coarse, padded_hw, out_hw)
             logits = self._torch_logits(coarse, padded_hw, out_hw)
             return logits.max(dim=0)[1].to(torch.uint8).numpy(), lambda: _max_softmax(logits).numpy()
+        if with_confidence:
+            self._check(coarse, padded_hw, out_hw)
+            labels = np.empty(out_hw, np.uint8)
+            confidence = self._softmax(coarse, padded_hw, out_hw, labels)
+            return labels, lambda: confidence
         return self.labels(coarse, padded_hw, out_hw), lambda: self.confidence(coarse, padded_hw, out_hw)
 
     def _call(self, kernel, *args) -> None:

@@ -66,7 +66,9 @@ def exp_nonpositive(d):  # pragma: no cover - numba
 
 
 @njit(parallel=True, fastmath=EXACT_DIVISION, cache=True, nogil=True)
-def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence):  # pragma: no cover
+def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence, labels):  # pragma: no cover
+    """The max softmax of the upsampled logits into ``confidence``; their argmax into ``labels`` too unless it
+    is None (numba compiles each case on its own: with None the argmax costs nothing)."""
     height, width = confidence.shape
     classes, coarse_h = coarse.shape[:2]
     # Separable, as F.interpolate: each coarse row blended along x once (1/8 of the work), then per output
@@ -81,6 +83,7 @@ def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence
         top, bottom, vy, wy = rows[y0s[yy]], rows[y1s[yy]], vys[yy], wys[yy]
         values = np.empty((classes, width), np.float32)  # stored: the max class's exp(0) is exactly 1
         best = np.empty(width, np.float32)
+        arg = np.zeros(width, np.uint8)
         total = np.zeros(width, np.float32)
         t, b, v = top[0], bottom[0], values[0]
         for xx in range(width):
@@ -88,9 +91,17 @@ def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence
             best[xx] = v[xx]
         for k in range(1, classes):
             t, b, v = top[k], bottom[k], values[k]
-            for xx in range(width):
-                v[xx] = t[xx] * vy + b[xx] * wy
-                best[xx] = max(best[xx], v[xx])
+            if labels is None:
+                for xx in range(width):
+                    v[xx] = t[xx] * vy + b[xx] * wy
+                    best[xx] = max(best[xx], v[xx])
+            else:
+                label = np.uint8(k)
+                for xx in range(width):
+                    v[xx] = t[xx] * vy + b[xx] * wy
+                    if v[xx] > best[xx]:  # the first of equal maxima, as torch's argmax
+                        arg[xx] = label
+                    best[xx] = max(best[xx], v[xx])
         for k in range(classes):
             v = values[k]
             for xx in range(width):
@@ -98,3 +109,5 @@ def confidence_kernel(coarse, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, confidence
         out = confidence[yy]
         for xx in range(width):
             out[xx] = np.float32(1.0) / total[xx]
+        if labels is not None:
+            labels[yy] = arg

@@ -6,6 +6,8 @@ Input: the bundled light model's coarse logits on a bundled calibration frame at
 512x1024 (what ``Segmenter`` hands the head). Each round times both kernels, in alternating order (round-robin),
 on the same threads; the table gives the medians, their ratio, and how far each kernel is from
 the full-size torch reference (``F.interpolate(align_corners=True)`` + max softmax) and from a float64 one.
+It also times what a caller that reads both pays: the labels kernel then the confidence, against
+``LabelHead.run(..., with_confidence=True)`` (one pass for both).
 The previous kernel lives only here, for this comparison: per pixel, the K classes innermost.
 """
 
@@ -92,19 +94,26 @@ def measure(head: LabelHead, size: tuple[int, int], rounds: int) -> str:
         previous_confidence_kernel(lt, *maps, _POW2, out)
         return out
 
-    kernels = {"previous": previous, "today": lambda: head.confidence(coarse, size, size)}
+    kernels = {
+        "previous": previous,
+        "today": lambda: head.confidence(coarse, size, size),
+        "labels, then confidence": lambda: head.run(coarse, size, size)[1](),
+        "labels and confidence in one pass": lambda: head.run(coarse, size, size, with_confidence=True)[1](),
+    }
     reference = LabelHead(head.threads, "torch").confidence(coarse, size, size)
     exact = float64_confidence(coarse, size)
-    errors = {name: (np.abs(fn() - reference).max(), np.abs(fn() - exact).max()) for name, fn in kernels.items()}
+    errors = {
+        name: (np.abs(fn() - reference).max(), np.abs(fn() - exact).max()) for name, fn in list(kernels.items())[:2]
+    }
     times: dict[str, list[float]] = {name: [] for name in kernels}
     for i in range(rounds):
         for name in list(kernels)[:: 1 if i % 2 == 0 else -1]:
             started = time.perf_counter()
             kernels[name]()
             times[name].append((time.perf_counter() - started) * 1e3)
-    old, new = statistics.median(times["previous"]), statistics.median(times["today"])
+    old, new, two, one = (statistics.median(t) for t in times.values())
     return (
-        f"| {size[0]}x{size[1]} | {old:.2f} | {new:.2f} | {old / new:.2f}x | "
+        f"| {size[0]}x{size[1]} | {old:.2f} | {new:.2f} | {old / new:.2f}x | {two:.2f} / {one:.2f} | "
         f"{errors['previous'][0]:.1e} / {errors['today'][0]:.1e} | "
         f"{errors['previous'][1]:.1e} / {errors['today'][1]:.1e} |"
     )
@@ -117,9 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     head = LabelHead(args.threads, "numba")  # builds the head's kernels and sets numba's threading layer
     print(
-        "| network size | previous ms | today ms | speed-up | max abs error previous / today: vs torch fp32 | vs fp64 |"
+        "| network size | previous ms | today ms | speed-up | labels + confidence: two kernels / one pass ms "
+        "| max abs error previous / today: vs torch fp32 | vs fp64 |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for size in SIZES:
         print(measure(head, size, args.rounds))
 

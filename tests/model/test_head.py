@@ -47,16 +47,18 @@ SIZES = [((64, 128), (512, 1024), (512, 1024)), ((40, 60), (320, 480), (300, 470
 @pytest.mark.parametrize("kind", ["smooth", "random"])
 @pytest.mark.parametrize(("coarse_hw", "padded_hw", "out_hw"), SIZES)
 @pytest.mark.parametrize("head", [NUMBA, TORCH], ids=["numba", "torch"])
-def test_head_matches_full_size_reference(head, coarse_hw, padded_hw, out_hw, kind, classes):
+@pytest.mark.parametrize("with_confidence", [False, True], ids=["lazy", "one-pass"])
+def test_head_matches_full_size_reference(head, coarse_hw, padded_hw, out_hw, kind, classes, with_confidence):
     coarse = logits(kind, classes, *coarse_hw)
     ref_labels, ref_conf, full = reference(coarse, padded_hw, out_hw)
-    labels, confidence = head.run(coarse, padded_hw, out_hw)
+    labels, confidence = head.run(coarse, padded_hw, out_hw, with_confidence=with_confidence)
     assert labels.shape == out_hw and labels.dtype == np.uint8
     assert_labels_match(labels, ref_labels, full)
     assert_labels_match(head.labels(coarse, padded_hw, out_hw), ref_labels, full)
     conf = confidence()
     assert conf.shape == out_hw and conf.dtype == np.float32
     np.testing.assert_allclose(conf, ref_conf, atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(conf, head.confidence(coarse, padded_hw, out_hw))  # one pass: the same values
     if head is TORCH:  # the fallback is today's computation exactly
         np.testing.assert_array_equal(labels, ref_labels)
         np.testing.assert_array_equal(conf, ref_conf)
@@ -74,6 +76,9 @@ def test_confidence_is_a_probability_at_every_width(width, classes):
     padded_hw, out_hw = (32, 104), (27, width)
     _, ref_conf, _ = reference(coarse, padded_hw, out_hw)
     conf = NUMBA.confidence(coarse, padded_hw, out_hw)
+    labels, one_pass = NUMBA.run(coarse, padded_hw, out_hw, with_confidence=True)
+    assert_labels_match(labels, *reference(coarse, padded_hw, out_hw)[::2])
+    np.testing.assert_array_equal(one_pass(), conf)
     assert conf.shape == out_hw and conf.dtype == np.float32
     np.testing.assert_allclose(conf, ref_conf, atol=1e-4, rtol=0)
     assert (conf <= 1.0).all() and (conf >= np.float32(1.0 / classes) * (1 - 1e-6)).all()
