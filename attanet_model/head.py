@@ -84,9 +84,11 @@ class LabelHead:
     Args:
         threads: threads of the numba kernels (the engine's inference threads).
         kind: "numba", "torch", or None: numba when it imports (else torch, said once).
+        confidence_every_frame: the caller reads every frame's confidence: ``run`` then makes labels and
+            confidence in one pass (cheaper than both kernels) instead of leaving the confidence for later.
     """
 
-    def __init__(self, threads: int, kind: str | None = None) -> None:
+    def __init__(self, threads: int, kind: str | None = None, confidence_every_frame: bool = False) -> None:
         global _kernels, _said_fallback
         self.threads = max(1, int(threads))
         if kind not in (None, *HEAD_KINDS):
@@ -102,6 +104,7 @@ class LabelHead:
             else:
                 kind = "numba"
         self.kind = kind
+        self.confidence_every_frame = confidence_every_frame
         if kind == "numba":
             import numba
 
@@ -173,12 +176,17 @@ class LabelHead:
         return out
 
     def run(
-        self, coarse: np.ndarray, padded_hw: tuple[int, int], out_hw: tuple[int, int], with_confidence: bool = False
-    ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        """(labels, a function computing the confidence): the confidence costs nothing until called.
-
-        ``with_confidence``: the caller reads the confidence of every frame, so labels and confidence are made
-        in one pass (cheaper than the labels kernel plus the confidence); the function then returns it."""
+        self,
+        coarse: np.ndarray,
+        padded_hw: tuple[int, int],
+        out_hw: tuple[int, int],
+        with_confidence: bool | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray]]:
+        """(labels, a function computing the confidence): the confidence costs nothing until called. With
+        ``with_confidence`` (default: ``confidence_every_frame``) on numba: (labels, confidence), made in one
+        pass, cheaper than the labels kernel followed by the confidence."""
+        if with_confidence is None:
+            with_confidence = self.confidence_every_frame
         if self.kind == "torch":  # one upsample for both, as the exported full-size graph does
             self._check(coarse, padded_hw, out_hw)
             logits = self._torch_logits(coarse, padded_hw, out_hw)
@@ -186,8 +194,7 @@ class LabelHead:
         if with_confidence:
             self._check(coarse, padded_hw, out_hw)
             labels = np.empty(out_hw, np.uint8)
-            confidence = self._softmax(coarse, padded_hw, out_hw, labels)
-            return labels, lambda: confidence
+            return labels, self._softmax(coarse, padded_hw, out_hw, labels)
         return self.labels(coarse, padded_hw, out_hw), lambda: self.confidence(coarse, padded_hw, out_hw)
 
     def _call(self, kernel, *args) -> None:

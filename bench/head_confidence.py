@@ -98,7 +98,7 @@ def measure(head: LabelHead, size: tuple[int, int], rounds: int) -> str:
         "previous": previous,
         "today": lambda: head.confidence(coarse, size, size),
         "labels, then confidence": lambda: head.run(coarse, size, size)[1](),
-        "labels and confidence in one pass": lambda: head.run(coarse, size, size, with_confidence=True)[1](),
+        "labels and confidence in one pass": lambda: head.run(coarse, size, size, with_confidence=True)[1],
     }
     reference = LabelHead(head.threads, "torch").confidence(coarse, size, size)
     exact = float64_confidence(coarse, size)
