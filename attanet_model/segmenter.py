@@ -178,6 +178,7 @@ class Segmenter:
         self._engine, self.auto_decision = open_engine(self._files, request, input_scale, input_size, settings)
         self._attention_engine = None
         self.model_path, self.device = path, device
+        self.confidence_every_frame = confidence_every_frame
         self.backend, self.precision = self._engine.backend, self._engine.precision
         self.meta: ModelMeta = self._engine.meta
         self.input_scale = input_scale if input_scale is not None else self.meta.input_scale

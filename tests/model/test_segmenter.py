@@ -172,6 +172,7 @@ def test_confidence_every_frame_comes_with_the_labels_and_equals_the_lazy_one(mo
     every_frame = Segmenter(model_file, **options, confidence_every_frame=True)
     img = frame(240, 320, seed=5)
     a, b = lazy.segment(img), every_frame.segment(img)
+    assert every_frame.confidence_every_frame and not lazy.confidence_every_frame
     assert b.confidence_computed and not a.confidence_computed
     assert (a.labels == b.labels).mean() >= 0.9999
     np.testing.assert_array_equal(b.confidence, a.confidence)
