@@ -143,10 +143,11 @@ class LabelHead:
 
     @staticmethod
     def _maps(coarse: np.ndarray, padded_hw, out_hw) -> list[np.ndarray]:
-        """The row maps then the column maps (``axis_map``) of the output crop."""
+        """The row maps then the column maps (``axis_map``) of the output crop, indices unsigned: numba then
+        drops its negative-index wraparound (the confidence's column gathers ~1.5x, the labels ~10 % faster)."""
         rows = [a[: out_hw[0]] for a in axis_map(coarse.shape[1], padded_hw[0])]
         cols = [a[: out_hw[1]] for a in axis_map(coarse.shape[2], padded_hw[1])]
-        return rows + cols
+        return [a.astype(np.uintp) if a.dtype.kind == "i" else a for a in rows + cols]
 
     def labels(self, coarse: np.ndarray, padded_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
         """HxW uint8: argmax of ``coarse`` upsampled to ``padded_hw`` (align_corners=True), cropped to ``out_hw``."""
@@ -169,8 +170,7 @@ class LabelHead:
 
     def _softmax(self, coarse: np.ndarray, padded_hw, out_hw, labels: np.ndarray | None) -> np.ndarray:
         """The numba confidence (and, into ``labels`` unless None, the argmax: the same pass)."""
-        # unsigned indices: numba drops its negative-index wraparound, and the column gathers run ~1.5x faster
-        maps = [m.astype(np.uintp) if m.dtype.kind == "i" else m for m in self._maps(coarse, padded_hw, out_hw)]
+        maps = self._maps(coarse, padded_hw, out_hw)
         out = np.empty(out_hw, np.float32)
         self._call(_kernels[1], np.ascontiguousarray(coarse, dtype=np.float32), *maps, out, labels)
         return out
