@@ -44,6 +44,7 @@ class EngineRequest:
     compile_mode: str | None = None
     trt_cache: str | Path | None = None
     allow_fallback: bool = False
+    confidence_every_frame: bool = False  # the CPU label head makes labels and confidence in one pass
 
 
 def typical_network_hw(
@@ -73,7 +74,14 @@ def build_engine(files: ModelFiles, request: EngineRequest, candidate: Candidate
             raise ValueError(
                 f"backend 'torch' needs a checkpoint (.pt), got {files.source}; use onnxruntime or openvino"
             )
-        return TorchEngine(files.source, request.device, precision, request.compile_mode, torch_threads())
+        return TorchEngine(
+            files.source,
+            request.device,
+            precision,
+            request.compile_mode,
+            torch_threads(),
+            confidence_every_frame=request.confidence_every_frame,
+        )
     # CPU engines run the graph that ends at the coarse logits (the label head does the rest, head.py);
     # CUDA keeps the full-size argmax in the graph, where it is cheap
     onnx_path = files.onnx(int8=precision == "int8", coarse=request.device == "cpu")
@@ -81,11 +89,17 @@ def build_engine(files: ModelFiles, request: EngineRequest, candidate: Candidate
         from .engines import OrtEngine
 
         return OrtEngine(
-            onnx_path, request.device, precision, request.trt_cache, request.allow_fallback, torch_threads()
+            onnx_path,
+            request.device,
+            precision,
+            request.trt_cache,
+            request.allow_fallback,
+            torch_threads(),
+            confidence_every_frame=request.confidence_every_frame,
         )
     from .openvino_engine import OpenVinoEngine
 
-    return OpenVinoEngine(onnx_path, precision, torch_threads())
+    return OpenVinoEngine(onnx_path, precision, torch_threads(), confidence_every_frame=request.confidence_every_frame)
 
 
 def explicit_candidate(files: ModelFiles, request: EngineRequest) -> Candidate:

@@ -48,11 +48,17 @@ class TorchEngine:
     has_logits = True
 
     def __init__(
-        self, path: Path, device: str, precision: str, compile_mode: str | None = None, threads: int = 1
+        self,
+        path: Path,
+        device: str,
+        precision: str,
+        compile_mode: str | None = None,
+        threads: int = 1,
+        confidence_every_frame: bool = False,
     ) -> None:
         self.model, self.meta, _ = load_checkpoint(path)
         # on the CPU the full-size upsample + argmax costs more than the network: the label head does it
-        self.head = LabelHead(threads, requested_kind()) if device == "cpu" else None
+        self.head = LabelHead(threads, requested_kind(), confidence_every_frame) if device == "cpu" else None
         fold_batchnorm(self.model.eval())  # inference only: one kernel per conv layer, not two
         self.device = torch.device(device)
         self.precision = precision
@@ -153,11 +159,12 @@ class OnnxGraphOutputs:
 
     has_attention = False
 
-    def __init__(self, info: dict, threads: int) -> None:
+    def __init__(self, info: dict, threads: int, confidence_every_frame: bool = False) -> None:
         self.output = graph_output(info)
         self.argmax = self.output == "labels"
         self.has_logits = not self.argmax
-        self.head = LabelHead(threads, requested_kind()) if self.output == "coarse_logits" else None
+        coarse = self.output == "coarse_logits"
+        self.head = LabelHead(threads, requested_kind(), confidence_every_frame) if coarse else None
 
     def labels(self, outputs: list[np.ndarray], input_hw: tuple[int, int]):
         """(labels, confidence or a function computing it, None) of one frame of ``input_hw``."""
@@ -202,11 +209,12 @@ class OrtEngine(OnnxGraphOutputs):
         trt_cache: str | Path | None = None,
         allow_fallback: bool = False,
         threads: int = 1,
+        confidence_every_frame: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         self.meta, info = read_onnx_meta(path)
-        super().__init__(info, threads)
+        super().__init__(info, threads, confidence_every_frame)
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
         self.precision = precision
         available = ort.get_available_providers()

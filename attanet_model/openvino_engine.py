@@ -45,11 +45,11 @@ class OpenVinoEngine(OnnxGraphOutputs):
 
     backend = "openvino"
 
-    def __init__(self, path: Path, precision: str, threads: int) -> None:
+    def __init__(self, path: Path, precision: str, threads: int, confidence_every_frame: bool = False) -> None:
         import openvino as ov
 
         self.meta, info = read_onnx_meta(path)
-        super().__init__(info, threads)
+        super().__init__(info, threads, confidence_every_frame)
         self.sam_direction = self.meta.arch_config.get("sam_direction", "vertical")
         self.path, self.precision, self.threads = Path(path), precision, threads
         self.hint = PRECISION_HINTS[precision]

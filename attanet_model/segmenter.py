@@ -139,6 +139,9 @@ class Segmenter:
             missing (with a warning) instead of raising ``ProviderError``.
         cache_dir: derived ONNX files and auto's decisions (default ``~/.cache/attanet``).
         auto: how auto decides (probe on/off, rounds, injected CPU capabilities or timings).
+        confidence_every_frame: the caller reads ``result.confidence`` of every frame (a viewer, a node
+            with a confidence subscriber): on the CPU the label head then makes labels and confidence in
+            one pass, cheaper than labels now and confidence when read, and the frame's timings include it.
 
     ``backend`` and ``precision`` are what runs (auto resolved); ``provider`` says how, and
     ``auto_decision`` why. On torch + CUDA the whole frame path runs on the GPU
@@ -160,6 +163,7 @@ class Segmenter:
         allow_fallback: bool = False,
         cache_dir: str | Path | None = None,
         auto: AutoSettings | None = None,
+        confidence_every_frame: bool = False,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if path.suffix == ".onnx" and (backend == "torch" or (backend == AUTO and device == "cuda")):
@@ -168,10 +172,13 @@ class Segmenter:
         check_engine(backend, device, precision, compile_mode, cpu=settings.cpu)
         self.output = check_output(output)
         self._files = ModelFiles(path, Path(cache_dir) if cache_dir else default_cache_dir())
-        request = EngineRequest(backend, device, precision, compile_mode, trt_cache, allow_fallback)
+        request = EngineRequest(
+            backend, device, precision, compile_mode, trt_cache, allow_fallback, confidence_every_frame
+        )
         self._engine, self.auto_decision = open_engine(self._files, request, input_scale, input_size, settings)
         self._attention_engine = None
         self.model_path, self.device = path, device
+        self.confidence_every_frame = confidence_every_frame
         self.backend, self.precision = self._engine.backend, self._engine.precision
         self.meta: ModelMeta = self._engine.meta
         self.input_scale = input_scale if input_scale is not None else self.meta.input_scale

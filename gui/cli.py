@@ -124,7 +124,9 @@ def make_source(args: argparse.Namespace):
     args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
 
     def segmenter(backend: str = args.backend) -> Segmenter:
-        return segmenter_from_args(args, backend=backend)  # at the resolved scale, args.input_scale
+        # at the resolved scale, args.input_scale; the viewer shows every frame's confidence (view, hover line),
+        # so the label head makes it in the labels' pass
+        return segmenter_from_args(args, backend=backend, confidence_every_frame=True)
 
     if is_topic(args.source):
         from .ros_env import use_shipped_dds_profile

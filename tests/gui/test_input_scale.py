@@ -42,7 +42,9 @@ def test_viewer_model_runs_at_the_trained_scale_or_the_flag(tmp_path, flags, sca
     cv2.imwrite(str(folder / "a.png"), np.zeros((64, 128, 3), np.uint8))
     args = viewer_parser().parse_args(["--source", str(folder), "--backend", "torch", *flags])
     source = make_source(args)
-    assert source.segmenter_factory().input_scale == scale
+    segmenter = source.segmenter_factory()
+    assert segmenter.input_scale == scale
+    assert segmenter.confidence_every_frame  # the viewer shows every frame's confidence: made with the labels
     assert args.input_scale == scale  # resolved: the window title says it
     assert capsys.readouterr().err == ""  # errors stay one line: nothing else on stderr
 

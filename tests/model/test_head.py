@@ -47,19 +47,74 @@ SIZES = [((64, 128), (512, 1024), (512, 1024)), ((40, 60), (320, 480), (300, 470
 @pytest.mark.parametrize("kind", ["smooth", "random"])
 @pytest.mark.parametrize(("coarse_hw", "padded_hw", "out_hw"), SIZES)
 @pytest.mark.parametrize("head", [NUMBA, TORCH], ids=["numba", "torch"])
-def test_head_matches_full_size_reference(head, coarse_hw, padded_hw, out_hw, kind, classes):
+@pytest.mark.parametrize("with_confidence", [False, True], ids=["lazy", "one-pass"])
+def test_head_matches_full_size_reference(head, coarse_hw, padded_hw, out_hw, kind, classes, with_confidence):
     coarse = logits(kind, classes, *coarse_hw)
     ref_labels, ref_conf, full = reference(coarse, padded_hw, out_hw)
-    labels, confidence = head.run(coarse, padded_hw, out_hw)
+    labels, confidence = head.run(coarse, padded_hw, out_hw, with_confidence=with_confidence)
     assert labels.shape == out_hw and labels.dtype == np.uint8
     assert_labels_match(labels, ref_labels, full)
     assert_labels_match(head.labels(coarse, padded_hw, out_hw), ref_labels, full)
-    conf = confidence()
+    assert callable(confidence) != (with_confidence and head is NUMBA)  # one pass: computed already
+    conf = confidence() if callable(confidence) else confidence
     assert conf.shape == out_hw and conf.dtype == np.float32
     np.testing.assert_allclose(conf, ref_conf, atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(conf, head.confidence(coarse, padded_hw, out_hw))  # one pass: the same values
     if head is TORCH:  # the fallback is today's computation exactly
         np.testing.assert_array_equal(labels, ref_labels)
         np.testing.assert_array_equal(conf, ref_conf)
+
+
+# output widths around the kernels' vector widths (8 and 16 float32 lanes) and their remainders
+ODD_WIDTHS = [1, 7, 8, 9, 15, 16, 17, 31, 33, 47, 100]
+
+
+@pytest.mark.parametrize("classes", [1, 2, 19])
+@pytest.mark.parametrize("width", ODD_WIDTHS)
+def test_confidence_is_a_probability_at_every_width(width, classes):
+    """Every pixel's confidence is the reference's, and a max softmax: 1/classes <= c <= 1 (exactly 1 for one class)."""
+    coarse = logits("random", classes, 5, 14, seed=width)
+    padded_hw, out_hw = (32, 104), (27, width)
+    _, ref_conf, _ = reference(coarse, padded_hw, out_hw)
+    conf = NUMBA.confidence(coarse, padded_hw, out_hw)
+    labels, one_pass = NUMBA.run(coarse, padded_hw, out_hw, with_confidence=True)
+    assert_labels_match(labels, *reference(coarse, padded_hw, out_hw)[::2])
+    np.testing.assert_array_equal(one_pass, conf)
+    assert conf.shape == out_hw and conf.dtype == np.float32
+    np.testing.assert_allclose(conf, ref_conf, atol=1e-4, rtol=0)
+    assert (conf <= 1.0).all() and (conf >= np.float32(1.0 / classes) * (1 - 1e-6)).all()
+    if classes == 1:
+        np.testing.assert_array_equal(conf, np.ones(out_hw, np.float32))
+
+
+def test_confidence_is_as_accurate_as_torch_float32_against_float64():
+    """The polynomial exp and the separable blend lose no more than torch's own float32 upsample + softmax does."""
+    coarse = logits("random", 19, 32, 64, seed=3)
+    full64 = F.interpolate(
+        torch.from_numpy(coarse).double()[None], size=(256, 512), mode="bilinear", align_corners=True
+    )
+    exact = (1.0 / torch.exp(full64[0] - full64[0].max(dim=0)[0][None]).sum(0)).numpy()
+    torch_error = np.abs(reference(coarse, (256, 512), (256, 512))[1] - exact).max()
+    numba_error = np.abs(NUMBA.confidence(coarse, (256, 512), (256, 512)) - exact).max()
+    assert numba_error <= 1.5 * torch_error + 1e-7, (numba_error, torch_error)
+
+
+def test_the_kernels_exp_is_within_two_ulp_on_the_range_it_is_used():
+    from numba import njit
+
+    from attanet_model.head_kernels import exp_nonpositive
+
+    @njit(fastmath=True)
+    def evaluate(d):
+        out = np.empty_like(d)
+        for i in range(d.shape[0]):
+            out[i] = exp_nonpositive(d[i])
+        return out
+
+    d = np.linspace(-27.0, 0.0, 270001, dtype=np.float32)
+    relative = np.abs(evaluate(d).astype(np.float64) / np.exp(d.astype(np.float64)) - 1.0)
+    assert relative.max() < 2.4e-7  # 2^-22: two float32 ulp
+    assert evaluate(np.zeros(1, np.float32))[0] == 1.0
 
 
 def test_head_refuses_more_classes_than_uint8_holds():

@@ -162,3 +162,17 @@ def test_cuda_fp16_agrees_with_fp32(model_file):
     fp32 = Segmenter(model_file, device="cuda").segment(img).labels
     fp16 = Segmenter(model_file, device="cuda", precision="fp16").segment(img).labels
     assert (fp32 == fp16).mean() >= 0.995
+
+
+def test_confidence_every_frame_comes_with_the_labels_and_equals_the_lazy_one(model_file):
+    """A caller that reads every frame's confidence gets it made in the labels' pass (already computed), with
+    the values the lazy path computes when read; labels differ at most at ties (one-pass argmax vs label kernel)."""
+    options = {"backend": "torch", "precision": "fp32", "output": "network"}  # no resize after the head
+    lazy = Segmenter(model_file, **options)
+    every_frame = Segmenter(model_file, **options, confidence_every_frame=True)
+    img = frame(240, 320, seed=5)
+    a, b = lazy.segment(img), every_frame.segment(img)
+    assert every_frame.confidence_every_frame and not lazy.confidence_every_frame
+    assert b.confidence_computed and not a.confidence_computed
+    assert (a.labels == b.labels).mean() >= 0.9999
+    np.testing.assert_array_equal(b.confidence, a.confidence)
