@@ -69,8 +69,9 @@ def add_image_topic(p: argparse.ArgumentParser) -> None:
     )
 
 
-def segmenter_from_args(args: argparse.Namespace):
-    """The model, unless recorded outputs are scored (then only for its class table, if --model is given)."""
+def segmenter_from_args(args: argparse.Namespace, **overrides):
+    """The model, unless recorded outputs are scored (then only for its class table, if --model is given);
+    ``overrides`` as ``attanet_model.segmenter.segmenter_from_args`` takes them."""
     if getattr(args, "pred_topic", None) and args.model is None:
         return None
     if args.threads:
@@ -79,7 +80,7 @@ def segmenter_from_args(args: argparse.Namespace):
         torch.set_num_threads(args.threads)
     from attanet_model import segmenter
 
-    return segmenter.segmenter_from_args(args)
+    return segmenter.segmenter_from_args(args, **overrides)
 
 
 # ---------------------------------------------------------------- bag-make

@@ -296,7 +296,8 @@ def bag_segment_main(argv: list[str]) -> int:
                 progress=show_progress(args),
             )
             reader.require_topic(image, IMAGE_TYPES, "--image-topic")
-            segmenter = segmenter_from_args(args)
+            # every frame's confidence is written: labels and confidence in one pass of the CPU label head
+            segmenter = segmenter_from_args(args, confidence_every_frame=True)
         except (ValueError, OSError, ClassTableMismatch) as exc:  # bad flags, missing topic, model file problems
             return fail("bag-segment", str(exc))
 
