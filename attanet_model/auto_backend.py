@@ -2,9 +2,8 @@
 
 A short probe at first use: every candidate (backend, precision) that this CPU and this model
 file allow is built, its labels on the bundled agreement frames (not the int8 calibration frames:
-agreement there is optimistic) are compared with fp32's (a candidate below ``min_agreement`` on any
-one of those frames is refused, and said so: six frames are a small sample, and a candidate that
-passes only on their average passed by luck), and the rest are timed round-robin at the
+agreement there is optimistic) are compared with fp32's (a candidate
+below ``min_agreement`` is refused, and said so), and the rest are timed round-robin at the
 network size (one forward of each per round, so load changes on a shared machine hit all of
 them alike; the ratio to the first candidate is taken per round, then the median). The fastest
 wins. The decision is cached on disk under a key of everything that could change it (model
@@ -181,21 +180,13 @@ class AutoDecision:
         return AutoDecision(**{k: d[k] for k in ("backend", "precision", "reason", "ms", "agreement", "refused")})
 
 
-def worst_frame_agreement(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    """The lowest fraction of equal labels over pairs of label images: a bar on it holds on every frame."""
-    return min((float((x == y).mean()) for x, y in zip(a, b, strict=True)), default=1.0)
-
-
 def pick(
-    ms: Mapping[Candidate, float],
-    agreement: Mapping[Candidate, float | None],
-    min_agreement: float = MIN_AGREEMENT,
-    of: str = "pixels",
+    ms: Mapping[Candidate, float], agreement: Mapping[Candidate, float | None], min_agreement: float = MIN_AGREEMENT
 ) -> tuple[Candidate, list[str]]:
     """(the fastest candidate whose agreement with fp32 is >= ``min_agreement`` or unknown, the
-    refusals as sentences: "agree with fp32 on X % of ``of``"). ValueError when every candidate is refused."""
+    refusals as sentences). ValueError when every candidate is refused."""
     refused = [
-        f"{c.name} refused: its labels agree with fp32 on {a:.2%} of {of}, below {min_agreement:.1%}"
+        f"{c.name} refused: its labels agree with fp32 on {a:.2%} of pixels, below {min_agreement:.1%}"
         for c, a in agreement.items()
         if a is not None and a < min_agreement
     ]
@@ -214,9 +205,8 @@ def library_versions() -> str:
 
 
 # Bumped when the probe's judgement changes, so that older cached decisions are measured again
-# (v2: agreement on frames int8 was not calibrated on; engines ending at the coarse logits + label head;
-# v3: the bar holds on every probe frame, not on their pooled pixels).
-PROBE_VERSION = "probe v3"
+# (v2: agreement on frames int8 was not calibrated on; engines ending at the coarse logits + label head).
+PROBE_VERSION = "probe v2"
 # Frames the probe compares labels on: not the int8 calibration frames (quantize.CALIBRATION_DIR).
 AGREEMENT_DIR = Path(__file__).parent / "assets" / "agreement"
 
@@ -272,7 +262,7 @@ def probe(
     agreement: dict[Candidate, float | None] = {}
     for c in candidates:
         labels = [engines[c].run(x, False)[0] for x in inputs]
-        agreement[c] = worst_frame_agreement(labels, reference) if reference is not None else None
+        agreement[c] = label_agreement(labels, reference) if reference is not None else None
     x = inputs[0]
     runs = {c.name: (lambda e=engines[c]: e.run(x, False)) for c in candidates}
     if settings.timer is not None:
@@ -284,10 +274,10 @@ def probe(
         base = statistics.median(samples[first])
         by_name = {name: ratios[name] * base for name in runs}  # ratios, in ms of the first candidate
     ms = {c: by_name[c.name] for c in candidates}
-    choice, refused = pick(ms, agreement, settings.min_agreement, of="the pixels of its worst probe frame")
+    choice, refused = pick(ms, agreement, settings.min_agreement)
 
     def said(c: Candidate) -> str:
-        agree = f", labels {agreement[c]:.2%} = fp32 (worst frame)" if agreement[c] is not None else ""
+        agree = f", labels {agreement[c]:.2%} = fp32" if agreement[c] is not None else ""
         return f"{c.name} {ms[c]:.1f} ms{agree}"
 
     measured = "; ".join(said(c) for c in sorted(candidates, key=lambda c: ms[c]))
