@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 import yaml
@@ -22,6 +23,7 @@ from attanet_model.cli_args import command_parser
 
 __all__ = ["TRANSITIONS", "NodeNotAnswering", "change_state", "get_state", "main", "set_parameter"]
 
+ANSWER_RETRY_S = 2.0  # an idempotent request without an answer after this long is asked again
 TRANSITIONS = ("configure", "activate", "deactivate", "cleanup", "shutdown")
 
 
@@ -42,30 +44,41 @@ class _Session:
         self.node = rclpy.create_node("attanet_ros_tool", context=self.context, start_parameter_services=False)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict[str, Any] = {}
 
     def __enter__(self) -> _Session:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        for client in self._clients.values():
+            self.node.destroy_client(client)
         self.executor.shutdown()
         self.node.destroy_node()
         self.rclpy.try_shutdown(context=self.context)
 
-    def call(self, srv_type: Any, service: str, request: Any) -> Any:
-        client = self.node.create_client(srv_type, service)
-        try:
+    def call(self, srv_type: Any, service: str, request: Any, idempotent: bool = False) -> Any:
+        """``request`` on ``service``, its answer. An ``idempotent`` request is asked again every
+        ``ANSWER_RETRY_S`` until an answer arrives: Fast DDS drops an answer sent before the node has matched
+        this client's response reader ("failed to send response (timeout)" in the node's log), although the
+        service was ready. A request that changes the node (a transition) is asked once."""
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self.node.create_client(srv_type, service)
             if not client.wait_for_service(timeout_sec=self.timeout):
                 raise NodeNotAnswering(
                     f"no answer on {service} within {self.timeout:g} s: is the node running, under that name, "
                     "in this ROS_DOMAIN_ID (or --domain-id)?"
                 )
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.0)
             future = client.call_async(request)
-            self.executor.spin_until_future_complete(future, timeout_sec=self.timeout)
-            if not future.done():
+            wait = min(ANSWER_RETRY_S, remaining) if idempotent else remaining
+            self.executor.spin_until_future_complete(future, timeout_sec=wait)
+            if future.done():
+                return future.result()
+            if not idempotent or time.monotonic() >= deadline:
                 raise NodeNotAnswering(f"{service} did not answer within {self.timeout:g} s")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
 
 
 def _service(node_name: str, name: str) -> str:
@@ -88,7 +101,7 @@ def set_parameter(session: _Session, node_name: str, name: str, text: str) -> st
     except TypeError as exc:
         return f"{text!r} is not a parameter value ({exc})"
     request = SetParameters.Request(parameters=[parameter.to_parameter_msg()])
-    result = session.call(SetParameters, _service(node_name, "set_parameters"), request).results[0]
+    result = session.call(SetParameters, _service(node_name, "set_parameters"), request, idempotent=True).results[0]
     return None if result.successful else (result.reason or "refused (no reason given)")
 
 
@@ -96,7 +109,7 @@ def get_state(session: _Session, node_name: str) -> tuple[str, int]:
     """The lifecycle node's current state: (label, id)."""
     from lifecycle_msgs.srv import GetState
 
-    state = session.call(GetState, _service(node_name, "get_state"), GetState.Request()).current_state
+    state = session.call(GetState, _service(node_name, "get_state"), GetState.Request(), idempotent=True).current_state
     return state.label, state.id
 
 
@@ -105,7 +118,10 @@ def change_state(session: _Session, node_name: str, transition: str) -> tuple[bo
     from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions
 
     offered = session.call(
-        GetAvailableTransitions, _service(node_name, "get_available_transitions"), GetAvailableTransitions.Request()
+        GetAvailableTransitions,
+        _service(node_name, "get_available_transitions"),
+        GetAvailableTransitions.Request(),
+        idempotent=True,
     ).available_transitions
     matches = [t.transition for t in offered if t.transition.label == transition]
     if not matches:

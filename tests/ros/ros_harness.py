@@ -208,10 +208,15 @@ class RosClient:
         """Set parameters on the node; returns the SetParametersResult list."""
         client = AsyncParameterClient(self.node, NODE)
         self.wait_for(lambda: client.services_are_ready(), 30, "the node's parameter services")
-        future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
-        self.executor.spin_until_future_complete(future, timeout_sec=30)
-        assert future.done(), "set_parameters got no answer in 30 s"
-        return future.result().results
+        # an answer sent before the node matched this new client's response reader is lost (Fast DDS "failed to
+        # send response (timeout)"): setting the same values again changes nothing, so ask until one arrives
+        deadline = time.monotonic() + 30
+        while True:
+            future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+            self.executor.spin_until_future_complete(future, timeout_sec=5)
+            if future.done():
+                return future.result().results
+            assert time.monotonic() < deadline, "set_parameters got no answer in 30 s"
 
     def image(
         self, bgr: np.ndarray, stamp_ns: int | None = None, frame_id: str = "camera", encoding: str = "bgr8"

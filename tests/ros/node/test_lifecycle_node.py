@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
@@ -23,6 +25,17 @@ class Lifecycle:
         client.wait_for(
             lambda: self.change.service_is_ready() and self.get.service_is_ready(), 60, "lifecycle services"
         )
+        # "ready" says our requests reach the node, not that its answers reach us: Fast DDS drops an answer sent
+        # before the node has matched this client's response reader ("failed to send response (timeout)", as
+        # Nav2 sees at start-up). get_state changes nothing, so it is asked again until one answer arrives.
+        deadline = time.monotonic() + 60
+        while not self._answered(GetState.Request(), 2.0):
+            assert time.monotonic() < deadline, f"{self.get.srv_name} never answered"
+
+    def _answered(self, request, timeout_s: float) -> bool:
+        future = self.get.call_async(request)
+        self.client.executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        return future.done()
 
     def _call(self, service, request):
         future = service.call_async(request)

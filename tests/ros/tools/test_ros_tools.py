@@ -76,3 +76,38 @@ def test_a_node_that_is_not_there_is_named(managed):
     run = attanet_ros(domain, "--timeout", "1", "lifecycle", "/no/such/node", "get")
     assert run.returncode == 2
     assert "no answer on /no/such/node/get_state within 1 s" in run.stderr
+
+
+class _LosingClient:
+    """A service client whose first ``lost`` answers never arrive (a Fast DDS answer sent before the node matched
+    the client's response reader), then answers at once."""
+
+    def __init__(self, lost: int, answer) -> None:
+        self.lost, self.answer, self.asked = lost, answer, 0
+
+    def call_async(self, request):
+        from rclpy.task import Future
+
+        self.asked += 1
+        future = Future()
+        if self.asked > self.lost:
+            future.set_result(self.answer)
+        return future
+
+
+def test_an_idempotent_request_whose_answer_is_lost_is_asked_again(monkeypatch):
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    from attanet_ros.tools import ros_tools
+
+    monkeypatch.setattr(ros_tools, "ANSWER_RETRY_S", 0.05)
+    with ros_tools._Session(domain_for(2), timeout=5.0) as session:
+        session._clients["/n/get_state"] = getting = _LosingClient(2, "inactive")
+        assert session.call(GetState, "/n/get_state", GetState.Request(), idempotent=True) == "inactive"
+        assert getting.asked == 3
+        # a transition is asked once: its lost answer is an error, not a second transition
+        session.timeout = 0.3
+        session._clients["/n/change_state"] = changing = _LosingClient(1, "done")
+        with pytest.raises(ros_tools.NodeNotAnswering, match="/n/change_state did not answer within 0.3 s"):
+            session.call(ChangeState, "/n/change_state", ChangeState.Request())
+        assert changing.asked == 1
