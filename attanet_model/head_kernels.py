@@ -48,21 +48,25 @@ def labels_kernel(lt, arg, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, labels):  # p
             labels[yy, xx] = best_c
 
 
-@njit(inline="always", fastmath=EXACT_DIVISION, cache=True)
-def exp_nonpositive(d):  # pragma: no cover - numba
-    """exp(d) in float32 for -87 <= d <= 0: exp(r) * 2^-n with |r| <= ln2/2, r's Taylor polynomial to degree 7
-    (Horner; truncation < 6e-9 relative) and 2^-n made from its exponent bits (a table lookup would be a gather,
-    which stops the loop around it from vectorizing)."""
-    n = np.int32(-d * LOG2E + np.float32(0.5))
-    r = d + np.float32(n) * LN2
+@njit(inline="always", cache=True)
+def exp_reduced(r):  # pragma: no cover - numba
+    """exp(r) for |r| <= ln2/2: its Taylor polynomial to degree 7, by Horner (truncation < 6e-9 relative)."""
     p = r * np.float32(1 / 5040) + np.float32(1 / 720)
     p = p * r + np.float32(1 / 120)
     p = p * r + np.float32(1 / 24)
     p = p * r + np.float32(1 / 6)
     p = p * r + np.float32(0.5)
     p = p * r + np.float32(1.0)
-    p = p * r + np.float32(1.0)
-    return p * float_from_bits((np.int32(127) - n) << np.int32(23))
+    return p * r + np.float32(1.0)
+
+
+@njit(inline="always", fastmath=EXACT_DIVISION, cache=True)
+def exp_nonpositive(d):  # pragma: no cover - numba
+    """exp(d) in float32 for -87 <= d <= 0: exp(r) * 2^-n with |r| <= ln2/2, r's Taylor polynomial to degree 7
+    (Horner; truncation < 6e-9 relative) and 2^-n made from its exponent bits (a table lookup would be a gather,
+    which stops the loop around it from vectorizing)."""
+    n = np.int32(-d * LOG2E + np.float32(0.5))
+    return exp_reduced(d + np.float32(n) * LN2) * float_from_bits((np.int32(127) - n) << np.int32(23))
 
 
 @njit(parallel=True, fastmath=EXACT_DIVISION, cache=True, nogil=True)

@@ -14,7 +14,6 @@ The previous kernel lives only here, for this comparison: per pixel, the K class
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
@@ -26,11 +25,11 @@ from numba import njit, prange
 
 from attanet_model.checkpoint import load_checkpoint
 from attanet_model.head import LabelHead, axis_map
+from attanet_model.head_kernels import LN2, LOG2E, exp_reduced
 from attanet_model.quantize import CALIBRATION_DIR, calibration_inputs, read_images
 from attanet_model.segmenter import default_model_path
 
 SIZES = ((256, 512), (512, 1024))
-_LOG2E, _LN2 = np.float32(1.0 / math.log(2.0)), np.float32(math.log(2.0))
 _POW2 = np.array([2.0**-k for k in range(40)], np.float32)
 
 
@@ -55,16 +54,8 @@ def previous_confidence_kernel(lt, y0s, y1s, vys, wys, x0s, x1s, vxs, wxs, pow2,
             total = np.float32(0.0)
             for k in range(classes):
                 d = max(values[xx, k] - m, np.float32(-27.0))
-                n = np.int32(-d * _LOG2E + np.float32(0.5))
-                r = d + np.float32(n) * _LN2
-                p = r * np.float32(1 / 5040) + np.float32(1 / 720)
-                p = p * r + np.float32(1 / 120)
-                p = p * r + np.float32(1 / 24)
-                p = p * r + np.float32(1 / 6)
-                p = p * r + np.float32(0.5)
-                p = p * r + np.float32(1.0)
-                p = p * r + np.float32(1.0)
-                total += p * pow2[n]
+                n = np.int32(-d * LOG2E + np.float32(0.5))
+                total += exp_reduced(d + np.float32(n) * LN2) * pow2[n]  # the table gather the new kernel avoids
             confidence[yy, xx] = np.float32(1.0) / total
 
 

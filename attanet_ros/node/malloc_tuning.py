@@ -18,6 +18,7 @@ care. Once the model is loaded, a node running torch on the CPU sets the thresho
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -26,16 +27,24 @@ FRAMES_THRESHOLD = 128 * 1024  # glibc's own initial value; setting it disables 
 TORCH_THRESHOLD = 32 * 1024 * 1024  # glibc's dynamic maximum on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
 
 
-def _glibc():
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None or not sys.platform.startswith("linux"):
+@functools.cache
+def _libc():
+    """glibc with mallopt and malloc_trim typed (looked up once: the heap is trimmed every diagnostics period);
+    None off Linux or off glibc (musl has no mallopt)."""
+    if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
         libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    except (OSError, AttributeError):
         return None
     return libc
+
+
+def _glibc():
+    """glibc to tune, unless the user set MALLOC_MMAP_THRESHOLD_ (their value wins)."""
+    return None if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None else _libc()
 
 
 def fix_mmap_threshold(threshold: int = FRAMES_THRESHOLD) -> bool:
