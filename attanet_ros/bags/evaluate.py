@@ -376,10 +376,11 @@ def _finish(report: EvalReport, reader: BagReader, confusion, classes, frame_sta
         report.errors.append(f"{reader.damage}; the scores cover the {report.frames} frames read before it")
     elif reader.unfinished:
         report.partial = True
+        cut = f"; {reader.cut_tail}" if reader.cut_tail else ""
         report.errors.append(
-            f"the recording of bag {reader.path} did not end normally ({reader.unfinished}): the messages written "
-            "last may be missing on some topics, so frames near its end may count as unmatched or dropped that "
-            f"were not; the scores cover the {report.frames} frames read"
+            f"the recording of bag {reader.path} did not end normally ({reader.unfinished}){cut}: the messages "
+            "written last may be missing on some topics, so frames near its end may count as unmatched or dropped "
+            f"that were not; the scores cover the {report.frames} frames read"
         )
     if report.unmatched:
         report.warnings.append(_unmatched_text(report, frame_stamps, gt_stamps))

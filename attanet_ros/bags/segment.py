@@ -185,8 +185,9 @@ def segment_bag(
         report.errors.append(f"{reader.damage}; {config.out} holds the {report.frames} frames read before it")
     elif reader.unfinished:
         report.warnings.append(
-            f"the recording of bag {reader.path} did not end normally ({reader.unfinished}); its last frames may "
-            "be missing"
+            f"the recording of bag {reader.path} did not end normally ({reader.unfinished})"
+            + (f"; {reader.cut_tail}" if reader.cut_tail else "")
+            + "; its last frames may be missing"
         )
     if report.segmented == 0:
         report.errors.append(f"no frame could be segmented ({report.frames} frames read on {config.image_topic})")

@@ -2,8 +2,9 @@
 
 A recorder that was killed leaves a bag without ``metadata.yaml`` or an MCAP file without its
 index; ``BagReader`` still reads every intact message, says what was wrong in ``warnings`` and
-``unfinished`` (the recording did not end normally, so its last messages may be missing), and
-stops at the first damaged record with ``damage`` set, so the tools built on it report partial
+``unfinished`` (the recording did not end normally, so its last messages may be missing; ``cut_tail``
+says where its storage file ends inside a record, as a killed recorder leaves it), and stops at the
+first damaged record with ``damage`` set, so the tools built on it report partial
 results instead of a traceback or a silent zero.
 """
 
@@ -56,6 +57,7 @@ class MessageSource(Protocol):
 
     storage: str  # "mcap" or "sqlite3"
     damage: str | None  # set when the source stopped at a damaged record
+    cut: str | None  # set when the source's file ends inside a record (an unfinished recording)
 
     @property
     def connections(self) -> Sequence[Connection]: ...
@@ -69,6 +71,7 @@ class RosbagsSource:
     """A bag directory or storage file opened by rosbags' reader (which needs an intact index)."""
 
     damage: str | None = None
+    cut: str | None = None
 
     def __init__(self, path: Path) -> None:
         self._reader = Reader(path)
@@ -102,6 +105,9 @@ class BagReader:
         # why the recording did not end normally (the recorder was killed: no metadata.yaml, an MCAP
         # without its footer), or None; the intact messages are read, but the last ones may be missing
         self.unfinished: str | None = None
+        # where an unfinished recording's storage file ends inside a record (the recorder was killed
+        # while writing it), or None; the messages before it are read, not reported as damage
+        self.cut_tail: str | None = None
         self._sources: list[MessageSource] = []  # read in order
         if not self.path.exists():
             raise BagError(f"bag {self.path} does not exist")
@@ -159,9 +165,12 @@ class BagReader:
             # An MCAP without its summary/footer (recorder killed, copy cut short): scan what is there.
             salvage = McapSalvage(file)
             self.unfinished = self.unfinished or f"{file.name} has no MCAP footer: the recorder did not close it"
+            if salvage.cut:
+                self.cut_tail = f"{file.name} ends inside a record: {salvage.cut}"
+            stopped = salvage.damage or salvage.cut
             self.warnings.append(
                 f"{file.name} is truncated or its index is damaged ({exc}); read {salvage.message_count} intact "
-                f"messages by scanning the file" + (f", then stopped: {salvage.damage}" if salvage.damage else "")
+                f"messages by scanning the file" + (f", then stopped: {stopped}" if stopped else "")
             )
             return salvage
 
@@ -210,7 +219,7 @@ class BagReader:
         count = 0
         last_time: int | None = None
         self.damage = None
-        for source in self._sources:
+        for index, source in enumerate(self._sources):
             connections = [c for c in source.connections if wanted is None or c.topic in wanted]
             iterator = source.messages(connections=connections) if connections else iter(())
             while True:
@@ -228,7 +237,10 @@ class BagReader:
                 last_time = log_time
                 yield BagMessage(conn.topic, conn.msgtype, log_time, bytes(raw))
             if source.damage:
-                self.damage = f"bag {self.path} is truncated: {source.damage}"
+                self.damage = f"bag {self.path} is damaged: {source.damage}"
+                return
+            if source.cut and index < len(self._sources) - 1:  # a gap before the next file, not a lost tail
+                self.damage = f"bag {self.path} is damaged: a file before its last ends inside a record ({source.cut})"
                 return
 
     def class_table(self, topic: str) -> tuple[ClassInfo, ...] | None:

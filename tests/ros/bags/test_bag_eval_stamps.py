@@ -144,3 +144,27 @@ def test_a_recording_killed_with_sigkill_is_partial_exit_1(drive, domain_id, tmp
         f"the recording of bag {bag} did not end normally (no metadata.yaml: the recorder did not close the bag)"
     )
     assert f"the scores cover the {summary['frames']} frames read" in error
+
+
+@pytest.mark.parametrize("cut", [0.6, 0.97])
+def test_a_recording_that_ends_inside_a_record_is_partial_exit_1_not_damage(tmp_path, capsys, frames, cut):
+    """What a recorder killed while it writes a chunk leaves (no metadata.yaml, the MCAP ending inside a
+    record), forced rather than left to where SIGKILL lands: the same single 'did not end normally' error
+    as a kill between chunks, naming where the file ends, partial, exit 1, the intact frames scored."""
+    bag = write_bag(tmp_path / "cut", frames, preds={i: (f[1], 10_000_000) for i, f in enumerate(frames)})
+    (bag / "metadata.yaml").unlink()
+    mcap = bag / "cut.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: int(len(data) * cut)])
+    code, summary, err = run_json(
+        capsys, "bag-eval", bag, "--pred-topic", PRED_TOPIC, "--image-topic", IMAGE_TOPIC, "--no-progress"
+    )
+    assert code == 1, err
+    assert summary["partial"] is True and 1 <= summary["matched"] < FRAMES
+    (error,) = summary["errors"]
+    assert error.startswith(
+        f"the recording of bag {bag} did not end normally (no metadata.yaml: the recorder did not close the bag); "
+        "cut.mcap ends inside a record: "
+    ), error
+    assert f"the scores cover the {summary['frames']} frames read" in error
+    assert summary["miou"] == 1.0  # the predictions read are the ground truth itself

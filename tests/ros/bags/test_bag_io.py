@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -118,10 +119,43 @@ def test_truncated_mcap_yields_intact_messages_and_says_where_it_stopped(made_ba
     with BagReader(bag) as reader:
         assert any("truncated or its index is damaged" in w for w in reader.warnings)
         assert reader.unfinished == f"{file.name} has no MCAP footer: the recorder did not close it"
+        # the file ends inside a record, as a killed recorder leaves it: the recording's lost tail, not damage
+        assert reader.cut_tail is not None and reader.cut_tail.startswith(f"{file.name} ends inside a record: ")
+        assert "cut short" in reader.cut_tail
         got = list(reader.messages())
-        assert reader.damage is not None and "truncated" in reader.damage
+        assert reader.damage is None
     assert 0 < len(got) < len(complete)
     assert [(m.topic, m.log_time, m.raw) for m in got] == [(m.topic, m.log_time, m.raw) for m in complete[: len(got)]]
+
+
+def _first_chunk(data: bytes) -> tuple[int, int]:
+    """(byte of the first MCAP chunk record, byte of the first record inside its uncompressed data)."""
+    at = 8  # magic
+    while True:
+        opcode, length = struct.unpack_from("<BQ", data, at)
+        if opcode == 0x06:
+            (name_len,) = struct.unpack_from("<I", data, at + 9 + 28)
+            assert name_len == 0, "the test bag's chunks are expected uncompressed"
+            return at, at + 9 + 40
+        at += 9 + length
+
+
+def test_a_damaged_record_before_the_cut_is_damage_not_the_lost_tail(made_bags, tmp_path: Path) -> None:
+    """A record whose length runs past its whole chunk cannot come from a recorder that was stopped: the
+    reader stops there with ``damage`` set (the tools report partial results) and keeps what came before."""
+    bag, file = _copy(made_bags["mcap"], tmp_path, "bad")
+    data = bytearray(file.read_bytes()[: int(file.stat().st_size * 0.6)])
+    chunk, inner = _first_chunk(bytes(data))
+    skip = 0  # leave the first whole record of the chunk intact, damage the length of the second
+    skip += 9 + struct.unpack_from("<Q", data, inner + 1)[0]
+    struct.pack_into("<Q", data, inner + skip + 1, 1 << 40)
+    file.write_bytes(bytes(data))
+    with BagReader(bag) as reader:
+        list(reader.messages())
+        assert reader.damage == (
+            f"bag {bag} is damaged: a record in the chunk at byte {chunk} runs past the chunk's end"
+        )
+        assert reader.cut_tail is None
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
