@@ -37,6 +37,7 @@ from std_msgs.msg import String
 from attanet_model import IGNORE_INDEX, Segmenter
 from attanet_ros.common.frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from attanet_ros.common.image_codec import ImageDecodeError
+from attanet_ros.common.malloc_tuning import TRIM_INTERVAL_S, trim_heap, trims_heap, tune_for_frames
 from attanet_ros.common.qos import (
     camera_info_qos,
     diagnostics_qos,
@@ -53,7 +54,6 @@ from .frame_queue import FrameQueues
 from .graph_checks import GraphWatch
 from .inference_thread import InferenceThread
 from .label_info import create_label_info
-from .malloc_tuning import trim_heap, trims_heap, tune_for
 from .node_parameters import StartupError
 from .output_publishing import OutputPublishing
 from .params import NodeSettings
@@ -95,6 +95,7 @@ class SegmentationEngine:
         self._timer = None
         self._applying_parameters = False
         self._trim_heap = False
+        self._trimmed_at = 0.0
 
     @property
     def executor_threads(self) -> int:
@@ -123,10 +124,9 @@ class SegmentationEngine:
             "mode": s.mode,
             "output_resolution": s.output_resolution,
             "inference_thread": self._inference.describe(),
-            # torch on the CPU reuses its activations' heap blocks; other engines return frames to the OS
-            "malloc": tune_for(segmenter.backend, segmenter.device) or "glibc defaults (set by the user, or not glibc)",
+            "malloc": tune_for_frames(),  # frame-sized buffers reused, not faulted in again each frame
         }
-        self._trim_heap = trims_heap(segmenter.backend, segmenter.device)
+        self._trim_heap = trims_heap()
         node = self.node
         for channel in self.channels.values():
             prefix = channel.output_prefix
@@ -430,9 +430,10 @@ class SegmentationEngine:
             return ",".join(f"{size}:{count}" for size, count in sorted(self._batch_sizes.items()))
 
     def publish_diagnostics(self) -> None:
-        if self._trim_heap:
-            trim_heap()  # torch's reused heap blocks: free pages back to the OS once a period
         s, now = self.settings, time.monotonic()
+        if self._trim_heap and now - self._trimmed_at >= TRIM_INTERVAL_S:
+            trim_heap()  # the kept heap's free pages back to the OS now and then, so it cannot creep
+            self._trimmed_at = now
         name = f"{self.node.get_fully_qualified_name()}: segmentation"
         statuses = []
         snapshots = {name: channel.stats.snapshot() for name, channel in self.channels.items()}

@@ -21,11 +21,11 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from attanet_ros.common.dds_env import transport_setting, use_shipped_profile
+from attanet_ros.common.malloc_tuning import tune_for_frames
 
 from .engine import SegmentationEngine
 from .executor import NodeExecutor
 from .label_info import LABEL_INFO_MISSING, label_info_available
-from .malloc_tuning import fix_mmap_threshold
 from .node_parameters import StartupError, declare_parameters, read_settings
 from .output_publishing import ENCODINGS
 from .params import NodeSettings
@@ -63,7 +63,7 @@ def start_ros(args: list[str] | None, program: str) -> tuple[int | None, bool]:
     if early_exit is not None:
         return early_exit, False
     profile = use_shipped_profile()
-    fix_mmap_threshold()  # frame-sized buffers back to the OS, not a slowly growing heap
+    tune_for_frames()  # before rmw allocates: frame-sized buffers reused, not faulted in each frame
     try:
         rclpy.init(args=args)
     except RCLError as exc:  # what preflight cannot see, e.g. a YAML list of mixed types

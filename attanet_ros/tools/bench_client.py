@@ -16,6 +16,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from attanet_ros.common.malloc_tuning import tune_for_frames
+
 CAMERA_TOPIC = "/bench/camera"
 
 
@@ -74,6 +76,7 @@ def bench_client(
         log = stack.enter_context(tempfile.TemporaryFile("w+"))
         node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         stack.callback(stop_node, node, stop_timeout_s)
+        tune_for_frames()  # receive the outputs as any tuned consumer would (the node does the same)
         context = rclpy.Context()
         rclpy.init(context=context, domain_id=domain_id)
         stack.callback(rclpy.try_shutdown, context=context)

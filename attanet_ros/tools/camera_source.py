@@ -76,8 +76,10 @@ def play_camera(config: CameraConfig, log=lambda text: None) -> CameraSummary:
     summary = CameraSummary(str(config.source), f"{prefix}/image_raw", rate)
 
     from attanet_ros.common.dds_env import transport_setting, use_shipped_profile
+    from attanet_ros.common.malloc_tuning import tune_for_frames
 
     use_shipped_profile()
+    tune_for_frames()
     log(f"Fast DDS transports: {transport_setting()}")
     import rclpy
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy

@@ -394,37 +394,40 @@ def test_graph_watch_says_each_problem_once_per_period_and_clears():
     assert watch.check(1)[0] == []  # a frame arrived and the other node left
 
 
-def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_set_it(monkeypatch):
+def test_glibc_is_tuned_for_frames_unless_the_user_set_malloc_tunables(monkeypatch):
     import platform
 
-    from attanet_ros.node.malloc_tuning import fix_mmap_threshold
+    from attanet_ros.common.malloc_tuning import tune_for_frames, user_setting
 
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
     if platform.libc_ver()[0] != "glibc":
         pytest.skip(f"not glibc ({platform.libc_ver()}): nothing to tune")
-    assert fix_mmap_threshold() is True
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert fix_mmap_threshold() is False
+    assert tune_for_frames() == "mmap threshold 32 MiB, trim threshold 256 MiB"
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX512F")  # not a malloc tunable: still tuned
+    assert user_setting() is None
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    assert tune_for_frames() == "left to the user (MALLOC_TRIM_THRESHOLD_=65536)"
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
+    assert tune_for_frames() == "left to the user (GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536)"
 
 
-def test_torch_on_the_cpu_reuses_heap_blocks_and_other_engines_return_frames():
-    """In a fresh interpreter (mallopt is process-wide): with the torch threshold an 8 MB block comes from the
-    heap (no new mmapped block, glibc's mallinfo2), with the frames threshold it is mmapped; a user's
-    MALLOC_MMAP_THRESHOLD_ is left alone."""
+def test_a_tuned_process_reuses_frame_sized_blocks_instead_of_mapping_and_trimming_them():
+    """In fresh interpreters (mallopt is process-wide), glibc's mallinfo2 around a 6 MB frame-sized block:
+    with glibc's defaults the block is a mapping of its own (hblks), unmapped on free; tuned, it comes from
+    the heap and stays the arena's after free (nothing trimmed), so the next frame's block is memory already
+    faulted in; malloc_trim gives it back. A user's own MALLOC_MMAP_THRESHOLD_ is left alone."""
     import os
     import platform
     import subprocess
     import sys
 
-    from attanet_ros.node.malloc_tuning import FRAMES_THRESHOLD, TORCH_THRESHOLD, threshold_for
-
-    assert threshold_for("torch", "cpu") == TORCH_THRESHOLD == 32 * 1024 * 1024
-    assert threshold_for("openvino", "cpu") == threshold_for("onnxruntime", "cpu") == FRAMES_THRESHOLD
-    assert threshold_for("torch", "cuda") == FRAMES_THRESHOLD
     if platform.libc_ver()[0] != "glibc" or platform.libc_ver()[1] < "2.33":
         pytest.skip(f"needs glibc >= 2.33 for mallinfo2 ({platform.libc_ver()})")
     code = """
 import ctypes, sys
-from attanet_ros.node.malloc_tuning import tune_for, trims_heap, trim_heap
+from attanet_ros.common.malloc_tuning import tune_for_frames, trims_heap, trim_heap
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
@@ -432,27 +435,30 @@ libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = Info
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
-said = tune_for(sys.argv[1], "cpu")
+said = tune_for_frames() if sys.argv[1] == "tuned" else "defaults"
+size = 6 * 1024 * 1024
 before = libc.mallinfo2().hblks
-block = libc.malloc(8 * 1024 * 1024)
+block = libc.malloc(size)
 mapped = libc.mallinfo2().hblks - before
 libc.free(block)
+kept = libc.mallinfo2().fordblks >= size
+trimmed = trim_heap()
 print(said)
-print(mapped, trims_heap(sys.argv[1], "cpu"), trim_heap() in (True, False))
+print(mapped, kept, trims_heap(), trimmed, libc.mallinfo2().fordblks < size)
 """
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    names = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+    env = {k: v for k, v in os.environ.items() if k not in names}
 
-    def run(backend, **extra):
-        out = subprocess.run(
-            [sys.executable, "-c", code, backend], env={**env, **extra}, capture_output=True, text=True
-        )
+    def run(mode, **extra):
+        out = subprocess.run([sys.executable, "-c", code, mode], env={**env, **extra}, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         said, rest = out.stdout.rstrip("\n").split("\n")
         return said, rest.split()
 
-    said, rest = run("torch")
-    assert "32768 KiB" in said and "trimmed" in said and rest == ["0", "True", "True"]
-    said, rest = run("openvino")
-    assert "128 KiB" in said and rest == ["1", "False", "True"]
-    said, rest = run("torch", MALLOC_MMAP_THRESHOLD_="65536")
-    assert said == "" and rest[1] == "False"
+    said, rest = run("tuned")
+    assert said == "mmap threshold 32 MiB, trim threshold 256 MiB"
+    assert rest == ["0", "True", "True", "True", "True"], rest  # from the heap, kept after free, trimmed on demand
+    said, rest = run("defaults")
+    assert rest[:3] == ["1", "False", "True"], rest  # glibc's own: a mapping of its own, gone on free
+    said, rest = run("tuned", MALLOC_MMAP_THRESHOLD_="65536")
+    assert said.startswith("left to the user") and rest[0] == "1" and rest[2] == "False", (said, rest)
