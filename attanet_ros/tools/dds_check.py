@@ -8,6 +8,10 @@ defaults to what delivers (``dds_env``) and docs/ROS.md has the table.
 
     python -m attanet_ros.tools.dds_check --sizes 512x1024 1024x2048 2048x1024 --frames 20 --markdown
 
+``--malloc stock tuned`` also varies the subscriber's glibc: its defaults, or the thresholds every
+frame-moving process of this project sets (``malloc_tuning``), which decide most of a large frame's
+latency (docs/SPEED.md).
+
 SIGTERM or Ctrl-C ends the check and both of its child processes (terminated, then killed if they
 linger), so a check stopped half-way leaves no publisher or subscriber running on the machine.
 """
@@ -28,8 +32,10 @@ import numpy as np
 
 from attanet_model.cli_args import add_domain_id, add_json, add_sizes
 from attanet_ros.common.dds_env import PROFILE_VARIABLE, USER_SETTINGS, shipped_profile
+from attanet_ros.common.malloc_tuning import MMAP_THRESHOLD, TRIM_THRESHOLD, USER_VARIABLES
 
 SETTINGS = ("stock", "profile", "large_data")
+MALLOC = ("stock", "tuned")
 CHILD_GRACE_S = 5.0  # a child that has not exited this long after SIGTERM is killed
 
 
@@ -41,9 +47,14 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def side_env(setting: str, domain_id: int) -> dict[str, str]:
-    """This process's environment with one side's transport ``setting`` and nothing else of the user's."""
-    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
+def side_env(setting: str, domain_id: int, malloc: str = "stock") -> dict[str, str]:
+    """This process's environment with one side's transport ``setting`` and glibc ``malloc`` (its defaults, or
+    tuned as this project's processes tune themselves), and nothing else of the user's."""
+    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS and k not in USER_VARIABLES}
+    if malloc == "tuned":
+        env.update(MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD), MALLOC_TRIM_THRESHOLD_=str(TRIM_THRESHOLD))
+    elif malloc != "stock":
+        raise ValueError(f"unknown malloc {malloc!r}; choose from {MALLOC}")
     env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     if setting == "profile":
         env[PROFILE_VARIABLE] = str(shipped_profile())
@@ -162,12 +173,16 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def check_one(node_side: str, camera_side: str, reliability: str, size, frames: int, rate: float, domain: int) -> dict:
-    """One combination: how many of ``frames`` reached the subscriber, and their median latency."""
+def check_one(
+    node_side: str, camera_side: str, reliability: str, size, frames: int, rate: float, domain: int, malloc="stock"
+) -> dict:
+    """One combination: how many of ``frames`` reached the subscriber (glibc ``malloc``), and their median latency."""
     me = [sys.executable, "-m", "attanet_ros.tools.dds_check"]
     pub_cmd = [*me, "--role", "pub", "--reliability", reliability, "--sizes", f"{size[0]}x{size[1]}"]
     pub_cmd += ["--frames", str(frames), "--rate", str(rate)]
-    sub = subprocess.Popen([*me, "--role", "sub"], env=side_env(node_side, domain), stdout=subprocess.PIPE, text=True)
+    sub = subprocess.Popen(
+        [*me, "--role", "sub"], env=side_env(node_side, domain, malloc), stdout=subprocess.PIPE, text=True
+    )
     pub = None
     try:
         assert sub.stdout is not None
@@ -187,6 +202,7 @@ def check_one(node_side: str, camera_side: str, reliability: str, size, frames: 
         "node_side": node_side,
         "camera_side": camera_side,
         "reliability": reliability,
+        "malloc": malloc,
         "size": f"{size[0]}x{size[1]}",
         "matched": "MATCHED" in pub_out,
         "sent": frames,
@@ -196,21 +212,27 @@ def check_one(node_side: str, camera_side: str, reliability: str, size, frames: 
 
 
 def markdown_table(rows: list[dict]) -> str:
+    """One line per combination, one column per size: received/sent (p50 latency); a node-side malloc column
+    when more than one was checked."""
     sizes = list(dict.fromkeys(r["size"] for r in rows))
-    lines = [
-        "| node side | camera side | camera QoS | " + " | ".join(sizes) + " |",
-        "|---|---|---|" + "---:|" * len(sizes),
-    ]
-    keys = list(dict.fromkeys((r["node_side"], r["camera_side"], r["reliability"]) for r in rows))
-    for key in keys:
+    with_malloc = len({r.get("malloc", "stock") for r in rows}) > 1
+    head = ["node side", "camera side", "camera QoS"] + (["node malloc"] if with_malloc else [])
+    lines = ["| " + " | ".join(head + sizes) + " |", "|" + "---|" * len(head) + "---:|" * len(sizes)]
+
+    def key(r: dict) -> tuple:
+        return (r["node_side"], r["camera_side"], r["reliability"]) + (
+            (r.get("malloc", "stock"),) if with_malloc else ()
+        )
+
+    for k in dict.fromkeys(key(r) for r in rows):
         cells = []
         for size in sizes:
-            r = next(r for r in rows if (r["node_side"], r["camera_side"], r["reliability"], r["size"]) == (*key, size))
+            r = next(r for r in rows if key(r) == k and r["size"] == size)
             cell = f"{r['received']}/{r['sent']}"
             if r["latency_p50_ms"] is not None:
-                cell += f" ({r['latency_p50_ms']:.0f} ms)"
+                cell += f" ({r['latency_p50_ms']:.1f} ms)"
             cells.append(cell if r["matched"] else "no match")
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([*k, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -222,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-side", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     parser.add_argument("--camera-side", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     parser.add_argument("--reliability", nargs="+", choices=("reliable", "best_effort"), default=None)
+    parser.add_argument(
+        "--malloc",
+        nargs="+",
+        choices=MALLOC,
+        default=["stock"],
+        help="the subscriber's glibc: its defaults (stock) and/or tuned as the node tunes itself (default: stock)",
+    )
     add_domain_id(parser, fallback=150)
     add_json(parser, "print the rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
@@ -242,12 +271,20 @@ def main(argv: list[str] | None = None) -> int:
             for node_side in args.node_side:
                 for camera_side in args.camera_side:
                     for reliability in args.reliability or ("reliable", "best_effort"):
-                        for size in args.sizes:
-                            row = check_one(
-                                node_side, camera_side, reliability, size, args.frames, args.rate, args.domain_id
-                            )
-                            print(json.dumps(row), file=sys.stderr, flush=True)
-                            rows.append(row)
+                        for malloc in args.malloc:
+                            for size in args.sizes:
+                                row = check_one(
+                                    node_side,
+                                    camera_side,
+                                    reliability,
+                                    size,
+                                    args.frames,
+                                    args.rate,
+                                    args.domain_id,
+                                    malloc,
+                                )
+                                print(json.dumps(row), file=sys.stderr, flush=True)
+                                rows.append(row)
     except Interrupted as exc:
         print(f"dds_check: stopped by {exc}; its publisher and subscriber processes were stopped", file=sys.stderr)
         return 128 + exc.signum

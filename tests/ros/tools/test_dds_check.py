@@ -5,6 +5,7 @@ Before, SIGTERM ended the check and left its publisher (and at times its subscri
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,3 +116,45 @@ def test_only_the_first_signal_interrupts_so_the_clean_up_runs_to_the_end():
     done = subprocess.run([sys.executable, "-c", FIRST_SIGNAL_ONLY], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["interrupted by SIGTERM", "cleaned True restored True"], done.stdout
+
+
+def test_the_subscribers_malloc_is_stock_or_tuned_as_the_node_tunes_itself(monkeypatch):
+    from attanet_ros.common.malloc_tuning import MMAP_THRESHOLD, TRIM_THRESHOLD
+    from attanet_ros.tools.dds_check import markdown_table, side_env
+
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "4096")  # the user's own: never leaks into either side
+    stock = side_env("profile", 7, "stock")
+    assert not any(k.startswith("MALLOC_") for k in stock)
+    tuned = side_env("profile", 7, "tuned")
+    assert tuned["MALLOC_MMAP_THRESHOLD_"] == str(MMAP_THRESHOLD) == str(32 * 1024 * 1024)
+    assert tuned["MALLOC_TRIM_THRESHOLD_"] == str(TRIM_THRESHOLD) and "MALLOC_TOP_PAD_" not in tuned
+    with pytest.raises(ValueError, match="unknown malloc 'jemalloc'"):
+        side_env("profile", 7, "jemalloc")
+    row = {"node_side": "profile", "camera_side": "profile", "reliability": "best_effort", "size": "8x8"}
+    rows = [
+        {**row, "malloc": "stock", "matched": True, "sent": 20, "received": 20, "latency_p50_ms": 12.34},
+        {**row, "malloc": "tuned", "matched": True, "sent": 20, "received": 19, "latency_p50_ms": 4.8},
+    ]
+    table = markdown_table(rows).splitlines()
+    assert table[0] == "| node side | camera side | camera QoS | node malloc | 8x8 |"
+    assert table[2:] == [
+        "| profile | profile | best_effort | stock | 20/20 (12.3 ms) |",
+        "| profile | profile | best_effort | tuned | 19/20 (4.8 ms) |",
+    ]
+    assert "node malloc" not in markdown_table(rows[:1])  # one malloc checked: the old table
+
+
+def test_a_check_with_both_mallocs_delivers_frames_to_both_subscribers():
+    """Real processes: 8 frames of 64x64 at 20 Hz to a stock and to a tuned subscriber, shipped profile."""
+    out = subprocess.run(
+        [sys.executable, "-m", "attanet_ros.tools.dds_check", "--sizes", "64x64", "--frames", "8", "--rate", "20"]
+        + ["--node-side", "profile", "--camera-side", "profile", "--reliability", "reliable"]
+        + ["--malloc", "stock", "tuned", "--json", "--domain", str(domain_for(4))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    assert [r["malloc"] for r in rows] == ["stock", "tuned"]
+    assert all(r["matched"] and r["received"] > 0 for r in rows), rows
