@@ -143,15 +143,24 @@ def palette(classes: tuple[ClassInfo, ...] | list[ClassInfo]) -> np.ndarray:
     return lut
 
 
-def labels_to_color(labels: np.ndarray, classes=CITYSCAPES_CLASSES, lut: np.ndarray | None = None) -> np.ndarray:
+def labels_to_color(
+    labels: np.ndarray, classes=CITYSCAPES_CLASSES, lut: np.ndarray | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
     """HxW uint8 trainIds -> HxWx3 uint8 RGB image in the classes' colours (255 -> black).
 
-    One gather from the 256x3 ``palette`` (``lut``: the caller's, built once, instead of per frame);
-    ``np.take`` along the table's rows is ~20x faster than ``lut[labels]`` fancy indexing on 2-D labels.
+    ``lut``: the 256x3 ``palette`` (the caller's, built once, instead of per frame). 2-D labels take one
+    256-entry OpenCV lookup per channel and one interleave (``cv2.LUT`` x3 + ``cv2.merge``: ~4x faster than a
+    row gather, which is ~20x faster than ``lut[labels]``); other shapes gather rows with ``np.take``.
+    ``out``: an HxWx3 uint8 array to write into (2-D labels), else a new one.
     """
     if labels.dtype != np.uint8:
         raise ValueError(f"labels must be uint8 trainIds, got dtype {labels.dtype}")
-    return np.take(palette(classes) if lut is None else lut, labels, axis=0)
+    table = palette(classes) if lut is None else lut
+    if labels.ndim != 2 or labels.size == 0:
+        return np.take(table, labels, axis=0)
+    labels = np.ascontiguousarray(labels)
+    channels = [cv2.LUT(labels, np.ascontiguousarray(table[:, c])) for c in range(3)]
+    return cv2.merge(channels, dst=out)
 
 
 def overlay(

@@ -168,8 +168,10 @@ class FramePipeline:
         color = None
         if "color" in wanted or "overlay" in wanted:
             # the palette gather on the network-size labels, then nearest: the same pixels, fewer gathers
-            small_color = labels_to_color(small, lut=self.palette)
-            color = self._resized(small_color, size, cv2.INTER_NEAREST, self._buffer(slot, "color", (*size, 3)))
+            kept = self._buffer(slot, "color", (*size, 3))
+            same_size = small.shape[:2] == tuple(size)
+            small_color = labels_to_color(small, lut=self.palette, out=kept if same_size else None)
+            color = self._resized(small_color, size, cv2.INTER_NEAREST, kept)
         if "color" in wanted:
             made("color", color)
         if "overlay" in wanted:

@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_model(parser)
     add_engine_arguments(parser)
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
+    parser.add_argument(
+        "--output-resolution",
+        choices=("input", "network"),
+        default="input",
+        help="the node's output_resolution: outputs at the camera's size (input, the node's default) or at the "
+        "network's (cheaper: no upsampling, fewer bytes)",
+    )
     add_domain_id(parser, fallback=PRIVATE_DOMAIN_ID)
     add_json(parser, "print the results as JSON")
     soak = parser.add_argument_group("soak (a long run at a fixed camera rate: node memory, outputs per window)")
@@ -67,6 +74,7 @@ def _outputs(text: str) -> list[str]:
 
 def _node_command(args, outputs: list[str]) -> list[str]:
     params = {"backend": args.backend, "device": args.device, "precision": args.precision, "outputs": outputs}
+    params["output_resolution"] = args.output_resolution
     if args.model:
         params["model_path"] = str(args.model)
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
@@ -82,8 +90,11 @@ def measure_node(size, args, env) -> dict:
     outputs = _outputs(args.outputs)
     arrived: dict[int, dict[str, int]] = {}  # stamp -> output -> when it arrived (ns)
 
+    sizes: dict[str, str] = {}  # output -> HxW of what arrived
+
     def on_output(name, msg):
         arrived.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, {})[name] = time.time_ns()
+        sizes[name] = f"{msg.height}x{msg.width}"
 
     with bench_client(_node_command(args, outputs), env, args.domain_id, "attanet_latency_bench") as bench:
         client, executor = bench.client, bench.executor
@@ -117,6 +128,7 @@ def measure_node(size, args, env) -> dict:
         "e2e_p50_ms": _pct(latencies, 50),
         "e2e_p95_ms": _pct(latencies, 95),
         "first_output": outputs[0],
+        "output_sizes": dict(sizes),
         "first_output_p50_ms": _pct(first_output, 50),
         "node_stamp_to_publish_p50_ms": float(values.get("latency_p50_ms", "nan")),
         # the node's own split of e2e: stamp -> its callback (DDS in, executor), callback -> last output published
@@ -226,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         row["overhead_by_stage_p50_ms"] = stage_overhead(row)
         results.append(row)
     if args.json:
-        print(json.dumps({"frames": args.frames, "results": results}, indent=2))
+        report = {"frames": args.frames, "output_resolution": args.output_resolution, "results": results}
+        print(json.dumps(report, indent=2))
     else:
         head = ("frame", "e2e p50", "e2e p95", "model in node", "overhead", "Segmenter alone", "e2e/alone")
         print("{:>10} {:>9} {:>9} {:>14} {:>9} {:>16} {:>10}  node stages p50 (ms)".format(*head))
@@ -263,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['size']:>10}: {r['first_output']} received {r['first_output_p50_ms']:.1f} ms after the stamp "
                     f"(p50), {r['first_output_over_model']:.2f}x the Segmenter alone"
                 )
-        print(f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received")
+        where = "the camera's size" if args.output_resolution == "input" else "the network's size"
+        print(
+            f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received; "
+            f"outputs at {where} (output_resolution {args.output_resolution})"
+        )
     return 0
 
 

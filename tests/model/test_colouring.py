@@ -45,6 +45,25 @@ def test_color_is_the_palette_bit_for_bit(frame):
         labels_to_color(labels.astype(np.int64))
 
 
+def test_color_every_id_every_layout_and_into_a_kept_array(frame):
+    """All 256 ids through a 255-class table (ids past it black), non-contiguous labels, a batch of label
+    maps, and ``out=``: each the reference gather bit for bit."""
+    from attanet_model.classes import generic_classes
+
+    classes = generic_classes(255)
+    ids = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(labels_to_color(ids, classes), reference_color(ids, classes))
+    _, labels = frame
+    strided = labels[:, ::2]
+    np.testing.assert_array_equal(labels_to_color(strided), reference_color(strided, CITYSCAPES_CLASSES))
+    batch = np.stack([labels, labels[::-1]])
+    np.testing.assert_array_equal(labels_to_color(batch), reference_color(batch, CITYSCAPES_CLASSES))
+    out = np.zeros((*labels.shape, 3), np.uint8)
+    made = labels_to_color(labels, out=out)
+    assert made is out or np.shares_memory(made, out)
+    np.testing.assert_array_equal(out, reference_color(labels, CITYSCAPES_CLASSES))
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.77, 1.0])
 def test_overlay_within_one_grey_level_of_the_float_blend(frame, alpha):
     rgb, labels = frame

@@ -17,3 +17,30 @@ def test_stage_overhead_splits_the_e2e_latency():
     )
     # the model's own stages alone plus everything the node adds is the e2e latency
     assert sum(row["segmenter_stages_p50_ms"].values()) + sum(added.values()) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("resolution", ["input", "network"])
+def test_ros_bench_runs_the_node_and_says_at_which_size_its_outputs_arrived(resolution):
+    """A real run (the node in its own process, the shipped profile): every subscribed output arrives, at the
+    camera's size or the network's (the bundled model runs at input scale 0.5), and the report says which."""
+    import json
+    import subprocess
+    import sys
+
+    from ros_harness import domain_for
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, attanet_cli; sys.exit(attanet_cli.main())", "ros-bench"]
+        + ["--sizes", "64x128", "--frames", "2", "--outputs", "labels,color", "--json"]
+        + ["--output-resolution", resolution, "--domain-id", str(domain_for(3))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["output_resolution"] == resolution
+    (row,) = report["results"]
+    expected = "64x128" if resolution == "input" else "32x64"
+    assert row["output_sizes"] == {"labels": expected, "color": expected}, row["output_sizes"]
+    assert 0 < row["first_output_p50_ms"] <= row["e2e_p50_ms"], row
