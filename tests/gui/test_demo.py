@@ -68,7 +68,14 @@ def test_two_headless_demos_at_once_each_score_their_own_frames(demo_out, model_
     assert domains[0] != domains[1]
     assert "running headless" in results[0][1]  # no display: said so, did not fail
     second_err = results[1][1]
-    assert "libxcb-xinerama.so.7" in second_err and "apt-get install libxcb-xinerama0" in second_err
+    assert "running headless" in second_err
+    from attanet_gui.qt_platform import check_display
+
+    own = check_display({k: v for k, v in broken_desktop.items() if k != "QT_QPA_PLATFORM_PLUGIN_PATH"}).problem
+    if own and "libraries" in own:  # this machine lacks xcb libraries itself (CI installs them): Qt names those
+        assert "xcb platform plugin cannot load: the system libraries" in second_err and "apt-get install" in second_err
+    else:
+        assert "libxcb-xinerama.so.7" in second_err and "apt-get install libxcb-xinerama0" in second_err
     assert "running headless instead" in second_err
     summary = summaries[0]
     assert json.loads((demo_out / "summary.json").read_text()) == summary
