@@ -138,6 +138,7 @@ def measure_node(size, args, env) -> dict:
             k[len("stage_") : -len("_p50_ms")]: float(v) for k, v in values.items() if k.startswith("stage_")
         },
         "provider": values.get("provider", ""),
+        "node_malloc": values.get("malloc", ""),  # glibc's thresholds in the node (or the user's own setting)
     }
 
 
@@ -279,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         where = "the camera's size" if args.output_resolution == "input" else "the network's size"
         print(
             f"engine: {results[0]['provider']}; e2e = camera stamp -> the last of {args.outputs} received; "
-            f"outputs at {where} (output_resolution {args.output_resolution})"
+            f"outputs at {where} (output_resolution {args.output_resolution}); node malloc: "
+            f"{results[0]['node_malloc'] or 'not reported'}"
         )
     return 0
 
