@@ -114,8 +114,12 @@ def test_resume_after_sigkill_cleans_up_and_writes_each_iteration_once(mini_city
     while time.time() < killed_second + 1:
         time.sleep(0.05)
     total = logged + 2
+    # the kill may also have landed inside the run's own checkpoint write: its partial temp file is left too
+    left = sorted({*out.glob(".*.pt.*.tmp"), *out.glob(".*.json*.tmp")})
+    assert stale in left and len(left) <= 2, left
     err = _resume_to(cfg_file, total, capsys)
-    assert not stale.exists() and "removed 1 temporary file(s)" in err and stale.name in err, err
+    assert f"removed {len(left)} temporary file(s)" in err and all(p.name in err for p in left), err
+    assert not any(p.exists() for p in left)
     assert f"dropped {logged - saved + 1} record(s) written after iteration {saved}" in err, err
     assert f"resumed at iteration {saved} of {total}" in err
     assert [r["iter"] for r in records(log) if "loss" in r] == list(range(1, total + 1))
