@@ -100,3 +100,16 @@ def test_bag_eval_on_a_drive_without_ground_truth_points_to_bag_segment(tmp_path
     code, _, err = run_cli(capsys, "bag-eval", bag, "--no-progress")
     assert code == 2 and "no ground truth on /camera/gt_labels" in err
     assert f"attanet bag-segment {bag} OUT" in err and IMAGE_TOPIC in err
+
+
+@pytest.mark.parametrize("command", ["bag_eval_main", "bag_segment_main"])
+def test_the_offline_bag_tools_tune_glibc_for_frames_before_reading(monkeypatch, tmp_path, command):
+    """bag-eval and bag-segment decode and make camera-size arrays every frame, like the node: they set the
+    same glibc thresholds first (30 frames of 1024x2048 with overlay: 7.9 -> 6.3 s here, docs/SPEED.md)."""
+    from attanet_ros.bags import eval_cli
+
+    calls = []
+    monkeypatch.setattr(eval_cli, "tune_for_frames", lambda: calls.append(True) or "tuned")
+    argv = [str(tmp_path / "no_such_bag")] + ([str(tmp_path / "out")] if command == "bag_segment_main" else [])
+    code = getattr(eval_cli, command)(argv)
+    assert code != 0 and calls == [True]
