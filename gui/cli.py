@@ -13,6 +13,7 @@ from pathlib import Path
 
 from attanet_model.cli_args import add_domain_id, add_input_scale, add_out, command_parser
 from attanet_model.engine_options import add_engine_arguments
+from attanet_ros.common.malloc_tuning import tune_for_frames
 
 from .qt_platform import check_display
 from .render import VIEWS, ViewSettings
@@ -145,6 +146,7 @@ def make_source(args: argparse.Namespace):
 
 def viewer_main(argv: list[str]) -> int:
     args = viewer_parser().parse_args(argv)
+    tune_for_frames()  # camera-size frames and overlays every frame, as in the node: reused heap blocks
     if args.screenshot is not None and not has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if args.screenshot is not None and args.screenshot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):

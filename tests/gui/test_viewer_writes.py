@@ -109,3 +109,14 @@ def test_a_video_cut_short_by_a_full_disk_is_refused_at_close(tmp_path, suffix):
         for frame in noise:
             recorder.write(frame)
     assert files_under(tmp_path) == {f"room{suffix}": (tmp_path / f"room{suffix}").stat().st_size}
+
+
+def test_the_viewer_tunes_glibc_for_frames_first(monkeypatch, tmp_path):
+    """Like the node: camera-size frames and overlays every frame, so the same glibc thresholds are set before
+    anything is read (here the command is then refused for its --screenshot suffix, exit 2)."""
+    from attanet_gui import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "tune_for_frames", lambda: calls.append(True) or "tuned")
+    assert cli.viewer_main(["--source", str(tmp_path), "--screenshot", str(tmp_path / "shot.gif")]) == 2
+    assert calls == [True]
