@@ -17,8 +17,10 @@ that keeps freed blocks can grow slowly (a 10-minute soak at 512x1024 grew 1.3 M
 dynamic thresholds, bench/SOAK.md), so the node gives free pages back (``malloc_trim``) every
 ``TRIM_INTERVAL_S``, which the next frame pays for once.
 
-A user's own ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_TOP_PAD_`` (or
-``GLIBC_TUNABLES``) wins: nothing is changed then. No-op off glibc.
+Who calls it: the node, ``attanet ros-bench``'s client, ``private_node`` (the viewer's and the demo's topic
+nodes), ``attanet camera``, ``bag-eval``, ``bag-segment`` and the viewer. A user's own
+``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_`` or a ``glibc.malloc`` tunable in
+``GLIBC_TUNABLES`` wins: nothing is changed then. No-op off glibc.
 """
 
 from __future__ import annotations
