@@ -36,6 +36,8 @@ MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's dynamic maximum on 64-bit (DEFAULT_
 TRIM_THRESHOLD = 256 * 1024 * 1024
 TRIM_INTERVAL_S = 10.0  # the node's malloc_trim cadence: one frame in this many seconds faults its pages in again
 USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+# the same two thresholds as environment variables, for a process this project does not run itself
+TUNED_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
 
 
 @functools.cache

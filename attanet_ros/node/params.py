@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attanet_model.engine_options import BACKENDS, DEVICES, PRECISIONS, engine_problems
+from attanet_model.preprocess import OUTPUT_SIZES
 
 OUTPUTS = ("labels", "color", "overlay", "confidence", "attention")
 MODES = ("live", "replay")
@@ -98,7 +99,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("network_scale", 0.0, "frame -> network size factor; 0 = the model's (0.5)", check=_range(0, 4)),
     ParamSpec("network_height", 0, "fixed network input height (multiple of 32); 0 = by scale", check=_network_side),
     ParamSpec("network_width", 0, "fixed network input width (multiple of 32); 0 = by scale", check=_network_side),
-    ParamSpec("output_resolution", "input", "labels at camera or network size", choices=("input", "network")),
+    ParamSpec("output_resolution", "input", "labels at camera or network size", choices=OUTPUT_SIZES),
     ParamSpec("outputs", ["labels", "color", "overlay", "confidence"], "outputs to advertise", check=_outputs),
     ParamSpec("overlay_alpha", 0.5, "weight of the class colours in ~/overlay", check=_range(0, 1), dynamic=True),
     ParamSpec("confidence_threshold", 0.0, "max softmax below this -> label 255", check=_range(0, 1), dynamic=True),

@@ -32,7 +32,7 @@ import numpy as np
 
 from attanet_model.cli_args import add_domain_id, add_json, add_sizes
 from attanet_ros.common.dds_env import PROFILE_VARIABLE, USER_SETTINGS, shipped_profile
-from attanet_ros.common.malloc_tuning import MMAP_THRESHOLD, TRIM_THRESHOLD, USER_VARIABLES
+from attanet_ros.common.malloc_tuning import TUNED_ENVIRONMENT, USER_VARIABLES
 
 SETTINGS = ("stock", "profile", "large_data")
 MALLOC = ("stock", "tuned")
@@ -52,7 +52,7 @@ def side_env(setting: str, domain_id: int, malloc: str = "stock") -> dict[str, s
     tuned as this project's processes tune themselves), and nothing else of the user's."""
     env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS and k not in USER_VARIABLES}
     if malloc == "tuned":
-        env.update(MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD), MALLOC_TRIM_THRESHOLD_=str(TRIM_THRESHOLD))
+        env.update(TUNED_ENVIRONMENT)
     elif malloc != "stock":
         raise ValueError(f"unknown malloc {malloc!r}; choose from {MALLOC}")
     env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")

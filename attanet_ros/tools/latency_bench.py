@@ -23,6 +23,7 @@ import numpy as np
 
 from attanet_model.cli_args import add_domain_id, add_json, add_model, add_sizes, command_parser, format_size
 from attanet_model.engine_options import add_engine_arguments
+from attanet_model.preprocess import OUTPUT_SIZES
 from attanet_ros.node.node_command import node_command
 
 from .bench_client import bench_client
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--outputs", default="labels", help="comma list of outputs to subscribe to (default labels)")
     parser.add_argument(
         "--output-resolution",
-        choices=("input", "network"),
+        choices=OUTPUT_SIZES,
         default="input",
         help="the node's output_resolution: outputs at the camera's size (input, the node's default) or at the "
         "network's (cheaper: no upsampling, fewer bytes)",
@@ -73,8 +74,13 @@ def _outputs(text: str) -> list[str]:
 
 
 def _node_command(args, outputs: list[str]) -> list[str]:
-    params = {"backend": args.backend, "device": args.device, "precision": args.precision, "outputs": outputs}
-    params["output_resolution"] = args.output_resolution
+    params = {
+        "backend": args.backend,
+        "device": args.device,
+        "precision": args.precision,
+        "outputs": outputs,
+        "output_resolution": args.output_resolution,
+    }
     if args.model:
         params["model_path"] = str(args.model)
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
