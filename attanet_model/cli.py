@@ -170,6 +170,14 @@ def export_main(argv: list[str]) -> int:
         "onnxruntime and openvino; precision int8 picks it up beside <out>.onnx)",
     )
     parser.add_argument(
+        "--int8-weight-bits",
+        choices=("auto", "8", "7"),
+        default="auto",
+        help="weight width of the int8 model: 8 for CPUs with VNNI or AMX-INT8, 7 for CPUs without (AVX2 only: "
+        "their int8 kernels add u8 x s8 pairs in int16, which 8-bit weights saturate); auto: for the CPU "
+        "exporting (default: %(default)s; give it for the CPU that will run the file)",
+    )
+    parser.add_argument(
         "--calib",
         type=Path,
         help="folder of the camera's own frames to calibrate int8 on (default: six bundled synthetic street frames)",
@@ -251,14 +259,17 @@ def export_main(argv: list[str]) -> int:
         "bytes": out.stat().st_size,
     }
     if calibration is not None:
-        from .quantize import quantize_int8
+        from .cpu_capabilities import this_cpu
+        from .quantize import Int8Recipe, quantize_int8
 
         int8_path = out.with_suffix(".int8.onnx")
+        bits = this_cpu().int8_weight_bits if args.int8_weight_bits == "auto" else int(args.int8_weight_bits)
         try:
-            quantize_int8(out, int8_path, meta, calibration.images)
+            quantize_int8(out, int8_path, meta, calibration.images, recipe=Int8Recipe(weight_bits=bits))
         except OSError as exc:  # OutputError for int8_path; the quantizer's temporary folder otherwise
             return fail("export", f"{output_error(int8_path, exc)} (the fp32 model {out} was written)")
         summary["int8"] = str(int8_path)
+        summary["int8_weight_bits"] = bits
         summary["calibration_frames"] = len(calibration.images)
         summary["calibration_skipped"] = [{"file": str(p), "reason": why} for p, why in calibration.skipped]
     if trt_sizes is not None:

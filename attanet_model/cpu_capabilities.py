@@ -17,6 +17,9 @@ from pathlib import Path
 
 # the flags that decide a precision (and so belong in the auto-backend cache key)
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+# int8 dot products that accumulate u8 x s8 straight into int32; without one, x86 int8 kernels (ONNX Runtime's
+# and OpenVINO's) sum pairs of u8 x s8 products in int16 first (vpmaddubsw), which saturates for 8-bit weights
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 TORCH_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -42,6 +45,18 @@ class CpuCapabilities:
     @property
     def amx(self) -> bool:
         return "amx_tile" in self.flags
+
+    @property
+    def int8_dot(self) -> bool:
+        """VNNI or AMX-INT8: int8 convolutions accumulate in int32 with no intermediate saturation."""
+        return any(flag in self.flags for flag in INT8_DOT_FLAGS)
+
+    @property
+    def int8_weight_bits(self) -> int:
+        """The weight width an int8 model should be quantized with for this CPU: 8 with VNNI/AMX; 7 without,
+        so a pair of u8 x s7 products (at most 2 x 255 x 64 = 32640) cannot saturate vpmaddubsw's int16 sum
+        (onnxruntime's ``reduce_range``)."""
+        return 8 if self.int8_dot else 7
 
     def describe(self) -> str:
         """One line for logs, e.g. 'AMD EPYC (avx512_bf16, avx512_vnni; OpenVINO: BF16, FP32, INT8)'."""

@@ -6,7 +6,9 @@ included) expects them to work anyway. The first use exports the checkpoint exac
 ``head.py``, does the rest), for CUDA one ending with the full-size argmax (``--head graph``). Each
 format has its own file name (``GRAPH_FILES``), so an export cached in another format (older
 versions cached the full-size one as ``model.onnx``) is never handed back. For int8 it quantizes
-that file as ``attanet export --int8`` does, calibrated on the bundled frames. The cache folder is
+that file as ``attanet export --int8`` does, calibrated on the bundled frames, with the weight width
+this CPU's int8 kernels need (``int8_weight_bits``: 7 without VNNI/AMX-INT8, each width its own
+file). The cache folder is
 named after the SHA-256 of the source file, so an edited or replaced checkpoint never reuses a
 stale export. Files are written under a temporary name and renamed, so two processes starting at
 once never read half a file.
@@ -78,10 +80,12 @@ class ModelFiles:
     Args:
         source: what the user gave.
         cache_dir: where exports and int8 copies go (``<cache_dir>/<sha256 prefix>/``).
+        int8_weight_bits: the weight width of an int8 copy made here (``CpuCapabilities.int8_weight_bits``).
     """
 
     source: Path
     cache_dir: Path
+    int8_weight_bits: int = 8
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
@@ -139,22 +143,25 @@ class ModelFiles:
         return out
 
     def _cached_int8(self, fp32: Path) -> Path:
-        out = fp32.with_suffix(".int8.onnx")
+        bits = self.int8_weight_bits
+        out = fp32.with_suffix(".int8.onnx" if bits == 8 else f".int8w{bits}.onnx")
         if not out.is_file():
             from .onnx_export import read_onnx_meta
-            from .quantize import CALIBRATION_DIR, quantize_int8, read_images
+            from .quantize import CALIBRATION_DIR, Int8Recipe, quantize_int8, read_images
 
             meta, _ = read_onnx_meta(fp32)
             # calibrated as `attanet export --int8` does: each frame at its own network size. Calibrating
             # at a 1024x2048 camera's 512x1024 instead was measured worse (bundled model: 99.16 % vs
             # 99.50 % agreement with fp32 at 256x512, 99.71 % vs 99.74 % at 512x1024).
             log.info(
-                "quantizing %s to int8 once, calibrated on the bundled frames (cached in %s; for your camera, "
-                "`attanet export --int8 --calib DIR` and pass the .int8.onnx)",
+                "quantizing %s to int8 (%d-bit weights) once, calibrated on the bundled frames (cached in %s; for "
+                "your camera, `attanet export --int8 --calib DIR` and pass the .int8.onnx)",
                 self.source,
+                bits,
                 out.parent,
             )
-            self._write(out, lambda tmp: quantize_int8(fp32, tmp, meta, read_images(CALIBRATION_DIR)))
+            recipe = Int8Recipe(weight_bits=bits)
+            self._write(out, lambda tmp: quantize_int8(fp32, tmp, meta, read_images(CALIBRATION_DIR), recipe=recipe))
         return out
 
     @staticmethod

@@ -29,3 +29,18 @@ def write_tiny_onnx(meta: ModelMeta, path: Path) -> Path:
     entry.key, entry.value = META_KEY, json.dumps({**meta.to_dict(), "onnx": {"argmax": False}})
     save(model, str(path))
     return path
+
+
+def conv_weight_ints(path: Path) -> list[np.ndarray]:
+    """The int8 weights of every quantized Conv of a QDQ file, as stored (the DequantizeLinear feeding its weight)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    stored = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    ints = []
+    for node in graph.node:
+        dq = producer.get(node.input[1]) if node.op_type == "Conv" else None
+        if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in stored:
+            ints.append(stored[dq.input[0]])
+    return ints

@@ -4,6 +4,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from onnx_files import conv_weight_ints
 
 from attanet_model import default_model_path, load_checkpoint
 from attanet_model.onnx_export import export_onnx
@@ -85,3 +86,29 @@ def test_an_unknown_calibration_method_is_named(fp32_model, tmp_path):
     fp32, meta = fp32_model
     with pytest.raises(ValueError, match="int8 calibration 'kl' is not one of minmax, percentile, entropy"):
         quantize_int8(fp32, tmp_path / "x.onnx", meta, read_images(CALIBRATION_DIR)[:1], (64, 128), Int8Recipe("kl"))
+
+
+def test_seven_bit_weights_stay_in_the_range_avx2_int8_kernels_cannot_saturate(fp32_model, tmp_path):
+    """CPUs without VNNI sum two u8 x s8 products in int16 (vpmaddubsw): 2 x 255 x 127 overflows it,
+    2 x 255 x 64 = 32640 does not. ``weight_bits=7`` writes every Conv weight in [-64, 64] (symmetric), activations
+    unchanged."""
+    fp32, meta = fp32_model
+    frames = read_images(CALIBRATION_DIR)[:2]
+    wide = conv_weight_ints(quantize_int8(fp32, tmp_path / "w8.onnx", meta, frames, (64, 128), Int8Recipe()))
+    narrow_path = quantize_int8(fp32, tmp_path / "w7.onnx", meta, frames, (64, 128), Int8Recipe(weight_bits=7))
+    narrow = conv_weight_ints(narrow_path)
+    assert len(narrow) == len(wide) >= 10 and all(w.dtype == np.int8 for w in narrow)
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in wide) == 127  # per-channel symmetric: full range
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in narrow) == 64  # the whole 7-bit range, no more
+    assert 2 * 255 * 64 <= np.iinfo(np.int16).max < 2 * 255 * 127
+    # activations are still 8-bit: the same uint8 QuantizeLinear on the image-side inputs
+    initializers = onnx.load(str(narrow_path)).graph.initializer
+    assert any(t.data_type == onnx.TensorProto.UINT8 for t in initializers), "activations are quantized to uint8"
+
+
+def test_a_weight_width_other_than_8_or_7_is_named(fp32_model, tmp_path):
+    fp32, meta = fp32_model
+    with pytest.raises(ValueError, match="int8 weight bits must be one of 8, 7, got 6"):
+        quantize_int8(
+            fp32, tmp_path / "x.onnx", meta, read_images(CALIBRATION_DIR)[:1], (64, 128), Int8Recipe(weight_bits=6)
+        )

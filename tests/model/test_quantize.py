@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+from onnx_files import conv_weight_ints
 
 from attanet_bench.suite import interleaved_speedup, label_agreement
 from attanet_model import Segmenter, default_model_path, load_checkpoint
@@ -67,14 +68,16 @@ def test_empty_calibration_folder_is_an_error(tmp_path, models):
 
 
 def test_export_cli_honours_the_opset_skips_a_bad_calibration_image_and_checks_int8(tmp_path):
-    """One export as a user runs it: --opset 20, a calibration folder with one broken file, --check."""
+    """One export as a user runs it: --opset 20, a calibration folder with one broken file, --check, for a
+    CPU without VNNI (--int8-weight-bits 7)."""
     import shutil
 
     calib = tmp_path / "calib"
     shutil.copytree(CALIBRATION_DIR, calib)
     (calib / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut off")
     out = tmp_path / "m.onnx"
-    argv = ["export", "--out", str(out), "--opset", "20", "--int8", "--calib", str(calib), "--check", "--json"]
+    argv = ["export", "--out", str(out), "--opset", "20", "--int8", "--int8-weight-bits", "7", "--calib", str(calib)]
+    argv += ["--check", "--json"]
     proc = subprocess.run([sys.executable, "-m", "attanet_cli", *argv], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -86,6 +89,8 @@ def test_export_cli_honours_the_opset_skips_a_bad_calibration_image_and_checks_i
     ]
     assert f"calibration image {calib / 'zz_broken.png'} skipped" in proc.stderr and "Traceback" not in proc.stderr
     assert Segmenter(summary["int8"]).meta.arch == "attanet_light"
+    assert summary["int8_weight_bits"] == 7
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in conv_weight_ints(summary["int8"])) == 64
     check = summary["int8_check"]
     assert 0.9 < check["label_agreement_vs_fp32"] <= 1.0 and check["frames"].startswith("the 6 calibration frames")
 
