@@ -203,6 +203,8 @@ def node_command(config: DemoConfig, mode: str) -> list[str]:
         raise DemoError("the node's parameter file config/attanet.yaml is missing from this installation")
     overrides = {"mode": mode} | ({"model_path": config.model.resolve()} if config.model is not None else {})
     overrides |= {"network_scale": config.input_scale} if config.input_scale is not None else {}
+    # the camera's size: the node warms up (and backend auto decides) at the frames it will get
+    overrides |= {"warmup_height": config.height, "warmup_width": config.width}
     return node_process.node_command(params_file=params, params=overrides, remaps={"image": CAMERA_TOPIC})
 
 

@@ -26,12 +26,14 @@ __all__ = [
     "overlay",
 ]
 
+from .auto_backend import AutoSettings
 from .checkpoint import CheckpointError, ModelMeta, load_checkpoint, save_checkpoint
 from .official import OfficialImportError, import_official
 from .segmenter import AttentionQuery, Result, Segmenter, default_model_path
 
 __all__ += [
     "AttentionQuery",
+    "AutoSettings",
     "CheckpointError",
     "ModelMeta",
     "OfficialImportError",

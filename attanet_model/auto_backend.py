@@ -80,7 +80,10 @@ class AutoSettings:
         min_agreement: a candidate whose labels agree with fp32 on fewer pixels is refused.
         cpu: the CPU's capabilities (None: this machine's); a test passes a CPU without BF16/AMX.
         timer: replaces the measurement: {name: run()} -> {name: ms} (tests inject timings).
-        network_hw: the size to probe at (None: the model's network size for a 1024x2048 frame).
+        network_hw: the size to probe at (None: the model's network size for a ``frame_hw`` frame).
+        frame_hw: the camera's frame size, when known (None: 1024x2048, the paper's Cityscapes frames).
+            int8's label agreement and the ranking both change with the size, so a 512x1024 camera
+            is best decided at its own network size.
         use_cache: read and write the decision cache.
     """
 
@@ -90,6 +93,7 @@ class AutoSettings:
     cpu: CpuCapabilities | None = None
     timer: Callable[[dict[str, Callable[[], object]]], dict[str, float]] | None = None
     network_hw: tuple[int, int] | None = None
+    frame_hw: tuple[int, int] | None = None
     use_cache: bool = True
 
     def probing(self) -> bool:
@@ -258,11 +262,22 @@ def probe(
     hw: tuple[int, int],
 ) -> AutoDecision:
     """Measure ``engines`` (built for ``candidates``) on ``inputs`` (network inputs at ``hw``):
-    agreement with ``reference`` labels (None: no fp32 to compare with), then time round-robin."""
+    agreement with ``reference`` labels (None: no fp32 to compare with), then time round-robin.
+    A candidate that fails on its first frames (OpenVINO compiles per size, on first use: a CPU whose
+    flags promise bf16 to a runtime that then compiles f32) is skipped and named, not fatal."""
     agreement: dict[Candidate, float | None] = {}
+    failed: list[str] = []
     for c in candidates:
-        labels = [engines[c].run(x, False)[0] for x in inputs]
+        try:
+            labels = [engines[c].run(x, False)[0] for x in inputs]
+        except (RuntimeError, ValueError, OSError) as exc:
+            failed.append(f"{c.name} skipped: {exc}")
+            log.warning("auto: %s failed on the probe's frames: %s", c.name, exc)
+            continue
         agreement[c] = label_agreement(labels, reference) if reference is not None else None
+    candidates = [c for c in candidates if c in agreement]
+    if not candidates:
+        raise ValueError("auto: every candidate failed (" + "; ".join(failed) + ")")
     x = inputs[0]
     runs = {c.name: (lambda e=engines[c]: e.run(x, False)) for c in candidates}
     if settings.timer is not None:
@@ -275,6 +290,7 @@ def probe(
         by_name = {name: ratios[name] * base for name in runs}  # ratios, in ms of the first candidate
     ms = {c: by_name[c.name] for c in candidates}
     choice, refused = pick(ms, agreement, settings.min_agreement)
+    refused = refused + failed
 
     def said(c: Candidate) -> str:
         agree = f", labels {agreement[c]:.2%} = fp32" if agreement[c] is not None else ""

@@ -48,14 +48,18 @@ class EngineRequest:
 
 
 def typical_network_hw(
-    files: ModelFiles, input_scale: float | None, input_size: tuple[int, int] | None
+    files: ModelFiles,
+    input_scale: float | None,
+    input_size: tuple[int, int] | None,
+    frame_hw: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """The network size to probe at before any frame is seen: the fixed size, else the
-    model's scale applied to a 1024x2048 frame (the paper's Cityscapes setting)."""
+    model's scale applied to ``frame_hw`` (None: a 1024x2048 frame, the paper's Cityscapes setting)."""
     meta = files.meta
     if input_size or meta.input_size:
         return tuple(input_size or meta.input_size)
-    return network_size(1024, 2048, input_scale if input_scale is not None else meta.input_scale)
+    height, width = frame_hw or (1024, 2048)
+    return network_size(height, width, input_scale if input_scale is not None else meta.input_scale)
 
 
 def torch_threads() -> int:
@@ -142,7 +146,7 @@ def open_engine(
         first = candidates[0]
         decision = AutoDecision(first.backend, first.precision, f"auto picked {first.name}: {why}, not measured")
         return build_engine(files, request, first), _logged(decision)
-    hw = settings.network_hw or typical_network_hw(files, input_scale, input_size)
+    hw = settings.network_hw or typical_network_hw(files, input_scale, input_size, settings.frame_hw)
     asked = f"{backend}/{request.precision}/{request.compile_mode or 'eager'}"
     key = decision_key(files.sha256, cpu, tuple(hw), torch_threads(), asked)
     cache = DecisionCache(files.cache_dir) if settings.use_cache else None

@@ -34,7 +34,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from attanet_model import IGNORE_INDEX, Segmenter
+from attanet_model import IGNORE_INDEX, AutoSettings, Segmenter
 from attanet_ros.common.frame_pipeline import FrameOptions, FramePipeline, decode_frame
 from attanet_ros.common.image_codec import ImageDecodeError
 from attanet_ros.common.malloc_tuning import TRIM_INTERVAL_S, trim_heap, trims_heap, tune_for_frames
@@ -171,6 +171,8 @@ class SegmentationEngine:
                 compile_mode=s.torch_compile or None,
                 trt_cache=s.trt_cache or None,
                 allow_fallback=s.allow_fallback,
+                # auto decides at the camera's size when the warm-up is given it (else a 1024x2048 frame's)
+                auto=AutoSettings(frame_hw=s.camera_hw),
             )
         except (ValueError, OSError, RuntimeError) as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc

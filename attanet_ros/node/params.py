@@ -116,7 +116,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_height",
         0,
-        "warm-up frame height: the camera's, so CUDA graphs/compile happen at start; 0 = 256",
+        "warm-up frame height: the camera's, so CUDA graphs/compile happen at start and backend auto decides at "
+        "its size (else at a 1024x2048 frame's); 0 = 256",
         check=_at_least(0),
     ),
     ParamSpec("warmup_width", 0, "warm-up frame width; 0 = 512", check=_at_least(0)),
@@ -175,6 +176,11 @@ class NodeSettings:
         """The start-up frame (H, W, 3): the camera's size when given (CUDA graphs and torch.compile
         are per frame size, so the first camera frame then finds them ready), else 256 x 512."""
         return (self.warmup_height or 256, self.warmup_width or 512, 3)
+
+    @property
+    def camera_hw(self) -> tuple[int, int] | None:
+        """The camera's frame size when the warm-up names it (both sides given), else None."""
+        return (self.warmup_height, self.warmup_width) if self.warmup_height and self.warmup_width else None
 
     @property
     def network_size(self) -> tuple[int, int] | None:

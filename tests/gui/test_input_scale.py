@@ -32,6 +32,13 @@ def test_demo_node_runs_at_the_resolved_scale(tmp_path):
     assert not any(arg.startswith("network_scale") for arg in node_command(DemoConfig(out=tmp_path), "replay"))
 
 
+def test_demo_node_warms_up_and_decides_auto_at_the_demo_frames_size(tmp_path):
+    from attanet_demo_steps import DemoConfig, node_command
+
+    command = node_command(DemoConfig(out=tmp_path, height=256, width=640), "replay")
+    assert "warmup_height:=256" in command and "warmup_width:=640" in command
+
+
 @pytest.mark.parametrize("flags, scale", [([], 1.0), (["--input-scale", "0.5"], 0.5)])
 def test_viewer_model_runs_at_the_trained_scale_or_the_flag(tmp_path, flags, scale, capsys):
     import cv2

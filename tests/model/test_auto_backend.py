@@ -21,7 +21,7 @@ from attanet_model.auto_backend import (
     probe_enabled,
 )
 from attanet_model.checkpoint import ModelMeta
-from attanet_model.cpu_capabilities import this_cpu
+from attanet_model.cpu_capabilities import CpuCapabilities, this_cpu
 
 pytestmark = pytest.mark.skipif(this_cpu().openvino is None, reason="openvino is not installed")
 
@@ -209,3 +209,77 @@ def test_the_probe_judges_agreement_on_frames_int8_was_not_calibrated_on(tmp_pat
     Segmenter(path, cache_dir=tmp_path / "cache", auto=settings)
     assert read[0] == AGREEMENT_DIR  # the probe's frames ...
     assert all(folder == quantize.CALIBRATION_DIR for folder in read[1:])  # ... int8 calibrates on the others
+
+
+def test_the_int8_weight_width_follows_the_cpus_int8_dot_product():
+    assert AMX_CPU.int8_dot and AMX_CPU.int8_weight_bits == 8
+    assert not OLD_CPU.int8_dot and OLD_CPU.int8_weight_bits == 7  # AVX2/AVX-512F without VNNI
+    for flag in ("avx512_vnni", "avx_vnni"):
+        assert CpuCapabilities("x", frozenset({"avx2", flag})).int8_weight_bits == 8
+
+
+def test_an_int8_copy_is_quantized_for_the_cpu_that_runs_it_each_width_in_its_own_file(tmp_path):
+    """Without VNNI the bundled model's int8 copy has 7-bit weights (``model.coarse_logits.int8w7.onnx``); with it,
+    8-bit (``.int8.onnx``); one cache holds both, so a cache shared by two machines never hands one the other's."""
+    from onnx_files import conv_weight_ints
+
+    no_vnni = Segmenter(
+        backend="onnxruntime", precision="int8", cache_dir=tmp_path, output="network", auto=AutoSettings(cpu=OLD_CPU)
+    )
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in folder.glob("*.onnx")) == [
+        "model.coarse_logits.int8w7.onnx",
+        "model.coarse_logits.onnx",
+    ]
+    assert (
+        max(int(abs(w.astype(np.int16)).max()) for w in conv_weight_ints(folder / "model.coarse_logits.int8w7.onnx"))
+        == 64
+    )
+    vnni = Segmenter(
+        backend="onnxruntime", precision="int8", cache_dir=tmp_path, output="network", auto=AutoSettings(cpu=AMX_CPU)
+    )
+    assert (folder / "model.coarse_logits.int8.onnx").is_file()
+    assert (
+        max(int(abs(w.astype(np.int16)).max()) for w in conv_weight_ints(folder / "model.coarse_logits.int8.onnx"))
+        == 127
+    )
+    frame = np.random.default_rng(0).integers(0, 255, (128, 256, 3), np.uint8)
+    assert no_vnni.segment(frame).labels.shape == vnni.segment(frame).labels.shape == (64, 128)
+
+
+def test_auto_decides_at_the_cameras_network_size_when_the_frame_size_is_known(cache):
+    """The bundled model runs at input scale 0.5: a 512x1024 camera is probed at 256x512, not at a 1024x2048
+    frame's 512x1024 (int8's agreement with fp32 and the ranking both change with the size)."""
+    timer = fake_timer({"onnxruntime fp32": 1.0})
+    settings = AutoSettings(probe=True, timer=timer, cpu=OLD_CPU, use_cache=False, frame_hw=(512, 1024))
+    assert Segmenter(cache_dir=cache, auto=settings).auto_decision.reason.startswith(
+        "auto picked onnxruntime fp32: fastest at 256x512 on this CPU"
+    )
+    default = AutoSettings(probe=True, timer=fake_timer({"onnxruntime fp32": 1.0}), cpu=OLD_CPU, use_cache=False)
+    assert "fastest at 512x1024 on this CPU" in Segmenter(cache_dir=cache, auto=default).auto_decision.reason
+
+
+def test_a_candidate_that_fails_on_its_first_frames_is_skipped_and_named_not_fatal():
+    """OpenVINO compiles on first use: a CPU whose flags promise bf16 to a runtime that then compiles f32 fails
+    there, after the engine was built. The probe goes on with the rest and says why that one is missing."""
+    from attanet_model.auto_backend import probe
+
+    labels = np.zeros((4, 8), np.int64)
+
+    class Works:
+        def run(self, x, with_attention):
+            return labels, None, None
+
+    class FailsOnFirstRun:
+        def run(self, x, with_attention):
+            raise RuntimeError("compiled with inference precision f32, not bf16")
+
+    good, bad = Candidate("onnxruntime", "fp32"), Candidate("openvino", "bf16")
+    timer = fake_timer({"onnxruntime fp32": 3.0, "openvino bf16": 1.0})
+    settings = AutoSettings(probe=True, timer=timer)
+    inputs = [np.zeros((1, 3, 4, 8), np.float32)]
+    decision = probe([good, bad], {good: Works(), bad: FailsOnFirstRun()}, inputs, [labels], settings, (4, 8))
+    assert decision.candidate == good and timer.asked == ["onnxruntime fp32"]
+    assert decision.refused == ["openvino bf16 skipped: compiled with inference precision f32, not bf16"]
+    with pytest.raises(ValueError, match="auto: every candidate failed \\(openvino bf16 skipped: compiled"):
+        probe([bad], {bad: FailsOnFirstRun()}, inputs, [labels], settings, (4, 8))

@@ -56,6 +56,9 @@ def test_settings_report_every_problem_at_once():
         settings_from_values({"warmup_height": 720})
     assert settings_from_values({}).warmup_shape == (256, 512, 3)
     assert settings_from_values({"warmup_height": 720, "warmup_width": 1280}).warmup_shape == (720, 1280, 3)
+    # the camera's size, for backend auto to decide at, only when the warm-up names it
+    assert settings_from_values({}).camera_hw is None
+    assert settings_from_values({"warmup_height": 720, "warmup_width": 1280}).camera_hw == (720, 1280)
 
 
 def test_run_time_updates():
