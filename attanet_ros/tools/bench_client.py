@@ -1,7 +1,7 @@
 """The measuring tools' side of the node: the node in its own process (as deployed), and a client in
 this one that publishes the camera and hears its outputs and ``/diagnostics`` over DDS.
 
-``latency_bench.measure_node`` and ``soak.run_soak`` both open one with ``bench_client``, wait for
+``latency_bench.measure`` and ``soak.run_soak`` both open one with ``bench_client``, wait for
 the node with ``wait_until_connected`` and get it stopped, its log closed and the client's
 context shut down on every way out.
 """

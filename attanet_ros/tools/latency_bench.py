@@ -2,9 +2,10 @@
 
 Not a test: a measurement to report. The node runs in its own process (as deployed, with the
 shipped shared-memory DDS profile); this process publishes frames stamped "now", one at a time,
-waits for their labels and records the difference. The same frame then goes through a
-``Segmenter`` in this process, so the node's overhead (decode, resize, encode, publish, DDS)
-reads as the difference.
+waits for their outputs and records the difference. After each frame the same frame goes through
+a ``Segmenter`` in this process (built as the node builds it), so the node's overhead (decode,
+resize, encode, publish, DDS) reads as the difference. The two alternate frame by frame: on a
+shared or throttled machine a slow spell hits both alike, and the ratio stays fair.
 
     python -m attanet_ros.tools.latency_bench --sizes 512x1024 1024x2048 --frames 20 [--json]
     python -m attanet_ros.tools.latency_bench --soak 600 --sizes 512x1024 --rate 15 --outputs all   (see soak.py)
@@ -73,8 +74,10 @@ def _outputs(text: str) -> list[str]:
     return list(OUTPUTS) if names == ["all"] else names
 
 
-def _node_command(args, outputs: list[str]) -> list[str]:
+def _node_command(args, outputs: list[str], size: tuple[int, int]) -> list[str]:
     params = {
+        "warmup_height": size[0],  # the camera's size: warm-up and auto's decision at the frames to come
+        "warmup_width": size[1],
         "backend": args.backend,
         "device": args.device,
         "precision": args.precision,
@@ -86,12 +89,15 @@ def _node_command(args, outputs: list[str]) -> list[str]:
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
 
 
-def measure_node(size, args, env) -> dict:
-    """Start the node, publish frames one at a time, return latency percentiles and its diagnostics."""
+def measure(size, args, env) -> dict:
+    """Start the node, publish frames one at a time, each followed by the Segmenter alone on the same frame;
+    return both latencies' percentiles and the node's diagnostics."""
     from sensor_msgs.msg import Image
     from tqdm import tqdm
 
     from attanet_ros.common.image_codec import array_to_image_msg
+
+    alone = SegmenterAlone(size, args)
 
     outputs = _outputs(args.outputs)
     arrived: dict[int, dict[str, int]] = {}  # stamp -> output -> when it arrived (ns)
@@ -102,7 +108,7 @@ def measure_node(size, args, env) -> dict:
         arrived.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, {})[name] = time.time_ns()
         sizes[name] = f"{msg.height}x{msg.width}"
 
-    with bench_client(_node_command(args, outputs), env, args.domain_id, "attanet_latency_bench") as bench:
+    with bench_client(_node_command(args, outputs, size), env, args.domain_id, "attanet_latency_bench") as bench:
         client, executor = bench.client, bench.executor
         for name in outputs:  # every output asked for, as a user would: the node then does that work as well
             client.create_subscription(
@@ -111,7 +117,7 @@ def measure_node(size, args, env) -> dict:
         bench.wait_until_connected([f"/bench/attanet/{outputs[0]}"])
         frame = street_frame(*size)
         latencies, first_output = [], []
-        for i in tqdm(range(args.frames + 3), desc=f"node {size[0]}x{size[1]}", leave=False):
+        for i in tqdm(range(args.frames + 3), desc=f"node and Segmenter {size[0]}x{size[1]}", leave=False):
             msg = array_to_image_msg(Image(), frame, "bgr8")
             stamp = time.time_ns()
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
@@ -126,6 +132,7 @@ def measure_node(size, args, env) -> dict:
             if i >= 3:  # until the last of the subscribed outputs arrived; and until the first one (labels)
                 latencies.append((max(arrived[stamp].values()) - stamp) / 1e6)
                 first_output.append((arrived[stamp][outputs[0]] - stamp) / 1e6)
+            alone.run(frame, measured=i >= 3)
         start = len(bench.diagnostics)
         while len(bench.diagnostics) == start:
             executor.spin_once(timeout_sec=0.1)
@@ -145,41 +152,51 @@ def measure_node(size, args, env) -> dict:
         },
         "provider": values.get("provider", ""),
         "node_malloc": values.get("malloc", ""),  # glibc's thresholds in the node (or the user's own setting)
+        **alone.report(),
     }
 
 
-def measure_segmenter(size, args) -> dict:
-    """The node's model stage alone, on the same frame: a Segmenter built as the node builds it on the CPU
-    (outputs at the network size, which the node resizes once at the end), reading every result the
-    node reads (``confidence`` too when it is among ``--outputs``: it may be computed on first read)."""
-    from tqdm import tqdm
+class SegmenterAlone:
+    """The node's model stage alone, in this process: a Segmenter built as the node builds it on the CPU
+    (outputs at the network size, which the node resizes once at the end; auto deciding at this camera
+    size), reading every result the node reads (``confidence`` too when it is among ``--outputs``: it may
+    be computed on first read)."""
 
-    from attanet_model import Segmenter
+    SETTLE_S = 0.005  # after each run: this process's runtime threads go idle before the node's next frame
 
-    segmenter = Segmenter(
-        args.model or None,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        output="network" if args.device == "cpu" else "input",
-    )
-    wants_confidence = "confidence" in _outputs(args.outputs)
-    frame = street_frame(*size)
-    totals, stages = [], []
-    for i in tqdm(range(args.frames + 3), desc=f"segmenter {size[0]}x{size[1]}", leave=False):
-        t = time.perf_counter()
-        result = segmenter.segment(frame)
-        if wants_confidence:
+    def __init__(self, size: tuple[int, int], args) -> None:
+        from attanet_model import AutoSettings, Segmenter
+
+        self.segmenter = Segmenter(
+            args.model or None,
+            backend=args.backend,
+            device=args.device,
+            precision=args.precision,
+            output="network" if args.device == "cpu" else "input",
+            auto=AutoSettings(frame_hw=tuple(size)),
+        )
+        self.wants_confidence = "confidence" in _outputs(args.outputs)
+        self.totals: list[float] = []
+        self.stages: list[dict[str, float]] = []
+
+    def run(self, frame: np.ndarray, measured: bool) -> None:
+        started = time.perf_counter()
+        result = self.segmenter.segment(frame)
+        if self.wants_confidence:
             result.confidence  # noqa: B018 - the read is the work (lazy confidence)
-        if i >= 3:
-            totals.append((time.perf_counter() - t) * 1e3)
-            stages.append(result.timings_ms)
-    return {
-        "segmenter_p50_ms": _pct(totals, 50),
-        "segmenter_p95_ms": _pct(totals, 95),
-        "segmenter_stages_p50_ms": {k: _pct([s[k] for s in stages], 50) for k in stages[0]},
-        "segmenter_provider": segmenter.provider,
-    }
+        if measured:
+            self.totals.append((time.perf_counter() - started) * 1e3)
+            self.stages.append(result.timings_ms)
+        time.sleep(self.SETTLE_S)
+
+    def report(self) -> dict:
+        return {
+            "segmenter_p50_ms": _pct(self.totals, 50),
+            "segmenter_p95_ms": _pct(self.totals, 95),
+            "segmenter_frames": len(self.totals),  # one per measured node frame, in turn with it
+            "segmenter_stages_p50_ms": {k: _pct([s[k] for s in self.stages], 50) for k in self.stages[0]},
+            "segmenter_provider": self.segmenter.provider,
+        }
 
 
 def stage_overhead(row: dict) -> dict[str, float]:
@@ -223,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         row = {"size": f"{size[0]}x{size[1]}"}
         try:
-            row.update(measure_node(size, args, env))
+            row.update(measure(size, args, env))
         except RuntimeError as exc:
             print(f"attanet ros-bench: {exc}", file=sys.stderr)
             return 1
-        row.update(measure_segmenter(size, args))
         if not same_engine(row["provider"], row["segmenter_provider"]):
             print(
                 f"attanet ros-bench: the node ran {row['provider']!r} but the Segmenter alone ran "
@@ -311,7 +327,7 @@ def _soak(args, env: dict[str, str]) -> int:
     size = args.sizes[0]  # one camera; the default list starts with 512x1024
     outputs = _outputs(args.outputs)
     try:
-        report = run_soak(size, args, env, _node_command(args, outputs), outputs)
+        report = run_soak(size, args, env, _node_command(args, outputs, size), outputs)
     except RuntimeError as exc:
         print(f"attanet ros-bench: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,9 @@ def test_ros_bench_runs_the_node_and_says_at_which_size_its_outputs_arrived(reso
     expected = "64x128" if resolution == "input" else "32x64"
     assert row["output_sizes"] == {"labels": expected, "color": expected}, row["output_sizes"]
     assert 0 < row["first_output_p50_ms"] <= row["e2e_p50_ms"], row
+    # the Segmenter alone ran each measured frame too, in turn with the node, on the same engine
+    assert row["segmenter_frames"] == 2 and row["segmenter_p50_ms"] > 0
+    assert row["provider"].split(" [auto:")[0] == row["segmenter_provider"].split(" [auto:")[0]
     assert row["node_malloc"] == "mmap threshold 32 MiB, trim threshold 256 MiB" or row["node_malloc"].startswith(
         "left to the user"
     ), row["node_malloc"]
