@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 INT8_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"})
@@ -68,6 +70,23 @@ def is_int8_onnx(path: Path) -> bool:
     return any(node.op_type in INT8_OPS for node in graph.node)
 
 
+def int8_weight_bits(path: Path) -> int:
+    """7 when every int8 tensor of a quantized graph lies in [-64, 64] (``Int8Recipe(weight_bits=7)``), else 8."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    widest = max(
+        (
+            int(abs(numpy_helper.to_array(t).astype(np.int16)).max(initial=0))
+            for t in graph.initializer
+            if t.data_type == onnx.TensorProto.INT8
+        ),
+        default=0,
+    )
+    return 7 if widest <= 64 else 8
+
+
 def int8_sibling(onnx_path: Path) -> Path:
     """Where ``attanet export --int8`` writes the int8 model of ``out.onnx``: ``out.int8.onnx``."""
     return onnx_path.with_suffix(".int8.onnx")
@@ -90,6 +109,7 @@ class ModelFiles:
     def __post_init__(self) -> None:
         self.source = Path(self.source)
         self.cache_dir = Path(self.cache_dir)
+        self._width_checked: set[Path] = set()
 
     @property
     def is_onnx(self) -> bool:
@@ -122,13 +142,28 @@ class ModelFiles:
                         f"{self.source} is an int8 model; it cannot run in fp32 or bf16: use precision int8 (or auto),"
                         " or the fp32 .onnx it was quantized from"
                     )
-                return self.source
+                return self._checked_width(self.source)
             if not int8:
                 return self.source
             sibling = int8_sibling(self.source)
-            return sibling if sibling.is_file() else self._cached_int8(self.source)
+            return self._checked_width(sibling) if sibling.is_file() else self._cached_int8(self.source)
         fp32 = self._cached_fp32(coarse)
         return self._cached_int8(fp32) if int8 else fp32
+
+    def _checked_width(self, int8_file: Path) -> Path:
+        """``int8_file``, said in the log once when its weights are wider than this CPU's int8 kernels take
+        without saturating (8-bit weights on a CPU without VNNI: labels stray further from fp32 than they need to)."""
+        if int8_file in self._width_checked:
+            return int8_file
+        self._width_checked.add(int8_file)
+        if self.int8_weight_bits < 8 and int8_weight_bits(int8_file) > self.int8_weight_bits:
+            log.warning(
+                "%s has 8-bit int8 weights, but this CPU has no VNNI/AMX-INT8: its int8 kernels add pairs of products "
+                "in int16, which such weights can saturate, so labels may differ from fp32 more than they need to; "
+                "re-export it with `attanet export --int8 --int8-weight-bits 7` for this CPU",
+                int8_file,
+            )
+        return int8_file
 
     def _cached_fp32(self, coarse: bool) -> Path:
         out = self.folder() / GRAPH_FILES[coarse]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from cpu_kinds import AMX_CPU, OLD_CPU
 
-from attanet_model import AttentionQuery, Segmenter, build_model, save_checkpoint
+from attanet_model import AttentionQuery, Segmenter, build_model, default_model_path, save_checkpoint
 from attanet_model.auto_backend import (
     ORDER,
     AutoSettings,
@@ -283,3 +283,30 @@ def test_a_candidate_that_fails_on_its_first_frames_is_skipped_and_named_not_fat
     assert decision.refused == ["openvino bf16 skipped: compiled with inference precision f32, not bf16"]
     with pytest.raises(ValueError, match="auto: every candidate failed \\(openvino bf16 skipped: compiled"):
         probe([bad], {bad: FailsOnFirstRun()}, inputs, [labels], settings, (4, 8))
+
+
+def test_an_eight_bit_int8_file_on_a_cpu_without_vnni_is_said_once_in_the_log(tmp_path, caplog):
+    """The user's own int8 file runs as given; where its weights can saturate this CPU's kernels, the log says
+    so (once) and how to make one for this CPU. A 7-bit file, or a CPU with VNNI, says nothing."""
+    from attanet_model.model_files import ModelFiles, int8_weight_bits
+
+    eight = ModelFiles(default_model_path(), tmp_path, 8).onnx(int8=True)
+    seven = ModelFiles(default_model_path(), tmp_path, 7).onnx(int8=True)
+    assert (int8_weight_bits(eight), int8_weight_bits(seven)) == (8, 7)
+
+    def said():
+        return [r for r in caplog.records if r.name == "attanet_model.model_files" and r.levelno >= logging.WARNING]
+
+    with caplog.at_level(logging.WARNING, logger="attanet_model.model_files"):
+        for _ in range(2):
+            Segmenter(
+                eight, backend="onnxruntime", precision="int8", cache_dir=tmp_path, auto=AutoSettings(cpu=AMX_CPU)
+            )
+        assert not said()
+        files = ModelFiles(eight, tmp_path, OLD_CPU.int8_weight_bits)
+        assert files.onnx(int8=True) == files.onnx(int8=True) == eight
+        (record,) = said()
+        assert record.getMessage().startswith(f"{eight} has 8-bit int8 weights, but this CPU has no VNNI/AMX-INT8")
+        assert "`attanet export --int8 --int8-weight-bits 7`" in record.getMessage()
+        Segmenter(seven, backend="onnxruntime", precision="int8", cache_dir=tmp_path, auto=AutoSettings(cpu=OLD_CPU))
+        assert len(said()) == 1
