@@ -234,6 +234,10 @@ def export_main(argv: list[str]) -> int:
         return fail("export", f"--opset {args.opset} cannot be written; this exporter writes {opsets[0]}..{opsets[-1]}")
     if args.head is not None and not args.argmax:
         return fail("export", "--head goes with --argmax (without it the graph ends with full-size logits)")
+    if args.int8_weight_bits != "auto" and not args.int8:
+        return fail(
+            "export", f"--int8-weight-bits {args.int8_weight_bits} goes with --int8 (it sets the int8 model's weights)"
+        )
     head = args.head or ("graph" if trt_sizes is not None else "coarse")
     graph_output = ("coarse_logits" if head == "coarse" else "labels") if args.argmax else "logits"
     calibration = None

@@ -95,6 +95,14 @@ def test_export_cli_honours_the_opset_skips_a_bad_calibration_image_and_checks_i
     assert 0.9 < check["label_agreement_vs_fp32"] <= 1.0 and check["frames"].startswith("the 6 calibration frames")
 
 
+def test_export_refuses_an_int8_weight_width_without_int8(tmp_path, capsys):
+    from attanet_cli import main
+
+    assert main(["export", "--out", str(tmp_path / "m.onnx"), "--int8-weight-bits", "7"]) == 2
+    assert capsys.readouterr().err.startswith("attanet export: --int8-weight-bits 7 goes with --int8")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("opset", [5, 17, 999])
 def test_export_refuses_an_opset_it_cannot_write(tmp_path, capsys, opset):
     from attanet_cli import main
