@@ -125,7 +125,11 @@ class SegmentationEngine:
             "output_resolution": s.output_resolution,
             "inference_thread": self._inference.describe(),
             "malloc": tune_for_frames(),  # frame-sized buffers reused, not faulted in again each frame
+            # what backend/precision auto measured and why it picked this one (or that they were given)
+            "engine_choice": segmenter.auto_decision.reason if segmenter.auto_decision else "given explicitly",
         }
+        if segmenter.auto_decision is not None:
+            self.node.get_logger().info(f"backend/precision {segmenter.auto_decision.reason}")
         self._trim_heap = trims_heap()
         node = self.node
         for channel in self.channels.values():

@@ -127,6 +127,8 @@ def test_live_mode_under_overload_drops_old_frames_and_keeps_latency_bounded(ros
     # frame-sized blocks reused from the heap (or the user's own setting, said)
     tuned = "mmap threshold 32 MiB, trim threshold 256 MiB"
     assert after["malloc"] == tuned or after["malloc"].startswith("left to"), after
+    # why this engine runs: auto's decision (the tests switch its probe off), in diagnostics as in the log
+    assert after["engine_choice"].startswith("auto picked torch fp32: probe off"), after["engine_choice"]
 
 
 def test_camera_clock_ahead_is_flagged_not_averaged(ros):
