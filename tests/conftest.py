@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fastdds_shm import clean_fastdds_shm
 
 # Every rclpy participant this test process creates uses the shipped Fast DDS profile, as users are
 # told to run: Fast DDS reads the profile once per process, at its first participant, so a test
@@ -30,3 +31,14 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_sessionstart(session) -> None:
+    clean_fastdds_shm()  # what an earlier run (or another program) left
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fastdds_shm_clean(request):
+    yield
+    if {"ros", "gui"} & set(request.node.path.parts):  # the modules that start ROS processes
+        clean_fastdds_shm()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from attanet_cli import main as attanet
 
@@ -54,6 +57,25 @@ def ros_env(domain_id: int) -> dict[str, str]:
     if profile.is_file():
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     return env
+
+
+def run_traced(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True)``, except that a child still running after
+    ``timeout`` is made to print every thread's Python stack (faulthandler on SIGABRT) and the test fails
+    with them: a hang says where it hung instead of only that it did."""
+    env = {**(kwargs.pop("env", None) or os.environ), "PYTHONFAULTHANDLER": "1"}
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            try:
+                out, err = proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            pytest.fail(f"{shlex.join(cmd)} was still running after {timeout:g} s; its threads:\n{err[-8000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def attanet_command(*argv) -> list[str]:

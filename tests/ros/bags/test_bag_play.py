@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from bag_helpers import FRAMES, IMAGE_TOPIC, RATE_HZ, REPO, attanet_command, ros_env, run_cli, stamp_of
+from bag_helpers import FRAMES, IMAGE_TOPIC, RATE_HZ, REPO, attanet_command, ros_env, run_cli, run_traced, stamp_of
 from rclpy.serialization import serialize_message
 
 from attanet_ros.bags.storage import TYPESTORE, BagReader, BagWriter, deserialize
@@ -30,7 +30,7 @@ def _bag_frames(bag: Path) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_every_frame_reaches_a_subscriber_in_another_process(made_bags, probe_factory, domain_id, storage) -> None:
     probe = probe_factory()
-    play = subprocess.run(
+    play = run_traced(
         attanet_command(
             "bag-play",
             made_bags[storage],
@@ -43,10 +43,8 @@ def test_every_frame_reaches_a_subscriber_in_another_process(made_bags, probe_fa
             "--json",
             "--no-progress",
         ),
-        env=ros_env(domain_id),
-        capture_output=True,
-        text=True,
         timeout=120,
+        env=ros_env(domain_id),
         cwd=REPO,
     )
     assert play.returncode == 0, play.stderr
@@ -67,7 +65,7 @@ def test_restamp_gives_fresh_shared_stamps_to_two_subscribers(made_bags, probe_f
     --min-subscribers 2 holds the start until both probes (two processes, one topic each) have matched."""
     images, labels = probe_factory(), probe_factory(topic="/camera/gt_labels")
     before = time.time_ns()
-    play = subprocess.run(
+    play = run_traced(
         attanet_command(
             "bag-play",
             made_bags["mcap"],
@@ -81,10 +79,8 @@ def test_restamp_gives_fresh_shared_stamps_to_two_subscribers(made_bags, probe_f
             "--json",
             "--no-progress",
         ),
-        env=ros_env(domain_id),
-        capture_output=True,
-        text=True,
         timeout=120,
+        env=ros_env(domain_id),
         cwd=REPO,
     )
     after = time.time_ns()
@@ -261,3 +257,11 @@ def test_user_errors_exit_2(made_bags, capsys, tmp_path) -> None:
     assert code == 2 and "does not exist" in err
     code, _, err = run_cli(capsys, "bag-play", made_bags["mcap"], "--dds-profile", tmp_path / "x.xml")
     assert code == 2 and "x.xml does not exist" in err
+
+
+def test_a_child_that_hangs_fails_the_test_with_its_python_stack() -> None:
+    """The harness these bag-play runs use: past its timeout a child prints where it is (faulthandler)."""
+    with pytest.raises(
+        pytest.fail.Exception, match=r"(?s)was still running after 2 s; its threads:.*line 2 in <module>"
+    ):
+        run_traced([sys.executable, "-c", "import time\ntime.sleep(600)"], timeout=2)
