@@ -95,16 +95,25 @@ def openvino_cpu_capabilities() -> frozenset[str] | None:
     return frozenset(str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-def read_cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuCapabilities:
-    """This machine's capabilities (on a system without /proc/cpuinfo: no flags, so no bf16 for torch)."""
+def read_cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo"), ask_openvino: bool = True) -> CpuCapabilities:
+    """This machine's capabilities (on a system without /proc/cpuinfo: no flags, so no bf16 for torch);
+    ``ask_openvino=False``: the flags alone, without loading OpenVINO's CPU plugin (``openvino`` None)."""
     try:
         model, flags = parse_cpuinfo(cpuinfo.read_text())
     except OSError:
         model, flags = "", frozenset()
-    return CpuCapabilities(model or platform.processor() or platform.machine(), flags, openvino_cpu_capabilities())
+    openvino = openvino_cpu_capabilities() if ask_openvino else None
+    return CpuCapabilities(model or platform.processor() or platform.machine(), flags, openvino)
 
 
 @functools.cache
 def this_cpu() -> CpuCapabilities:
     """``read_cpu_capabilities()`` once per process (the CPU does not change while it runs)."""
     return read_cpu_capabilities()
+
+
+@functools.cache
+def this_cpu_flags() -> CpuCapabilities:
+    """This CPU's model and flags only (``openvino`` None): enough for ``int8_weight_bits``, and no OpenVINO
+    plugin loaded for a torch-only process."""
+    return read_cpu_capabilities(ask_openvino=False)

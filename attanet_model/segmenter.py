@@ -27,7 +27,7 @@ import torch
 
 from .auto_backend import AutoSettings
 from .checkpoint import ModelMeta
-from .cpu_capabilities import this_cpu
+from .cpu_capabilities import this_cpu_flags
 from .engine_choice import EngineRequest, open_engine
 from .engine_options import AUTO, check_engine
 from .model_files import ModelFiles, default_cache_dir, model_file_meta
@@ -173,7 +173,7 @@ class Segmenter:
         check_engine(backend, device, precision, compile_mode, cpu=settings.cpu)
         self.output = check_output(output)
         # an int8 copy made here is quantized for the CPU it runs on (7-bit weights without VNNI/AMX-INT8)
-        bits = (settings.cpu or this_cpu()).int8_weight_bits if device == "cpu" else 8
+        bits = (settings.cpu or this_cpu_flags()).int8_weight_bits if device == "cpu" else 8
         self._files = ModelFiles(path, Path(cache_dir) if cache_dir else default_cache_dir(), bits)
         request = EngineRequest(
             backend, device, precision, compile_mode, trt_cache, allow_fallback, confidence_every_frame

@@ -86,6 +86,16 @@ def test_cpuinfo_flags_are_read_from_the_first_processor():
     assert parse_cpuinfo(text) == ("AMD EPYC", frozenset({"avx2", "avx512f", "avx512_bf16"}))
 
 
+def test_the_flags_alone_are_read_without_asking_openvino(tmp_path):
+    from attanet_model.cpu_capabilities import read_cpu_capabilities
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nmodel name : Old Xeon\nflags : fpu avx2 avx512f\n")
+    cpu = read_cpu_capabilities(cpuinfo, ask_openvino=False)
+    assert (cpu.model, cpu.flags, cpu.openvino) == ("Old Xeon", frozenset({"avx2", "avx512f"}), None)
+    assert cpu.int8_weight_bits == 7  # AVX-512F without VNNI
+
+
 def test_a_commands_engine_flags_build_the_segmenter_they_name_and_overrides_win():
     import argparse
 
