@@ -263,11 +263,11 @@ def export_main(argv: list[str]) -> int:
         "bytes": out.stat().st_size,
     }
     if calibration is not None:
-        from .cpu_capabilities import this_cpu
+        from .cpu_capabilities import this_cpu_flags
         from .quantize import Int8Recipe, quantize_int8
 
         int8_path = out.with_suffix(".int8.onnx")
-        bits = this_cpu().int8_weight_bits if args.int8_weight_bits == "auto" else int(args.int8_weight_bits)
+        bits = this_cpu_flags().int8_weight_bits if args.int8_weight_bits == "auto" else int(args.int8_weight_bits)
         try:
             quantize_int8(out, int8_path, meta, calibration.images, recipe=Int8Recipe(weight_bits=bits))
         except OSError as exc:  # OutputError for int8_path; the quantizer's temporary folder otherwise

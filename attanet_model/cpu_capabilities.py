@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # the flags that decide a precision (and so belong in the auto-backend cache key)
@@ -109,7 +109,7 @@ def read_cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo"), ask_openvino: b
 @functools.cache
 def this_cpu() -> CpuCapabilities:
     """``read_cpu_capabilities()`` once per process (the CPU does not change while it runs)."""
-    return read_cpu_capabilities()
+    return replace(this_cpu_flags(), openvino=openvino_cpu_capabilities())
 
 
 @functools.cache
