@@ -156,7 +156,13 @@ class ModelFiles:
         if int8_file in self._width_checked:
             return int8_file
         self._width_checked.add(int8_file)
-        if self.int8_weight_bits < 8 and int8_weight_bits(int8_file) > self.int8_weight_bits:
+        if self.int8_weight_bits == 8:
+            return int8_file
+        try:
+            bits = int8_weight_bits(int8_file)
+        except Exception:  # a damaged file: the runtime's loader names what is wrong with it, not this check
+            return int8_file
+        if bits > self.int8_weight_bits:
             log.warning(
                 "%s has 8-bit int8 weights, but this CPU has no VNNI/AMX-INT8: its int8 kernels add pairs of products "
                 "in int16, which such weights can saturate, so labels may differ from fp32 more than they need to; "

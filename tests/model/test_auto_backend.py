@@ -310,3 +310,19 @@ def test_an_eight_bit_int8_file_on_a_cpu_without_vnni_is_said_once_in_the_log(tm
         assert "`attanet export --int8 --int8-weight-bits 7`" in record.getMessage()
         Segmenter(seven, backend="onnxruntime", precision="int8", cache_dir=tmp_path, auto=AutoSettings(cpu=OLD_CPU))
         assert len(said()) == 1
+
+
+@pytest.mark.parametrize("cpu", [AMX_CPU, OLD_CPU], ids=["vnni", "no-vnni"])
+def test_a_damaged_int8_sibling_is_named_as_damaged_on_every_cpu(tmp_path, cpu):
+    """The weight-width check on CPUs without VNNI reads the file too; a damaged one still gets the loader's
+    one-line error naming it, not a parser traceback."""
+    import shutil
+
+    from attanet_model import CheckpointError
+    from attanet_model.model_files import ModelFiles
+
+    source = tmp_path / "m.onnx"
+    shutil.copy(ModelFiles(default_model_path(), tmp_path).onnx(), source)
+    (tmp_path / "m.int8.onnx").write_bytes(b"\x08\x07not a model" * 8)
+    with pytest.raises(CheckpointError, match=r"m\.int8\.onnx is not a readable ONNX model"):
+        Segmenter(source, backend="onnxruntime", precision="int8", cache_dir=tmp_path, auto=AutoSettings(cpu=cpu))
