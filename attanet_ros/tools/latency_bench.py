@@ -27,7 +27,7 @@ from attanet_model.engine_options import add_engine_arguments
 from attanet_model.preprocess import OUTPUT_SIZES
 from attanet_ros.node.node_command import node_command
 
-from .bench_client import bench_client
+from .bench_client import CAMERA_TOPIC, bench_client
 from .soak import street_frame
 
 PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.xml"
@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="input",
         help="the node's output_resolution: outputs at the camera's size (input, the node's default) or at the "
         "network's (cheaper: no upsampling, fewer bytes)",
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the transport floor: the same frames through a stand-in for the node with no model "
+        "(python -m attanet_ros.tools.transport_floor), which says what DDS alone costs here",
     )
     add_domain_id(parser, fallback=PRIVATE_DOMAIN_ID)
     add_json(parser, "print the results as JSON")
@@ -89,59 +95,69 @@ def _node_command(args, outputs: list[str], size: tuple[int, int]) -> list[str]:
     return node_command(params=params, remaps={"__ns": "/bench", "image": "/bench/camera"})
 
 
-def measure(size, args, env) -> dict:
-    """Start the node, publish frames one at a time, each followed by the Segmenter alone on the same frame;
-    return both latencies' percentiles and the node's diagnostics."""
+def _time_frames(bench, topics: dict[str, str], size, frames: int, desc: str, after_each=None) -> dict:
+    """Publish ``frames`` + 3 warm-up frames stamped "now", one at a time; each waits for every output in
+    ``topics`` (output name -> topic) before ``after_each(frame, measured)`` and the next. Returns the
+    latencies until the last output arrived and until the first one, and at which size each output arrived."""
     from sensor_msgs.msg import Image
     from tqdm import tqdm
 
     from attanet_ros.common.image_codec import array_to_image_msg
 
-    alone = SegmenterAlone(size, args)
-
-    outputs = _outputs(args.outputs)
     arrived: dict[int, dict[str, int]] = {}  # stamp -> output -> when it arrived (ns)
-
     sizes: dict[str, str] = {}  # output -> HxW of what arrived
 
     def on_output(name, msg):
         arrived.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, {})[name] = time.time_ns()
         sizes[name] = f"{msg.height}x{msg.width}"
 
+    client, executor = bench.client, bench.executor
+    for name, topic in topics.items():  # every output asked for, as a user would: the node then does that work
+        client.create_subscription(Image, topic, lambda m, o=name: on_output(o, m), bench.reliable)
+    bench.wait_until_connected(list(topics.values())[:1])
+    outputs, first = list(topics), next(iter(topics))
+    frame = street_frame(*size)
+    latencies, first_output = [], []
+    for i in tqdm(range(frames + 3), desc=desc, leave=False):
+        msg = array_to_image_msg(Image(), frame, "bgr8")
+        stamp = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg.header.frame_id = "bench"
+        bench.publisher.publish(msg)
+        end = time.monotonic() + 60
+        while len(arrived.get(stamp, ())) < len(outputs) and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.01)
+        missing = sorted(set(outputs) - set(arrived.get(stamp, ())))
+        if missing:
+            raise RuntimeError(f"{desc}: frame {i} got no {', '.join(missing)} within 60 s")
+        if i >= 3:  # until the last of the subscribed outputs arrived; and until the first one (labels)
+            latencies.append((max(arrived[stamp].values()) - stamp) / 1e6)
+            first_output.append((arrived[stamp][first] - stamp) / 1e6)
+        if after_each is not None:
+            after_each(frame, i >= 3)
+    return {"latencies": latencies, "first_output": first_output, "sizes": dict(sizes)}
+
+
+def measure(size, args, env) -> dict:
+    """Start the node, publish frames one at a time, each followed by the Segmenter alone on the same frame;
+    return both latencies' percentiles and the node's diagnostics."""
+    alone = SegmenterAlone(size, args)
+    outputs = _outputs(args.outputs)
+    topics = {name: f"/bench/attanet/{name}" for name in outputs}
     with bench_client(_node_command(args, outputs, size), env, args.domain_id, "attanet_latency_bench") as bench:
-        client, executor = bench.client, bench.executor
-        for name in outputs:  # every output asked for, as a user would: the node then does that work as well
-            client.create_subscription(
-                Image, f"/bench/attanet/{name}", lambda m, o=name: on_output(o, m), bench.reliable
-            )
-        bench.wait_until_connected([f"/bench/attanet/{outputs[0]}"])
-        frame = street_frame(*size)
-        latencies, first_output = [], []
-        for i in tqdm(range(args.frames + 3), desc=f"node and Segmenter {size[0]}x{size[1]}", leave=False):
-            msg = array_to_image_msg(Image(), frame, "bgr8")
-            stamp = time.time_ns()
-            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            msg.header.frame_id = "bench"
-            bench.publisher.publish(msg)
-            end = time.monotonic() + 60
-            while len(arrived.get(stamp, ())) < len(outputs) and time.monotonic() < end:
-                executor.spin_once(timeout_sec=0.01)
-            missing = sorted(set(outputs) - set(arrived.get(stamp, ())))
-            if missing:
-                raise RuntimeError(f"frame {i} got no {', '.join(missing)} within 60 s")
-            if i >= 3:  # until the last of the subscribed outputs arrived; and until the first one (labels)
-                latencies.append((max(arrived[stamp].values()) - stamp) / 1e6)
-                first_output.append((arrived[stamp][outputs[0]] - stamp) / 1e6)
-            alone.run(frame, measured=i >= 3)
+        timed = _time_frames(
+            bench, topics, size, args.frames, f"node and Segmenter {format_size(size)}", after_each=alone.run
+        )
         start = len(bench.diagnostics)
         while len(bench.diagnostics) == start:
-            executor.spin_once(timeout_sec=0.1)
+            bench.executor.spin_once(timeout_sec=0.1)
         values = {kv.key: kv.value for kv in bench.diagnostics[-1].status[0].values}
+    latencies, first_output = timed["latencies"], timed["first_output"]
     return {
         "e2e_p50_ms": _pct(latencies, 50),
         "e2e_p95_ms": _pct(latencies, 95),
         "first_output": outputs[0],
-        "output_sizes": dict(sizes),
+        "output_sizes": timed["sizes"],
         "first_output_p50_ms": _pct(first_output, 50),
         "node_stamp_to_publish_p50_ms": float(values.get("latency_p50_ms", "nan")),
         # the node's own split of e2e: stamp -> its callback (DDS in, executor), callback -> last output published
@@ -153,6 +169,25 @@ def measure(size, args, env) -> dict:
         "provider": values.get("provider", ""),
         "node_malloc": values.get("malloc", ""),  # glibc's thresholds in the node (or the user's own setting)
         **alone.report(),
+    }
+
+
+def measure_floor(size, args, env, output_sizes: dict[str, str]) -> dict:
+    """The same frames through ``transport_floor``'s stand-in with no model, publishing the outputs the node
+    published at the sizes it published them: the transport floor's percentiles."""
+    from attanet_ros.node.output_publishing import ENCODINGS
+
+    prefix = "/bench/floor/"  # not the node's topics: nothing of the stopped node is mistaken for the stand-in
+    command = [sys.executable, "-m", "attanet_ros.tools.transport_floor", "--camera", CAMERA_TOPIC, "--prefix", prefix]
+    for name, hw in output_sizes.items():
+        command += ["--output", f"{name}={hw}:{ENCODINGS[name]}"]
+    topics = {name: prefix + name for name in output_sizes}
+    with bench_client(command, env, args.domain_id, "attanet_floor_bench") as bench:
+        timed = _time_frames(bench, topics, size, args.frames, f"transport floor {format_size(size)}")
+    return {
+        "floor_p50_ms": _pct(timed["latencies"], 50),
+        "floor_p95_ms": _pct(timed["latencies"], 95),
+        "floor_output_sizes": timed["sizes"],  # the node's, as they arrived from the stand-in
     }
 
 
@@ -241,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"size": f"{size[0]}x{size[1]}"}
         try:
             row.update(measure(size, args, env))
+            if not args.no_floor:
+                row.update(measure_floor(size, args, env, row["output_sizes"]))
         except RuntimeError as exc:
             print(f"attanet ros-bench: {exc}", file=sys.stderr)
             return 1
@@ -259,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         row["node_model_p50_ms"] = model_ms
         row["node_overhead_ms"] = row["e2e_p50_ms"] - model_ms
         row["overhead_by_stage_p50_ms"] = stage_overhead(row)
+        if "floor_p50_ms" in row:
+            # DDS's part of the overhead, and what the node's own work adds on top of the floor
+            row["floor_over_model"] = row["floor_p50_ms"] / row["segmenter_p50_ms"]
+            row["beyond_floor_ms"] = row["e2e_p50_ms"] - row["floor_p50_ms"] - row["segmenter_p50_ms"]
+            row["beyond_floor_over_model"] = row["beyond_floor_ms"] / row["segmenter_p50_ms"]
         results.append(row)
     if args.json:
         report = {"frames": args.frames, "output_resolution": args.output_resolution, "results": results}
@@ -298,6 +340,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{r['size']:>10}: {r['first_output']} received {r['first_output_p50_ms']:.1f} ms after the stamp "
                     f"(p50), {r['first_output_over_model']:.2f}x the Segmenter alone"
+                )
+        if "floor_p50_ms" in results[0]:
+            print(
+                "\ntransport floor: the same frames and outputs through a stand-in with no model (DDS and rclpy "
+                "alone), and what the node's own work adds beyond it:"
+            )
+            head = ("frame", "floor p50", "floor/alone", "e2e-floor-alone", "its/alone")
+            print("{:>10} {:>10} {:>12} {:>16} {:>10}".format(*head))
+            for r in results:
+                print(
+                    f"{r['size']:>10} {r['floor_p50_ms']:>10.1f} {r['floor_over_model']:>12.2f} "
+                    f"{r['beyond_floor_ms']:>16.1f} {r['beyond_floor_over_model']:>10.2f}"
                 )
         where = "the camera's size" if args.output_resolution == "input" else "the network's size"
         print(

@@ -47,6 +47,10 @@ def test_ros_bench_runs_the_node_and_says_at_which_size_its_outputs_arrived(reso
     # the Segmenter alone ran each measured frame too, in turn with the node, on the same engine
     assert row["segmenter_frames"] == 2 and row["segmenter_p50_ms"] > 0
     assert row["provider"].split(" [auto:")[0] == row["segmenter_provider"].split(" [auto:")[0]
+    # the transport floor: the same frames and outputs, of the node's sizes, through a stand-in with no model
+    assert row["floor_output_sizes"] == row["output_sizes"], row
+    assert row["floor_p50_ms"] > 0
+    assert row["beyond_floor_ms"] == pytest.approx(row["e2e_p50_ms"] - row["floor_p50_ms"] - row["segmenter_p50_ms"])
     assert row["node_malloc"] == "mmap threshold 32 MiB, trim threshold 256 MiB" or row["node_malloc"].startswith(
         "left to the user"
     ), row["node_malloc"]
