@@ -119,15 +119,16 @@ def attention_backend(backend: str, log=print) -> str | None:
 
 def make_source(args: argparse.Namespace):
     """The FrameSource for ``--source`` (raises ValueError with a sentence for a bad path or topic)."""
-    from attanet_model import Segmenter
+    from attanet_model import AutoSettings, Segmenter
     from attanet_model.segmenter import model_input_scale, segmenter_from_args
 
     args.input_scale = model_input_scale(args.model, args.input_scale)  # CheckpointError: a ValueError
 
-    def segmenter(backend: str = args.backend) -> Segmenter:
+    def segmenter(backend: str = args.backend, frame_hw: tuple[int, int] | None = None) -> Segmenter:
         # at the resolved scale, args.input_scale; the viewer shows every frame's confidence (view, hover line),
-        # so the label head makes it in the labels' pass
-        return segmenter_from_args(args, backend=backend, confidence_every_frame=True)
+        # so the label head makes it in the labels' pass; auto decides at the frames' size when it is known
+        auto = AutoSettings(frame_hw=frame_hw)
+        return segmenter_from_args(args, backend=backend, confidence_every_frame=True, auto=auto)
 
     if is_topic(args.source):
         from .ros_env import use_shipped_dds_profile
@@ -141,7 +142,7 @@ def make_source(args: argparse.Namespace):
     from .sources import SegmentingSource
 
     reader = open_reader(Path(args.source), args.topic)
-    return SegmentingSource(reader, segmenter, max_fps=args.max_fps, loop=args.loop)
+    return SegmentingSource(reader, lambda hw: segmenter(frame_hw=hw), max_fps=args.max_fps, loop=args.loop)
 
 
 def viewer_main(argv: list[str]) -> int:

@@ -164,8 +164,9 @@ class SegmentingSource(FrameSource):
 
     Plays as fast as the model allows, or at most ``max_fps`` (a video's own rate by default).
     When a reader runs out it stops (or starts over with ``loop``); clicking still works on the
-    last frame. ``segmenter_factory`` builds the model on the worker thread so that loading a
-    checkpoint never stalls the window.
+    last frame. ``segmenter_factory(frame_hw)`` builds the model on the worker thread so that loading a
+    checkpoint never stalls the window; it is given the first frame's (H, W) (None when the source has no
+    readable frame), so that ``auto`` decides at the size it will run.
     """
 
     name = "model"
@@ -189,9 +190,10 @@ class SegmentingSource(FrameSource):
         return f"the model on {where}" if where else "the model"
 
     def run(self) -> None:
-        self.segmenter = self.segmenter_factory()
-        self.ready.set()
         images = iter(self.reader)
+        pending = self._next_image(images)  # the first frame: its size is the one the model will run at
+        self.segmenter = self.segmenter_factory(None if pending is None else pending.image_bgr.shape[:2])
+        self.ready.set()
         period = 1.0 / self.max_fps if self.max_fps else 0.0
         next_due = time.monotonic()
         exhausted = False
@@ -203,7 +205,7 @@ class SegmentingSource(FrameSource):
                 if self._last is not None:
                     self._publish(self._last, self._last_index)
                 continue
-            image = self._next_image(images)
+            image, pending = (pending, None) if pending is not None else (self._next_image(images), None)
             if image is None and self.loop and self._last is not None:
                 images = iter(self.reader)
                 image = self._next_image(images)

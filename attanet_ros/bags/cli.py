@@ -69,18 +69,40 @@ def add_image_topic(p: argparse.ArgumentParser) -> None:
     )
 
 
-def segmenter_from_args(args: argparse.Namespace, **overrides):
+def segmenter_from_args(args: argparse.Namespace, frame_hw: tuple[int, int] | None = None, **overrides):
     """The model, unless recorded outputs are scored (then only for its class table, if --model is given);
-    ``overrides`` as ``attanet_model.segmenter.segmenter_from_args`` takes them."""
+    ``overrides`` as ``attanet_model.segmenter.segmenter_from_args`` takes them. ``frame_hw``: the bag's
+    camera frame size, so that ``auto`` decides at the size it will run (``first_frame_hw``)."""
     if getattr(args, "pred_topic", None) and args.model is None:
         return None
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    from attanet_model import segmenter
+    from attanet_model import AutoSettings, segmenter
 
-    return segmenter.segmenter_from_args(args, **overrides)
+    return segmenter.segmenter_from_args(args, **({"auto": AutoSettings(frame_hw=frame_hw)} | overrides))
+
+
+def first_frame_hw(reader, topic: str) -> tuple[int, int] | None:
+    """(H, W) of the first frame on ``topic`` (Image or CompressedImage), or None when there is none or it cannot
+    be read: then ``auto`` decides at its usual size, and the frame is named where it is segmented."""
+    from .storage import image_from_bag_msg
+    from .storage.messages import IMAGE, deserialize
+
+    messages = reader.messages([topic])
+    try:
+        first = next(messages, None)
+        if first is None:
+            return None
+        msg = deserialize(first)
+        if first.msgtype == IMAGE:  # the header's size, no decoding
+            return (int(msg.height), int(msg.width)) if msg.height and msg.width else None
+        return tuple(image_from_bag_msg(msg, first.msgtype).shape[:2])
+    except Exception:  # a bad first frame is the segmenting pass's to name, with its index and reason
+        return None
+    finally:
+        messages.close()
 
 
 # ---------------------------------------------------------------- bag-make
@@ -245,4 +267,5 @@ __all__ = [
     "fail",
     "print_json",
     "segmenter_from_args",
+    "first_frame_hw",
 ]

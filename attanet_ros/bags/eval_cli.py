@@ -18,6 +18,7 @@ from .cli import (
     add_model_arguments,
     default_image_topic,
     fail,
+    first_frame_hw,
     print_json,
     segmenter_from_args,
 )
@@ -125,7 +126,7 @@ def bag_eval_main(argv: list[str]) -> int:
                     f"{reader.describe_topics()}"
                 )
             reader.require_topic(args.label_topic, IMAGE_TYPES, "--label-topic")
-            segmenter = segmenter_from_args(args)
+            segmenter = segmenter_from_args(args, None if args.pred_topic else first_frame_hw(reader, image))
             classes, classes_from, class_warning = (
                 _recorded_classes(reader, args, segmenter)
                 if args.pred_topic
@@ -300,7 +301,7 @@ def bag_segment_main(argv: list[str]) -> int:
             )
             reader.require_topic(image, IMAGE_TYPES, "--image-topic")
             # every frame's confidence is written: labels and confidence in one pass of the CPU label head
-            segmenter = segmenter_from_args(args, confidence_every_frame=True)
+            segmenter = segmenter_from_args(args, first_frame_hw(reader, image), confidence_every_frame=True)
         except (ValueError, OSError, ClassTableMismatch) as exc:  # bad flags, missing topic, model file problems
             return fail("bag-segment", str(exc))
 

@@ -49,11 +49,51 @@ def test_viewer_model_runs_at_the_trained_scale_or_the_flag(tmp_path, flags, sca
     cv2.imwrite(str(folder / "a.png"), np.zeros((64, 128, 3), np.uint8))
     args = viewer_parser().parse_args(["--source", str(folder), "--backend", "torch", *flags])
     source = make_source(args)
-    segmenter = source.segmenter_factory()
+    segmenter = source.segmenter_factory((64, 128))
     assert segmenter.input_scale == scale
     assert segmenter.confidence_every_frame  # the viewer shows every frame's confidence: made with the labels
     assert args.input_scale == scale  # resolved: the window title says it
     assert capsys.readouterr().err == ""  # errors stay one line: nothing else on stderr
+
+
+def test_viewer_model_decides_auto_at_the_first_frames_size(tmp_path, monkeypatch):
+    """The source reads its first frame before it builds the model and gives ``auto`` that frame's size (None when
+    the source has no readable frame: auto's usual size); the frame is then the first one shown."""
+    import cv2
+    import numpy as np
+
+    import attanet_model.segmenter as segmenter_module
+    from attanet_gui.readers import FolderReader
+    from attanet_gui.sources import SegmentingSource
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((48, 96, 3), np.uint8))
+    asked = []
+    real = segmenter_module.segmenter_from_args
+
+    def spy(args, **overrides):
+        asked.append(overrides["auto"].frame_hw)
+        return real(args, **overrides)
+
+    monkeypatch.setattr(segmenter_module, "segmenter_from_args", spy)
+    make_source(viewer_parser().parse_args(["--source", str(folder)])).segmenter_factory((48, 96))
+    assert asked == [(48, 96)]
+
+    class Built(Exception):
+        pass
+
+    def factory(frame_hw):
+        asked.append(frame_hw)
+        raise Built  # the model would be built here: stop the source's thread at that point
+
+    for name, hw in (("a.png", (48, 96)), ("b.png", None)):
+        if hw is None:
+            (folder / "a.png").unlink()
+            (folder / name).write_bytes(b"not an image")
+        with pytest.raises(Built):
+            SegmentingSource(FolderReader(folder), factory).run()
+        assert asked[-1] == hw
 
 
 def test_attention_backend_auto_resolves_to_torch_and_says_so():

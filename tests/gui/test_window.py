@@ -122,7 +122,7 @@ def test_the_buttons_say_in_the_status_line_when_the_output_folder_cannot_be_wri
 
 def test_model_source_attention_follows_the_clicked_column(qapp, tmp_path, model_path):
     images = write_folder(tmp_path / "imgs", count=2, height=256, width=512)
-    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(model_path))
+    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda hw: Segmenter(model_path))
     window = ViewerWindow(source, ViewSettings("overlay"))
     window.resize(900, 500)
     window.show()
@@ -146,7 +146,7 @@ def test_model_source_attention_follows_the_clicked_column(qapp, tmp_path, model
 
 def test_pause_and_single_step(qapp, tmp_path, model_path):
     write_folder(tmp_path / "imgs", count=4, height=64, width=128)
-    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(model_path))
+    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda hw: Segmenter(model_path))
     window = ViewerWindow(source)
     window.set_paused(True)
     source.start()
@@ -171,7 +171,7 @@ def test_click_on_a_model_without_sam_says_why(qapp, tmp_path):
     model = build_model("attanet_light", use_sam=False).eval()
     save_checkpoint(tmp_path / "no_sam.pt", model, ModelMeta.for_model(model, "attanet_light"))
     write_folder(tmp_path / "imgs", count=1, height=64, width=128)
-    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(tmp_path / "no_sam.pt"))
+    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda hw: Segmenter(tmp_path / "no_sam.pt"))
     window = ViewerWindow(source)
     source.start()
     try:
@@ -187,7 +187,7 @@ def test_click_on_a_model_without_sam_says_why(qapp, tmp_path):
 def test_a_frame_the_model_cannot_take_is_skipped_counted_and_shown(qapp, tmp_path, model_path):
     images = write_folder(tmp_path / "imgs", count=3, height=64, width=128)
     cv2.imwrite(str(tmp_path / "imgs" / "frame_001.png"), np.zeros((600, 4, 3), np.uint8))  # 4 pixels wide
-    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda: Segmenter(model_path))
+    source = SegmentingSource(FolderReader(tmp_path / "imgs"), lambda hw: Segmenter(model_path))
     window = ViewerWindow(source)
     source.start()
     try:
