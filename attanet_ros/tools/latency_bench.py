@@ -344,14 +344,14 @@ def main(argv: list[str] | None = None) -> int:
         if "floor_p50_ms" in results[0]:
             print(
                 "\ntransport floor: the same frames and outputs through a stand-in with no model (DDS and rclpy "
-                "alone), and what the node's own work adds beyond it:"
+                "alone); the node's own = e2e - floor - Segmenter alone:"
             )
-            head = ("frame", "floor p50", "floor/alone", "e2e-floor-alone", "its/alone")
-            print("{:>10} {:>10} {:>12} {:>16} {:>10}".format(*head))
+            head = ("frame", "floor p50", "floor/alone", "node's own ms", "own/alone")
+            print("{:>10} {:>10} {:>12} {:>14} {:>10}".format(*head))
             for r in results:
                 print(
                     f"{r['size']:>10} {r['floor_p50_ms']:>10.1f} {r['floor_over_model']:>12.2f} "
-                    f"{r['beyond_floor_ms']:>16.1f} {r['beyond_floor_over_model']:>10.2f}"
+                    f"{r['beyond_floor_ms']:>14.1f} {r['beyond_floor_over_model']:>10.2f}"
                 )
         where = "the camera's size" if args.output_resolution == "input" else "the network's size"
         print(
