@@ -5,7 +5,10 @@ shipped shared-memory DDS profile); this process publishes frames stamped "now",
 waits for their outputs and records the difference. After each frame the same frame goes through
 a ``Segmenter`` in this process (built as the node builds it), so the node's overhead (decode,
 resize, encode, publish, DDS) reads as the difference. The two alternate frame by frame: on a
-shared or throttled machine a slow spell hits both alike, and the ratio stays fair.
+shared or throttled machine a slow spell hits both alike, and the ratio stays fair. Then the same
+frames go through a stand-in for the node with no model that publishes the same outputs at the same sizes
+(``transport_floor``): what DDS and rclpy alone cost, so the node's own work reads as e2e less that floor
+less the Segmenter alone.
 
     python -m attanet_ros.tools.latency_bench --sizes 512x1024 1024x2048 --frames 20 [--json]
     python -m attanet_ros.tools.latency_bench --soak 600 --sizes 512x1024 --rate 15 --outputs all   (see soak.py)
