@@ -39,6 +39,13 @@ def parse_output(text: str) -> tuple[str, tuple[int, int], str]:
     return name, (height, width), encoding
 
 
+def _output_arg(text: str) -> tuple[str, tuple[int, int], str]:
+    try:
+        return parse_output(text)
+    except ValueError as exc:  # argparse says a type error's own words only for ArgumentTypeError
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _shape(hw: tuple[int, int], encoding: str) -> tuple[int, ...]:
     return hw if CHANNELS[encoding] == 1 else (*hw, CHANNELS[encoding])
 
@@ -52,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--camera", required=True, help="the camera topic to subscribe to")
     parser.add_argument("--prefix", required=True, help="the output topics' prefix, e.g. /bench/floor/")
     parser.add_argument(
-        "--output", action="append", required=True, type=parse_output, help="NAME=HxW:ENCODING, once per output"
+        "--output", action="append", required=True, type=_output_arg, help="NAME=HxW:ENCODING, once per output"
     )
     return parser
 

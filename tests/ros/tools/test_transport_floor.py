@@ -50,3 +50,12 @@ def test_the_stand_in_publishes_each_output_at_its_size_with_the_camera_header()
         assert (out.height, out.width, out.encoding) == (*shape[:2], encoding)
         assert len(out.data) == int(np.prod(shape))
     assert image_from_msg(got["overlay"]).shape == (64, 128, 3)
+
+
+def test_a_bad_output_spec_is_named_on_the_command_line(capsys):
+    from attanet_ros.tools.transport_floor import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--camera", "/c", "--prefix", "/p/", "--output", "labels=64"])
+    assert exit_info.value.code == 2
+    assert "--output 'labels=64' is not NAME=HxW:ENCODING" in capsys.readouterr().err
