@@ -205,7 +205,8 @@ class SegmentingSource(FrameSource):
                 if self._last is not None:
                     self._publish(self._last, self._last_index)
                 continue
-            image, pending = (pending, None) if pending is not None else (self._next_image(images), None)
+            image = pending if pending is not None else self._next_image(images)
+            pending = None
             if image is None and self.loop and self._last is not None:
                 images = iter(self.reader)
                 image = self._next_image(images)
